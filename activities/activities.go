@@ -1,0 +1,140 @@
+// Package activities holds every step of a push or pull that touches the
+// outside world: lock files, database tools, stores, temp files. They run on
+// a worker on the database host (task queue "envsync-host-<host>"), take
+// small named inputs and return keys, sizes, checksums and durations, never
+// data or secrets, because both end up in Temporal's history.
+package activities
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"regexp"
+
+	"go.temporal.io/sdk/activity"
+	"go.temporal.io/sdk/temporal"
+
+	"github.com/envsync/envsync/config"
+	"github.com/envsync/envsync/engine"
+	"github.com/envsync/envsync/engine/postgres"
+	"github.com/envsync/envsync/store"
+	"github.com/envsync/envsync/store/filestore"
+	"github.com/envsync/envsync/store/s3store"
+)
+
+// Version is recorded in every manifest.
+var Version = "0.1.0"
+
+// Config is what a worker host knows about itself; none of it travels in
+// workflow inputs.
+type Config struct {
+	// Host is this worker's name, recorded in manifests as the source.
+	Host string
+	// LockDir holds one reboot-lock file per running task; the
+	// unattended-reboot check refuses to reboot while any is there.
+	LockDir string
+	// TempDir is used for dumps in flight when a task names no temppath.
+	TempDir string
+	// S3 settings shared by every s3 task on this host (the bucket comes
+	// from the task).
+	S3Endpoint     string
+	S3Region       string
+	S3NoEncryption bool
+	Postgres       postgres.Options
+	Logger         *slog.Logger
+}
+
+// DefaultLockDir is where the original kept its reboot locks.
+const DefaultLockDir = "/etc/unattended-reboot/no-reboot"
+
+// Activities is registered with the worker; its methods are the steps.
+type Activities struct {
+	cfg Config
+}
+
+// New returns the activities of one worker host.
+func New(cfg Config) *Activities {
+	if cfg.LockDir == "" {
+		cfg.LockDir = DefaultLockDir
+	}
+	if cfg.TempDir == "" {
+		cfg.TempDir = filepath.Join(os.TempDir(), "envsync")
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	if cfg.Host == "" {
+		cfg.Host, _ = os.Hostname()
+	}
+	if cfg.Postgres.Logger == nil {
+		cfg.Postgres.Logger = cfg.Logger
+	}
+	return &Activities{cfg: cfg}
+}
+
+func (a *Activities) engine(t config.Task) (engine.Engine, error) {
+	host, port := "", 0
+	if t.DatabaseHostname != "" {
+		var err error
+		if host, port, err = config.SplitHostPort(t.DatabaseHostname); err != nil {
+			return nil, permanent("InvalidTask", fmt.Errorf("database_hostname %q: %w", t.DatabaseHostname, err))
+		}
+	}
+	target := engine.Target{Database: t.Database, Host: host, Port: port}
+	switch t.DBMS {
+	case "postgresql":
+		return postgres.New(target, a.cfg.Postgres), nil
+	}
+	return nil, permanent("InvalidTask", fmt.Errorf("dbms %q is not supported by this worker", t.DBMS))
+}
+
+func (a *Activities) store(ctx context.Context, t config.Task) (store.Store, error) {
+	switch t.StorageBackend {
+	case "s3":
+		return s3store.New(ctx, s3store.Options{Bucket: t.URL, Endpoint: a.cfg.S3Endpoint, Region: a.cfg.S3Region, NoEncryption: a.cfg.S3NoEncryption})
+	case "file":
+		return filestore.New(t.URL)
+	}
+	return nil, permanent("InvalidTask", fmt.Errorf("storagebackend %q is not supported by this worker", t.StorageBackend))
+}
+
+// permanent marks err as not worth retrying; kind is a stable type string
+// operators and workflows can match on.
+func permanent(kind string, err error) error {
+	return temporal.NewNonRetryableApplicationError(err.Error(), kind, err)
+}
+
+// classify turns engine errors that retrying cannot fix into non-retryable
+// activity errors, and leaves the rest to the retry policy.
+func classify(err error) error {
+	if err == nil {
+		return nil
+	}
+	var appErr *temporal.ApplicationError
+	if errors.As(err, &appErr) {
+		return err
+	}
+	if engine.IsPermanent(err) {
+		return permanent("EngineFailed", err)
+	}
+	return err
+}
+
+var unsafeName = regexp.MustCompile(`[^A-Za-z0-9_.-]`)
+
+// tempPath is the one file a run keeps on this host: named after the run,
+// so a retried step overwrites (or resumes) it and cleanup finds it.
+func (a *Activities) tempPath(ctx context.Context, t config.Task, kind string) (string, error) {
+	dir := t.TempPath
+	if dir == "" {
+		dir = a.cfg.TempDir
+	}
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return "", fmt.Errorf("create temp directory %s: %w", dir, err)
+	}
+	run := activity.GetInfo(ctx).WorkflowExecution.RunID
+	return filepath.Join(dir, fmt.Sprintf("envsync-%s-%s-%s.gz", unsafeName.ReplaceAllString(t.Database, "_"), kind, run)), nil
+}

@@ -1,0 +1,255 @@
+package activities
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"time"
+
+	"github.com/envsync/envsync/config"
+	"github.com/envsync/envsync/dump"
+	"github.com/envsync/envsync/store"
+)
+
+// ResolveInput asks which dump a pull restores.
+type ResolveInput struct {
+	Task config.Task
+	// Minute, when set, picks the newest dump taken in that UTC minute
+	// (the original's -t); zero means the newest dump.
+	Minute time.Time
+	// Key, when set, names the exact dump (a chained pull restores the
+	// dump its push wrote); it wins over Minute.
+	Key string
+}
+
+// ResolveResult is the chosen dump, as its manifest describes it.
+type ResolveResult struct {
+	Key           string
+	Size          int64
+	SHA256        string
+	CreatedAt     time.Time
+	SourceHost    string
+	ServerVersion string
+}
+
+// Resolve lists the store and picks a complete dump (one with a manifest)
+// of exactly this database.
+func (a *Activities) Resolve(ctx context.Context, in ResolveInput) (ResolveResult, error) {
+	st, err := a.store(ctx, in.Task)
+	if err != nil {
+		return ResolveResult{}, err
+	}
+	loc := store.Describe(in.Task.StorageBackend, in.Task.URL, in.Task.Path)
+	key := in.Key
+	if key == "" {
+		objs, err := st.List(ctx, in.Task.Path)
+		if err != nil {
+			return ResolveResult{}, fmt.Errorf("list dumps in %s: %w", loc, err)
+		}
+		keys := make([]string, len(objs))
+		for i, o := range objs {
+			keys[i] = o.Key
+		}
+		c, err := dump.Choose(dump.Candidates(in.Task.Path, in.Task.Database, keys), in.Minute)
+		if err != nil {
+			return ResolveResult{}, permanent("NoDump", fmt.Errorf("%s of %s in %s: %w", "pull", in.Task.Database, loc, err))
+		}
+		key = c.Key
+	} else if db, _, ok := dump.Parse(in.Task.Path, key); !ok || db != in.Task.Database {
+		return ResolveResult{}, permanent("NoDump", fmt.Errorf("key %s is not a dump of %s under %s", key, in.Task.Database, loc))
+	}
+	m, err := a.readManifest(ctx, st, key)
+	if err != nil {
+		return ResolveResult{}, err
+	}
+	if m.DBMS != in.Task.DBMS || m.Database != in.Task.Database {
+		return ResolveResult{}, permanent("WrongDump", fmt.Errorf("dump %s is a %s dump of %s, but the task restores %s database %s",
+			key, m.DBMS, m.Database, in.Task.DBMS, in.Task.Database))
+	}
+	return ResolveResult{Key: key, Size: m.Size, SHA256: m.SHA256, CreatedAt: m.CreatedAt, SourceHost: m.SourceHost, ServerVersion: m.ServerVersion}, nil
+}
+
+func (a *Activities) readManifest(ctx context.Context, st store.Store, key string) (dump.Manifest, error) {
+	mkey := dump.ManifestKey(key)
+	r, err := st.Get(ctx, mkey, 0)
+	if errors.Is(err, store.ErrNotExist) {
+		return dump.Manifest{}, permanent("NoDump", fmt.Errorf("dump %s has no manifest, so it is incomplete and will not be restored", key))
+	} else if err != nil {
+		return dump.Manifest{}, fmt.Errorf("read manifest %s: %w", mkey, err)
+	}
+	defer r.Close()
+	body, err := io.ReadAll(io.LimitReader(r, 1<<20))
+	if err != nil {
+		return dump.Manifest{}, fmt.Errorf("read manifest %s: %w", mkey, err)
+	}
+	m, err := dump.UnmarshalManifest(mkey, body)
+	if err != nil {
+		return m, permanent("BadManifest", err)
+	}
+	return m, nil
+}
+
+// DownloadInput names the dump to fetch.
+type DownloadInput struct {
+	Task config.Task
+	Dump ResolveResult
+}
+
+// DownloadResult is the verified dump on this host.
+type DownloadResult struct {
+	Path    string
+	Seconds float64
+	// ResumedAt is the offset an interrupted download continued from.
+	ResumedAt int64
+}
+
+// Download copies the dump to this host's temp dir and checks its size and
+// sha256 against the manifest before anything is restored. A retry resumes
+// from the bytes already on disk.
+func (a *Activities) Download(ctx context.Context, in DownloadInput) (DownloadResult, error) {
+	st, err := a.store(ctx, in.Task)
+	if err != nil {
+		return DownloadResult{}, err
+	}
+	obj, err := st.Stat(ctx, in.Dump.Key)
+	if err != nil {
+		return DownloadResult{}, fmt.Errorf("download %s: %w", in.Dump.Key, err)
+	}
+	if obj.Size != in.Dump.Size {
+		return DownloadResult{}, permanent("CorruptDump", fmt.Errorf("dump %s is %d bytes but its manifest says %d (truncated or replaced); refusing to restore it, the live database is untouched",
+			in.Dump.Key, obj.Size, in.Dump.Size))
+	}
+	path, err := a.tempPath(ctx, in.Task, "pull")
+	if err != nil {
+		return DownloadResult{}, err
+	}
+	start := time.Now()
+	f, err := os.OpenFile(path, os.O_CREATE|os.O_RDWR, 0o600)
+	if err != nil {
+		return DownloadResult{}, fmt.Errorf("create download file: %w", err)
+	}
+	defer f.Close()
+	// Hash what an earlier attempt already fetched, then fetch the rest.
+	sum := sha256.New()
+	have, err := io.Copy(sum, f)
+	if err != nil {
+		return DownloadResult{}, fmt.Errorf("read partial download %s: %w", path, err)
+	}
+	if have > in.Dump.Size {
+		if err := f.Truncate(0); err != nil {
+			return DownloadResult{}, err
+		}
+		if _, err := f.Seek(0, io.SeekStart); err != nil {
+			return DownloadResult{}, err
+		}
+		sum.Reset()
+		have = 0
+	}
+	if have < in.Dump.Size {
+		r, err := st.Get(ctx, in.Dump.Key, have)
+		if err != nil {
+			return DownloadResult{}, fmt.Errorf("download %s: %w", in.Dump.Key, err)
+		}
+		m := startMeter(ctx)
+		_, err = io.Copy(io.MultiWriter(f, sum), m.Reader(io.LimitReader(r, in.Dump.Size-have)))
+		m.Stop()
+		r.Close()
+		if err != nil {
+			return DownloadResult{}, fmt.Errorf("download %s: %w (will resume)", in.Dump.Key, err)
+		}
+	}
+	if err := f.Sync(); err != nil {
+		return DownloadResult{}, err
+	}
+	fi, err := f.Stat()
+	if err != nil {
+		return DownloadResult{}, err
+	}
+	got := hex.EncodeToString(sum.Sum(nil))
+	if fi.Size() != in.Dump.Size || got != in.Dump.SHA256 {
+		os.Remove(path)
+		err := fmt.Errorf("dump %s failed verification: %d bytes with sha256 %s, manifest says %d bytes with sha256 %s; refusing to restore it, the live database is untouched",
+			in.Dump.Key, fi.Size(), got, in.Dump.Size, in.Dump.SHA256)
+		if have > 0 {
+			return DownloadResult{}, err // the resumed part may be at fault: retry from scratch
+		}
+		return DownloadResult{}, permanent("CorruptDump", err)
+	}
+	return DownloadResult{Path: path, Seconds: time.Since(start).Seconds(), ResumedAt: have}, nil
+}
+
+// RestoreInput names a verified dump file and the staging database to
+// restore it into.
+type RestoreInput struct {
+	Task    config.Task
+	Path    string
+	Staging string
+}
+
+// RestoreResult reports the restore's duration.
+type RestoreResult struct {
+	Seconds float64
+}
+
+// Restore loads the dump into the staging database; the live database is
+// not touched.
+func (a *Activities) Restore(ctx context.Context, in RestoreInput) (RestoreResult, error) {
+	eng, err := a.engine(in.Task)
+	if err != nil {
+		return RestoreResult{}, err
+	}
+	f, err := os.Open(in.Path)
+	if err != nil {
+		return RestoreResult{}, permanent("DumpFileMissing", fmt.Errorf("downloaded dump %s is gone from this host; run the pull again", in.Path))
+	}
+	defer f.Close()
+	start := time.Now()
+	m := startMeter(ctx)
+	defer m.Stop()
+	zr, err := dump.NewReader(m.Reader(f))
+	if err != nil {
+		return RestoreResult{}, permanent("CorruptDump", fmt.Errorf("dump %s is not gzip data: %w", in.Path, err))
+	}
+	defer zr.Close()
+	if err := eng.Restore(ctx, zr, in.Staging); err != nil {
+		return RestoreResult{}, classify(err)
+	}
+	return RestoreResult{Seconds: time.Since(start).Seconds()}, nil
+}
+
+// SwapInput names the staging database to make live.
+type SwapInput struct {
+	Task    config.Task
+	Staging string
+	// Label is recorded on the new live database (which dump, which run).
+	Label string
+}
+
+// Swap makes the staging database live.
+func (a *Activities) Swap(ctx context.Context, in SwapInput) error {
+	eng, err := a.engine(in.Task)
+	if err != nil {
+		return err
+	}
+	return classify(eng.Swap(ctx, in.Staging, in.Label))
+}
+
+// DropInput names a staging database to remove.
+type DropInput struct {
+	Task    config.Task
+	Staging string
+}
+
+// DropStaging removes a staging database left by a pull that did not swap.
+func (a *Activities) DropStaging(ctx context.Context, in DropInput) error {
+	eng, err := a.engine(in.Task)
+	if err != nil {
+		return err
+	}
+	return classify(eng.Drop(ctx, in.Staging))
+}
+

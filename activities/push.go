@@ -1,0 +1,120 @@
+package activities
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"time"
+
+	"github.com/envsync/envsync/config"
+	"github.com/envsync/envsync/dump"
+	"github.com/envsync/envsync/store"
+)
+
+// DumpInput asks for a dump of Task's database into this host's temp dir.
+type DumpInput struct {
+	Task config.Task
+}
+
+// DumpResult describes the compressed dump waiting on the worker host.
+type DumpResult struct {
+	Path          string
+	Size          int64
+	SHA256        string
+	ServerVersion string
+	Format        string
+	// StartedAt is when the dump began; it names the dump in the store.
+	StartedAt time.Time
+	Seconds   float64
+}
+
+// Dump streams the engine's dump through gzip and sha256 into one temp
+// file. Keeping that file lets a failed upload be retried without dumping
+// the database again; memory stays flat whatever the database's size.
+func (a *Activities) Dump(ctx context.Context, in DumpInput) (DumpResult, error) {
+	eng, err := a.engine(in.Task)
+	if err != nil {
+		return DumpResult{}, err
+	}
+	path, err := a.tempPath(ctx, in.Task, "push")
+	if err != nil {
+		return DumpResult{}, err
+	}
+	f, err := os.OpenFile(path, os.O_CREATE|os.O_TRUNC|os.O_WRONLY, 0o600)
+	if err != nil {
+		return DumpResult{}, fmt.Errorf("create dump file: %w", err)
+	}
+	defer f.Close()
+	start := time.Now()
+	m := startMeter(ctx)
+	defer m.Stop()
+	w := dump.NewWriter(m.Writer(f))
+	info, err := eng.Dump(ctx, w)
+	if err == nil {
+		err = w.Close()
+	}
+	if err == nil {
+		err = f.Sync()
+	}
+	if err != nil {
+		os.Remove(path)
+		return DumpResult{}, classify(fmt.Errorf("dump %s: %w", in.Task.Database, err))
+	}
+	return DumpResult{Path: path, Size: w.Size(), SHA256: w.SHA256(), ServerVersion: info.ServerVersion,
+		Format: info.Format, StartedAt: start.UTC(), Seconds: time.Since(start).Seconds()}, nil
+}
+
+// UploadInput names a finished dump to upload.
+type UploadInput struct {
+	Task config.Task
+	Dump DumpResult
+}
+
+// UploadResult says where the dump went.
+type UploadResult struct {
+	Key         string
+	ManifestKey string
+	Location    string
+	Seconds     float64
+}
+
+// Upload puts the dump into the store and then its manifest, so a dump is
+// complete (and restorable) only once both are there. Re-running it after a
+// failure uploads the same file under the same key.
+func (a *Activities) Upload(ctx context.Context, in UploadInput) (UploadResult, error) {
+	st, err := a.store(ctx, in.Task)
+	if err != nil {
+		return UploadResult{}, err
+	}
+	f, err := os.Open(in.Dump.Path)
+	if errors.Is(err, fs.ErrNotExist) {
+		return UploadResult{}, permanent("DumpFileMissing", fmt.Errorf("dump file %s is gone from this host (was the worker moved or the temp dir cleaned?); run the push again", in.Dump.Path))
+	} else if err != nil {
+		return UploadResult{}, err
+	}
+	defer f.Close()
+	start := time.Now()
+	key := dump.Key(in.Task.Path, in.Task.Database, in.Dump.StartedAt)
+	m := startMeter(ctx)
+	defer m.Stop()
+	if err := st.Put(ctx, key, m.Reader(f), in.Dump.Size); err != nil {
+		return UploadResult{}, fmt.Errorf("upload %s: %w", key, err)
+	}
+	man := dump.Manifest{
+		Format: dump.ManifestFormat, Key: key, DBMS: in.Task.DBMS, Database: in.Task.Database,
+		SourceHost: a.cfg.Host, CreatedAt: in.Dump.StartedAt, Size: in.Dump.Size, SHA256: in.Dump.SHA256,
+		Compression: "gzip", DumpFormat: in.Dump.Format, ServerVersion: in.Dump.ServerVersion, EnvsyncVersion: Version,
+	}
+	body, err := man.Marshal()
+	if err != nil {
+		return UploadResult{}, err
+	}
+	mkey := dump.ManifestKey(key)
+	if err := st.Put(ctx, mkey, bytesReader(body), int64(len(body))); err != nil {
+		return UploadResult{}, fmt.Errorf("upload manifest %s: %w", mkey, err)
+	}
+	return UploadResult{Key: key, ManifestKey: mkey, Location: store.Describe(in.Task.StorageBackend, in.Task.URL, in.Task.Path),
+		Seconds: time.Since(start).Seconds()}, nil
+}

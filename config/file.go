@@ -1,0 +1,241 @@
+package config
+
+import (
+	"bufio"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"slices"
+	"strconv"
+	"strings"
+
+	"gopkg.in/yaml.v3"
+)
+
+// setters maps each key a task may carry, in the tasks file and in a legacy
+// .cfg, to the field it sets. One table for both formats keeps them in step.
+var setters = map[string]func(t *Task, v string) error{
+	"title":             func(t *Task, v string) error { t.Title = v; return nil },
+	"ensure":            func(t *Task, v string) error { t.Ensure = v; return nil },
+	"hour":              func(t *Task, v string) error { return setInt(&t.Hour, v) },
+	"minute":            func(t *Task, v string) error { return setInt(&t.Minute, v) },
+	"action":            func(t *Task, v string) error { t.Action = v; return nil },
+	"dbms":              func(t *Task, v string) error { t.DBMS = v; return nil },
+	"storagebackend":    func(t *Task, v string) error { t.StorageBackend = v; return nil },
+	"database":          func(t *Task, v string) error { t.Database = v; return nil },
+	"database_hostname": func(t *Task, v string) error { t.DatabaseHostname = v; return nil },
+	"temppath":          func(t *Task, v string) error { t.TempPath = v; return nil },
+	"url":               func(t *Task, v string) error { t.URL = v; return nil },
+	"path":              func(t *Task, v string) error { t.Path = v; return nil },
+	"worker_host":       func(t *Task, v string) error { t.WorkerHost = v; return nil },
+}
+
+// laterKeys are keys of the original that this build recognises but cannot
+// honour yet; silently ignoring them would, for example, skip sanitisation.
+var laterKeys = []string{"transformation_sql_file", "pre_dump_transformation_sql_file", "excluded_tables"}
+
+func knownKeys() string {
+	keys := make([]string, 0, len(setters))
+	for k := range setters {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	return strings.Join(keys, ", ")
+}
+
+func setInt(dst **int, v string) error {
+	n, err := strconv.Atoi(strings.TrimSpace(v))
+	if err != nil {
+		return errors.New("must be a whole number")
+	}
+	*dst = &n
+	return nil
+}
+
+// set applies one key of a task, reporting unknown keys and bad values.
+func (t *Task) set(source, key, value string) error {
+	fe := &FieldError{Source: source, Task: t.Name, Field: key, Value: value}
+	if slices.Contains(laterKeys, key) {
+		fe.Reason = "not supported by this envsync build yet; remove it or upgrade envsync"
+		return fe
+	}
+	set, ok := setters[key]
+	if !ok {
+		fe.Reason = "unknown key; known keys: " + knownKeys()
+		return fe
+	}
+	if err := set(t, value); err != nil {
+		fe.Reason = err.Error()
+		return fe
+	}
+	return nil
+}
+
+// File is a parsed tasks file.
+type File struct {
+	Path  string
+	Tasks []Task // in file order
+}
+
+// Task returns the named task.
+func (f *File) Task(name string) (Task, bool) {
+	for _, t := range f.Tasks {
+		if t.Name == name {
+			return t, true
+		}
+	}
+	return Task{}, false
+}
+
+// LoadFile reads and validates a YAML tasks file:
+//
+//	defaults:            # optional, applied to every task
+//	  worker_host: db1
+//	tasks:
+//	  push_orders_daily: # task name
+//	    hour: 23
+//	    ...
+func LoadFile(path string) (*File, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("read tasks file: %w", err)
+	}
+	return ParseFile(path, data)
+}
+
+// ParseFile is LoadFile on bytes already read; path names them in errors.
+func ParseFile(path string, data []byte) (*File, error) {
+	var doc yaml.Node
+	if err := yaml.Unmarshal(data, &doc); err != nil {
+		return nil, fmt.Errorf("%s: not valid YAML: %w", path, err)
+	}
+	if len(doc.Content) == 0 || doc.Content[0].Kind != yaml.MappingNode {
+		return nil, fmt.Errorf("%s: expected a mapping with a tasks: key", path)
+	}
+	var (
+		errs     Errors
+		defaults = map[string]string{}
+		tasks    *yaml.Node
+	)
+	root := doc.Content[0]
+	for i := 0; i+1 < len(root.Content); i += 2 {
+		k, v := root.Content[i], root.Content[i+1]
+		switch k.Value {
+		case "tasks":
+			tasks = v
+		case "defaults":
+			if err := scalars(path, "defaults", v, defaults); err != nil {
+				errs = append(errs, err)
+			}
+		default:
+			errs = append(errs, fmt.Errorf("%s: line %d: unknown top-level key %q; expected tasks and optionally defaults", path, k.Line, k.Value))
+		}
+	}
+	if tasks == nil || tasks.Kind != yaml.MappingNode {
+		return nil, append(errs, fmt.Errorf("%s: missing tasks: mapping of task name to settings", path))
+	}
+	f := &File{Path: path}
+	seen := map[string]bool{}
+	for i := 0; i+1 < len(tasks.Content); i += 2 {
+		name := tasks.Content[i].Value
+		if seen[name] {
+			errs = append(errs, fmt.Errorf("%s: line %d: task %s defined twice", path, tasks.Content[i].Line, name))
+			continue
+		}
+		seen[name] = true
+		values := map[string]string{}
+		if err := scalars(path, "task "+name, tasks.Content[i+1], values); err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		t := Task{Name: name}
+		for _, m := range []map[string]string{defaults, values} {
+			for _, k := range sortedKeys(m) {
+				if err := t.set(path, k, m[k]); err != nil {
+					errs = append(errs, err)
+				}
+			}
+		}
+		t.Normalise()
+		if err := t.Validate(path); err != nil {
+			errs = append(errs, err.(Errors)...)
+		}
+		f.Tasks = append(f.Tasks, t)
+	}
+	if len(errs) > 0 {
+		return nil, errs
+	}
+	return f, nil
+}
+
+// scalars reads a mapping of scalar values into out.
+func scalars(path, what string, n *yaml.Node, out map[string]string) error {
+	if n.Kind != yaml.MappingNode {
+		return fmt.Errorf("%s: line %d: %s must be a mapping of key: value", path, n.Line, what)
+	}
+	for i := 0; i+1 < len(n.Content); i += 2 {
+		k, v := n.Content[i], n.Content[i+1]
+		if v.Kind != yaml.ScalarNode {
+			return fmt.Errorf("%s: line %d: %s: %s must be a single value", path, v.Line, what, k.Value)
+		}
+		out[k.Value] = v.Value
+	}
+	return nil
+}
+
+func sortedKeys(m map[string]string) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	return keys
+}
+
+// ReadLegacy parses the original script's sourceable configuration file:
+// key="value" lines, comments and blank lines. It does not validate, because
+// flags given after -f may still fill in or override values.
+func ReadLegacy(path string, r io.Reader, t *Task) error {
+	sc := bufio.NewScanner(r)
+	line := 0
+	for sc.Scan() {
+		line++
+		s := strings.TrimSpace(sc.Text())
+		if s == "" || strings.HasPrefix(s, "#") {
+			continue
+		}
+		s = strings.TrimPrefix(s, "export ")
+		key, value, ok := strings.Cut(s, "=")
+		if !ok {
+			return fmt.Errorf("%s: line %d: expected key=\"value\", got %q", path, line, s)
+		}
+		value, err := unquote(value)
+		if err != nil {
+			return fmt.Errorf("%s: line %d: %s: %w", path, line, key, err)
+		}
+		if err := t.set(fmt.Sprintf("%s: line %d", path, line), key, value); err != nil {
+			return err
+		}
+	}
+	return sc.Err()
+}
+
+// unquote accepts the quoting the original files used: "x", 'x' or bare x.
+// Shell expansion is deliberately not supported: a value that needs it is
+// reported rather than taken literally.
+func unquote(v string) (string, error) {
+	v = strings.TrimSpace(v)
+	if len(v) >= 2 && (v[0] == '"' || v[0] == '\'') && v[len(v)-1] == v[0] {
+		q := v[0]
+		v = v[1 : len(v)-1]
+		if q == '"' && strings.ContainsAny(v, "$`") {
+			return "", errors.New("shell expansion ($, `) is not supported; write the value out")
+		}
+		return v, nil
+	}
+	if strings.ContainsAny(v, "$`\"' ") {
+		return "", errors.New("quote the value, and write it out without shell expansion")
+	}
+	return v, nil
+}

@@ -1,0 +1,260 @@
+// Package config reads envsync tasks: the YAML tasks file that replaces the
+// govuk_env_sync::tasks hieradata, the original script's sourceable .cfg files,
+// and its command-line flags. It validates them before anything runs, so a bad
+// value is reported with the file, task, field and value that caused it.
+package config
+
+import (
+	"errors"
+	"fmt"
+	"regexp"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// Task is one sync job: what to dump or restore, where the dump lives and
+// which host runs it. It holds nothing secret (passwords and keys are the
+// worker's to supply from its own environment), because it travels in
+// workflow inputs that everyone with the Temporal UI can read.
+type Task struct {
+	// Name identifies the task in the tasks file (the hieradata key).
+	Name string `json:"name" yaml:"-"`
+	// Title is free text used in monitoring; defaults to Name.
+	Title string `json:"title,omitempty" yaml:"title"`
+	// Ensure is present, disabled or absent (schedules).
+	Ensure string `json:"ensure,omitempty" yaml:"ensure"`
+	// Hour and Minute of the daily run; nil when unset.
+	Hour   *int `json:"hour,omitempty" yaml:"hour"`
+	Minute *int `json:"minute,omitempty" yaml:"minute"`
+	// Action is push or pull. Required.
+	Action string `json:"action" yaml:"action"`
+	// DBMS is the database engine. Required.
+	DBMS string `json:"dbms" yaml:"dbms"`
+	// StorageBackend is where dumps are kept. Required.
+	StorageBackend string `json:"storagebackend" yaml:"storagebackend"`
+	// Database is the database name on both sides. Required.
+	Database string `json:"database" yaml:"database"`
+	// DatabaseHostname is host[:port] of the database server; empty means
+	// the engine's default on the worker host (e.g. libpq's PGHOST).
+	DatabaseHostname string `json:"database_hostname,omitempty" yaml:"database_hostname"`
+	// TempPath is the directory on the worker host for the one compressed
+	// copy of a dump in flight; empty means the worker's default.
+	TempPath string `json:"temppath,omitempty" yaml:"temppath"`
+	// URL is the bucket (s3) or base directory (file). Required.
+	URL string `json:"url" yaml:"url"`
+	// Path is the object prefix (s3) or subdirectory (file).
+	Path string `json:"path,omitempty" yaml:"path"`
+	// WorkerHost names the host whose worker runs the steps: activities go
+	// to task queue "envsync-host-<WorkerHost>".
+	WorkerHost string `json:"worker_host" yaml:"worker_host"`
+}
+
+// Actions, engines and stores that tasks may name.
+const (
+	ActionPush = "push"
+	ActionPull = "pull"
+
+	EnsurePresent  = "present"
+	EnsureDisabled = "disabled"
+	EnsureAbsent   = "absent"
+)
+
+var (
+	actions    = []string{ActionPush, ActionPull}
+	ensures    = []string{EnsurePresent, EnsureDisabled, EnsureAbsent}
+	allDBMS    = []string{"postgresql", "mysql", "mongo", "documentdb", "elasticsearch", "files"}
+	allBackend = []string{"s3", "file", "rsync", "es_snapshot", "elasticsearch"}
+
+	// supported lists what this build can run, engine by engine, and the
+	// stores each engine can use. Anything else the original accepted is
+	// refused at validation rather than failing half way through a run.
+	supported = map[string][]string{
+		"postgresql": {"s3", "file"},
+	}
+)
+
+// Engines returns the dbms values this build can run.
+func Engines() []string {
+	var out []string
+	for _, d := range allDBMS {
+		if _, ok := supported[d]; ok {
+			out = append(out, d)
+		}
+	}
+	return out
+}
+
+// TimestampLayout is the -t format of the original script, read as UTC.
+const TimestampLayout = "2006-01-02T15:04"
+
+var (
+	// Database names end up in object keys, file names and quoted SQL
+	// identifiers; this set is safe in all three.
+	databaseRe = regexp.MustCompile(`^[A-Za-z0-9_][A-Za-z0-9_.-]{0,62}$`)
+	// Task queue names are built from host names.
+	hostRe = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_.-]{0,252}$`)
+	// host, host:port, [v6]:port
+	hostPortRe = regexp.MustCompile(`^(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9_.-]+|/[^\s]*)(:[0-9]{1,5})?$`)
+	bucketRe   = regexp.MustCompile(`^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$`)
+)
+
+// FieldError says which field of which task in which file is wrong and why.
+type FieldError struct {
+	Source string // file name, or "command line"
+	Task   string
+	Field  string
+	Value  string
+	Reason string
+}
+
+func (e *FieldError) Error() string {
+	where := e.Source
+	if e.Task != "" {
+		where += ": task " + e.Task
+	}
+	return fmt.Sprintf("%s: %s %q: %s", where, e.Field, e.Value, e.Reason)
+}
+
+// Errors collects every problem found, so one run of the validator reports
+// them all.
+type Errors []error
+
+func (es Errors) Error() string {
+	msgs := make([]string, len(es))
+	for i, e := range es {
+		msgs[i] = e.Error()
+	}
+	return strings.Join(msgs, "\n")
+}
+
+func (es Errors) orNil() error {
+	if len(es) == 0 {
+		return nil
+	}
+	return es
+}
+
+// Normalise fills defaults that do not depend on the machine.
+func (t *Task) Normalise() {
+	if t.Title == "" {
+		t.Title = t.Name
+	}
+	if t.Ensure == "" {
+		t.Ensure = EnsurePresent
+	}
+	if t.StorageBackend == "elasticsearch" {
+		t.StorageBackend = "es_snapshot"
+	}
+	t.Path = strings.Trim(t.Path, "/")
+}
+
+// Validate checks every field and returns all problems found. source names
+// the file (or "command line") for the messages.
+func (t *Task) Validate(source string) error {
+	var errs Errors
+	bad := func(field, value, reason string) {
+		errs = append(errs, &FieldError{Source: source, Task: t.Name, Field: field, Value: value, Reason: reason})
+	}
+	oneOf := func(field, value string, allowed []string) bool {
+		if value == "" {
+			bad(field, value, "required; one of "+strings.Join(allowed, ", "))
+			return false
+		}
+		if !slices.Contains(allowed, value) {
+			bad(field, value, "must be one of "+strings.Join(allowed, ", "))
+			return false
+		}
+		return true
+	}
+	oneOf("action", t.Action, actions)
+	if t.Ensure != "" && !slices.Contains(ensures, t.Ensure) {
+		bad("ensure", t.Ensure, "must be one of "+strings.Join(ensures, ", "))
+	}
+	dbmsOK := oneOf("dbms", t.DBMS, allDBMS)
+	backendOK := oneOf("storagebackend", t.StorageBackend, allBackend)
+	if dbmsOK && backendOK {
+		stores, ok := supported[t.DBMS]
+		switch {
+		case !ok:
+			bad("dbms", t.DBMS, "not supported by this envsync build yet; supported: "+strings.Join(Engines(), ", "))
+		case !slices.Contains(stores, t.StorageBackend):
+			bad("storagebackend", t.StorageBackend, fmt.Sprintf("cannot be used with dbms %s; legal backends for %s: %s",
+				t.DBMS, t.DBMS, strings.Join(stores, ", ")))
+		}
+	}
+	switch {
+	case t.Database == "":
+		bad("database", "", "required")
+	case !databaseRe.MatchString(t.Database):
+		bad("database", t.Database, "must be 1-63 characters of letters, digits, _ . - (not starting with . or -)")
+	}
+	if t.DatabaseHostname != "" {
+		if _, _, err := SplitHostPort(t.DatabaseHostname); err != nil {
+			bad("database_hostname", t.DatabaseHostname, err.Error())
+		}
+	}
+	switch {
+	case t.URL == "":
+		bad("url", "", "required: the bucket (s3) or directory (file) holding dumps")
+	case t.StorageBackend == "s3" && !bucketRe.MatchString(t.URL):
+		bad("url", t.URL, "not a valid S3 bucket name (3-63 lower-case letters, digits, . and -)")
+	case t.StorageBackend == "file" && !strings.HasPrefix(t.URL, "/") && !strings.HasPrefix(t.URL, "."):
+		bad("url", t.URL, "must be an absolute directory (or start with ./) for the file store")
+	}
+	if strings.Contains(t.Path, "..") {
+		bad("path", t.Path, "must not contain ..")
+	}
+	if t.TempPath != "" && !strings.HasPrefix(t.TempPath, "/") {
+		bad("temppath", t.TempPath, "must be an absolute directory")
+	}
+	if t.WorkerHost == "" {
+		bad("worker_host", "", "required: the host whose envsync worker runs this task's steps")
+	} else if !hostRe.MatchString(t.WorkerHost) {
+		bad("worker_host", t.WorkerHost, "must be a host name (letters, digits, _ . -)")
+	}
+	if t.Hour != nil && (*t.Hour < 0 || *t.Hour > 23) {
+		bad("hour", fmt.Sprint(*t.Hour), "must be 0-23")
+	}
+	if t.Minute != nil && (*t.Minute < 0 || *t.Minute > 59) {
+		bad("minute", fmt.Sprint(*t.Minute), "must be 0-59")
+	}
+	return errs.orNil()
+}
+
+// ParseTimestamp reads a -t value (YYYY-MM-DDTHH:MM, UTC).
+func ParseTimestamp(source, value string) (time.Time, error) {
+	ts, err := time.Parse(TimestampLayout, value)
+	if err != nil {
+		return time.Time{}, &FieldError{Source: source, Field: "timestamp", Value: value,
+			Reason: "must be YYYY-MM-DDTHH:MM (UTC), e.g. 2026-11-25T23:30"}
+	}
+	return ts, nil
+}
+
+// TaskQueue is the task queue of a worker host's activities.
+func TaskQueue(workerHost string) string { return "envsync-host-" + workerHost }
+
+// CentralQueue is where workflows run.
+const CentralQueue = "envsync"
+
+// SplitHostPort splits database_hostname (host, host:port, [v6]:port, or a
+// Unix socket directory) into host and port; port is 0 when not given.
+func SplitHostPort(v string) (string, int, error) {
+	if !hostPortRe.MatchString(v) {
+		return "", 0, errors.New("must be host, host:port or a socket directory")
+	}
+	if strings.HasPrefix(v, "/") {
+		return v, 0, nil
+	}
+	i := strings.LastIndex(v, ":")
+	if i < 0 || strings.HasSuffix(v, "]") {
+		return strings.Trim(v, "[]"), 0, nil
+	}
+	port, err := strconv.Atoi(v[i+1:])
+	if err != nil || port < 1 || port > 65535 {
+		return "", 0, errors.New("port must be 1-65535")
+	}
+	return strings.Trim(v[:i], "[]"), port, nil
+}

@@ -1,0 +1,166 @@
+// Package dump names dumps in a store, describes them with manifests and
+// picks the one a pull restores. It wraps streams but opens nothing itself:
+// stores and activities do the I/O.
+//
+// A dump is two objects under the task's prefix:
+//
+//	<prefix>/2026-11-26T233000Z-orders.gz                data, gzip
+//	<prefix>/2026-11-26T233000Z-orders.gz.manifest.json  written after the data
+//
+// Timestamps are UTC with a fixed width, so keys sort chronologically, and
+// the database name is matched exactly, so "orders" never picks up
+// "orders-archive" (the original matched substrings).
+package dump
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"path"
+	"slices"
+	"strings"
+	"time"
+)
+
+const (
+	// KeyTimeLayout is the timestamp in keys: UTC, sortable, no colons
+	// (colons upset some tools and file systems).
+	KeyTimeLayout = "2006-01-02T150405Z"
+	dataSuffix    = ".gz"
+	// ManifestSuffix follows the data key of a manifest.
+	ManifestSuffix = ".manifest.json"
+	// ManifestFormat versions the manifest layout.
+	ManifestFormat = "envsync-manifest/1"
+)
+
+// Key is the data key of a dump of database taken at t.
+func Key(prefix, database string, t time.Time) string {
+	name := t.UTC().Format(KeyTimeLayout) + "-" + database + dataSuffix
+	if prefix == "" {
+		return name
+	}
+	return path.Join(prefix, name)
+}
+
+// ManifestKey is the key of the manifest describing the data key.
+func ManifestKey(dataKey string) string { return dataKey + ManifestSuffix }
+
+// Parse reads a data key back into its database and time. ok is false for
+// anything that is not a dump data key (manifests, foreign objects).
+func Parse(prefix, key string) (database string, t time.Time, ok bool) {
+	name := key
+	if prefix != "" {
+		if !strings.HasPrefix(key, prefix+"/") {
+			return "", time.Time{}, false
+		}
+		name = key[len(prefix)+1:]
+	}
+	if strings.Contains(name, "/") || !strings.HasSuffix(name, dataSuffix) {
+		return "", time.Time{}, false
+	}
+	width := len(KeyTimeLayout)
+	if len(name) < width+2 || name[width] != '-' {
+		return "", time.Time{}, false
+	}
+	t, err := time.Parse(KeyTimeLayout, name[:width])
+	if err != nil {
+		return "", time.Time{}, false
+	}
+	return strings.TrimSuffix(name[width+1:], dataSuffix), t, true
+}
+
+// Manifest describes one dump. It is written after the data, so a dump
+// without a manifest is incomplete and never restored.
+type Manifest struct {
+	Format         string    `json:"format"`
+	Key            string    `json:"key"`
+	DBMS           string    `json:"dbms"`
+	Database       string    `json:"database"`
+	SourceHost     string    `json:"source_host"`
+	CreatedAt      time.Time `json:"created_at"`
+	Size           int64     `json:"size"`
+	SHA256         string    `json:"sha256"`
+	Compression    string    `json:"compression"`
+	DumpFormat     string    `json:"dump_format"`
+	ServerVersion  string    `json:"server_version"`
+	EnvsyncVersion string    `json:"envsync_version"`
+}
+
+// Marshal encodes a manifest for the store.
+func (m Manifest) Marshal() ([]byte, error) { return json.MarshalIndent(m, "", "  ") }
+
+// UnmarshalManifest decodes and checks a manifest read from key.
+func UnmarshalManifest(key string, data []byte) (Manifest, error) {
+	var m Manifest
+	if err := json.Unmarshal(data, &m); err != nil {
+		return m, fmt.Errorf("manifest %s is not valid JSON: %w", key, err)
+	}
+	switch {
+	case m.Format != ManifestFormat:
+		return m, fmt.Errorf("manifest %s has format %q; this envsync reads %q", key, m.Format, ManifestFormat)
+	case ManifestKey(m.Key) != key:
+		return m, fmt.Errorf("manifest %s describes %s, not its own dump", key, m.Key)
+	case m.Size <= 0 || len(m.SHA256) != 64:
+		return m, fmt.Errorf("manifest %s has no size or sha256", key)
+	}
+	return m, nil
+}
+
+// Candidate is a data key found in a store, with whether its manifest exists.
+type Candidate struct {
+	Key         string
+	Time        time.Time
+	HasManifest bool
+}
+
+// Candidates turns a store listing into the complete dumps of database,
+// oldest first. Keys of other databases, manifests on their own and data
+// without a manifest are left out.
+func Candidates(prefix, database string, keys []string) []Candidate {
+	manifests := map[string]bool{}
+	for _, k := range keys {
+		if strings.HasSuffix(k, ManifestSuffix) {
+			manifests[strings.TrimSuffix(k, ManifestSuffix)] = true
+		}
+	}
+	var out []Candidate
+	for _, k := range keys {
+		db, t, ok := Parse(prefix, k)
+		if !ok || db != database || !manifests[k] {
+			continue
+		}
+		out = append(out, Candidate{Key: k, Time: t, HasManifest: true})
+	}
+	slices.SortFunc(out, func(a, b Candidate) int { return a.Time.Compare(b.Time) })
+	return out
+}
+
+// ErrNoDump means no complete dump matched.
+var ErrNoDump = errors.New("no complete dump found")
+
+// Choose picks the dump a pull restores: the newest one, or, when minute is
+// set, the newest one taken within that UTC minute (the original's -t).
+func Choose(cands []Candidate, minute time.Time) (Candidate, error) {
+	if len(cands) == 0 {
+		return Candidate{}, ErrNoDump
+	}
+	if minute.IsZero() {
+		return cands[len(cands)-1], nil
+	}
+	start := minute.UTC().Truncate(time.Minute)
+	for i := len(cands) - 1; i >= 0; i-- {
+		if t := cands[i].Time; !t.Before(start) && t.Before(start.Add(time.Minute)) {
+			return cands[i], nil
+		}
+	}
+	return Candidate{}, fmt.Errorf("%w at %s UTC; newest available: %s", ErrNoDump,
+		start.Format("2006-01-02T15:04"), describe(cands, 5))
+}
+
+func describe(cands []Candidate, n int) string {
+	var names []string
+	for i := len(cands) - 1; i >= 0 && len(names) < n; i-- {
+		names = append(names, cands[i].Time.Format("2006-01-02T15:04:05Z"))
+	}
+	return strings.Join(names, ", ")
+}

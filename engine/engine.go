@@ -1,0 +1,59 @@
+// Package engine defines what envsync needs from a database engine: dump to a
+// stream, restore from a stream into a staging copy that nobody uses yet,
+// swap that copy in, or drop it. The live database is never dropped or
+// written to before the swap, so a failed pull leaves it as it was.
+package engine
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"io"
+)
+
+// Target names a database on a server. Credentials are not here: each
+// engine takes them from the worker host's own environment.
+type Target struct {
+	Database string
+	// Host and Port; empty/0 mean the engine's default on this host.
+	Host string
+	Port int
+}
+
+// DumpInfo describes a finished dump for its manifest.
+type DumpInfo struct {
+	ServerVersion string
+	Format        string // e.g. "pg_dump-custom"
+}
+
+// Engine is one database engine on one server.
+type Engine interface {
+	// Dump writes the database to w in the engine's dump format.
+	Dump(ctx context.Context, w io.Writer) (DumpInfo, error)
+	// Restore loads a dump from r into the new database staging, replacing
+	// any leftover of that name from an earlier attempt. The live database
+	// is not touched.
+	Restore(ctx context.Context, r io.Reader, staging string) error
+	// Swap makes staging the live database in one step and removes the old
+	// one. label is recorded on the new database so a retried Swap that
+	// already happened is recognised and succeeds.
+	Swap(ctx context.Context, staging, label string) error
+	// Drop removes a staging database; a missing one is not an error.
+	Drop(ctx context.Context, staging string) error
+}
+
+// StagingName is the name of the copy a pull restores into before the swap:
+// the live name, a marker, and a short hash of the run, within maxLen bytes.
+// It is a pure function so workflows can compute it deterministically.
+func StagingName(live, runID string, maxLen int) string {
+	sum := sha256.Sum256([]byte(runID))
+	suffix := StagingMarker + hex.EncodeToString(sum[:4])
+	if len(live)+len(suffix) > maxLen {
+		live = live[:maxLen-len(suffix)]
+	}
+	return live + suffix
+}
+
+// StagingMarker appears in every staging name; engines refuse to drop a
+// database without it, so a bug can never drop a live database.
+const StagingMarker = "_envsync_"

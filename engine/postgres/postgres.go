@@ -1,0 +1,469 @@
+// Package postgres dumps with pg_dump (custom format) and restores with
+// pg_restore into a staging database that is renamed over the live one only
+// once it is complete. Admin statements go through pgx. Connection settings
+// other than host and port (user, password, sslmode, passfile) come from
+// libpq's usual environment on the worker host: PGUSER, PGPASSFILE, ...
+package postgres
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+
+	"github.com/envsync/envsync/engine"
+)
+
+// MaxName is PostgreSQL's identifier limit in bytes.
+const MaxName = 63
+
+// Options tune the engine on one worker host.
+type Options struct {
+	// BinDir holds pg_dump and pg_restore; empty picks
+	// /usr/lib/postgresql/<server major>/bin when present, else $PATH.
+	BinDir string
+	// MaintenanceDB is where admin statements run; default "postgres".
+	MaintenanceDB string
+	Logger        *slog.Logger
+}
+
+// Engine is one database on one server.
+type Engine struct {
+	t    engine.Target
+	opts Options
+}
+
+// New returns the engine for target.
+func New(t engine.Target, o Options) *Engine {
+	if o.MaintenanceDB == "" {
+		o.MaintenanceDB = "postgres"
+	}
+	if o.Logger == nil {
+		o.Logger = slog.Default()
+	}
+	return &Engine{t: t, opts: o}
+}
+
+var _ engine.Engine = (*Engine)(nil)
+
+func (e *Engine) connect(ctx context.Context, db string) (*pgx.Conn, error) {
+	// ParseConfig("") reads libpq's environment (PGHOST, PGUSER,
+	// PGPASSFILE, PGSSLMODE, ...), so the worker authenticates exactly as
+	// psql would on this host.
+	cfg, err := pgx.ParseConfig("")
+	if err != nil {
+		return nil, fmt.Errorf("postgresql: read connection settings from the environment: %w", err)
+	}
+	if e.t.Host != "" {
+		cfg.Host = e.t.Host
+	}
+	if e.t.Port != 0 {
+		cfg.Port = uint16(e.t.Port)
+	}
+	cfg.Database = db
+	if cfg.ConnectTimeout == 0 {
+		cfg.ConnectTimeout = 30 * time.Second
+	}
+	conn, err := pgx.ConnectConfig(ctx, cfg)
+	if err != nil {
+		return nil, fmt.Errorf("postgresql: connect to database %s on %s: %w (check PGUSER/PGPASSFILE on this worker)", db, e.where(), err)
+	}
+	return conn, nil
+}
+
+func (e *Engine) where() string {
+	switch {
+	case e.t.Host == "":
+		return "the default server"
+	case e.t.Port == 0:
+		return e.t.Host
+	}
+	return e.t.Host + ":" + strconv.Itoa(e.t.Port)
+}
+
+// toolEnv is the environment of pg_dump/pg_restore: the worker's own (for
+// credentials), with host and port pinned to the target.
+func (e *Engine) toolEnv() []string {
+	env := os.Environ()
+	if e.t.Host != "" {
+		env = append(env, "PGHOST="+e.t.Host)
+	}
+	if e.t.Port != 0 {
+		env = append(env, "PGPORT="+strconv.Itoa(e.t.Port))
+	}
+	return append(env, "PGCONNECT_TIMEOUT=30")
+}
+
+var versionRe = regexp.MustCompile(`\(PostgreSQL\) (\d+)`)
+
+// tool finds pg_dump or pg_restore and refuses one older than the server:
+// an old pg_dump cannot read a newer server's catalogs, an old pg_restore
+// may not read a newer archive.
+func (e *Engine) tool(ctx context.Context, name string, serverMajor int) (string, error) {
+	var path string
+	switch {
+	case e.opts.BinDir != "":
+		path = filepath.Join(e.opts.BinDir, name)
+	default:
+		path = fmt.Sprintf("/usr/lib/postgresql/%d/bin/%s", serverMajor, name)
+		if _, err := os.Stat(path); err != nil {
+			if path, err = exec.LookPath(name); err != nil {
+				return "", engine.Permanent(fmt.Errorf("postgresql: %s not found; install postgresql-client-%d on this worker", name, serverMajor))
+			}
+		}
+	}
+	out, err := exec.CommandContext(ctx, path, "--version").Output()
+	if err != nil {
+		return "", engine.Permanent(fmt.Errorf("postgresql: run %s --version: %w", path, err))
+	}
+	m := versionRe.FindSubmatch(out)
+	if m == nil {
+		return "", engine.Permanent(fmt.Errorf("postgresql: cannot read the version of %s from %q", path, strings.TrimSpace(string(out))))
+	}
+	if major, _ := strconv.Atoi(string(m[1])); major < serverMajor {
+		return "", engine.Permanent(fmt.Errorf("postgresql: %s is version %d but the server is %d; install postgresql-client-%d on this worker or point it at a newer bin directory",
+			path, major, serverMajor, serverMajor))
+	}
+	return path, nil
+}
+
+func serverVersion(ctx context.Context, conn *pgx.Conn) (string, int, error) {
+	var version string
+	var num int
+	if err := conn.QueryRow(ctx, `SELECT current_setting('server_version'), current_setting('server_version_num')::int`).Scan(&version, &num); err != nil {
+		return "", 0, fmt.Errorf("postgresql: read server version: %w", err)
+	}
+	return version, num / 10000, nil
+}
+
+// Dump runs pg_dump in custom format, uncompressed: the stream is
+// compressed once, by envsync, so its checksum describes the stored bytes.
+func (e *Engine) Dump(ctx context.Context, w io.Writer) (engine.DumpInfo, error) {
+	conn, err := e.connect(ctx, e.t.Database)
+	if err != nil {
+		return engine.DumpInfo{}, err
+	}
+	version, major, err := serverVersion(ctx, conn)
+	conn.Close(ctx)
+	if err != nil {
+		return engine.DumpInfo{}, err
+	}
+	pgDump, err := e.tool(ctx, "pg_dump", major)
+	if err != nil {
+		return engine.DumpInfo{}, err
+	}
+	stderr := &engine.Tail{}
+	cmd := exec.CommandContext(ctx, pgDump, "--format=custom", "--compress=0", "--no-password", "--dbname="+e.t.Database)
+	cmd.Env, cmd.Stdout, cmd.Stderr = e.toolEnv(), w, stderr
+	if err := cmd.Run(); err != nil {
+		return engine.DumpInfo{}, fmt.Errorf("postgresql: pg_dump of %s failed: %w: %s", e.t.Database, err, stderr)
+	}
+	return engine.DumpInfo{ServerVersion: version, Format: "pg_dump-custom"}, nil
+}
+
+type dbInfo struct {
+	exists                bool
+	owner, encoding       string
+	collate, ctype, label string
+	aclSet                bool
+}
+
+func lookup(ctx context.Context, conn *pgx.Conn, name string) (dbInfo, error) {
+	var d dbInfo
+	var label *string
+	err := conn.QueryRow(ctx, `
+		SELECT pg_get_userbyid(d.datdba), pg_encoding_to_char(d.encoding), d.datcollate, d.datctype,
+		       shobj_description(d.oid, 'pg_database'), d.datacl IS NOT NULL
+		FROM pg_database d WHERE d.datname = $1`, name).Scan(&d.owner, &d.encoding, &d.collate, &d.ctype, &label, &d.aclSet)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return d, nil
+	}
+	if err != nil {
+		return d, fmt.Errorf("postgresql: look up database %s: %w", name, err)
+	}
+	d.exists = true
+	if label != nil {
+		d.label = *label
+	}
+	return d, nil
+}
+
+func ident(s string) string { return pgx.Identifier{s}.Sanitize() }
+
+// literal quotes a string constant (standard_conforming_strings is on by
+// default since 9.1, so only quotes need doubling).
+func literal(s string) string { return "'" + strings.ReplaceAll(s, "'", "''") + "'" }
+
+func checkStaging(staging string) error {
+	if !strings.Contains(staging, engine.StagingMarker) {
+		return engine.Permanent(fmt.Errorf("postgresql: refusing to use %q as a staging database: its name lacks %q", staging, engine.StagingMarker))
+	}
+	return nil
+}
+
+func (e *Engine) checkLive() error {
+	switch e.t.Database {
+	case "postgres", "template0", "template1", e.opts.MaintenanceDB:
+		return engine.Permanent(fmt.Errorf("postgresql: %s is a system database and cannot be the target of a pull", e.t.Database))
+	}
+	return nil
+}
+
+// Restore creates staging (same owner, encoding and locale as the live
+// database when it exists) and runs pg_restore into it, stopping at the
+// first error: no list of "expected" errors, a restore either is complete or
+// fails.
+func (e *Engine) Restore(ctx context.Context, r io.Reader, staging string) error {
+	if err := checkStaging(staging); err != nil {
+		return err
+	}
+	if err := e.checkLive(); err != nil {
+		return err
+	}
+	admin, err := e.connect(ctx, e.opts.MaintenanceDB)
+	if err != nil {
+		return err
+	}
+	defer admin.Close(context.WithoutCancel(ctx))
+	_, major, err := serverVersion(ctx, admin)
+	if err != nil {
+		return err
+	}
+	pgRestore, err := e.tool(ctx, "pg_restore", major)
+	if err != nil {
+		return err
+	}
+	if _, err := admin.Exec(ctx, "DROP DATABASE IF EXISTS "+ident(staging)+" WITH (FORCE)"); err != nil {
+		return fmt.Errorf("postgresql: drop leftover staging database %s: %w", staging, err)
+	}
+	live, err := lookup(ctx, admin, e.t.Database)
+	if err != nil {
+		return err
+	}
+	create := "CREATE DATABASE " + ident(staging) + " TEMPLATE template0"
+	if live.exists {
+		create += fmt.Sprintf(" OWNER %s ENCODING %s LC_COLLATE %s LC_CTYPE %s",
+			ident(live.owner), literal(live.encoding), literal(live.collate), literal(live.ctype))
+	}
+	if _, err := admin.Exec(ctx, create); err != nil {
+		return fmt.Errorf("postgresql: create staging database %s: %w (the worker's role needs CREATEDB and membership of the owner role)", staging, err)
+	}
+	stderr := &engine.Tail{}
+	cmd := exec.CommandContext(ctx, pgRestore, "--exit-on-error", "--no-password", "--dbname="+staging)
+	cmd.Env, cmd.Stdin, cmd.Stderr = e.toolEnv(), r, stderr
+	if err := cmd.Run(); err != nil {
+		if _, derr := admin.Exec(context.WithoutCancel(ctx), "DROP DATABASE IF EXISTS "+ident(staging)+" WITH (FORCE)"); derr != nil {
+			e.opts.Logger.Warn("could not drop staging database after failed restore", "staging", staging, "error", derr)
+		}
+		if ctx.Err() != nil {
+			return fmt.Errorf("postgresql: restore of %s stopped: %w; the live database is untouched", e.t.Database, ctx.Err())
+		}
+		return engine.Permanent(fmt.Errorf("postgresql: pg_restore into %s failed: %w: %s; the live database %s is untouched",
+			staging, err, stderr, e.t.Database))
+	}
+	return nil
+}
+
+// oldName is where the live database is moved during a swap: derived from
+// staging, so a retried swap finds it again.
+func oldName(staging string) string { return engine.StagingName(staging, "old", MaxName) }
+
+// Swap renames the live database aside and staging into its place in one
+// transaction, after blocking and ending other sessions; then carries the
+// old database's owner, grants and settings over and drops it. Each stage
+// checks what is already done, so a retry after a lost reply completes
+// instead of failing.
+func (e *Engine) Swap(ctx context.Context, staging, label string) error {
+	if err := checkStaging(staging); err != nil {
+		return err
+	}
+	if err := e.checkLive(); err != nil {
+		return err
+	}
+	admin, err := e.connect(ctx, e.opts.MaintenanceDB)
+	if err != nil {
+		return err
+	}
+	defer admin.Close(context.WithoutCancel(ctx))
+	old := oldName(staging)
+
+	st, err := lookup(ctx, admin, staging)
+	if err != nil {
+		return err
+	}
+	if st.exists {
+		if err := e.rename(ctx, admin, staging, old, label); err != nil {
+			return err
+		}
+	} else {
+		live, err := lookup(ctx, admin, e.t.Database)
+		if err != nil {
+			return err
+		}
+		if !live.exists || live.label != label {
+			return engine.Permanent(fmt.Errorf("postgresql: staging database %s is gone and %s was not restored by this run; start the pull again", staging, e.t.Database))
+		}
+	}
+	prev, err := lookup(ctx, admin, old)
+	if err != nil || !prev.exists {
+		return err // first pull into this server: nothing to carry over
+	}
+	if err := e.carryOver(ctx, admin, old, prev); err != nil {
+		return err
+	}
+	if _, err := admin.Exec(ctx, "DROP DATABASE IF EXISTS "+ident(old)+" WITH (FORCE)"); err != nil {
+		return fmt.Errorf("postgresql: the new %s is live, but dropping the previous copy %s failed: %w; drop it by hand", e.t.Database, old, err)
+	}
+	return nil
+}
+
+func (e *Engine) rename(ctx context.Context, admin *pgx.Conn, staging, old, label string) error {
+	live, err := lookup(ctx, admin, e.t.Database)
+	if err != nil {
+		return err
+	}
+	if live.exists {
+		// Block new sessions first so terminated clients cannot reconnect
+		// between the terminate and the rename.
+		if _, err := admin.Exec(ctx, "ALTER DATABASE "+ident(e.t.Database)+" WITH ALLOW_CONNECTIONS false"); err != nil {
+			return fmt.Errorf("postgresql: block connections to %s: %w", e.t.Database, err)
+		}
+	}
+	var lastErr error
+	for attempt := 0; attempt < 10; attempt++ {
+		if _, err := admin.Exec(ctx, `SELECT pg_terminate_backend(pid) FROM pg_stat_activity
+			WHERE datname = ANY($1) AND pid <> pg_backend_pid()`, []string{e.t.Database, staging}); err != nil {
+			lastErr = fmt.Errorf("end sessions: %w", err)
+			break
+		}
+		lastErr = pgx.BeginFunc(ctx, admin, func(tx pgx.Tx) error {
+			if _, err := tx.Exec(ctx, "COMMENT ON DATABASE "+ident(staging)+" IS "+literal(label)); err != nil {
+				return err
+			}
+			if live.exists {
+				if _, err := tx.Exec(ctx, "ALTER DATABASE "+ident(e.t.Database)+" RENAME TO "+ident(old)); err != nil {
+					return err
+				}
+			}
+			_, err := tx.Exec(ctx, "ALTER DATABASE "+ident(staging)+" RENAME TO "+ident(e.t.Database))
+			return err
+		})
+		var pgErr *pgconn.PgError
+		if lastErr == nil || !errors.As(lastErr, &pgErr) || pgErr.Code != "55006" { // 55006: object in use
+			break
+		}
+		time.Sleep(200 * time.Millisecond) // a session was still closing
+	}
+	if lastErr != nil {
+		if live.exists {
+			if _, err := admin.Exec(context.WithoutCancel(ctx), "ALTER DATABASE "+ident(e.t.Database)+" WITH ALLOW_CONNECTIONS true"); err != nil {
+				e.opts.Logger.Error("could not re-allow connections after a failed swap", "database", e.t.Database, "error", err)
+			}
+		}
+		return fmt.Errorf("postgresql: swap %s into %s failed: %w; the live database is unchanged", staging, e.t.Database, lastErr)
+	}
+	return nil
+}
+
+// listSettings are GUCs whose stored value is already a quoted list and
+// must be written back as it is (as pg_dump does).
+var listSettings = map[string]bool{"search_path": true, "temp_tablespaces": true,
+	"session_preload_libraries": true, "shared_preload_libraries": true, "local_preload_libraries": true}
+
+// carryOver applies the previous database's owner, database-level grants
+// and settings to the new one: those belong to the target environment, not
+// to the dump.
+func (e *Engine) carryOver(ctx context.Context, admin *pgx.Conn, old string, prev dbInfo) error {
+	db := ident(e.t.Database)
+	stmts := []string{"ALTER DATABASE " + db + " OWNER TO " + ident(prev.owner)}
+	if prev.aclSet {
+		stmts = append(stmts, "REVOKE ALL ON DATABASE "+db+" FROM PUBLIC")
+		rows, err := admin.Query(ctx, `
+			SELECT coalesce(r.rolname, ''), a.privilege_type, a.is_grantable
+			FROM pg_database d, aclexplode(d.datacl) a LEFT JOIN pg_roles r ON r.oid = a.grantee
+			WHERE d.datname = $1 AND a.grantee <> d.datdba`, old)
+		if err != nil {
+			return fmt.Errorf("postgresql: read grants of %s: %w", old, err)
+		}
+		for rows.Next() {
+			var role, priv string
+			var grantable bool
+			if err := rows.Scan(&role, &priv, &grantable); err != nil {
+				return err
+			}
+			to := "PUBLIC"
+			if role != "" {
+				to = ident(role)
+			}
+			s := "GRANT " + priv + " ON DATABASE " + db + " TO " + to
+			if grantable {
+				s += " WITH GRANT OPTION"
+			}
+			stmts = append(stmts, s)
+		}
+		if err := rows.Err(); err != nil {
+			return fmt.Errorf("postgresql: read grants of %s: %w", old, err)
+		}
+	}
+	rows, err := admin.Query(ctx, `
+		SELECT coalesce(r.rolname, ''), s.setconfig
+		FROM pg_db_role_setting s LEFT JOIN pg_roles r ON r.oid = s.setrole
+		WHERE s.setdatabase = (SELECT oid FROM pg_database WHERE datname = $1)`, old)
+	if err != nil {
+		return fmt.Errorf("postgresql: read settings of %s: %w", old, err)
+	}
+	for rows.Next() {
+		var role string
+		var config []string
+		if err := rows.Scan(&role, &config); err != nil {
+			return err
+		}
+		for _, c := range config {
+			name, value, _ := strings.Cut(c, "=")
+			if !listSettings[name] {
+				value = literal(value)
+			}
+			prefix := "ALTER DATABASE " + db
+			if role != "" {
+				prefix = "ALTER ROLE " + ident(role) + " IN DATABASE " + db
+			}
+			stmts = append(stmts, prefix+" SET "+ident(name)+" = "+value)
+		}
+	}
+	if err := rows.Err(); err != nil {
+		return fmt.Errorf("postgresql: read settings of %s: %w", old, err)
+	}
+	for _, s := range stmts {
+		if _, err := admin.Exec(ctx, s); err != nil {
+			return fmt.Errorf("postgresql: the new %s is live, but carrying over %q failed: %w", e.t.Database, s, err)
+		}
+	}
+	return nil
+}
+
+// Drop removes a staging database, ending any session on it.
+func (e *Engine) Drop(ctx context.Context, staging string) error {
+	if err := checkStaging(staging); err != nil {
+		return err
+	}
+	admin, err := e.connect(ctx, e.opts.MaintenanceDB)
+	if err != nil {
+		return err
+	}
+	defer admin.Close(context.WithoutCancel(ctx))
+	if _, err := admin.Exec(ctx, "DROP DATABASE IF EXISTS "+ident(staging)+" WITH (FORCE)"); err != nil {
+		return fmt.Errorf("postgresql: drop staging database %s: %w", staging, err)
+	}
+	return nil
+}

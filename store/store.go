@@ -1,0 +1,47 @@
+// Package store defines where dumps are kept. Every backend implements the
+// one small Store interface; activities stream between it and an engine.
+package store
+
+import (
+	"context"
+	"errors"
+	"io"
+	"time"
+)
+
+// ErrNotExist is returned (wrapped) for a key that is not there.
+var ErrNotExist = errors.New("object does not exist")
+
+// Object describes a stored object.
+type Object struct {
+	Key      string
+	Size     int64
+	Modified time.Time
+}
+
+// Store keeps objects under keys ("a/b/c.gz"). Implementations must make Put
+// atomic: a reader sees the whole object or none of it, never a prefix left by
+// a failed upload.
+type Store interface {
+	// Put stores size bytes from r under key, replacing any object there.
+	Put(ctx context.Context, key string, r io.Reader, size int64) error
+	// Get reads key from byte offset onwards (offset 0: the whole object),
+	// so an interrupted download resumes instead of starting again.
+	Get(ctx context.Context, key string, offset int64) (io.ReadCloser, error)
+	// Stat describes key, or fails with ErrNotExist.
+	Stat(ctx context.Context, key string) (Object, error)
+	// List returns every object whose key starts with prefix + "/" (all
+	// objects when prefix is empty), in no particular order.
+	List(ctx context.Context, prefix string) ([]Object, error)
+	// Delete removes key; deleting a missing key is not an error.
+	Delete(ctx context.Context, key string) error
+}
+
+// Describe names a store location for messages, e.g. "s3://bucket/prefix".
+func Describe(backend, url, prefix string) string {
+	loc := backend + "://" + url
+	if prefix != "" {
+		loc += "/" + prefix
+	}
+	return loc
+}
