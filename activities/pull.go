@@ -252,4 +252,3 @@ func (a *Activities) DropStaging(ctx context.Context, in DropInput) error {
 	}
 	return classify(eng.Drop(ctx, in.Staging))
 }
-

@@ -94,7 +94,9 @@ func setup(t *testing.T, fail map[string]error, override ...map[string]any) (*te
 	return env, c
 }
 
-func permanentErr(msg string) error { return temporal.NewNonRetryableApplicationError(msg, "Test", nil) }
+func permanentErr(msg string) error {
+	return temporal.NewNonRetryableApplicationError(msg, "Test", nil)
+}
 
 func TestPushStoresDumpAndReleasesLock(t *testing.T) {
 	env, c := setup(t, nil)
