@@ -54,21 +54,21 @@ func (a *Activities) Resolve(ctx context.Context, in ResolveInput) (ResolveResul
 		for i, o := range objs {
 			keys[i] = o.Key
 		}
-		c, err := dump.Choose(dump.Candidates(in.Task.Path, in.Task.Database, keys), in.Minute)
+		c, err := dump.Choose(dump.Candidates(in.Task.Path, in.Task.DumpName(), keys), in.Minute)
 		if err != nil {
-			return ResolveResult{}, permanent("NoDump", fmt.Errorf("%s of %s in %s: %w", "pull", in.Task.Database, loc, err))
+			return ResolveResult{}, permanent("NoDump", fmt.Errorf("dumps of %s in %s: %w", in.Task.DumpName(), loc, err))
 		}
 		key = c.Key
-	} else if db, _, ok := dump.Parse(in.Task.Path, key); !ok || db != in.Task.Database {
-		return ResolveResult{}, permanent("NoDump", fmt.Errorf("key %s is not a dump of %s under %s", key, in.Task.Database, loc))
+	} else if db, _, ok := dump.Parse(in.Task.Path, key); !ok || db != in.Task.DumpName() {
+		return ResolveResult{}, permanent("NoDump", fmt.Errorf("key %s is not a dump of %s under %s", key, in.Task.DumpName(), loc))
 	}
 	m, err := a.readManifest(ctx, st, key)
 	if err != nil {
 		return ResolveResult{}, err
 	}
-	if m.DBMS != in.Task.DBMS || m.Database != in.Task.Database {
-		return ResolveResult{}, permanent("WrongDump", fmt.Errorf("dump %s is a %s dump of %s, but the task restores %s database %s",
-			key, m.DBMS, m.Database, in.Task.DBMS, in.Task.Database))
+	if m.DBMS != in.Task.DBMS || m.Database != in.Task.DumpName() {
+		return ResolveResult{}, permanent("WrongDump", fmt.Errorf("dump %s is a %s dump of %s, but the task restores %s dumps of %s",
+			key, m.DBMS, m.Database, in.Task.DBMS, in.Task.DumpName()))
 	}
 	return ResolveResult{Key: key, Size: m.Size, SHA256: m.SHA256, CreatedAt: m.CreatedAt, SourceHost: m.SourceHost, ServerVersion: m.ServerVersion}, nil
 }

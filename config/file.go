@@ -24,6 +24,7 @@ var setters = map[string]func(t *Task, v string) error{
 	"dbms":              func(t *Task, v string) error { t.DBMS = v; return nil },
 	"storagebackend":    func(t *Task, v string) error { t.StorageBackend = v; return nil },
 	"database":          func(t *Task, v string) error { t.Database = v; return nil },
+	"source_database":   func(t *Task, v string) error { t.SourceDatabase = v; return nil },
 	"database_hostname": func(t *Task, v string) error { t.DatabaseHostname = v; return nil },
 	"temppath":          func(t *Task, v string) error { t.TempPath = v; return nil },
 	"url":               func(t *Task, v string) error { t.URL = v; return nil },
@@ -239,3 +240,6 @@ func unquote(v string) (string, error) {
 	}
 	return v, nil
 }
+
+// SetKey sets one task key as a flag or file would, with the same checks.
+func SetKey(t *Task, source, key, value string) error { return t.set(source, key, value) }

@@ -36,6 +36,9 @@ type Task struct {
 	StorageBackend string `json:"storagebackend" yaml:"storagebackend"`
 	// Database is the database name on both sides. Required.
 	Database string `json:"database" yaml:"database"`
+	// SourceDatabase (pull only) is the database whose dumps are restored
+	// into Database; empty means the same name, as in the original.
+	SourceDatabase string `json:"source_database,omitempty" yaml:"source_database"`
 	// DatabaseHostname is host[:port] of the database server; empty means
 	// the engine's default on the worker host (e.g. libpq's PGHOST).
 	DatabaseHostname string `json:"database_hostname,omitempty" yaml:"database_hostname"`
@@ -190,6 +193,13 @@ func (t *Task) Validate(source string) error {
 	case !databaseRe.MatchString(t.Database):
 		bad("database", t.Database, "must be 1-63 characters of letters, digits, _ . - (not starting with . or -)")
 	}
+	if t.SourceDatabase != "" {
+		if t.Action != ActionPull {
+			bad("source_database", t.SourceDatabase, "only a pull restores another database's dumps")
+		} else if !databaseRe.MatchString(t.SourceDatabase) {
+			bad("source_database", t.SourceDatabase, "must be 1-63 characters of letters, digits, _ . - (not starting with . or -)")
+		}
+	}
 	if t.DatabaseHostname != "" {
 		if _, _, err := SplitHostPort(t.DatabaseHostname); err != nil {
 			bad("database_hostname", t.DatabaseHostname, err.Error())
@@ -221,6 +231,14 @@ func (t *Task) Validate(source string) error {
 		bad("minute", fmt.Sprint(*t.Minute), "must be 0-59")
 	}
 	return errs.orNil()
+}
+
+// DumpName is the database name dumps of this task carry in the store.
+func (t *Task) DumpName() string {
+	if t.SourceDatabase != "" {
+		return t.SourceDatabase
+	}
+	return t.Database
 }
 
 // ParseTimestamp reads a -t value (YYYY-MM-DDTHH:MM, UTC).

@@ -1,0 +1,205 @@
+// Command envsync pushes and pulls databases between environments through
+// Temporal. Subcommands only; the work is in the packages they call.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/signal"
+	"syscall"
+
+	"go.temporal.io/sdk/client"
+
+	"github.com/envsync/envsync/activities"
+	"github.com/envsync/envsync/demo"
+	"github.com/envsync/envsync/devserver"
+	"github.com/envsync/envsync/searchattr"
+	"github.com/envsync/envsync/starter"
+	"github.com/envsync/envsync/worker"
+)
+
+const usage = `envsync: durable database push/pull between environments, on Temporal
+
+  envsync demo    [--dir .envsync] [--keep]      push a sample PostgreSQL database and pull it into a second one
+  envsync dev     [--dir .envsync] [--port 7233] [--ui-port 8233] [--host NAME]
+                                                 embedded Temporal (SQLite) + Web UI + a worker
+  envsync worker  [--central] [--host NAME] [--lock-dir DIR] [--temp-dir DIR] [--s3-endpoint URL]
+  envsync push    [-f file.cfg | --tasks tasks.yaml --task NAME] [-D dbms -S backend -d db -H host[:port] -u url -p path -T temppath]
+  envsync pull    (as push) [-t YYYY-MM-DDTHH:MM | --key KEY]
+  envsync run     -f file.cfg  (the action comes from the file or -a)
+  envsync version
+
+push, pull, run and worker talk to $TEMPORAL_ADDRESS (default 127.0.0.1:7233),
+namespace --namespace or $TEMPORAL_NAMESPACE (default "default").
+Exit status: 0 done, 1 the run failed, 2 bad input.
+`
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	os.Exit(run(ctx, os.Args[1:], os.Stdout, os.Stderr))
+}
+
+func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	if len(args) == 0 {
+		fmt.Fprint(stderr, usage)
+		return 2
+	}
+	cmd, args := args[0], args[1:]
+	var err error
+	switch cmd {
+	case "push", "pull", "run":
+		action := cmd
+		if cmd == "run" {
+			action = ""
+		}
+		return startRun(ctx, action, args, stdout, stderr)
+	case "worker":
+		err = runWorker(ctx, args, stderr)
+	case "dev":
+		err = runDev(ctx, args, stdout, stderr)
+	case "demo":
+		err = runDemo(ctx, args, stdout, stderr)
+	case "version":
+		fmt.Fprintln(stdout, "envsync", activities.Version)
+	case "-h", "--help", "help":
+		fmt.Fprint(stdout, usage)
+	default:
+		fmt.Fprintf(stderr, "envsync: unknown command %q\n\n%s", cmd, usage)
+		return 2
+	}
+	return exitCode(err, stderr)
+}
+
+func exitCode(err error, stderr io.Writer) int {
+	if err == nil {
+		return 0
+	}
+	fmt.Fprintln(stderr, "envsync:", err)
+	var input *starter.InputError
+	if errors.As(err, &input) || errors.Is(err, flag.ErrHelp) {
+		return 2
+	}
+	return 1
+}
+
+func namespaceFlag(fs *flag.FlagSet) *string {
+	return fs.String("namespace", starter.DefaultNamespace(), "Temporal namespace")
+}
+
+func dial(namespace string) (client.Client, error) {
+	addr := os.Getenv("TEMPORAL_ADDRESS")
+	if addr == "" {
+		addr = "127.0.0.1:7233"
+	}
+	c, err := client.Dial(client.Options{HostPort: addr, Namespace: namespace, Logger: starter.Logger()})
+	if err != nil {
+		return nil, fmt.Errorf("connect to Temporal at %s: %w (set TEMPORAL_ADDRESS, or start `envsync dev`)", addr, err)
+	}
+	return c, nil
+}
+
+func startRun(ctx context.Context, action string, args []string, stdout, stderr io.Writer) int {
+	parsed, err := starter.ParseArgs(action, args, stderr)
+	if err != nil {
+		return exitCode(err, stderr)
+	}
+	c, err := dial(parsed.Namespace)
+	if err != nil {
+		return exitCode(err, stderr)
+	}
+	defer c.Close()
+	r := parsed.Request
+	fmt.Fprintf(stdout, "%s %s database %s (%s) via %s://%s/%s on host %s\n", r.Task.Action, r.Task.DBMS, r.Task.Database,
+		parsed.Source, r.Task.StorageBackend, r.Task.URL, r.Task.Path, r.Task.WorkerHost)
+	out, err := starter.Run(ctx, c, r)
+	if out.RunID != "" {
+		starter.Report(stdout, out)
+	}
+	return exitCode(err, stderr)
+}
+
+func workerFlags(fs *flag.FlagSet) (*activities.Config, *string) {
+	cfg := &activities.Config{}
+	host, _ := os.Hostname()
+	h := fs.String("host", host, "this database host's name: serves task queue envsync-host-NAME")
+	fs.StringVar(&cfg.LockDir, "lock-dir", activities.DefaultLockDir, "directory of reboot-lock files")
+	fs.StringVar(&cfg.TempDir, "temp-dir", "", "directory for dumps in flight when a task names no temppath (default $TMPDIR/envsync)")
+	fs.StringVar(&cfg.S3Endpoint, "s3-endpoint", os.Getenv("ENVSYNC_S3_ENDPOINT"), "S3-compatible endpoint URL (path-style); empty for AWS")
+	fs.StringVar(&cfg.S3Region, "s3-region", os.Getenv("AWS_REGION"), "S3 region")
+	fs.BoolVar(&cfg.S3NoEncryption, "s3-no-sse", false, "do not ask for server-side encryption (for servers without it)")
+	fs.StringVar(&cfg.Postgres.BinDir, "pg-bindir", os.Getenv("ENVSYNC_PG_BINDIR"), "directory of pg_dump/pg_restore (default: matching the server's version)")
+	return cfg, h
+}
+
+func runWorker(ctx context.Context, args []string, stderr io.Writer) error {
+	fs := flag.NewFlagSet("envsync worker", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	ns := namespaceFlag(fs)
+	central := fs.Bool("central", false, "also run the workflows (the central queue)")
+	hostOnly := fs.Bool("no-host", false, "run no host activities (a central-only worker)")
+	cfg, host := workerFlags(fs)
+	if err := fs.Parse(args); err != nil {
+		return &starter.InputError{Err: err}
+	}
+	c, err := dial(*ns)
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+	if err := searchattr.Register(ctx, c, *ns); err != nil {
+		slog.Warn("search attributes not registered; starts will fail until they are", "error", err)
+	}
+	o := worker.Options{Central: *central, Host: *host, Activities: *cfg}
+	if *hostOnly {
+		o.Host = ""
+	}
+	slog.Info("envsync worker running", "central", o.Central, "host_queue", o.Host)
+	return worker.Run(ctx, c, o)
+}
+
+func runDev(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("envsync dev", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	dir := fs.String("dir", ".envsync", "state directory (SQLite file, dumps, locks)")
+	port := fs.Int("port", 7233, "gRPC port")
+	uiPort := fs.Int("ui-port", 8233, "Web UI port")
+	cfg, host := workerFlags(fs)
+	if err := fs.Parse(args); err != nil {
+		return &starter.InputError{Err: err}
+	}
+	srv, err := devserver.Start(devserver.Options{Dir: *dir, Port: *port, UIPort: *uiPort})
+	if err != nil {
+		return err
+	}
+	defer srv.Stop()
+	c, err := client.Dial(client.Options{HostPort: srv.Address, Namespace: srv.Namespace, Logger: starter.Logger()})
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+	if cfg.LockDir == activities.DefaultLockDir {
+		cfg.LockDir = *dir + "/locks" // dev needs no root
+	}
+	fmt.Fprintf(stdout, "Temporal  %s (namespace %s)\nWeb UI    %s\nworker    central + host %s\nstate     %s\nexport TEMPORAL_ADDRESS=%s\n",
+		srv.Address, srv.Namespace, srv.UIURL, *host, *dir, srv.Address)
+	return worker.Run(ctx, c, worker.Options{Central: true, Host: *host, Activities: *cfg})
+}
+
+func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("envsync demo", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	o := demo.Options{Out: stdout}
+	fs.StringVar(&o.Dir, "dir", ".envsync", "state directory (SQLite file, dumps, locks)")
+	fs.BoolVar(&o.Keep, "keep", false, "keep Temporal and its Web UI running after the demo, until Ctrl-C")
+	fs.StringVar(&o.Postgres, "postgres", os.Getenv("ENVSYNC_DEMO_POSTGRES"), "host:port of a PostgreSQL server to use (credentials from PGUSER/PGPASSFILE); empty starts a throwaway one")
+	if err := fs.Parse(args); err != nil {
+		return &starter.InputError{Err: err}
+	}
+	return demo.Run(ctx, o)
+}

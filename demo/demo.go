@@ -1,0 +1,206 @@
+// Package demo is `envsync demo`: the main job end to end on the embedded
+// default. It pushes a sample PostgreSQL database to the local file store and
+// pulls it into a second database, through an embedded Temporal server, and
+// prints what happened and where to see it in the Web UI.
+package demo
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+
+	"github.com/jackc/pgx/v5"
+	"go.temporal.io/sdk/client"
+
+	"github.com/envsync/envsync/activities"
+	"github.com/envsync/envsync/config"
+	"github.com/envsync/envsync/devserver"
+	"github.com/envsync/envsync/internal/pgserver"
+	"github.com/envsync/envsync/starter"
+	"github.com/envsync/envsync/worker"
+)
+
+// Options of a demo run.
+type Options struct {
+	Dir string // state directory; required
+	// Postgres is host:port of a server to use; empty starts a throwaway
+	// one. Credentials come from libpq's environment (PGUSER, PGPASSFILE).
+	Postgres string
+	Keep     bool // keep Temporal and the UI up until ctx ends
+	Out      io.Writer
+}
+
+const (
+	source     = "envsync_demo"
+	target     = "envsync_demo_copy"
+	workerHost = "local"
+)
+
+// Run runs the demo.
+func Run(ctx context.Context, o Options) error {
+	dir, err := filepath.Abs(o.Dir)
+	if err != nil {
+		return err
+	}
+	say := func(format string, args ...any) { fmt.Fprintf(o.Out, format+"\n", args...) }
+
+	addr := o.Postgres
+	if addr == "" {
+		pg, err := throwawayPostgres(ctx, say)
+		if err != nil {
+			return err
+		}
+		defer pg.Stop()
+		os.Setenv("PGUSER", pg.User) // the worker below connects as libpq would
+		addr = pg.Addr()
+		say("PostgreSQL  throwaway server on %s (binaries in %s)", addr, pg.BinDir)
+	} else {
+		say("PostgreSQL  %s", addr)
+	}
+	if err := createSample(ctx, addr); err != nil {
+		return err
+	}
+
+	srv, err := devserver.Start(devserver.Options{Dir: dir, AnyPort: true})
+	if err != nil {
+		return err
+	}
+	defer srv.Stop()
+	say("Temporal    %s (embedded, state in %s)", srv.Address, filepath.Join(dir, "temporal.db"))
+	c, err := client.Dial(client.Options{HostPort: srv.Address, Namespace: srv.Namespace, Logger: starter.Logger()})
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+	stop, err := worker.Start(c, worker.Options{Central: true, Host: workerHost, Activities: activities.Config{
+		LockDir: filepath.Join(dir, "locks"), TempDir: filepath.Join(dir, "tmp")}})
+	if err != nil {
+		return err
+	}
+	defer stop()
+
+	base := config.Task{DBMS: "postgresql", StorageBackend: "file", DatabaseHostname: addr,
+		URL: filepath.Join(dir, "store"), Path: "postgresql", WorkerHost: workerHost}
+	push := base
+	push.Name, push.Action, push.Database = "push_"+source, config.ActionPush, source
+	say("\n== push %s -> %s", source, filepath.Join(base.URL, base.Path))
+	out, err := starter.Run(ctx, c, starter.Request{Task: push})
+	if err != nil {
+		return fmt.Errorf("push: %w", err)
+	}
+	starter.Report(o.Out, out)
+
+	pull := base
+	pull.Name, pull.Action, pull.Database, pull.SourceDatabase = "pull_"+target, config.ActionPull, target, source
+	say("\n== pull the newest dump of %s into %s", source, target)
+	out, err = starter.Run(ctx, c, starter.Request{Task: pull})
+	if err != nil {
+		return fmt.Errorf("pull: %w", err)
+	}
+	starter.Report(o.Out, out)
+
+	summary, err := compare(ctx, addr)
+	if err != nil {
+		return err
+	}
+	say("\n== checked   %s", summary)
+	say("Web UI      %s", srv.UIURL)
+	if o.Keep {
+		say("Temporal and the Web UI stay up until Ctrl-C.")
+		<-ctx.Done()
+	}
+	return nil
+}
+
+// throwawayPostgres starts a server from Debian's binaries, installing them
+// first when running as root.
+func throwawayPostgres(ctx context.Context, say func(string, ...any)) (*pgserver.Server, error) {
+	if _, err := pgserver.BinDir(); err != nil {
+		if os.Geteuid() != 0 {
+			return nil, fmt.Errorf("%w\nas root run: apt-get update && %s\nor point --postgres at a server", err, pgserver.InstallHint)
+		}
+		say("PostgreSQL  not installed; installing: apt-get install -y postgresql")
+		for _, args := range [][]string{{"update", "-q"}, {"install", "-y", "-q", "postgresql"}} {
+			cmd := exec.CommandContext(ctx, "apt-get", args...)
+			cmd.Env = append(os.Environ(), "DEBIAN_FRONTEND=noninteractive")
+			if out, err := cmd.CombinedOutput(); err != nil {
+				return nil, fmt.Errorf("apt-get %s: %w: %s", strings.Join(args, " "), err, out)
+			}
+		}
+	}
+	return pgserver.Start(ctx)
+}
+
+func connect(ctx context.Context, addr, db string) (*pgx.Conn, error) {
+	cfg, err := pgx.ParseConfig("")
+	if err != nil {
+		return nil, err
+	}
+	host, port, err := config.SplitHostPort(addr)
+	if err != nil {
+		return nil, err
+	}
+	cfg.Host, cfg.Database = host, db
+	if port != 0 {
+		cfg.Port = uint16(port)
+	}
+	return pgx.ConnectConfig(ctx, cfg)
+}
+
+// createSample (re)creates the demo's source database: customers, orders
+// with jsonb, a view.
+func createSample(ctx context.Context, addr string) error {
+	admin, err := connect(ctx, addr, "postgres")
+	if err != nil {
+		return fmt.Errorf("connect to PostgreSQL at %s: %w", addr, err)
+	}
+	defer admin.Close(ctx)
+	if _, err := admin.Exec(ctx, "DROP DATABASE IF EXISTS "+source+" WITH (FORCE)"); err != nil {
+		return err
+	}
+	if _, err := admin.Exec(ctx, "CREATE DATABASE "+source); err != nil {
+		return err
+	}
+	db, err := connect(ctx, addr, source)
+	if err != nil {
+		return err
+	}
+	defer db.Close(ctx)
+	_, err = db.Exec(ctx, `
+		CREATE TABLE customers (id serial PRIMARY KEY, name text NOT NULL, email text UNIQUE NOT NULL);
+		CREATE TABLE orders (id bigserial PRIMARY KEY, customer_id int REFERENCES customers, total numeric(10,2), items jsonb, placed_at timestamptz);
+		INSERT INTO customers (name, email) SELECT 'Customer ' || i, 'customer' || i || '@example.org' FROM generate_series(1, 1000) i;
+		INSERT INTO orders (customer_id, total, items, placed_at)
+		  SELECT 1 + i % 1000, (i % 500) + 0.99, jsonb_build_object('sku', 'SKU-' || i, 'qty', 1 + i % 7), now() - i * interval '1 minute'
+		  FROM generate_series(1, 3000) i;
+		CREATE VIEW big_spenders AS SELECT customer_id, sum(total) AS spent FROM orders GROUP BY customer_id HAVING sum(total) > 1000;`)
+	return err
+}
+
+func compare(ctx context.Context, addr string) (string, error) {
+	var parts []string
+	for _, table := range []string{"customers", "orders", "big_spenders"} {
+		var counts [2]int64
+		for i, db := range []string{source, target} {
+			conn, err := connect(ctx, addr, db)
+			if err != nil {
+				return "", err
+			}
+			err = conn.QueryRow(ctx, "SELECT count(*) FROM "+table).Scan(&counts[i])
+			conn.Close(ctx)
+			if err != nil {
+				return "", fmt.Errorf("count %s.%s: %w", db, table, err)
+			}
+		}
+		if counts[0] != counts[1] {
+			return "", errors.New("the copy differs from the source: " + table)
+		}
+		parts = append(parts, fmt.Sprintf("%s %d = %d rows", table, counts[0], counts[1]))
+	}
+	return strings.Join(parts, ", "), nil
+}

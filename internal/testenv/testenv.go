@@ -1,0 +1,160 @@
+// Package testenv starts the real servers end-to-end tests talk to, on
+// loopback: Temporal (in process), PostgreSQL (Debian's binaries) and an
+// S3-protocol server (versitygw). A missing server fails the test with the
+// command that installs it; nothing is skipped.
+package testenv
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	awsconfig "github.com/aws/aws-sdk-go-v2/config"
+	"github.com/aws/aws-sdk-go-v2/service/s3"
+	"go.temporal.io/sdk/client"
+	"go.temporal.io/server/temporaltest"
+
+	"github.com/envsync/envsync/activities"
+	"github.com/envsync/envsync/internal/pgserver"
+	"github.com/envsync/envsync/searchattr"
+	"github.com/envsync/envsync/worker"
+)
+
+// Host is the worker host name tests give their tasks.
+const Host = "db1"
+
+// Temporal is a real Temporal server with envsync's search attributes.
+type Temporal struct {
+	Server    *temporaltest.TestServer
+	Client    client.Client
+	Namespace string
+}
+
+// StartTemporal starts an in-process Temporal server.
+func StartTemporal(t *testing.T) *Temporal {
+	t.Helper()
+	ts := temporaltest.NewServer(temporaltest.WithT(t))
+	c := ts.GetDefaultClient()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if err := searchattr.Register(ctx, c, ts.GetDefaultNamespace()); err != nil {
+		t.Fatal(err)
+	}
+	return &Temporal{Server: ts, Client: c, Namespace: ts.GetDefaultNamespace()}
+}
+
+// StartWorker runs the central worker and host Host's worker until the test
+// ends, with lock and temp directories of the test's own.
+func (tp *Temporal) StartWorker(t *testing.T, cfg activities.Config) activities.Config {
+	t.Helper()
+	if cfg.LockDir == "" {
+		cfg.LockDir = filepath.Join(t.TempDir(), "locks")
+	}
+	if cfg.TempDir == "" {
+		cfg.TempDir = filepath.Join(t.TempDir(), "tmp")
+	}
+	stop, err := worker.Start(tp.Client, worker.Options{Central: true, Host: Host, Activities: cfg})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(stop)
+	return cfg
+}
+
+// StartPostgres starts a throwaway PostgreSQL server and points libpq's
+// environment (PGUSER) at its superuser, as an operator would on a host.
+func StartPostgres(t *testing.T) *pgserver.Server {
+	t.Helper()
+	s, err := pgserver.Start(context.Background())
+	if err != nil {
+		t.Fatalf("PostgreSQL for this test: %v", err)
+	}
+	t.Cleanup(s.Stop)
+	t.Setenv("PGUSER", s.User)
+	return s
+}
+
+// S3 is a running S3-protocol server.
+type S3 struct {
+	Endpoint string
+	Client   *s3.Client
+}
+
+// VersityInstall is how the S3 server is installed.
+const VersityInstall = "go install github.com/versity/versitygw/cmd/versitygw@v1.8.0"
+
+// StartS3 starts versitygw with the posix backend in a temp dir and sets
+// the standard AWS credential variables, so code under test finds them
+// through the SDK's default chain as it would on a real host.
+func StartS3(t *testing.T, buckets ...string) *S3 {
+	t.Helper()
+	bin, err := exec.LookPath("versitygw")
+	if err != nil {
+		gopath, _ := exec.Command("go", "env", "GOPATH").Output()
+		bin = filepath.Join(strings.TrimSpace(string(gopath)), "bin", "versitygw")
+		if _, err := os.Stat(bin); err != nil {
+			t.Fatalf("versitygw (S3 server) not found; install it: %s", VersityInstall)
+		}
+	}
+	dir := t.TempDir()
+	port := FreePort(t)
+	const key, secret = "envsynctest", "envsynctestsecret"
+	cmd := exec.Command(bin, "--access", key, "--secret", secret, "--port", "127.0.0.1:"+strconv.Itoa(port), "--quiet", "posix", dir)
+	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+	logf, _ := os.Create(filepath.Join(t.TempDir(), "versitygw.log"))
+	cmd.Stdout, cmd.Stderr = logf, logf
+	if err := cmd.Start(); err != nil {
+		t.Fatalf("start versitygw: %v", err)
+	}
+	t.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })
+	WaitPort(t, port)
+	t.Setenv("AWS_ACCESS_KEY_ID", key)
+	t.Setenv("AWS_SECRET_ACCESS_KEY", secret)
+	t.Setenv("AWS_REGION", "us-east-1")
+	endpoint := fmt.Sprintf("http://127.0.0.1:%d", port)
+	cfg, err := awsconfig.LoadDefaultConfig(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := s3.NewFromConfig(cfg, func(o *s3.Options) { o.BaseEndpoint = aws.String(endpoint); o.UsePathStyle = true })
+	for _, b := range buckets {
+		if _, err := c.CreateBucket(context.Background(), &s3.CreateBucketInput{Bucket: aws.String(b)}); err != nil {
+			t.Fatalf("create bucket %s: %v", b, err)
+		}
+	}
+	return &S3{Endpoint: endpoint, Client: c}
+}
+
+// FreePort returns a loopback port nobody listens on.
+func FreePort(t *testing.T) int {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port
+}
+
+// WaitPort waits until something accepts connections on port.
+func WaitPort(t *testing.T, port int) {
+	t.Helper()
+	deadline := time.Now().Add(20 * time.Second)
+	for time.Now().Before(deadline) {
+		if c, err := net.Dial("tcp", "127.0.0.1:"+strconv.Itoa(port)); err == nil {
+			c.Close()
+			return
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	t.Fatalf("nothing listening on port %d after 20s", port)
+}

@@ -1,0 +1,197 @@
+// Package starter turns a task (from a tasks file, a legacy .cfg or the
+// original script's flags) into a Push or Pull run on Temporal, waits for it
+// and reports what happened.
+package starter
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+
+	enumspb "go.temporal.io/api/enums/v1"
+	"go.temporal.io/api/serviceerror"
+	"go.temporal.io/sdk/client"
+	"go.temporal.io/sdk/converter"
+	"go.temporal.io/sdk/log"
+
+	"github.com/envsync/envsync/config"
+	"github.com/envsync/envsync/searchattr"
+	"github.com/envsync/envsync/workflows"
+)
+
+// Request is one run to start.
+type Request struct {
+	Task config.Task
+	// Timestamp (pull only): restore the dump of that UTC minute.
+	Timestamp string
+	// Key (pull only): restore exactly this dump.
+	Key      string
+	Timeouts workflows.Timeouts
+}
+
+// InputError is bad input from the user: the command exits 2.
+type InputError struct{ Err error }
+
+func (e *InputError) Error() string { return e.Err.Error() }
+func (e *InputError) Unwrap() error { return e.Err }
+
+// WorkflowID is shared by every push and pull of one database on one host,
+// so Temporal refuses a second run of that database while one is going.
+func WorkflowID(t config.Task) string {
+	return "envsync-" + t.WorkerHost + "-" + t.Database
+}
+
+const memoRequest = "envsync_request"
+
+// fingerprint identifies a request, so a repeated identical start attaches
+// to the run already going instead of being refused.
+func fingerprint(r Request) string {
+	b, _ := json.Marshal(struct {
+		Task      config.Task
+		Timestamp string
+		Key       string
+	}{r.Task, r.Timestamp, r.Key})
+	sum := sha256.Sum256(b)
+	return hex.EncodeToString(sum[:])
+}
+
+// Validate checks the request as the workflow will, before anything starts.
+func (r *Request) Validate(source string) error {
+	r.Task.Normalise()
+	if err := r.Task.Validate(source); err != nil {
+		return &InputError{err}
+	}
+	if r.Timestamp != "" {
+		if r.Task.Action != config.ActionPull {
+			return &InputError{&config.FieldError{Source: source, Task: r.Task.Name, Field: "timestamp", Value: r.Timestamp, Reason: "only a pull restores a chosen dump"}}
+		}
+		if _, err := config.ParseTimestamp(source, r.Timestamp); err != nil {
+			return &InputError{err}
+		}
+	}
+	return nil
+}
+
+// Start starts the run, or attaches to one already running for the same
+// request. A different run of the same database is refused.
+func Start(ctx context.Context, c client.Client, r Request) (client.WorkflowRun, error) {
+	if err := r.Validate("request"); err != nil {
+		return nil, err
+	}
+	id := WorkflowID(r.Task)
+	fp := fingerprint(r)
+	opts := client.StartWorkflowOptions{
+		ID:                                       id,
+		TaskQueue:                                config.CentralQueue,
+		WorkflowIDReusePolicy:                    enumspb.WORKFLOW_ID_REUSE_POLICY_ALLOW_DUPLICATE,
+		WorkflowIDConflictPolicy:                 enumspb.WORKFLOW_ID_CONFLICT_POLICY_FAIL,
+		WorkflowExecutionErrorWhenAlreadyStarted: true,
+		TypedSearchAttributes:                    searchattr.For(r.Task),
+		Memo:                                     map[string]any{memoRequest: fp},
+		StaticSummary:                            fmt.Sprintf("%s %s %s via %s", r.Task.Action, r.Task.DBMS, r.Task.Database, r.Task.StorageBackend),
+	}
+	var run client.WorkflowRun
+	var err error
+	switch r.Task.Action {
+	case config.ActionPush:
+		run, err = c.ExecuteWorkflow(ctx, opts, "Push", workflows.PushInput{Task: r.Task, Timeouts: r.Timeouts})
+	default:
+		run, err = c.ExecuteWorkflow(ctx, opts, "Pull", workflows.PullInput{Task: r.Task, Timestamp: r.Timestamp, Key: r.Key, Timeouts: r.Timeouts})
+	}
+	var started *serviceerror.WorkflowExecutionAlreadyStarted
+	if errors.As(err, &started) {
+		return attach(ctx, c, id, started.RunId, fp)
+	}
+	var invalid *serviceerror.InvalidArgument
+	if errors.As(err, &invalid) {
+		return nil, fmt.Errorf("start %s: %w (if it names a search attribute, start `envsync worker` once to register them, or see the README)", id, err)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("start %s: %w", id, err)
+	}
+	return run, nil
+}
+
+func attach(ctx context.Context, c client.Client, id, runID, fp string) (client.WorkflowRun, error) {
+	desc, err := c.DescribeWorkflowExecution(ctx, id, runID)
+	if err != nil {
+		return nil, fmt.Errorf("another run %s of this database is in progress, and describing it failed: %w", id, err)
+	}
+	info := desc.GetWorkflowExecutionInfo()
+	var theirs string
+	if p := info.GetMemo().GetFields()[memoRequest]; p != nil {
+		_ = converter.GetDefaultDataConverter().FromPayload(p, &theirs)
+	}
+	if theirs == fp {
+		return c.GetWorkflow(ctx, id, info.GetExecution().GetRunId()), nil
+	}
+	return nil, fmt.Errorf("another run of this database is in progress (%s workflow %s, run %s, started %s); wait for it, or cancel it with: temporal workflow cancel --workflow-id %s",
+		info.GetType().GetName(), id, info.GetExecution().GetRunId(), info.GetStartTime().AsTime().Format("2006-01-02 15:04:05Z"), id)
+}
+
+// Outcome is a finished run.
+type Outcome struct {
+	WorkflowID string
+	RunID      string
+	Push       *workflows.PushResult
+	Pull       *workflows.PullResult
+}
+
+// Run starts (or attaches to) the run and waits for it.
+func Run(ctx context.Context, c client.Client, r Request) (Outcome, error) {
+	run, err := Start(ctx, c, r)
+	if err != nil {
+		return Outcome{}, err
+	}
+	out := Outcome{WorkflowID: run.GetID(), RunID: run.GetRunID()}
+	if r.Task.Action == config.ActionPush {
+		out.Push = &workflows.PushResult{}
+		err = run.Get(ctx, out.Push)
+	} else {
+		out.Pull = &workflows.PullResult{}
+		err = run.Get(ctx, out.Pull)
+	}
+	return out, err
+}
+
+// Report prints a finished run for a person: what ran, where it went, how
+// long it took.
+func Report(w io.Writer, o Outcome) {
+	fmt.Fprintf(w, "workflow  %s\nrun       %s\n", o.WorkflowID, o.RunID)
+	switch {
+	case o.Push != nil:
+		p := o.Push
+		fmt.Fprintf(w, "pushed    %s\nmanifest  %s\nlocation  %s\nsize      %s  sha256 %s\ntook      dump %.1fs, upload %.1fs, total %.1fs\n",
+			p.Key, p.ManifestKey, p.Location, humanBytes(p.Size), p.SHA256, p.DumpSeconds, p.UploadSeconds, p.TotalSeconds)
+	case o.Pull != nil:
+		p := o.Pull
+		fmt.Fprintf(w, "restored  %s\ninto      %s (via staging %s)\nsize      %s  sha256 %s\ndump of   %s at %s\ntook      download %.1fs, restore %.1fs, total %.1fs\n",
+			p.Key, p.Database, p.Staging, humanBytes(p.Size), p.SHA256, p.SourceHost, p.DumpCreatedAt.Format("2006-01-02 15:04:05Z"),
+			p.DownloadSeconds, p.RestoreSeconds, p.TotalSeconds)
+	}
+}
+
+func humanBytes(n int64) string {
+	const unit = 1024
+	if n < unit {
+		return fmt.Sprintf("%d B", n)
+	}
+	div, exp := int64(unit), 0
+	for m := n / unit; m >= unit; m /= unit {
+		div *= unit
+		exp++
+	}
+	return fmt.Sprintf("%.1f %ciB", float64(n)/float64(div), "KMGTPE"[exp])
+}
+
+// Logger is the Temporal SDK logger for envsync's own processes: warnings
+// and errors to stderr, not the SDK's per-activity debug lines.
+func Logger() log.Logger {
+	return log.NewStructuredLogger(slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn})))
+}

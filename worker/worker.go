@@ -1,0 +1,80 @@
+// Package worker runs envsync's Temporal workers: the central one that runs
+// workflows, and the one on each database host that runs its activities on
+// the host's own task queue ("envsync-host-<host>").
+package worker
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"go.temporal.io/sdk/client"
+	sdkworker "go.temporal.io/sdk/worker"
+	"go.temporal.io/sdk/workflow"
+
+	"github.com/envsync/envsync/activities"
+	"github.com/envsync/envsync/config"
+	"github.com/envsync/envsync/workflows"
+)
+
+// Options say which queues this process serves.
+type Options struct {
+	// Central runs the workflows (task queue "envsync").
+	Central bool
+	// Host, when set, runs the activities of that database host.
+	Host string
+	// Activities configures the host's steps (lock dir, temp dir, S3).
+	Activities activities.Config
+}
+
+// Register adds the workflows to a worker, under their stable type names.
+func Register(w sdkworker.Registry) {
+	w.RegisterWorkflowWithOptions(workflows.Push, workflow.RegisterOptions{Name: "Push"})
+	w.RegisterWorkflowWithOptions(workflows.Pull, workflow.RegisterOptions{Name: "Pull"})
+}
+
+// Start starts the workers o asks for and returns a function that stops
+// them.
+func Start(c client.Client, o Options) (stop func(), err error) {
+	if !o.Central && o.Host == "" {
+		return nil, errors.New("worker: nothing to run: ask for the central queue, a host, or both")
+	}
+	var started []sdkworker.Worker
+	stop = func() {
+		for _, w := range started {
+			w.Stop()
+		}
+	}
+	if o.Central {
+		w := sdkworker.New(c, config.CentralQueue, sdkworker.Options{})
+		Register(w)
+		if err := w.Start(); err != nil {
+			return nil, fmt.Errorf("worker: start central worker: %w", err)
+		}
+		started = append(started, w)
+	}
+	if o.Host != "" {
+		o.Activities.Host = o.Host
+		// A host runs a few heavy steps at once at most: dumps and restores
+		// compete for the same disks and database.
+		w := sdkworker.New(c, config.TaskQueue(o.Host), sdkworker.Options{MaxConcurrentActivityExecutionSize: 4})
+		w.RegisterActivity(activities.New(o.Activities))
+		if err := w.Start(); err != nil {
+			stop()
+			return nil, fmt.Errorf("worker: start host worker for %s: %w", o.Host, err)
+		}
+		started = append(started, w)
+	}
+	return stop, nil
+}
+
+// Run starts the workers and blocks until ctx ends.
+func Run(ctx context.Context, c client.Client, o Options) error {
+	stop, err := Start(c, o)
+	if err != nil {
+		return err
+	}
+	<-ctx.Done()
+	stop()
+	return nil
+}
