@@ -35,7 +35,7 @@ type Options struct {
 	Port      int    // gRPC frontend, default 7233
 	// AnyPort takes a free port when Port is taken, instead of failing.
 	AnyPort bool
-	UIPort    int    // Web UI, default 8233; -1 disables the UI
+	UIPort  int // Web UI, default 8233; -1 disables the UI
 	// Logger for the server's own logs; nil discards them.
 	Logger log.Logger
 }
