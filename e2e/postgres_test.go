@@ -330,4 +330,3 @@ func TestHostWithoutWorkerAndOneRunPerDatabase(t *testing.T) {
 		t.Errorf("cancelled run ended with %v", canceled)
 	}
 }
-
