@@ -1,0 +1,137 @@
+package config
+
+import (
+	"strconv"
+	"strings"
+	"testing"
+)
+
+const good = `
+defaults:
+  worker_host: db1
+  storagebackend: s3
+  url: govuk-production-database-backups
+tasks:
+  push_ckan_production_daily:
+    title: ckan push
+    ensure: present
+    hour: "23"
+    minute: 30
+    action: push
+    dbms: postgresql
+    database: ckan_production
+    database_hostname: postgresql-primary:5432
+    temppath: /tmp/ckan_production
+    path: postgresql-backend
+  pull_ckan_production_daily:
+    action: pull
+    dbms: postgresql
+    database: ckan_production
+    storagebackend: file
+    url: /srv/dumps
+    worker_host: db2
+`
+
+func TestLoadTasksFile(t *testing.T) {
+	f, err := ParseFile("tasks.yaml", []byte(good))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(f.Tasks) != 2 || f.Tasks[0].Name != "push_ckan_production_daily" {
+		t.Fatalf("tasks %+v", f.Tasks)
+	}
+	push := f.Tasks[0]
+	if push.Title != "ckan push" || *push.Hour != 23 || *push.Minute != 30 || push.WorkerHost != "db1" || push.URL != "govuk-production-database-backups" {
+		t.Errorf("push task %+v", push)
+	}
+	pull, _ := f.Task("pull_ckan_production_daily")
+	if pull.Title != "pull_ckan_production_daily" || pull.Ensure != EnsurePresent || pull.StorageBackend != "file" || pull.WorkerHost != "db2" {
+		t.Errorf("pull task: defaults and overrides wrong: %+v", pull)
+	}
+}
+
+func TestTasksFileErrorsNameFileTaskFieldAndValue(t *testing.T) {
+	cases := map[string]struct {
+		task string
+		want []string
+	}{
+		"unknown key":       {"action: push\n    dbms: postgresql\n    colour: blue", []string{"tasks.yaml: task t1: colour \"blue\": unknown key"}},
+		"bad enum":          {"action: pusj", []string{`action "pusj": must be one of push, pull`}},
+		"missing required":  {"action: push", []string{`dbms "": required`, `database "": required`}},
+		"incompatible pair": {"action: push\n    dbms: postgresql\n    storagebackend: es_snapshot", []string{`storagebackend "es_snapshot": cannot be used with dbms postgresql; legal backends for postgresql: s3, file`}},
+		"not yet supported": {"action: push\n    dbms: mysql", []string{`dbms "mysql": not supported by this envsync build yet`}},
+		"hour range":        {"action: push\n    hour: 24", []string{`hour "24": must be 0-23`}},
+		"minute range":      {"action: push\n    minute: 60", []string{`minute "60": must be 0-59`}},
+		"hour not a number": {"action: push\n    hour: noon", []string{`hour "noon": must be a whole number`}},
+		"bad bucket":        {"action: push\n    url: Not_A_Bucket", []string{`url "Not_A_Bucket": not a valid S3 bucket name`}},
+		"bad host":          {"action: push\n    database_hostname: db1:99999", []string{`database_hostname "db1:99999": port must be 1-65535`}},
+		"bad database":      {"action: push\n    database: 'a;drop'", []string{`database "a;drop"`}},
+		"later key":         {"action: push\n    excluded_tables: a,b", []string{`excluded_tables "a,b": not supported by this envsync build yet`}},
+	}
+	for name, tc := range cases {
+		t.Run(name, func(t *testing.T) {
+			doc := "defaults:\n  worker_host: db1\n  storagebackend: s3\n  url: dumps\n  database: orders\n  dbms: postgresql\ntasks:\n  t1:\n    " + tc.task + "\n"
+			if name == "missing required" {
+				doc = "tasks:\n  t1:\n    " + tc.task + "\n"
+			}
+			_, err := ParseFile("tasks.yaml", []byte(doc))
+			if err == nil {
+				t.Fatal("accepted")
+			}
+			for _, w := range tc.want {
+				if !strings.Contains(err.Error(), w) {
+					t.Errorf("error lacks %q:\n%v", w, err)
+				}
+			}
+		})
+	}
+}
+
+func TestLegacyConfig(t *testing.T) {
+	var task Task
+	err := ReadLegacy("x.cfg", strings.NewReader(`# comment
+action="pull"
+dbms='postgresql'
+storagebackend=s3
+
+database="content_data_admin_production"
+url="govuk-integration-database-backups"
+path="postgresql-backend"
+`), &task)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if task.Action != "pull" || task.DBMS != "postgresql" || task.StorageBackend != "s3" || task.Database != "content_data_admin_production" {
+		t.Errorf("%+v", task)
+	}
+	for body, want := range map[string]string{
+		"database=\"$DB\"\n":  "shell expansion",
+		"just words\n":        `expected key="value"`,
+		"dbms=\"x\"\nfoo=1\n": `x.cfg: line 2: foo "1": unknown key`,
+	} {
+		var t2 Task
+		if err := ReadLegacy("x.cfg", strings.NewReader(body), &t2); err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("%q: error %v, want %q", body, err, want)
+		}
+	}
+}
+
+func TestTimestamp(t *testing.T) {
+	if ts, err := ParseTimestamp("flags", "2026-11-25T23:30"); err != nil || ts.Hour() != 23 {
+		t.Errorf("%v %v", ts, err)
+	}
+	for _, bad := range []string{"2026-11-25", "2026-11-25 23:30", "25/11/2026T23:30", "2026-11-25T23:30:00"} {
+		if _, err := ParseTimestamp("flags", bad); err == nil || !strings.Contains(err.Error(), "YYYY-MM-DDTHH:MM") {
+			t.Errorf("%q: %v", bad, err)
+		}
+	}
+}
+
+func TestSplitHostPort(t *testing.T) {
+	for in, want := range map[string]string{"db1": "db1:0", "db1:5433": "db1:5433", "[::1]:5432": "::1:5432", "/var/run/postgresql": "/var/run/postgresql:0"} {
+		h, p, err := SplitHostPort(in)
+		if err != nil || h+":"+strconv.Itoa(p) != want {
+			t.Errorf("%s: %s %d %v", in, h, p, err)
+		}
+	}
+}
