@@ -135,3 +135,14 @@ func TestSplitHostPort(t *testing.T) {
 		}
 	}
 }
+
+// The example shipped for docker-compose must stay valid.
+func TestExampleTasksFileIsValid(t *testing.T) {
+	f, err := LoadFile("../deploy/tasks.example.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(f.Tasks) != 2 {
+		t.Errorf("%d tasks", len(f.Tasks))
+	}
+}

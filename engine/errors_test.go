@@ -1,0 +1,38 @@
+package engine
+
+import (
+	"strings"
+	"testing"
+)
+
+// Messages from database tools end up in workflow history: the values of
+// failing rows must not.
+func TestRedactRemovesRowData(t *testing.T) {
+	msg := `pg_restore: error: COPY failed for table "users": ERROR:  duplicate key value violates unique constraint "users_email_key"
+DETAIL:  Key (email)=(jane.doe@example.org) already exists.
+CONTEXT:  COPY users, line 3: "3	jane.doe@example.org	Jane Doe	07700 900123"
+ERROR:  new row for relation "t" violates check constraint "c"
+DETAIL:  Failing row contains (7, secret-value).`
+	got := Redact(msg)
+	for _, secret := range []string{"jane.doe", "Jane Doe", "07700", "secret-value"} {
+		if strings.Contains(got, secret) {
+			t.Errorf("%q survived redaction:\n%s", secret, got)
+		}
+	}
+	for _, kept := range []string{`table "users"`, "users_email_key", "COPY users, line 3", "Key (email)", "check constraint"} {
+		if !strings.Contains(got, kept) {
+			t.Errorf("%q lost; the message must still say what failed:\n%s", kept, got)
+		}
+	}
+}
+
+func TestStagingName(t *testing.T) {
+	a := StagingName("orders", "run-1", 63)
+	if a != StagingName("orders", "run-1", 63) || a == StagingName("orders", "run-2", 63) || !strings.HasPrefix(a, "orders"+StagingMarker) {
+		t.Errorf("staging name %q not deterministic per run", a)
+	}
+	long := StagingName(strings.Repeat("x", 63), "run-1", 63)
+	if len(long) != 63 || !strings.Contains(long, StagingMarker) {
+		t.Errorf("long name %q (%d bytes)", long, len(long))
+	}
+}
