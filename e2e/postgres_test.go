@@ -2,7 +2,9 @@ package e2e
 
 import (
 	"context"
+	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -97,6 +99,17 @@ func TestPushPullPostgres(t *testing.T) {
 				t.Errorf("staging databases left behind: %v", left)
 			}
 			e.assertNoLocksOrTemp(t)
+
+			if backend == "file" {
+				// The README's manual restore works on what envsync wrote.
+				e.exec("postgres", "CREATE DATABASE by_hand")
+				cmd := exec.Command("sh", "-c", fmt.Sprintf(`gunzip -c %q | %q --exit-on-error --no-password -h %s -p %d -U postgres -d by_hand`,
+					filepath.Join(e.fileDir, push.Push.Key), filepath.Join(e.pg.BinDir, "pg_restore"), e.pg.Host, e.pg.Port))
+				if out, err := cmd.CombinedOutput(); err != nil {
+					t.Fatalf("gunzip | pg_restore: %v: %s", err, out)
+				}
+				sameRows(t, e.rows("shop"), e.rows("by_hand"))
+			}
 		})
 	}
 
