@@ -13,7 +13,6 @@ import (
 	"github.com/envsync/envsync/internal/testenv"
 )
 
-
 // A pg_dump older than the server cannot dump it correctly: refused before
 // it runs, naming the package to install.
 func TestOldClientRefused(t *testing.T) {
