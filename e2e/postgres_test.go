@@ -154,6 +154,19 @@ func (e *env) assertStored(t *testing.T, backend, key string, size int64) {
 	}
 }
 
+// assertUntouched checks that a failed pull left db as snapshotted before,
+// no staging copy, and no lock or temp file.
+func (e *env) assertUntouched(t *testing.T, db, before string) {
+	t.Helper()
+	if after := e.snapshot(db); after != before {
+		t.Errorf("target changed by a failed pull:\nbefore %s\nafter %s", before, after)
+	}
+	if left := e.stagingLeft(); len(left) != 0 {
+		t.Errorf("staging databases left behind: %v", left)
+	}
+	e.assertNoLocksOrTemp(t)
+}
+
 func (e *env) assertNoLocksOrTemp(t *testing.T) {
 	t.Helper()
 	for _, dir := range []string{e.worker.LockDir, e.worker.TempDir} {
@@ -197,13 +210,7 @@ func TestCorruptOrTruncatedDumpIsRefused(t *testing.T) {
 			if !strings.Contains(err.Error(), push.Push.Key) || !strings.Contains(err.Error(), "live database is untouched") {
 				t.Errorf("error does not name the dump and the safe outcome: %v", err)
 			}
-			if after := e.snapshot("shop_staging"); after != before {
-				t.Errorf("target changed by a refused pull:\nbefore %s\nafter %s", before, after)
-			}
-			if left := e.stagingLeft(); len(left) != 0 {
-				t.Errorf("staging databases left behind: %v", left)
-			}
-			e.assertNoLocksOrTemp(t)
+			e.assertUntouched(t, "shop_staging", before)
 		})
 	}
 }
@@ -294,13 +301,7 @@ func TestFailedRestoreLeavesTargetUntouched(t *testing.T) {
 	if err == nil || !strings.Contains(err.Error(), `role "shop_owner" does not exist`) || !strings.Contains(err.Error(), "untouched") {
 		t.Fatalf("error = %v; want pg_restore's reason and that the live database is untouched", err)
 	}
-	if after := e.snapshot("shop_staging"); after != before {
-		t.Errorf("target changed by a failed restore:\nbefore %s\nafter %s", before, after)
-	}
-	if left := e.stagingLeft(); len(left) != 0 {
-		t.Errorf("staging databases left behind: %v", left)
-	}
-	e.assertNoLocksOrTemp(t)
+	e.assertUntouched(t, "shop_staging", before)
 }
 
 // A task for a host with no worker fails with the host's name instead of

@@ -220,18 +220,24 @@ func (e *Engine) checkLive() error {
 	return nil
 }
 
+// adminFor checks that staging and the live name are safe to work on and
+// connects to the maintenance database.
+func (e *Engine) adminFor(ctx context.Context, staging string) (*pgx.Conn, error) {
+	if err := checkStaging(staging); err != nil {
+		return nil, err
+	}
+	if err := e.checkLive(); err != nil {
+		return nil, err
+	}
+	return e.connect(ctx, e.opts.MaintenanceDB)
+}
+
 // Restore creates staging (same owner, encoding and locale as the live
 // database when it exists) and runs pg_restore into it, stopping at the
 // first error: no list of "expected" errors, a restore either is complete or
 // fails.
 func (e *Engine) Restore(ctx context.Context, r io.Reader, staging string) error {
-	if err := checkStaging(staging); err != nil {
-		return err
-	}
-	if err := e.checkLive(); err != nil {
-		return err
-	}
-	admin, err := e.connect(ctx, e.opts.MaintenanceDB)
+	admin, err := e.adminFor(ctx, staging)
 	if err != nil {
 		return err
 	}
@@ -285,13 +291,7 @@ func oldName(staging string) string { return engine.StagingName(staging, "old", 
 // checks what is already done, so a retry after a lost reply completes
 // instead of failing.
 func (e *Engine) Swap(ctx context.Context, staging, label string) error {
-	if err := checkStaging(staging); err != nil {
-		return err
-	}
-	if err := e.checkLive(); err != nil {
-		return err
-	}
-	admin, err := e.connect(ctx, e.opts.MaintenanceDB)
+	admin, err := e.adminFor(ctx, staging)
 	if err != nil {
 		return err
 	}
