@@ -43,8 +43,10 @@ type Config struct {
 	S3Endpoint     string
 	S3Region       string
 	S3NoEncryption bool
-	Postgres       postgres.Options
-	Logger         *slog.Logger
+	// HooksDir holds the executables tasks name as before/after hooks.
+	HooksDir string
+	Postgres postgres.Options
+	Logger   *slog.Logger
 }
 
 // DefaultLockDir is where the original kept its reboot locks.

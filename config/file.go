@@ -9,6 +9,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"time"
 
 	"gopkg.in/yaml.v3"
 )
@@ -30,6 +31,45 @@ var setters = map[string]func(t *Task, v string) error{
 	"url":               func(t *Task, v string) error { t.URL = v; return nil },
 	"path":              func(t *Task, v string) error { t.Path = v; return nil },
 	"worker_host":       func(t *Task, v string) error { t.WorkerHost = v; return nil },
+	"timezone":          func(t *Task, v string) error { t.TimeZone = v; return nil },
+	"jitter":            func(t *Task, v string) error { return setDuration(&t.Jitter, v) },
+	"catchup_window":    func(t *Task, v string) error { return setDuration(&t.CatchupWindow, v) },
+	"then":              func(t *Task, v string) error { t.Then = list(v); return nil },
+	"namespace":         func(t *Task, v string) error { t.Namespace = v; return nil },
+	"temporal_address":  func(t *Task, v string) error { t.TemporalAddress = v; return nil },
+	"before":            func(t *Task, v string) error { t.Before = list(v); return nil },
+	"after":             func(t *Task, v string) error { t.After = list(v); return nil },
+	"protected":         func(t *Task, v string) error { return setBool(&t.Protected, v) },
+	"monitoring_host":   func(t *Task, v string) error { t.MonitoringHost = v; return nil },
+}
+
+// list reads a comma-separated value (YAML sequences arrive joined so).
+func list(v string) []string {
+	var out []string
+	for _, s := range strings.Split(v, ",") {
+		if s = strings.TrimSpace(s); s != "" {
+			out = append(out, s)
+		}
+	}
+	return out
+}
+
+func setDuration(dst *time.Duration, v string) error {
+	d, err := time.ParseDuration(strings.TrimSpace(v))
+	if err != nil {
+		return errors.New("must be a duration such as 90s, 5m or 1h")
+	}
+	*dst = d
+	return nil
+}
+
+func setBool(dst *bool, v string) error {
+	b, err := strconv.ParseBool(strings.TrimSpace(v))
+	if err != nil {
+		return errors.New("must be true or false")
+	}
+	*dst = b
+	return nil
 }
 
 // laterKeys are keys of the original that this build recognises but cannot
@@ -164,10 +204,38 @@ func ParseFile(path string, data []byte) (*File, error) {
 		}
 		f.Tasks = append(f.Tasks, t)
 	}
+	errs = append(errs, f.checkChains()...)
 	if len(errs) > 0 {
 		return nil, errs
 	}
 	return f, nil
+}
+
+// checkChains checks each push's then: the named tasks exist, are pulls of
+// the pushed database, and read the store the push writes.
+func (f *File) checkChains() Errors {
+	var errs Errors
+	for _, push := range f.Tasks {
+		for _, name := range push.Then {
+			bad := func(reason string) {
+				errs = append(errs, &FieldError{Source: f.Path, Task: push.Name, Field: "then", Value: name, Reason: reason})
+			}
+			pull, ok := f.Task(name)
+			switch {
+			case !ok:
+				bad("no task of that name in this file")
+			case pull.Action != ActionPull:
+				bad("names a " + pull.Action + " task; then starts pulls")
+			case pull.DBMS != push.DBMS || pull.DumpName() != push.Database:
+				bad(fmt.Sprintf("restores %s dumps of %s, but this task pushes %s dumps of %s", pull.DBMS, pull.DumpName(), push.DBMS, push.Database))
+			case pull.StorageBackend != push.StorageBackend || pull.URL != push.URL || pull.Path != push.Path:
+				bad(fmt.Sprintf("reads %s://%s/%s, but this task writes %s://%s/%s", pull.StorageBackend, pull.URL, pull.Path, push.StorageBackend, push.URL, push.Path))
+			case pull.Protected:
+				bad("its target is protected; chains never pull into protected targets")
+			}
+		}
+	}
+	return errs
 }
 
 // scalars reads a mapping of scalar values into out.
@@ -177,10 +245,21 @@ func scalars(path, what string, n *yaml.Node, out map[string]string) error {
 	}
 	for i := 0; i+1 < len(n.Content); i += 2 {
 		k, v := n.Content[i], n.Content[i+1]
-		if v.Kind != yaml.ScalarNode {
-			return fmt.Errorf("%s: line %d: %s: %s must be a single value", path, v.Line, what, k.Value)
+		switch v.Kind {
+		case yaml.ScalarNode:
+			out[k.Value] = v.Value
+		case yaml.SequenceNode: // a list of names: then, before, after
+			var items []string
+			for _, item := range v.Content {
+				if item.Kind != yaml.ScalarNode || strings.Contains(item.Value, ",") {
+					return fmt.Errorf("%s: line %d: %s: %s must be a list of names", path, item.Line, what, k.Value)
+				}
+				items = append(items, item.Value)
+			}
+			out[k.Value] = strings.Join(items, ",")
+		default:
+			return fmt.Errorf("%s: line %d: %s: %s must be a single value or a list", path, v.Line, what, k.Value)
 		}
-		out[k.Value] = v.Value
 	}
 	return nil
 }

@@ -52,6 +52,38 @@ type Task struct {
 	// WorkerHost names the host whose worker runs the steps: activities go
 	// to task queue "envsync-host-<WorkerHost>".
 	WorkerHost string `json:"worker_host" yaml:"worker_host"`
+
+	// Schedule settings (envsync schedules apply).
+	// TimeZone is the IANA zone of Hour:Minute; default UTC.
+	TimeZone string `json:"timezone,omitempty" yaml:"timezone"`
+	// Jitter delays each run by a random amount up to this.
+	Jitter time.Duration `json:"jitter,omitempty" yaml:"jitter"`
+	// CatchupWindow is how late a missed run may still start (after an
+	// outage); default one hour, so a nightly dump never starts at noon.
+	CatchupWindow time.Duration `json:"catchup_window,omitempty" yaml:"catchup_window"`
+
+	// Then names pull tasks to start, with the pushed dump, when a push
+	// succeeds.
+	Then []string `json:"then,omitempty" yaml:"then"`
+	// Namespace and TemporalAddress place a chained pull in another
+	// namespace or cluster (staging often lives in another account);
+	// empty means the pushing run's own.
+	Namespace       string `json:"namespace,omitempty" yaml:"namespace"`
+	TemporalAddress string `json:"temporal_address,omitempty" yaml:"temporal_address"`
+
+	// Before and After name hooks: executables in the worker host's hooks
+	// directory, run before the first data step and after the run
+	// whatever its outcome (e.g. pausing traffic replay during a pull).
+	// Only names travel in the task, so starting a run cannot make a host
+	// execute an arbitrary command.
+	Before []string `json:"before,omitempty" yaml:"before"`
+	After  []string `json:"after,omitempty" yaml:"after"`
+	// Protected targets are pulled into only by hand with
+	// --allow-protected, never from a schedule.
+	Protected bool `json:"protected,omitempty" yaml:"protected"`
+	// MonitoringHost is the host the Icinga service belongs to; default
+	// WorkerHost.
+	MonitoringHost string `json:"monitoring_host,omitempty" yaml:"monitoring_host"`
 }
 
 // Actions, engines and stores that tasks may name.
@@ -100,6 +132,7 @@ var (
 	hostRe = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_.-]{0,252}$`)
 	// host, host:port, [v6]:port
 	hostPortRe = regexp.MustCompile(`^(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9_.-]+|/[^\s]*)(:[0-9]{1,5})?$`)
+	hookRe     = regexp.MustCompile(`^[A-Za-z0-9_][A-Za-z0-9_.-]*$`)
 	bucketRe   = regexp.MustCompile(`^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$`)
 )
 
@@ -230,7 +263,53 @@ func (t *Task) Validate(source string) error {
 	if t.Minute != nil && (*t.Minute < 0 || *t.Minute > 59) {
 		bad("minute", fmt.Sprint(*t.Minute), "must be 0-59")
 	}
+	if (t.Hour == nil) != (t.Minute == nil) {
+		bad("hour", fmt.Sprint(deref(t.Hour)), "hour and minute go together: set both for a daily schedule, or neither for a task run by hand or by a chain")
+	}
+	if t.TimeZone != "" {
+		if _, err := time.LoadLocation(t.TimeZone); err != nil {
+			bad("timezone", t.TimeZone, "not an IANA time zone (e.g. Europe/London, UTC)")
+		}
+	}
+	if t.Jitter < 0 {
+		bad("jitter", t.Jitter.String(), "must not be negative")
+	}
+	if t.CatchupWindow < 0 {
+		bad("catchup_window", t.CatchupWindow.String(), "must not be negative")
+	}
+	if len(t.Then) > 0 && t.Action != ActionPush {
+		bad("then", strings.Join(t.Then, ","), "only a push starts pulls when it succeeds")
+	}
+	for _, h := range append(append([]string{}, t.Before...), t.After...) {
+		if !hookRe.MatchString(h) {
+			bad("before/after", h, "a hook is the name of an executable in the worker's hooks directory: letters, digits, _ . - only")
+		}
+	}
+	if t.MonitoringHost != "" && !hostRe.MatchString(t.MonitoringHost) {
+		bad("monitoring_host", t.MonitoringHost, "must be a host name")
+	}
 	return errs.orNil()
+}
+
+func deref(p *int) any {
+	if p == nil {
+		return "unset"
+	}
+	return *p
+}
+
+// MonitoredHost is the Icinga host of the task's check.
+func (t *Task) MonitoredHost() string {
+	if t.MonitoringHost != "" {
+		return t.MonitoringHost
+	}
+	return t.WorkerHost
+}
+
+// WorkflowID is shared by every push and pull of one database on one host,
+// so Temporal refuses a second run of that database while one is going.
+func (t *Task) WorkflowID() string {
+	return "envsync-" + t.WorkerHost + "-" + t.Database
 }
 
 // DumpName is the database name dumps of this task carry in the store.

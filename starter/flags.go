@@ -40,6 +40,7 @@ func ParseArgs(action string, args []string, stderr io.Writer) (Args, error) {
 		taskName  = fs.String("task", "", "task name in the tasks file")
 		timestamp = fs.String("t", "", "pull the dump taken in this UTC minute, YYYY-MM-DDTHH:MM")
 		key       = fs.String("key", "", "pull exactly this dump key")
+		allowProt = fs.Bool("allow-protected", false, "pull into a target marked protected")
 		namespace = fs.String("namespace", DefaultNamespace(), "Temporal namespace")
 		worker    = fs.String("worker-host", "", "host whose worker runs the steps (default $ENVSYNC_WORKER_HOST, else this host's name)")
 	)
@@ -58,6 +59,7 @@ func ParseArgs(action string, args []string, stderr io.Writer) (Args, error) {
 		return Args{}, &InputError{fmt.Errorf("unexpected argument %q: options only (see -h)", fs.Arg(0))}
 	}
 	var t config.Task
+	var then []config.Task
 	source := "command line"
 	switch {
 	case *tasksFile != "" && *legacy != "":
@@ -73,6 +75,10 @@ func ParseArgs(action string, args []string, stderr io.Writer) (Args, error) {
 		var ok bool
 		if t, ok = f.Task(*taskName); !ok {
 			return Args{}, &InputError{fmt.Errorf("%s: no task named %q", *tasksFile, *taskName)}
+		}
+		for _, name := range t.Then {
+			pull, _ := f.Task(name) // LoadFile checked that it exists
+			then = append(then, pull)
 		}
 		source = *tasksFile
 	case *legacy != "":
@@ -109,7 +115,7 @@ func ParseArgs(action string, args []string, stderr io.Writer) (Args, error) {
 	if t.Name == "" {
 		t.Name = t.Action + "_" + t.Database
 	}
-	r := Request{Task: t, Timestamp: *timestamp, Key: *key}
+	r := Request{Task: t, Timestamp: *timestamp, Key: *key, AllowProtected: *allowProt, Then: then}
 	if err := r.Validate(source); err != nil {
 		return Args{}, err
 	}

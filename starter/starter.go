@@ -31,7 +31,12 @@ type Request struct {
 	// Timestamp (pull only): restore the dump of that UTC minute.
 	Timestamp string
 	// Key (pull only): restore exactly this dump.
-	Key      string
+	Key string
+	// AllowProtected (pull only): the person starting it means to pull
+	// into a protected target.
+	AllowProtected bool
+	// Then (push only): pulls to start with the pushed dump.
+	Then     []config.Task
 	Timeouts workflows.Timeouts
 }
 
@@ -41,22 +46,17 @@ type InputError struct{ Err error }
 func (e *InputError) Error() string { return e.Err.Error() }
 func (e *InputError) Unwrap() error { return e.Err }
 
-// WorkflowID is shared by every push and pull of one database on one host,
-// so Temporal refuses a second run of that database while one is going.
-func WorkflowID(t config.Task) string {
-	return "envsync-" + t.WorkerHost + "-" + t.Database
-}
-
 const memoRequest = "envsync_request"
 
 // fingerprint identifies a request, so a repeated identical start attaches
 // to the run already going instead of being refused.
 func fingerprint(r Request) string {
 	b, _ := json.Marshal(struct {
-		Task      config.Task
-		Timestamp string
-		Key       string
-	}{r.Task, r.Timestamp, r.Key})
+		Task           config.Task
+		Timestamp, Key string
+		AllowProtected bool
+		Then           []config.Task
+	}{r.Task, r.Timestamp, r.Key, r.AllowProtected, r.Then})
 	sum := sha256.Sum256(b)
 	return hex.EncodeToString(sum[:])
 }
@@ -66,6 +66,10 @@ func (r *Request) Validate(source string) error {
 	r.Task.Normalise()
 	if err := r.Task.Validate(source); err != nil {
 		return &InputError{err}
+	}
+	if r.Task.Protected && r.Task.Action == config.ActionPull && !r.AllowProtected {
+		return &InputError{&config.FieldError{Source: source, Task: r.Task.Name, Field: "protected", Value: "true",
+			Reason: "this pull would replace a protected database; add --allow-protected if you mean it"}}
 	}
 	if r.Timestamp != "" {
 		if r.Task.Action != config.ActionPull {
@@ -84,7 +88,7 @@ func Start(ctx context.Context, c client.Client, r Request) (client.WorkflowRun,
 	if err := r.Validate("request"); err != nil {
 		return nil, err
 	}
-	id := WorkflowID(r.Task)
+	id := r.Task.WorkflowID()
 	fp := fingerprint(r)
 	opts := client.StartWorkflowOptions{
 		ID:                                       id,
@@ -100,9 +104,10 @@ func Start(ctx context.Context, c client.Client, r Request) (client.WorkflowRun,
 	var err error
 	switch r.Task.Action {
 	case config.ActionPush:
-		run, err = c.ExecuteWorkflow(ctx, opts, "Push", workflows.PushInput{Task: r.Task, Timeouts: r.Timeouts})
+		run, err = c.ExecuteWorkflow(ctx, opts, "Push", workflows.PushInput{Task: r.Task, Then: r.Then, Timeouts: r.Timeouts})
 	default:
-		run, err = c.ExecuteWorkflow(ctx, opts, "Pull", workflows.PullInput{Task: r.Task, Timestamp: r.Timestamp, Key: r.Key, Timeouts: r.Timeouts})
+		run, err = c.ExecuteWorkflow(ctx, opts, "Pull", workflows.PullInput{Task: r.Task, Timestamp: r.Timestamp, Key: r.Key,
+			AllowProtected: r.AllowProtected, Timeouts: r.Timeouts})
 	}
 	var started *serviceerror.WorkflowExecutionAlreadyStarted
 	if errors.As(err, &started) {

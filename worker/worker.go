@@ -8,12 +8,14 @@ import (
 	"errors"
 	"fmt"
 
+	"go.temporal.io/sdk/activity"
 	"go.temporal.io/sdk/client"
 	sdkworker "go.temporal.io/sdk/worker"
 	"go.temporal.io/sdk/workflow"
 
 	"github.com/envsync/envsync/activities"
 	"github.com/envsync/envsync/config"
+	"github.com/envsync/envsync/notify"
 	"github.com/envsync/envsync/workflows"
 )
 
@@ -25,12 +27,19 @@ type Options struct {
 	Host string
 	// Activities configures the host's steps (lock dir, temp dir, S3).
 	Activities activities.Config
+	// Notify reports outcomes to monitoring (central worker); nil only logs.
+	Notify *notify.Activities
+	// Dial opens a client for a chained pull in another namespace or
+	// cluster (central worker); nil reuses this worker's client, changing
+	// only the namespace.
+	Dial func(address, namespace string) (client.Client, error)
 }
 
 // Register adds the workflows to a worker, under their stable type names.
 func Register(w sdkworker.Registry) {
 	w.RegisterWorkflowWithOptions(workflows.Push, workflow.RegisterOptions{Name: "Push"})
 	w.RegisterWorkflowWithOptions(workflows.Pull, workflow.RegisterOptions{Name: "Pull"})
+	w.RegisterWorkflowWithOptions(workflows.Scheduled, workflow.RegisterOptions{Name: "Scheduled"})
 }
 
 // Start starts the workers o asks for and returns a function that stops
@@ -48,6 +57,12 @@ func Start(c client.Client, o Options) (stop func(), err error) {
 	if o.Central {
 		w := sdkworker.New(c, config.CentralQueue, sdkworker.Options{})
 		Register(w)
+		n := o.Notify
+		if n == nil {
+			n = &notify.Activities{}
+		}
+		w.RegisterActivity(n)
+		w.RegisterActivityWithOptions((&chainer{client: c, dial: o.Dial}).start, activity.RegisterOptions{Name: workflows.StartChainedPullActivity})
 		if err := w.Start(); err != nil {
 			return nil, fmt.Errorf("worker: start central worker: %w", err)
 		}

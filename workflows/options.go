@@ -50,6 +50,7 @@ var (
 	// Quick bookkeeping on the host: a few fast retries.
 	stepLock    = step{name: "lock", startToEnd: time.Minute, maxAttempts: 5, initial: time.Second}
 	stepCleanup = step{name: "cleanup", startToEnd: 10 * time.Minute, maxAttempts: 5, initial: 5 * time.Second}
+	stepHook    = step{name: "hook", startToEnd: 30 * time.Minute, maxAttempts: 1, initial: time.Second}
 	stepResolve = step{name: "resolve", startToEnd: 5 * time.Minute, maxAttempts: 5, initial: 5 * time.Second}
 	// The database tools: a failed dump or restore is usually not
 	// transient, so few attempts, each with a fresh start.
@@ -103,13 +104,6 @@ func hostUnavailable(err error) bool {
 
 func invalid(err error) error {
 	return temporal.NewNonRetryableApplicationError("invalid task: "+err.Error(), "InvalidTask", nil)
-}
-
-// cleanupContext survives the run's cancellation, so locks and temp files
-// are released however the run ends.
-func cleanupContext(ctx workflow.Context, task config.Task, t Timeouts) workflow.Context {
-	dctx, _ := workflow.NewDisconnectedContext(ctx)
-	return on(dctx, task, t, stepCleanup)
 }
 
 func seconds(ctx workflow.Context, since time.Time) float64 {

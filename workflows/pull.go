@@ -20,8 +20,11 @@ type PullInput struct {
 	Timestamp string `json:"timestamp,omitempty"`
 	// Key restores exactly this dump (chained pulls); optional, wins over
 	// Timestamp.
-	Key      string   `json:"key,omitempty"`
-	Timeouts Timeouts `json:"timeouts,omitempty"`
+	Key string `json:"key,omitempty"`
+	// AllowProtected must be set to pull into a protected target; only a
+	// person on the command line sets it, never a schedule or a chain.
+	AllowProtected bool     `json:"allow_protected,omitempty"`
+	Timeouts       Timeouts `json:"timeouts,omitempty"`
 }
 
 // PullResult says what was restored. It carries no data.
@@ -41,11 +44,11 @@ type PullResult struct {
 // maxNameLen is each engine's limit on database names.
 var maxNameLen = map[string]int{"postgresql": 63}
 
-// Pull locks reboots, picks the dump (newest complete one, the one taken in
-// the -t minute, or an exact key), downloads and verifies it, restores it
-// into a staging database and only then swaps it in. Whatever fails, the
-// live database stays as it was, the staging copy is dropped, and the lock
-// and temp files are released.
+// Pull locks reboots, runs the before hooks, picks the dump (newest complete
+// one, the one taken in the -t minute, or an exact key), downloads and
+// verifies it, restores it into a staging database and only then swaps it
+// in. Whatever fails, the live database stays as it was and the staging copy
+// is dropped; lock, temp files, after hooks and the report are seen to.
 func Pull(ctx workflow.Context, in PullInput) (res PullResult, err error) {
 	task := in.Task
 	task.Normalise()
@@ -55,67 +58,58 @@ func Pull(ctx workflow.Context, in PullInput) (res PullResult, err error) {
 	if task.Action != config.ActionPull {
 		return res, invalid(errorf("action is %q; the Pull workflow only pulls", task.Action))
 	}
+	if task.Protected && !in.AllowProtected {
+		return res, invalid(errorf("target %s is protected: pull into it only by hand, with envsync pull --allow-protected", task.Database))
+	}
 	var minute time.Time
 	if in.Timestamp != "" && in.Key == "" {
 		if minute, err = config.ParseTimestamp("workflow input", in.Timestamp); err != nil {
 			return res, invalid(err)
 		}
 	}
-	t := in.Timeouts.withDefaults()
-	start := workflow.Now(ctx)
-	log := workflow.GetLogger(ctx)
+	r := newRun(ctx, task, in.Timeouts)
+	r.location = fmt.Sprintf("%s://%s/%s", task.StorageBackend, task.URL, task.Path)
+	defer func() { r.finish(ctx, err) }()
+	if err := r.begin(ctx); err != nil {
+		return res, err
+	}
 	runID := workflow.GetInfo(ctx).WorkflowExecution.RunID
 	staging := engine.StagingName(task.Database, runID, maxNameLen[task.DBMS])
-	swapped := false
-	restoreStarted := false
 
-	lock := activities.LockInput{Task: task.Name}
-	if err := workflow.ExecuteActivity(on(ctx, task, t, stepLock), a.AcquireLock, lock).Get(ctx, nil); err != nil {
-		return res, explain(task, t, "acquire reboot lock", err)
+	var rr activities.ResolveResult
+	if err := workflow.ExecuteActivity(on(ctx, task, r.t, stepResolve), a.Resolve,
+		activities.ResolveInput{Task: task, Minute: minute, Key: in.Key}).Get(ctx, &rr); err != nil {
+		return res, explain(task, r.t, "find dump of "+task.DumpName(), err)
 	}
-	defer func() {
-		if hostUnavailable(err) {
+	r.key = rr.Key
+	var d activities.DownloadResult
+	if err := workflow.ExecuteActivity(on(ctx, task, r.t, stepTransfer), a.Download,
+		activities.DownloadInput{Task: task, Dump: rr}).Get(ctx, &d); err != nil {
+		return res, explain(task, r.t, "download "+rr.Key, err)
+	}
+	swapped := false
+	r.cleanups = append(r.cleanups, func(cctx workflow.Context) {
+		if swapped {
 			return
 		}
-		cctx := cleanupContext(ctx, task, t)
-		if restoreStarted && !swapped {
-			if cerr := workflow.ExecuteActivity(cctx, a.DropStaging, activities.DropInput{Task: task, Staging: staging}).Get(cctx, nil); cerr != nil {
-				log.Error("could not drop staging database; drop it by hand", "staging", staging, "error", cerr)
-			}
+		if err := workflow.ExecuteActivity(cctx, a.DropStaging, activities.DropInput{Task: task, Staging: staging}).Get(cctx, nil); err != nil {
+			workflow.GetLogger(ctx).Error("could not drop staging database; drop it by hand", "staging", staging, "error", err)
 		}
-		if cerr := workflow.ExecuteActivity(cctx, a.RemoveTemp, activities.CleanupInput{Task: task}).Get(cctx, nil); cerr != nil {
-			log.Error("could not remove temp files", "error", cerr)
-		}
-		if cerr := workflow.ExecuteActivity(cctx, a.ReleaseLock, lock).Get(cctx, nil); cerr != nil {
-			log.Error("could not release reboot lock", "error", cerr)
-		}
-	}()
-
-	var r activities.ResolveResult
-	if err := workflow.ExecuteActivity(on(ctx, task, t, stepResolve), a.Resolve,
-		activities.ResolveInput{Task: task, Minute: minute, Key: in.Key}).Get(ctx, &r); err != nil {
-		return res, explain(task, t, "find dump of "+task.Database, err)
+	})
+	var restored activities.RestoreResult
+	if err := workflow.ExecuteActivity(on(ctx, task, r.t, stepRestore), a.Restore,
+		activities.RestoreInput{Task: task, Path: d.Path, Staging: staging}).Get(ctx, &restored); err != nil {
+		return res, explain(task, r.t, fmt.Sprintf("restore %s into staging database %s (the live database is untouched)", rr.Key, staging), err)
 	}
-	var d activities.DownloadResult
-	if err := workflow.ExecuteActivity(on(ctx, task, t, stepTransfer), a.Download,
-		activities.DownloadInput{Task: task, Dump: r}).Get(ctx, &d); err != nil {
-		return res, explain(task, t, "download "+r.Key, err)
-	}
-	restoreStarted = true
-	var rr activities.RestoreResult
-	if err := workflow.ExecuteActivity(on(ctx, task, t, stepRestore), a.Restore,
-		activities.RestoreInput{Task: task, Path: d.Path, Staging: staging}).Get(ctx, &rr); err != nil {
-		return res, explain(task, t, fmt.Sprintf("restore %s into staging database %s (the live database is untouched)", r.Key, staging), err)
-	}
-	label := fmt.Sprintf("envsync: restored %s by run %s", r.Key, runID)
-	if err := workflow.ExecuteActivity(on(ctx, task, t, stepSwap), a.Swap,
+	label := fmt.Sprintf("envsync: restored %s by run %s", rr.Key, runID)
+	if err := workflow.ExecuteActivity(on(ctx, task, r.t, stepSwap), a.Swap,
 		activities.SwapInput{Task: task, Staging: staging, Label: label}).Get(ctx, nil); err != nil {
-		return res, explain(task, t, "swap "+staging+" in as "+task.Database, err)
+		return res, explain(task, r.t, "swap "+staging+" in as "+task.Database, err)
 	}
 	swapped = true
-	return PullResult{Key: r.Key, Size: r.Size, SHA256: r.SHA256, DumpCreatedAt: r.CreatedAt, SourceHost: r.SourceHost,
-		Database: task.Database, Staging: staging, DownloadSeconds: d.Seconds, RestoreSeconds: rr.Seconds,
-		TotalSeconds: seconds(ctx, start)}, nil
+	return PullResult{Key: rr.Key, Size: rr.Size, SHA256: rr.SHA256, DumpCreatedAt: rr.CreatedAt, SourceHost: rr.SourceHost,
+		Database: task.Database, Staging: staging, DownloadSeconds: d.Seconds, RestoreSeconds: restored.Seconds,
+		TotalSeconds: seconds(ctx, r.start)}, nil
 }
 
 func errorf(format string, args ...any) error { return fmt.Errorf(format, args...) }

@@ -1,17 +1,25 @@
 package workflows
 
 import (
+	"time"
+
+	enumspb "go.temporal.io/api/enums/v1"
+	"go.temporal.io/sdk/temporal"
 	"go.temporal.io/sdk/workflow"
 
 	"github.com/envsync/envsync/activities"
 	"github.com/envsync/envsync/config"
+	"github.com/envsync/envsync/searchattr"
 )
 
 // PushInput starts a push.
 type PushInput struct {
 	// Task is the validated task; Action must be push. Required.
-	Task     config.Task `json:"task"`
-	Timeouts Timeouts    `json:"timeouts,omitempty"`
+	Task config.Task `json:"task"`
+	// Then are pull tasks to start with the pushed dump when the push
+	// succeeds; optional.
+	Then     []config.Task `json:"then,omitempty"`
+	Timeouts Timeouts      `json:"timeouts,omitempty"`
 }
 
 // PushResult says what was stored. It carries no data.
@@ -25,14 +33,38 @@ type PushResult struct {
 	// UploadSeconds covers the successful upload attempt.
 	UploadSeconds float64 `json:"upload_seconds"`
 	TotalSeconds  float64 `json:"total_seconds"`
+	// Chained lists the pulls started after the push; a pull that could
+	// not start is listed with its error and does not fail the push.
+	Chained []ChainedRun `json:"chained,omitempty"`
 }
+
+// ChainInput asks the central worker to start a pull in another namespace
+// or cluster, restoring exactly Key.
+type ChainInput struct {
+	Task config.Task `json:"task"`
+	Key  string      `json:"key"`
+}
+
+// ChainedRun is a pull started by a push.
+type ChainedRun struct {
+	Task       string `json:"task"`
+	Namespace  string `json:"namespace,omitempty"`
+	WorkflowID string `json:"workflow_id"`
+	RunID      string `json:"run_id,omitempty"`
+	Error      string `json:"error,omitempty"`
+}
+
+// StartChainedPullActivity is the name the central worker registers its
+// cross-namespace starter under.
+const StartChainedPullActivity = "StartChainedPull"
 
 // a is only used for its method values, which name the activities.
 var a *activities.Activities
 
-// Push locks reboots on the host, dumps the database to a temp file there,
-// uploads it with its manifest, and always releases the lock and removes the
-// temp file, also when the run fails or is cancelled.
+// Push locks reboots on the host, runs the before hooks, dumps the database
+// to a temp file there and uploads it with its manifest; then starts the
+// chained pulls. The lock, temp file, after hooks and the monitoring report
+// are seen to however the run ends, cancellation included.
 func Push(ctx workflow.Context, in PushInput) (res PushResult, err error) {
 	task := in.Task
 	task.Normalise()
@@ -42,35 +74,62 @@ func Push(ctx workflow.Context, in PushInput) (res PushResult, err error) {
 	if task.Action != config.ActionPush {
 		return res, invalid(errorf("action is %q; the Push workflow only pushes", task.Action))
 	}
-	t := in.Timeouts.withDefaults()
-	start := workflow.Now(ctx)
-	log := workflow.GetLogger(ctx)
-
-	lock := activities.LockInput{Task: task.Name}
-	if err := workflow.ExecuteActivity(on(ctx, task, t, stepLock), a.AcquireLock, lock).Get(ctx, nil); err != nil {
-		return res, explain(task, t, "acquire reboot lock", err)
+	r := newRun(ctx, task, in.Timeouts)
+	defer func() { r.finish(ctx, err) }()
+	if err := r.begin(ctx); err != nil {
+		return res, err
 	}
-	defer func() {
-		if hostUnavailable(err) {
-			return // nobody there to clean up; the next run takes the lock over
-		}
-		cctx := cleanupContext(ctx, task, t)
-		if cerr := workflow.ExecuteActivity(cctx, a.RemoveTemp, activities.CleanupInput{Task: task}).Get(cctx, nil); cerr != nil {
-			log.Error("could not remove temp files", "error", cerr)
-		}
-		if cerr := workflow.ExecuteActivity(cctx, a.ReleaseLock, lock).Get(cctx, nil); cerr != nil {
-			log.Error("could not release reboot lock", "error", cerr)
-		}
-	}()
 
 	var d activities.DumpResult
-	if err := workflow.ExecuteActivity(on(ctx, task, t, stepDump), a.Dump, activities.DumpInput{Task: task}).Get(ctx, &d); err != nil {
-		return res, explain(task, t, "dump "+task.Database, err)
+	if err := workflow.ExecuteActivity(on(ctx, task, r.t, stepDump), a.Dump, activities.DumpInput{Task: task}).Get(ctx, &d); err != nil {
+		return res, explain(task, r.t, "dump "+task.Database, err)
 	}
 	var u activities.UploadResult
-	if err := workflow.ExecuteActivity(on(ctx, task, t, stepTransfer), a.Upload, activities.UploadInput{Task: task, Dump: d}).Get(ctx, &u); err != nil {
-		return res, explain(task, t, "upload dump of "+task.Database, err)
+	if err := workflow.ExecuteActivity(on(ctx, task, r.t, stepTransfer), a.Upload, activities.UploadInput{Task: task, Dump: d}).Get(ctx, &u); err != nil {
+		return res, explain(task, r.t, "upload dump of "+task.Database, err)
 	}
-	return PushResult{Key: u.Key, ManifestKey: u.ManifestKey, Location: u.Location, Size: d.Size, SHA256: d.SHA256,
-		DumpSeconds: d.Seconds, UploadSeconds: u.Seconds, TotalSeconds: seconds(ctx, start)}, nil
+	r.key, r.location = u.Key, u.Location
+	res = PushResult{Key: u.Key, ManifestKey: u.ManifestKey, Location: u.Location, Size: d.Size, SHA256: d.SHA256,
+		DumpSeconds: d.Seconds, UploadSeconds: u.Seconds}
+	for _, pull := range in.Then {
+		res.Chained = append(res.Chained, startChained(ctx, pull, u.Key))
+	}
+	res.TotalSeconds = seconds(ctx, r.start)
+	return res, nil
+}
+
+// startChained starts a pull of exactly key. In this namespace it is a child
+// workflow that outlives the push; elsewhere an activity with its own client
+// starts it. Either way the push only waits for the start, so a failing
+// pull is visible on its own and does not turn the push red.
+func startChained(ctx workflow.Context, pull config.Task, key string) ChainedRun {
+	out := ChainedRun{Task: pull.Name, Namespace: pull.Namespace, WorkflowID: pull.WorkflowID()}
+	log := workflow.GetLogger(ctx)
+	if pull.TemporalAddress == "" && (pull.Namespace == "" || pull.Namespace == workflow.GetInfo(ctx).Namespace) {
+		cctx := workflow.WithChildOptions(ctx, workflow.ChildWorkflowOptions{
+			WorkflowID:            out.WorkflowID,
+			TaskQueue:             config.CentralQueue,
+			ParentClosePolicy:     enumspb.PARENT_CLOSE_POLICY_ABANDON,
+			WorkflowIDReusePolicy: enumspb.WORKFLOW_ID_REUSE_POLICY_ALLOW_DUPLICATE,
+			TypedSearchAttributes: searchattr.For(pull),
+		})
+		var exec workflow.Execution
+		if err := workflow.ExecuteChildWorkflow(cctx, Pull, PullInput{Task: pull, Key: key}).GetChildWorkflowExecution().Get(ctx, &exec); err != nil {
+			log.Error("chained pull did not start", "task", pull.Name, "error", err)
+			out.Error = err.Error()
+			return out
+		}
+		out.RunID = exec.RunID
+		return out
+	}
+	actx := workflow.WithActivityOptions(ctx, workflow.ActivityOptions{
+		TaskQueue:           config.CentralQueue,
+		StartToCloseTimeout: time.Minute,
+		RetryPolicy:         &temporal.RetryPolicy{InitialInterval: 10 * time.Second, MaximumAttempts: 5},
+	})
+	if err := workflow.ExecuteActivity(actx, StartChainedPullActivity, ChainInput{Task: pull, Key: key}).Get(ctx, &out); err != nil {
+		log.Error("chained pull did not start", "task", pull.Name, "error", err)
+		out.Error = err.Error()
+	}
+	return out
 }

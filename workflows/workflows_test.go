@@ -14,6 +14,7 @@ import (
 
 	"github.com/envsync/envsync/activities"
 	"github.com/envsync/envsync/config"
+	"github.com/envsync/envsync/notify"
 )
 
 func task(action string) config.Task {
@@ -23,7 +24,11 @@ func task(action string) config.Task {
 
 // counts records how often each step ran, so tests can assert that cleanup
 // happened exactly once and that nothing ran twice that should not.
-type counts struct{ m map[string]*atomic.Int32 }
+type counts struct {
+	m       map[string]*atomic.Int32
+	hooks   []string
+	reports []notify.Report
+}
 
 func newCounts() *counts { return &counts{m: map[string]*atomic.Int32{}} }
 func (c *counts) inc(name string) {
@@ -39,7 +44,10 @@ func (c *counts) get(name string) int32 {
 	return c.m[name].Load()
 }
 
-var acts = &activities.Activities{}
+var (
+	acts     = &activities.Activities{}
+	notifier = &notify.Activities{}
+)
 
 // setup registers every activity with a default success and counts calls;
 // fail maps a step name to the error it returns instead.
@@ -48,6 +56,8 @@ func setup(t *testing.T, fail map[string]error, override ...map[string]any) (*te
 	var s testsuite.WorkflowTestSuite
 	env := s.NewTestWorkflowEnvironment()
 	env.RegisterActivity(acts)
+	env.RegisterActivity(notifier)
+	env.RegisterWorkflow(Pull)
 	c := newCounts()
 	step := func(name string) error {
 		c.inc(name)
@@ -91,6 +101,14 @@ func setup(t *testing.T, fail map[string]error, override ...map[string]any) (*te
 	})
 	on(acts.Swap, "Swap", func(context.Context, activities.SwapInput) error { return step("Swap") })
 	on(acts.DropStaging, "DropStaging", func(context.Context, activities.DropInput) error { return step("DropStaging") })
+	on(acts.RunHook, "RunHook", func(_ context.Context, in activities.HookInput) error {
+		c.hooks = append(c.hooks, in.Phase+":"+in.Name+":"+in.Outcome)
+		return step("RunHook:" + in.Name)
+	})
+	on(notifier.Notify, "Notify", func(_ context.Context, r notify.Report) error {
+		c.reports = append(c.reports, r)
+		return step("Notify")
+	})
 	return env, c
 }
 

@@ -1,0 +1,43 @@
+package worker
+
+import (
+	"context"
+	"fmt"
+
+	"go.temporal.io/sdk/client"
+
+	"github.com/envsync/envsync/starter"
+	"github.com/envsync/envsync/workflows"
+)
+
+// chainer starts a chained pull in another namespace or cluster. The pull's
+// workflow ID is the database's own, so a retry of this activity attaches
+// to the run it already started instead of starting a second one.
+type chainer struct {
+	client client.Client
+	dial   func(address, namespace string) (client.Client, error)
+}
+
+func (c *chainer) start(ctx context.Context, in workflows.ChainInput) (workflows.ChainedRun, error) {
+	out := workflows.ChainedRun{Task: in.Task.Name, Namespace: in.Task.Namespace, WorkflowID: in.Task.WorkflowID()}
+	var target client.Client
+	var err error
+	switch {
+	case c.dial != nil:
+		target, err = c.dial(in.Task.TemporalAddress, in.Task.Namespace)
+	case in.Task.TemporalAddress != "":
+		target, err = client.Dial(client.Options{HostPort: in.Task.TemporalAddress, Namespace: in.Task.Namespace, Logger: starter.Logger()})
+	default:
+		target, err = client.NewClientFromExisting(c.client, client.Options{Namespace: in.Task.Namespace})
+	}
+	if err != nil {
+		return out, fmt.Errorf("connect to namespace %s at %q for chained pull %s: %w", in.Task.Namespace, in.Task.TemporalAddress, in.Task.Name, err)
+	}
+	defer target.Close()
+	run, err := starter.Start(ctx, target, starter.Request{Task: in.Task, Key: in.Key})
+	if err != nil {
+		return out, err
+	}
+	out.RunID = run.GetRunID()
+	return out, nil
+}

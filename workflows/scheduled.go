@@ -1,0 +1,72 @@
+package workflows
+
+import (
+	"fmt"
+
+	enumspb "go.temporal.io/api/enums/v1"
+	"go.temporal.io/sdk/temporal"
+	"go.temporal.io/sdk/workflow"
+
+	"github.com/envsync/envsync/config"
+	"github.com/envsync/envsync/searchattr"
+)
+
+// ScheduledInput is what a task's Temporal Schedule starts.
+type ScheduledInput struct {
+	// Task is the scheduled task. Required.
+	Task config.Task `json:"task"`
+	// Then are the pulls a scheduled push chains into.
+	Then []config.Task `json:"then,omitempty"`
+}
+
+// ScheduledResult names the run the schedule started.
+type ScheduledResult struct {
+	WorkflowID string      `json:"workflow_id"`
+	RunID      string      `json:"run_id"`
+	Push       *PushResult `json:"push,omitempty"`
+	Pull       *PullResult `json:"pull,omitempty"`
+}
+
+// Scheduled runs a task's Push or Pull as a child under the database's own
+// workflow ID. Schedules give the workflows they start IDs of their own
+// (with a timestamp); going through this wrapper keeps the rule that a
+// database has one run at a time, so a scheduled run never overlaps a manual
+// one. A scheduled pull never has AllowProtected.
+func Scheduled(ctx workflow.Context, in ScheduledInput) (ScheduledResult, error) {
+	task := in.Task
+	res := ScheduledResult{WorkflowID: task.WorkflowID()}
+	cctx := workflow.WithChildOptions(ctx, workflow.ChildWorkflowOptions{
+		WorkflowID:            res.WorkflowID,
+		TaskQueue:             config.CentralQueue,
+		WorkflowIDReusePolicy: enumspb.WORKFLOW_ID_REUSE_POLICY_ALLOW_DUPLICATE,
+		ParentClosePolicy:     enumspb.PARENT_CLOSE_POLICY_REQUEST_CANCEL,
+		TypedSearchAttributes: searchattr.For(task),
+	})
+	var child workflow.ChildWorkflowFuture
+	switch task.Action {
+	case config.ActionPush:
+		res.Push = &PushResult{}
+		child = workflow.ExecuteChildWorkflow(cctx, Push, PushInput{Task: task, Then: in.Then})
+	case config.ActionPull:
+		res.Pull = &PullResult{}
+		child = workflow.ExecuteChildWorkflow(cctx, Pull, PullInput{Task: task})
+	default:
+		return res, invalid(errorf("action %q cannot be scheduled", task.Action))
+	}
+	var exec workflow.Execution
+	if err := child.GetChildWorkflowExecution().Get(ctx, &exec); err != nil {
+		if temporal.IsWorkflowExecutionAlreadyStartedError(err) {
+			return res, temporal.NewNonRetryableApplicationError(fmt.Sprintf(
+				"another run of this database is in progress (workflow %s); this scheduled run did not start", res.WorkflowID), "Busy", err)
+		}
+		return res, err
+	}
+	res.RunID = exec.RunID
+	var err error
+	if res.Push != nil {
+		err = child.Get(ctx, res.Push)
+	} else {
+		err = child.Get(ctx, res.Pull)
+	}
+	return res, err
+}
