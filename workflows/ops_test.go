@@ -6,7 +6,6 @@ import (
 	"testing"
 	"time"
 
-
 	"github.com/envsync/envsync/activities"
 	"github.com/envsync/envsync/config"
 	"github.com/envsync/envsync/notify"
