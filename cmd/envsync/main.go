@@ -11,13 +11,17 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
+	"strings"
 	"syscall"
 
 	"go.temporal.io/sdk/client"
 
 	"github.com/envsync/envsync/activities"
+	"github.com/envsync/envsync/config"
 	"github.com/envsync/envsync/demo"
 	"github.com/envsync/envsync/devserver"
+	"github.com/envsync/envsync/notify"
+	"github.com/envsync/envsync/schedules"
 	"github.com/envsync/envsync/searchattr"
 	"github.com/envsync/envsync/starter"
 	"github.com/envsync/envsync/worker"
@@ -28,10 +32,13 @@ const usage = `envsync: durable database push/pull between environments, on Temp
   envsync demo    [--dir .envsync] [--keep]      push a sample PostgreSQL database and pull it into a second one
   envsync dev     [--dir .envsync] [--port 7233] [--ui-port 8233] [--host NAME]
                                                  embedded Temporal (SQLite) + Web UI + a worker
-  envsync worker  [--central] [--host NAME] [--lock-dir DIR] [--temp-dir DIR] [--s3-endpoint URL]
+  envsync worker  [--central] [--host NAME] [--lock-dir DIR] [--temp-dir DIR] [--s3-endpoint URL] [--hooks-dir DIR]
+                  [--icinga-url URL --icinga-ca FILE --icinga-password-file FILE | --nsca-server HOST]
   envsync push    [-f file.cfg | --tasks tasks.yaml --task NAME] [-D dbms -S backend -d db -H host[:port] -u url -p path -T temppath]
   envsync pull    (as push) [-t YYYY-MM-DDTHH:MM | --key KEY]
   envsync run     -f file.cfg  (the action comes from the file or -a)
+  envsync schedules apply -f tasks.yaml [--dry-run] [--prune]
+                                                 make Temporal Schedules match the tasks file
   envsync version
 
 push, pull, run and worker talk to $TEMPORAL_ADDRESS (default 127.0.0.1:7233),
@@ -65,6 +72,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		err = runDev(ctx, args, stdout, stderr)
 	case "demo":
 		err = runDemo(ctx, args, stdout, stderr)
+	case "schedules":
+		err = runSchedules(ctx, args, stdout, stderr)
 	case "version":
 		fmt.Fprintln(stdout, "envsync", activities.Version)
 	case "-h", "--help", "help":
@@ -134,7 +143,53 @@ func workerFlags(fs *flag.FlagSet) (*activities.Config, *string) {
 	fs.StringVar(&cfg.S3Region, "s3-region", os.Getenv("AWS_REGION"), "S3 region")
 	fs.BoolVar(&cfg.S3NoEncryption, "s3-no-sse", false, "do not ask for server-side encryption (for servers without it)")
 	fs.StringVar(&cfg.Postgres.BinDir, "pg-bindir", os.Getenv("ENVSYNC_PG_BINDIR"), "directory of pg_dump/pg_restore (default: matching the server's version)")
+	fs.StringVar(&cfg.HooksDir, "hooks-dir", "", "directory of the executables tasks name as before/after hooks")
 	return cfg, h
+}
+
+// monitoring holds the central worker's notify settings.
+type monitoring struct {
+	icingaURL, icingaCA, icingaUser, icingaPasswordFile, service string
+	nscaServer, nscaConfig                                       string
+	nscaPort                                                     int
+}
+
+func monitoringFlags(fs *flag.FlagSet) *monitoring {
+	m := &monitoring{}
+	fs.StringVar(&m.icingaURL, "icinga-url", os.Getenv("ENVSYNC_ICINGA_URL"), "Icinga 2 API, e.g. https://icinga.internal:5665")
+	fs.StringVar(&m.icingaCA, "icinga-ca", "", "CA certificate (PEM) of the Icinga API")
+	fs.StringVar(&m.icingaUser, "icinga-user", "envsync", "Icinga API user")
+	fs.StringVar(&m.icingaPasswordFile, "icinga-password-file", "", "file holding the API user's password (else $ENVSYNC_ICINGA_PASSWORD)")
+	fs.StringVar(&m.service, "icinga-service", notify.DefaultService, "service name template; {title} is the task's title")
+	fs.StringVar(&m.nscaServer, "nsca-server", "", "send results with send_nsca to this NSCA server instead")
+	fs.IntVar(&m.nscaPort, "nsca-port", 0, "NSCA port (default send_nsca's)")
+	fs.StringVar(&m.nscaConfig, "nsca-config", "", "send_nsca configuration file")
+	return m
+}
+
+func (m *monitoring) activities() (*notify.Activities, error) {
+	a := &notify.Activities{Service: m.service}
+	switch {
+	case m.icingaURL != "" && m.nscaServer != "":
+		return nil, &starter.InputError{Err: errors.New("give --icinga-url or --nsca-server, not both")}
+	case m.icingaURL != "":
+		password := os.Getenv("ENVSYNC_ICINGA_PASSWORD")
+		if m.icingaPasswordFile != "" {
+			b, err := os.ReadFile(m.icingaPasswordFile)
+			if err != nil {
+				return nil, &starter.InputError{Err: fmt.Errorf("--icinga-password-file: %w", err)}
+			}
+			password = strings.TrimSpace(string(b))
+		}
+		ic, err := notify.NewIcinga(m.icingaURL, m.icingaCA, m.icingaUser, password)
+		if err != nil {
+			return nil, &starter.InputError{Err: err}
+		}
+		a.Sender = ic
+	case m.nscaServer != "":
+		a.Sender = &notify.NSCA{Server: m.nscaServer, Port: m.nscaPort, Config: m.nscaConfig}
+	}
+	return a, nil
 }
 
 func runWorker(ctx context.Context, args []string, stderr io.Writer) error {
@@ -144,8 +199,13 @@ func runWorker(ctx context.Context, args []string, stderr io.Writer) error {
 	central := fs.Bool("central", false, "also run the workflows (the central queue)")
 	hostOnly := fs.Bool("no-host", false, "run no host activities (a central-only worker)")
 	cfg, host := workerFlags(fs)
+	mon := monitoringFlags(fs)
 	if err := fs.Parse(args); err != nil {
 		return &starter.InputError{Err: err}
+	}
+	notifier, err := mon.activities()
+	if err != nil {
+		return err
 	}
 	c, err := dial(*ns)
 	if err != nil {
@@ -155,7 +215,7 @@ func runWorker(ctx context.Context, args []string, stderr io.Writer) error {
 	if err := searchattr.Register(ctx, c, *ns); err != nil {
 		slog.Warn("search attributes not registered; starts will fail until they are", "error", err)
 	}
-	o := worker.Options{Central: *central, Host: *host, Activities: *cfg}
+	o := worker.Options{Central: *central, Host: *host, Activities: *cfg, Notify: notifier}
 	if *hostOnly {
 		o.Host = ""
 	}
@@ -170,8 +230,13 @@ func runDev(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	port := fs.Int("port", 7233, "gRPC port")
 	uiPort := fs.Int("ui-port", 8233, "Web UI port")
 	cfg, host := workerFlags(fs)
+	mon := monitoringFlags(fs)
 	if err := fs.Parse(args); err != nil {
 		return &starter.InputError{Err: err}
+	}
+	notifier, err := mon.activities()
+	if err != nil {
+		return err
 	}
 	srv, err := devserver.Start(devserver.Options{Dir: *dir, Port: *port, UIPort: *uiPort})
 	if err != nil {
@@ -188,7 +253,7 @@ func runDev(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	}
 	fmt.Fprintf(stdout, "Temporal  %s (namespace %s)\nWeb UI    %s\nworker    central + host %s\nstate     %s\nexport TEMPORAL_ADDRESS=%s\n",
 		srv.Address, srv.Namespace, srv.UIURL, *host, *dir, srv.Address)
-	return worker.Run(ctx, c, worker.Options{Central: true, Host: *host, Activities: *cfg})
+	return worker.Run(ctx, c, worker.Options{Central: true, Host: *host, Activities: *cfg, Notify: notifier})
 }
 
 func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error {
@@ -202,4 +267,50 @@ func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		return &starter.InputError{Err: err}
 	}
 	return demo.Run(ctx, o)
+}
+
+func runSchedules(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	if len(args) == 0 || args[0] != "apply" {
+		return &starter.InputError{Err: errors.New("usage: envsync schedules apply -f tasks.yaml [--dry-run] [--prune]")}
+	}
+	fs := flag.NewFlagSet("envsync schedules apply", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	ns := namespaceFlag(fs)
+	file := fs.String("f", "", "tasks file (YAML)")
+	dry := fs.Bool("dry-run", false, "print the plan, change nothing")
+	prune := fs.Bool("prune", false, "also delete envsync schedules the file no longer names")
+	if err := fs.Parse(args[1:]); err != nil {
+		return &starter.InputError{Err: err}
+	}
+	if *file == "" {
+		return &starter.InputError{Err: errors.New("-f tasks.yaml is required")}
+	}
+	f, err := config.LoadFile(*file)
+	if err != nil {
+		return &starter.InputError{Err: err}
+	}
+	c, err := dial(*ns)
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+	plan, err := schedules.Build(ctx, c, f)
+	if err != nil {
+		return err
+	}
+	plan.Print(stdout)
+	pending := plan.Pending(*prune)
+	switch {
+	case pending == 0:
+		fmt.Fprintln(stdout, "no changes")
+	case *dry:
+		fmt.Fprintf(stdout, "dry run: %d changes not applied\n", pending)
+	default:
+		n, err := plan.Apply(ctx, c, *prune)
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(stdout, "applied %d changes\n", n)
+	}
+	return nil
 }

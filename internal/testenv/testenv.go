@@ -56,13 +56,22 @@ func StartTemporal(t *testing.T) *Temporal {
 // ends, with lock and temp directories of the test's own.
 func (tp *Temporal) StartWorker(t *testing.T, cfg activities.Config) activities.Config {
 	t.Helper()
+	return tp.StartWorkerWith(t, worker.Options{Activities: cfg})
+}
+
+// StartWorkerWith is StartWorker with the rest of the worker's options
+// (monitoring, chaining) given too.
+func (tp *Temporal) StartWorkerWith(t *testing.T, o worker.Options) activities.Config {
+	t.Helper()
+	cfg := o.Activities
 	if cfg.LockDir == "" {
 		cfg.LockDir = filepath.Join(t.TempDir(), "locks")
 	}
 	if cfg.TempDir == "" {
 		cfg.TempDir = filepath.Join(t.TempDir(), "tmp")
 	}
-	stop, err := worker.Start(tp.Client, worker.Options{Central: true, Host: Host, Activities: cfg})
+	o.Central, o.Host, o.Activities = true, Host, cfg
+	stop, err := worker.Start(tp.Client, o)
 	if err != nil {
 		t.Fatal(err)
 	}
