@@ -19,6 +19,7 @@ import (
 	"github.com/envsync/envsync/internal/pgserver"
 	"github.com/envsync/envsync/internal/testenv"
 	"github.com/envsync/envsync/starter"
+	"github.com/envsync/envsync/worker"
 	"github.com/envsync/envsync/workflows"
 )
 
@@ -36,13 +37,19 @@ type env struct {
 
 func newEnv(t *testing.T, withS3 bool) *env {
 	t.Helper()
+	return newEnvWith(t, withS3, worker.Options{})
+}
+
+// newEnvWith starts the servers and a worker with o's monitoring, hooks
+// and chaining settings.
+func newEnvWith(t *testing.T, withS3 bool, o worker.Options) *env {
+	t.Helper()
 	e := &env{t: t, temporal: testenv.StartTemporal(t), pg: testenv.StartPostgres(t), fileDir: t.TempDir()}
-	cfg := activities.Config{}
 	if withS3 {
 		e.s3 = testenv.StartS3(t, bucket)
-		cfg.S3Endpoint = e.s3.Endpoint
+		o.Activities.S3Endpoint = e.s3.Endpoint
 	}
-	e.worker = e.temporal.StartWorker(t, cfg)
+	e.worker = e.temporal.StartWorkerWith(t, o)
 	return e
 }
 
@@ -238,3 +245,5 @@ func sameRows(t *testing.T, want, got map[string]string) {
 		}
 	}
 }
+
+func sleep() { time.Sleep(100 * time.Millisecond) }

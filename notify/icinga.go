@@ -67,7 +67,7 @@ func (i *Icinga) Send(ctx context.Context, r Result) error {
 	switch {
 	case resp.StatusCode == http.StatusUnauthorized:
 		return fmt.Errorf("icinga API %s refused API user %q (401): check the user and its password file", i.url, i.user)
-	case resp.StatusCode == http.StatusNotFound || (resp.StatusCode == http.StatusOK && bytes.Contains(answer, []byte(`"results":[]`))):
+	case resp.StatusCode == http.StatusNotFound || bytes.Contains(answer, []byte(`"results":[]`)):
 		return fmt.Errorf("icinga has no service %q on host %q: define it (a passive service per task) and reload Icinga", r.Service, r.Host)
 	case resp.StatusCode >= 300:
 		return fmt.Errorf("icinga API %s answered %s: %s", i.url, resp.Status, strings.TrimSpace(string(answer)))
