@@ -13,7 +13,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/envsync/envsync/config"
 	"github.com/envsync/envsync/internal/testenv"
+	"github.com/envsync/envsync/starter"
+	"github.com/envsync/envsync/workflows"
 )
 
 var (
@@ -161,5 +164,131 @@ func TestDemoThroughBinary(t *testing.T) {
 		if !strings.Contains(string(out), want) {
 			t.Errorf("demo output lacks %q:\n%s", want, out)
 		}
+	}
+}
+
+func temporalCLI(t *testing.T) string {
+	t.Helper()
+	if p, err := exec.LookPath("temporal"); err == nil {
+		return p
+	}
+	gopath, _ := exec.Command("go", "env", "GOPATH").Output()
+	p := filepath.Join(strings.TrimSpace(string(gopath)), "bin", "temporal")
+	if _, err := os.Stat(p); err != nil {
+		t.Fatalf("temporal CLI not found; install it: go install github.com/temporalio/cli/cmd/temporal@v1.5.1")
+	}
+	return p
+}
+
+func (e *env) cli(t *testing.T, args ...string) string {
+	t.Helper()
+	args = append(args, "--address", e.temporal.Server.GetFrontendHostPort(), "--namespace", e.temporal.Namespace)
+	out, err := exec.Command(temporalCLI(t), args...).CombinedOutput()
+	if err != nil {
+		t.Fatalf("temporal %s: %v\n%s", strings.Join(args, " "), err, out)
+	}
+	return string(out)
+}
+
+// The README's schedule commands through the binary, and its operator
+// recipes through the real temporal CLI: trigger a task's schedule now,
+// start a pull of a chosen timestamp, list one database's failed runs,
+// pause a schedule.
+func TestSchedulesAndOperatorRecipes(t *testing.T) {
+	e := newEnv(t, false)
+	e.createShop("shop")
+	e.exec("postgres", "CREATE DATABASE shop_staging")
+	dir := t.TempDir()
+	tasks := func(hour int) string {
+		return writeFile(t, dir, "tasks.yaml", fmt.Sprintf(`
+defaults:
+  dbms: postgresql
+  storagebackend: file
+  url: %s
+  path: postgresql
+  database_hostname: %s
+  worker_host: %s
+tasks:
+  push_shop:
+    title: shop nightly push
+    action: push
+    database: shop
+    hour: %d
+    minute: 30
+    timezone: Europe/London
+  pull_shop_staging:
+    ensure: disabled
+    action: pull
+    database: shop_staging
+    source_database: shop
+    hour: 1
+    minute: 0
+`, e.fileDir, e.pg.Addr(), testenv.Host, hour))
+	}
+
+	f := tasks(23)
+	r := e.envsync(t, "schedules", "apply", "--dry-run", "-f", f)
+	if r.code != 0 || !strings.Contains(r.stdout, "create") || !strings.Contains(r.stdout, "dry run: 2 changes not applied") {
+		t.Fatalf("dry run: %d\n%s%s", r.code, r.stdout, r.stderr)
+	}
+	r = e.envsync(t, "schedules", "apply", "-f", f)
+	if r.code != 0 || !strings.Contains(r.stdout, "envsync-task-push_shop") || !strings.Contains(r.stdout, "daily 23:30 Europe/London") ||
+		!strings.Contains(r.stdout, "applied 2 changes") {
+		t.Fatalf("apply: %d\n%s%s", r.code, r.stdout, r.stderr)
+	}
+	if r = e.envsync(t, "schedules", "apply", "-f", f); r.code != 0 || !strings.Contains(r.stdout, "no changes") {
+		t.Errorf("second apply: %d\n%s", r.code, r.stdout)
+	}
+	if r = e.envsync(t, "schedules", "apply", "-f", writeFile(t, dir, "bad.yaml", "tasks:\n  x:\n    action: push\n    hour: 24\n")); r.code != 2 || !strings.Contains(r.stderr, `hour "24": must be 0-23`) {
+		t.Errorf("bad file: exit %d\n%s", r.code, r.stderr)
+	}
+
+	// Trigger the push's schedule now.
+	e.cli(t, "schedule", "trigger", "--schedule-id", "envsync-task-push_shop")
+	var pushed workflows.PushResult
+	if err := waitRun(t, e.temporal.Client, "envsync-db1-shop", "Push").Get(context.Background(), &pushed); err != nil {
+		t.Fatalf("triggered push: %v", err)
+	}
+
+	// Start a pull of a chosen timestamp, as the README shows.
+	stamp := strings.TrimPrefix(pushed.Key, "postgresql/")[:15] // 2026-11-26T1830
+	ts := stamp[:13] + ":" + stamp[13:15]                        // 2026-11-26T18:30
+	input := fmt.Sprintf(`{"task": {"name": "pull_shop_staging", "action": "pull", "dbms": "postgresql", "storagebackend": "file",
+		"database": "shop_staging", "source_database": "shop", "database_hostname": %q, "url": %q, "path": "postgresql",
+		"worker_host": %q}, "timestamp": %q}`, e.pg.Addr(), e.fileDir, testenv.Host, ts)
+	e.cli(t, "workflow", "start", "--task-queue", "envsync", "--type", "Pull", "--workflow-id", "envsync-db1-shop_staging", "--input", input)
+	var pulled workflows.PullResult
+	if err := waitRun(t, e.temporal.Client, "envsync-db1-shop_staging", "Pull").Get(context.Background(), &pulled); err != nil {
+		t.Fatalf("pull started with the CLI: %v", err)
+	}
+	if pulled.Key != pushed.Key {
+		t.Errorf("CLI pull of %s restored %s, want %s", ts, pulled.Key, pushed.Key)
+	}
+
+	// A failed run, then the query that finds it.
+	if _, err := e.run(starter.Request{Task: func() config.Task {
+		tk := e.task(config.ActionPull, "shop_staging", "file")
+		tk.SourceDatabase = "shop"
+		return tk
+	}(), Timestamp: "2001-01-01T00:00"}); err == nil {
+		t.Fatal("pull of a missing timestamp succeeded")
+	}
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		out := e.cli(t, "workflow", "list", "--query", `EnvsyncDatabase = "shop_staging" AND ExecutionStatus = "Failed"`)
+		if strings.Contains(out, "envsync-db1-shop_staging") && strings.Contains(out, "Failed") {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("failed run not listed:\n%s", out)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+
+	// Pause a schedule by hand.
+	e.cli(t, "schedule", "toggle", "--schedule-id", "envsync-task-push_shop", "--pause", "--reason", "maintenance")
+	desc, err := e.temporal.Client.ScheduleClient().GetHandle(context.Background(), "envsync-task-push_shop").Describe(context.Background())
+	if err != nil || !desc.Schedule.State.Paused {
+		t.Errorf("schedule not paused: %v", err)
 	}
 }

@@ -8,11 +8,17 @@ import (
 	"time"
 
 	enumspb "go.temporal.io/api/enums/v1"
+	"go.temporal.io/api/workflowservice/v1"
 	"go.temporal.io/sdk/client"
+	"google.golang.org/protobuf/types/known/durationpb"
 
+	"github.com/envsync/envsync/activities"
 	"github.com/envsync/envsync/config"
 	"github.com/envsync/envsync/internal/testenv"
 	"github.com/envsync/envsync/schedules"
+	"github.com/envsync/envsync/searchattr"
+	"github.com/envsync/envsync/starter"
+	"github.com/envsync/envsync/worker"
 	"github.com/envsync/envsync/workflows"
 )
 
@@ -224,4 +230,94 @@ func waitRun(t *testing.T, c client.Client, id, workflowType string) client.Work
 	}
 	t.Fatalf("no %s run %s within 30s", workflowType, id)
 	return nil
+}
+
+// A scheduled run never overlaps a manual run of the same database: the
+// schedule's run fails saying so, and the manual run is unaffected.
+func TestScheduledRunRefusesToOverlap(t *testing.T) {
+	tp := testenv.StartTemporal(t)
+	tp.StartWorker(t, activities.Config{})
+	ctx := context.Background()
+	// Host db9 runs no worker, so the manual run waits there.
+	manual, err := starter.Start(ctx, tp.Client, starter.Request{Task: config.Task{Name: "pull_orders_by_hand", Action: "pull",
+		DBMS: "postgresql", StorageBackend: "file", URL: "/srv/dumps", Database: "orders", WorkerHost: "db9"},
+		Timeouts: workflows.Timeouts{HostWait: time.Minute}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	f := tasksFile(t, "tasks:\n  pull_orders:\n    action: pull\n    dbms: postgresql\n    storagebackend: file\n    url: /srv/dumps\n    database: orders\n    worker_host: db9\n    hour: 4\n    minute: 0\n")
+	apply(t, tp.Client, f, false)
+	h := tp.Client.ScheduleClient().GetHandle(ctx, schedules.ID("pull_orders"))
+	if err := h.Trigger(ctx, client.ScheduleTriggerOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	var started *client.ScheduleWorkflowExecution
+	for deadline := time.Now().Add(20 * time.Second); started == nil && time.Now().Before(deadline); time.Sleep(100 * time.Millisecond) {
+		if d, err := h.Describe(ctx); err == nil && len(d.Info.RecentActions) > 0 {
+			started = d.Info.RecentActions[0].StartWorkflowResult
+		}
+	}
+	if started == nil {
+		t.Fatal("the schedule started nothing")
+	}
+	err = tp.Client.GetWorkflow(ctx, started.WorkflowID, started.FirstExecutionRunID).Get(ctx, nil)
+	if err == nil || !strings.Contains(err.Error(), "another run of this database is in progress (workflow envsync-db9-orders)") {
+		t.Errorf("scheduled run during a manual one: %v", err)
+	}
+	d, err := tp.Client.DescribeWorkflowExecution(ctx, manual.GetID(), manual.GetRunID())
+	if err != nil || d.GetWorkflowExecutionInfo().GetStatus() != enumspb.WORKFLOW_EXECUTION_STATUS_RUNNING {
+		t.Errorf("manual run disturbed: %v %v", d.GetWorkflowExecutionInfo().GetStatus(), err)
+	}
+	_ = tp.Client.TerminateWorkflow(ctx, manual.GetID(), manual.GetRunID(), "test done")
+}
+
+// Staging often lives in another namespace (or account): the chained pull
+// is started there by the central worker's activity, with the push's key.
+func TestChainIntoAnotherNamespace(t *testing.T) {
+	e := newEnv(t, false)
+	e.createShop("shop")
+	e.exec("postgres", "CREATE DATABASE shop_staging")
+	ctx := context.Background()
+	nc, err := client.NewNamespaceClient(client.Options{HostPort: e.temporal.Server.GetFrontendHostPort()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	if err := nc.Register(ctx, &workflowservice.RegisterNamespaceRequest{Namespace: "staging", WorkflowExecutionRetentionPeriod: durationpb.New(24 * time.Hour)}); err != nil {
+		t.Fatal(err)
+	}
+	staging, err := client.NewClientFromExisting(e.temporal.Client, client.Options{Namespace: "staging"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer staging.Close()
+	for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(200 * time.Millisecond) {
+		if err = searchattr.Register(ctx, staging, "staging"); err == nil {
+			break
+		} else if time.Now().After(deadline) {
+			t.Fatal(err)
+		}
+	}
+	stop, err := worker.Start(staging, worker.Options{Central: true, Host: testenv.Host, Activities: activities.Config{
+		LockDir: t.TempDir(), TempDir: t.TempDir()}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer stop()
+
+	pull := e.task(config.ActionPull, "shop_staging", "file")
+	pull.SourceDatabase, pull.Namespace = "shop", "staging"
+	out := e.mustRun(starter.Request{Task: e.task(config.ActionPush, "shop", "file"), Then: []config.Task{pull}})
+	ch := out.Push.Chained
+	if len(ch) != 1 || ch[0].Error != "" || ch[0].Namespace != "staging" || ch[0].RunID == "" {
+		t.Fatalf("chained %+v", ch)
+	}
+	var pulled workflows.PullResult
+	if err := staging.GetWorkflow(ctx, ch[0].WorkflowID, ch[0].RunID).Get(ctx, &pulled); err != nil {
+		t.Fatalf("pull in namespace staging: %v", err)
+	}
+	if pulled.Key != out.Push.Key {
+		t.Errorf("restored %s, pushed %s", pulled.Key, out.Push.Key)
+	}
+	sameRows(t, e.rows("shop"), e.rows("shop_staging"))
 }
