@@ -252,7 +252,7 @@ tasks:
 
 	// Start a pull of a chosen timestamp, as the README shows.
 	stamp := strings.TrimPrefix(pushed.Key, "postgresql/")[:15] // 2026-11-26T1830
-	ts := stamp[:13] + ":" + stamp[13:15]                        // 2026-11-26T18:30
+	ts := stamp[:13] + ":" + stamp[13:15]                       // 2026-11-26T18:30
 	input := fmt.Sprintf(`{"task": {"name": "pull_shop_staging", "action": "pull", "dbms": "postgresql", "storagebackend": "file",
 		"database": "shop_staging", "source_database": "shop", "database_hostname": %q, "url": %q, "path": "postgresql",
 		"worker_host": %q}, "timestamp": %q}`, e.pg.Addr(), e.fileDir, testenv.Host, ts)
