@@ -1,6 +1,7 @@
 package config
 
 import (
+	"os"
 	"strconv"
 	"strings"
 	"testing"
@@ -144,5 +145,26 @@ func TestExampleTasksFileIsValid(t *testing.T) {
 	}
 	if len(f.Tasks) != 2 {
 		t.Errorf("%d tasks", len(f.Tasks))
+	}
+}
+
+// The README's tasks file example must stay valid.
+func TestReadmeTasksExampleIsValid(t *testing.T) {
+	readme, err := os.ReadFile("../README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, rest, _ := strings.Cut(string(readme), "### Tasks file")
+	_, rest, _ = strings.Cut(rest, "```yaml\n")
+	block, _, ok := strings.Cut(rest, "```")
+	if !ok {
+		t.Fatal("no yaml block under ### Tasks file")
+	}
+	f, err := ParseFile("README.md", []byte(block))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(f.Tasks) != 2 || len(f.Tasks[0].Then) != 1 {
+		t.Errorf("tasks %+v", f.Tasks)
 	}
 }
