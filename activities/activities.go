@@ -19,6 +19,7 @@ import (
 
 	"github.com/envsync/envsync/config"
 	"github.com/envsync/envsync/engine"
+	"github.com/envsync/envsync/engine/files"
 	"github.com/envsync/envsync/engine/postgres"
 	"github.com/envsync/envsync/store"
 	"github.com/envsync/envsync/store/filestore"
@@ -89,6 +90,8 @@ func (a *Activities) engine(t config.Task) (engine.Engine, error) {
 	switch t.DBMS {
 	case "postgresql":
 		return postgres.New(target, a.cfg.Postgres), nil
+	case "files":
+		return files.New(t.Directory), nil
 	}
 	return nil, permanent("InvalidTask", fmt.Errorf("dbms %q is not supported by this worker", t.DBMS))
 }

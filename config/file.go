@@ -25,6 +25,7 @@ var setters = map[string]func(t *Task, v string) error{
 	"dbms":              func(t *Task, v string) error { t.DBMS = v; return nil },
 	"storagebackend":    func(t *Task, v string) error { t.StorageBackend = v; return nil },
 	"database":          func(t *Task, v string) error { t.Database = v; return nil },
+	"directory":         func(t *Task, v string) error { t.Directory = v; return nil },
 	"source_database":   func(t *Task, v string) error { t.SourceDatabase = v; return nil },
 	"database_hostname": func(t *Task, v string) error { t.DatabaseHostname = v; return nil },
 	"temppath":          func(t *Task, v string) error { t.TempPath = v; return nil },

@@ -39,6 +39,9 @@ type Task struct {
 	// SourceDatabase (pull only) is the database whose dumps are restored
 	// into Database; empty means the same name, as in the original.
 	SourceDatabase string `json:"source_database,omitempty" yaml:"source_database"`
+	// Directory (dbms files) is the absolute directory archived on push
+	// and replaced on pull; Database then only names the dump.
+	Directory string `json:"directory,omitempty" yaml:"directory"`
 	// DatabaseHostname is host[:port] of the database server; empty means
 	// the engine's default on the worker host (e.g. libpq's PGHOST).
 	DatabaseHostname string `json:"database_hostname,omitempty" yaml:"database_hostname"`
@@ -107,6 +110,7 @@ var (
 	// refused at validation rather than failing half way through a run.
 	supported = map[string][]string{
 		"postgresql": {"s3", "file"},
+		"files":      {"s3", "file"},
 	}
 )
 
@@ -120,6 +124,9 @@ func Engines() []string {
 	}
 	return out
 }
+
+// Backends returns the storage backends dbms can use in this build.
+func Backends(dbms string) []string { return supported[dbms] }
 
 // TimestampLayout is the -t format of the original script, read as UTC.
 const TimestampLayout = "2006-01-02T15:04"
@@ -232,6 +239,14 @@ func (t *Task) Validate(source string) error {
 		} else if !databaseRe.MatchString(t.SourceDatabase) {
 			bad("source_database", t.SourceDatabase, "must be 1-63 characters of letters, digits, _ . - (not starting with . or -)")
 		}
+	}
+	switch {
+	case t.DBMS == "files" && t.Directory == "":
+		bad("directory", "", "required for dbms files: the absolute directory to archive or replace")
+	case t.DBMS == "files" && (!strings.HasPrefix(t.Directory, "/") || t.Directory == "/" || strings.Contains(t.Directory, "..")):
+		bad("directory", t.Directory, "must be an absolute directory other than /, without ..")
+	case t.DBMS != "files" && t.Directory != "":
+		bad("directory", t.Directory, "only dbms files archives a directory")
 	}
 	if t.DatabaseHostname != "" {
 		if _, _, err := SplitHostPort(t.DatabaseHostname); err != nil {

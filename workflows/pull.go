@@ -41,8 +41,9 @@ type PullResult struct {
 	TotalSeconds    float64   `json:"total_seconds"`
 }
 
-// maxNameLen is each engine's limit on database names.
-var maxNameLen = map[string]int{"postgresql": 63}
+// maxNameLen is each engine's limit on staging names (database names, or a
+// file name for files).
+var maxNameLen = map[string]int{"postgresql": 63, "mysql": 64, "files": 200}
 
 // Pull locks reboots, runs the before hooks, picks the dump (newest complete
 // one, the one taken in the -t minute, or an exact key), downloads and
