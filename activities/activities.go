@@ -20,6 +20,7 @@ import (
 	"github.com/envsync/envsync/config"
 	"github.com/envsync/envsync/engine"
 	"github.com/envsync/envsync/engine/files"
+	"github.com/envsync/envsync/engine/mysql"
 	"github.com/envsync/envsync/engine/postgres"
 	"github.com/envsync/envsync/store"
 	"github.com/envsync/envsync/store/filestore"
@@ -47,6 +48,7 @@ type Config struct {
 	// HooksDir holds the executables tasks name as before/after hooks.
 	HooksDir string
 	Postgres postgres.Options
+	MySQL    mysql.Options
 	Logger   *slog.Logger
 }
 
@@ -90,6 +92,8 @@ func (a *Activities) engine(t config.Task) (engine.Engine, error) {
 	switch t.DBMS {
 	case "postgresql":
 		return postgres.New(target, a.cfg.Postgres), nil
+	case "mysql":
+		return mysql.New(target, t.ExcludedTables, a.cfg.MySQL), nil
 	case "files":
 		return files.New(t.Directory), nil
 	}

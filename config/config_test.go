@@ -56,18 +56,19 @@ func TestTasksFileErrorsNameFileTaskFieldAndValue(t *testing.T) {
 		task string
 		want []string
 	}{
-		"unknown key":       {"action: push\n    dbms: postgresql\n    colour: blue", []string{"tasks.yaml: task t1: colour \"blue\": unknown key"}},
-		"bad enum":          {"action: pusj", []string{`action "pusj": must be one of push, pull`}},
-		"missing required":  {"action: push", []string{`dbms "": required`, `database "": required`}},
-		"incompatible pair": {"action: push\n    dbms: postgresql\n    storagebackend: es_snapshot", []string{`storagebackend "es_snapshot": cannot be used with dbms postgresql; legal backends for postgresql: s3, file`}},
-		"not yet supported": {"action: push\n    dbms: mysql", []string{`dbms "mysql": not supported by this envsync build yet`}},
-		"hour range":        {"action: push\n    hour: 24", []string{`hour "24": must be 0-23`}},
-		"minute range":      {"action: push\n    minute: 60", []string{`minute "60": must be 0-59`}},
-		"hour not a number": {"action: push\n    hour: noon", []string{`hour "noon": must be a whole number`}},
-		"bad bucket":        {"action: push\n    url: Not_A_Bucket", []string{`url "Not_A_Bucket": not a valid S3 bucket name`}},
-		"bad host":          {"action: push\n    database_hostname: db1:99999", []string{`database_hostname "db1:99999": port must be 1-65535`}},
-		"bad database":      {"action: push\n    database: 'a;drop'", []string{`database "a;drop"`}},
-		"later key":         {"action: push\n    excluded_tables: a,b", []string{`excluded_tables "a,b": not supported by this envsync build yet`}},
+		"unknown key":        {"action: push\n    dbms: postgresql\n    colour: blue", []string{"tasks.yaml: task t1: colour \"blue\": unknown key"}},
+		"bad enum":           {"action: pusj", []string{`action "pusj": must be one of push, pull`}},
+		"missing required":   {"action: push", []string{`dbms "": required`, `database "": required`}},
+		"incompatible pair":  {"action: push\n    dbms: postgresql\n    storagebackend: es_snapshot", []string{`storagebackend "es_snapshot": cannot be used with dbms postgresql; legal backends for postgresql: s3, file`}},
+		"not yet supported":  {"action: push\n    dbms: mongo", []string{`dbms "mongo": not supported by this envsync build yet`}},
+		"hour range":         {"action: push\n    hour: 24", []string{`hour "24": must be 0-23`}},
+		"minute range":       {"action: push\n    minute: 60", []string{`minute "60": must be 0-59`}},
+		"hour not a number":  {"action: push\n    hour: noon", []string{`hour "noon": must be a whole number`}},
+		"bad bucket":         {"action: push\n    url: Not_A_Bucket", []string{`url "Not_A_Bucket": not a valid S3 bucket name`}},
+		"bad host":           {"action: push\n    database_hostname: db1:99999", []string{`database_hostname "db1:99999": port must be 1-65535`}},
+		"bad database":       {"action: push\n    database: 'a;drop'", []string{`database "a;drop"`}},
+		"later key":          {"action: push\n    transformation_sql_file: /x.sql", []string{`transformation_sql_file "/x.sql": not supported by this envsync build yet`}},
+		"excluded not mysql": {"action: push\n    excluded_tables: a,b", []string{`excluded_tables "a,b": only mysql dumps leave tables out`}},
 	}
 	for name, tc := range cases {
 		t.Run(name, func(t *testing.T) {

@@ -25,6 +25,7 @@ var setters = map[string]func(t *Task, v string) error{
 	"dbms":              func(t *Task, v string) error { t.DBMS = v; return nil },
 	"storagebackend":    func(t *Task, v string) error { t.StorageBackend = v; return nil },
 	"database":          func(t *Task, v string) error { t.Database = v; return nil },
+	"excluded_tables":   func(t *Task, v string) error { t.ExcludedTables = list(v); return nil },
 	"directory":         func(t *Task, v string) error { t.Directory = v; return nil },
 	"source_database":   func(t *Task, v string) error { t.SourceDatabase = v; return nil },
 	"database_hostname": func(t *Task, v string) error { t.DatabaseHostname = v; return nil },
@@ -75,7 +76,7 @@ func setBool(dst *bool, v string) error {
 
 // laterKeys are keys of the original that this build recognises but cannot
 // honour yet; silently ignoring them would, for example, skip sanitisation.
-var laterKeys = []string{"transformation_sql_file", "pre_dump_transformation_sql_file", "excluded_tables"}
+var laterKeys = []string{"transformation_sql_file", "pre_dump_transformation_sql_file"}
 
 func knownKeys() string {
 	keys := make([]string, 0, len(setters))

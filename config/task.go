@@ -39,6 +39,8 @@ type Task struct {
 	// SourceDatabase (pull only) is the database whose dumps are restored
 	// into Database; empty means the same name, as in the original.
 	SourceDatabase string `json:"source_database,omitempty" yaml:"source_database"`
+	// ExcludedTables (dbms mysql) are left out of dumps.
+	ExcludedTables []string `json:"excluded_tables,omitempty" yaml:"excluded_tables"`
 	// Directory (dbms files) is the absolute directory archived on push
 	// and replaced on pull; Database then only names the dump.
 	Directory string `json:"directory,omitempty" yaml:"directory"`
@@ -110,6 +112,7 @@ var (
 	// refused at validation rather than failing half way through a run.
 	supported = map[string][]string{
 		"postgresql": {"s3", "file"},
+		"mysql":      {"s3", "file"},
 		"files":      {"s3", "file"},
 	}
 )
@@ -247,6 +250,14 @@ func (t *Task) Validate(source string) error {
 		bad("directory", t.Directory, "must be an absolute directory other than /, without ..")
 	case t.DBMS != "files" && t.Directory != "":
 		bad("directory", t.Directory, "only dbms files archives a directory")
+	}
+	if len(t.ExcludedTables) > 0 && t.DBMS != "mysql" {
+		bad("excluded_tables", strings.Join(t.ExcludedTables, ","), "only mysql dumps leave tables out")
+	}
+	for _, x := range t.ExcludedTables {
+		if !databaseRe.MatchString(x) {
+			bad("excluded_tables", x, "not a table name (letters, digits, _ . -)")
+		}
 	}
 	if t.DatabaseHostname != "" {
 		if _, _, err := SplitHostPort(t.DatabaseHostname); err != nil {

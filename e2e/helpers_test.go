@@ -16,6 +16,7 @@ import (
 
 	"github.com/envsync/envsync/activities"
 	"github.com/envsync/envsync/config"
+	"github.com/envsync/envsync/internal/mysqlserver"
 	"github.com/envsync/envsync/internal/pgserver"
 	"github.com/envsync/envsync/internal/testenv"
 	"github.com/envsync/envsync/starter"
@@ -30,6 +31,7 @@ type env struct {
 	t        *testing.T
 	temporal *testenv.Temporal
 	pg       *pgserver.Server
+	mdb      *mysqlserver.Server
 	s3       *testenv.S3
 	worker   activities.Config
 	fileDir  string
@@ -66,7 +68,6 @@ func (e *env) task(action, database, backend string) config.Task {
 }
 
 func (e *env) run(r starter.Request) (starter.Outcome, error) {
-	e.t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
 	if r.Timeouts == (workflows.Timeouts{}) {
@@ -77,9 +78,16 @@ func (e *env) run(r starter.Request) (starter.Outcome, error) {
 
 func (e *env) mustRun(r starter.Request) starter.Outcome {
 	e.t.Helper()
+	return e.mustRunT(e.t, r)
+}
+
+// mustRunT is mustRun inside a subtest, which must fail itself, not its
+// parent.
+func (e *env) mustRunT(t *testing.T, r starter.Request) starter.Outcome {
+	t.Helper()
 	out, err := e.run(r)
 	if err != nil {
-		e.t.Fatalf("%s %s: %v", r.Task.Action, r.Task.Database, err)
+		t.Fatalf("%s %s: %v", r.Task.Action, r.Task.Database, err)
 	}
 	return out
 }

@@ -1,14 +1,62 @@
 package e2e
 
 import (
+	"database/sql"
+	"fmt"
 	"io/fs"
 	"os"
+	"os/exec"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/envsync/envsync/config"
+	"github.com/envsync/envsync/internal/testenv"
 	"github.com/envsync/envsync/starter"
 )
+
+func (e *env) mysql(t *testing.T, db string) *sql.DB {
+	t.Helper()
+	c, err := e.mdb.Open(db)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	return c
+}
+
+func mustExec(t *testing.T, db *sql.DB, stmts ...string) {
+	t.Helper()
+	for _, s := range stmts {
+		if _, err := db.Exec(s); err != nil {
+			t.Fatalf("%s: %v", s, err)
+		}
+	}
+}
+
+// mysqlRows digests every table and view of db.
+func (e *env) mysqlRows(t *testing.T, db string) map[string]string {
+	t.Helper()
+	c := e.mysql(t, db)
+	out := map[string]string{}
+	for _, q := range []string{
+		"SELECT CONCAT('customers ', COUNT(*), ' ', MD5(GROUP_CONCAT(id, email, HEX(photo) ORDER BY id))) FROM customers",
+		"SELECT CONCAT('orders ', COUNT(*), ' ', MD5(GROUP_CONCAT(id, customer_id, total ORDER BY id))) FROM orders",
+		"SELECT CONCAT('totals ', COUNT(*), ' ', MD5(GROUP_CONCAT(customer_id, total ORDER BY customer_id))) FROM totals",
+	} {
+		var v string
+		if err := c.QueryRow(q).Scan(&v); err != nil {
+			t.Fatalf("%s: %s: %v", db, q, err)
+		}
+		out[v[:strings.Index(v, " ")]] = v
+	}
+	var stale int
+	c.QueryRow("SELECT COUNT(*) FROM information_schema.TABLES WHERE TABLE_SCHEMA = ? AND TABLE_NAME = 'stale'", db).Scan(&stale)
+	if stale != 0 {
+		t.Errorf("%s: a table only in the old target survived", db)
+	}
+	return out
+}
 
 // fixture is one engine's side of the pair test: a source to push, a
 // target to pull into, and a comparison of the two.
@@ -18,6 +66,31 @@ type fixture struct {
 }
 
 var fixtures = map[string]fixture{
+	"mysql": {
+		prepare: func(t *testing.T, e *env, backend string) (config.Task, config.Task) {
+			admin := e.mysql(t, "")
+			src, dst := "my_src_"+backend, "my_dst_"+backend
+			mustExec(t, admin, "CREATE DATABASE "+src, "CREATE DATABASE "+dst)
+			mustExec(t, e.mysql(t, src),
+				"CREATE TABLE customers (id INT AUTO_INCREMENT PRIMARY KEY, email VARCHAR(100), photo BLOB)",
+				"CREATE TABLE orders (id INT AUTO_INCREMENT PRIMARY KEY, customer_id INT, total DECIMAL(10,2), FOREIGN KEY (customer_id) REFERENCES customers(id))",
+				"CREATE VIEW totals AS SELECT customer_id, SUM(total) AS total FROM orders GROUP BY customer_id",
+				"INSERT INTO customers (email, photo) SELECT CONCAT('u', seq, '@example.org'), UNHEX(MD5(seq)) FROM seq_1_to_200",
+				"INSERT INTO orders (customer_id, total) SELECT 1 + seq % 200, seq / 3 FROM seq_1_to_500")
+			mustExec(t, e.mysql(t, dst), "CREATE TABLE stale (id INT)")
+			push := e.task(config.ActionPush, src, backend)
+			push.DBMS, push.DatabaseHostname, push.Path = "mysql", e.mdb.Addr(), "mysql"
+			pull := push
+			pull.Name, pull.Action, pull.Database, pull.SourceDatabase = "pull_"+dst, config.ActionPull, dst, src
+			return push, pull
+		},
+		compare: func(t *testing.T, e *env, backend string) {
+			want, got := e.mysqlRows(t, "my_src_"+backend), e.mysqlRows(t, "my_dst_"+backend)
+			if len(want) != 3 || fmt.Sprint(want) != fmt.Sprint(got) {
+				t.Errorf("source %v\ncopy   %v", want, got)
+			}
+		},
+	},
 	"postgresql": {
 		prepare: func(t *testing.T, e *env, backend string) (config.Task, config.Task) {
 			e.createShop("pg_src_" + backend)
@@ -99,6 +172,7 @@ func walk(t *testing.T, dir string) map[string]string {
 // then compare the two.
 func TestEveryEngineAndStorePair(t *testing.T) {
 	e := newEnv(t, true)
+	e.mdb = testenv.StartMariaDB(t)
 	for _, dbms := range config.Engines() {
 		fx, ok := fixtures[dbms]
 		if !ok {
@@ -108,12 +182,34 @@ func TestEveryEngineAndStorePair(t *testing.T) {
 		for _, backend := range config.Backends(dbms) {
 			t.Run(dbms+"/"+backend, func(t *testing.T) {
 				push, pull := fx.prepare(t, e, backend)
-				pushed := e.mustRun(starter.Request{Task: push})
-				pulled := e.mustRun(starter.Request{Task: pull})
+				pushed := e.mustRunT(t, starter.Request{Task: push})
+				pulled := e.mustRunT(t, starter.Request{Task: pull})
 				if pulled.Pull.Key != pushed.Push.Key {
 					t.Errorf("pulled %s, pushed %s", pulled.Pull.Key, pushed.Push.Key)
 				}
 				fx.compare(t, e, backend)
+				if dbms == "files" && backend == "file" {
+					byHand := filepath.Join(t.TempDir(), "by-hand")
+					os.MkdirAll(byHand, 0o755)
+					if out, err := exec.Command("tar", "-xzf", filepath.Join(e.fileDir, pushed.Push.Key), "-C", byHand).CombinedOutput(); err != nil {
+						t.Fatalf("tar -xzf: %v: %s", err, out)
+					}
+					if want, got := walk(t, filepath.Join(e.fileDir, "trees-file", "src")), walk(t, byHand); fmt.Sprint(want) != fmt.Sprint(got) {
+						t.Errorf("extracted by hand: %v, source %v", got, want)
+					}
+				}
+				if dbms == "mysql" && backend == "file" {
+					// The README's manual restore works on what envsync wrote.
+					mustExec(t, e.mysql(t, ""), "CREATE DATABASE by_hand")
+					cmd := exec.Command("sh", "-c", fmt.Sprintf("gunzip -c %q | mysql --protocol=tcp -h %s -P %d -u root by_hand",
+						filepath.Join(e.fileDir, pushed.Push.Key), e.mdb.Host, e.mdb.Port))
+					if out, err := cmd.CombinedOutput(); err != nil {
+						t.Fatalf("gunzip | mysql: %v: %s", err, out)
+					}
+					if want, got := e.mysqlRows(t, "my_src_file"), e.mysqlRows(t, "by_hand"); fmt.Sprint(want) != fmt.Sprint(got) {
+						t.Errorf("restored by hand: %v, source %v", got, want)
+					}
+				}
 			})
 		}
 	}

@@ -52,7 +52,7 @@ func TestPushPullPostgres(t *testing.T) {
 			}
 			oldOwner, oldACL, oldSettings := props()
 
-			push := e.mustRun(starter.Request{Task: e.task(config.ActionPush, "shop", backend)})
+			push := e.mustRunT(t, starter.Request{Task: e.task(config.ActionPush, "shop", backend)})
 			if push.Push.Size == 0 || len(push.Push.SHA256) != 64 || !strings.HasPrefix(push.Push.Key, "postgresql/") {
 				t.Fatalf("push result %+v", push.Push)
 			}
@@ -60,7 +60,7 @@ func TestPushPullPostgres(t *testing.T) {
 
 			pullTask := e.task(config.ActionPull, target, backend)
 			pullTask.SourceDatabase = "shop"
-			pull := e.mustRun(starter.Request{Task: pullTask})
+			pull := e.mustRunT(t, starter.Request{Task: pullTask})
 			if pull.Pull.Key != push.Push.Key || pull.Pull.SHA256 != push.Push.SHA256 {
 				t.Errorf("pulled %s (%s), pushed %s (%s)", pull.Pull.Key, pull.Pull.SHA256, push.Push.Key, push.Push.SHA256)
 			}

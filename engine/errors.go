@@ -62,6 +62,11 @@ var dataInMessages = []struct {
 	{regexp.MustCompile(`(COPY [^,\n]+, line \d+)[^\n]*`), "$1 (row withheld)"},
 	{regexp.MustCompile(`(Key \([^)\n]*\))=\([^\n]*`), "$1=(value withheld)"},
 	{regexp.MustCompile(`(Failing row contains)[^\n]*`), "$1 (row withheld)"},
+	// The mysql client echoes the failing statement between dashed lines.
+	{regexp.MustCompile(`(?s)-{14}\n.*?\n-{14}\n?`), "(statement withheld)\n"},
+	// MySQL/MariaDB quote the offending value.
+	{regexp.MustCompile(`(Duplicate entry) '(?:[^'\\]|''|\\.)*'`), "$1 (value withheld)"},
+	{regexp.MustCompile(`(value: ?) '(?:[^'\\]|''|\\.)*'`), "$1(value withheld)"},
 }
 
 // String returns the kept text, trimmed, with row data cut out.

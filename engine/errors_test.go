@@ -36,3 +36,18 @@ func TestStagingName(t *testing.T) {
 		t.Errorf("long name %q (%d bytes)", long, len(long))
 	}
 }
+
+func TestRedactMySQLMessages(t *testing.T) {
+	msg := "--------------\nINSERT INTO u VALUES ('jane@example.org','07700 900123')\n--------------\n\nERROR 1062 (23000) at line 3: Duplicate entry 'jane@example.org' for key 'PRIMARY'\nERROR 1366 (22007): Incorrect integer value: 'abc' for column `shop`.`t`.`n` at row 1"
+	got := Redact(msg)
+	for _, secret := range []string{"jane@", "07700", "'abc'"} {
+		if strings.Contains(got, secret) {
+			t.Errorf("%q survived:\n%s", secret, got)
+		}
+	}
+	for _, kept := range []string{"ERROR 1062", "at line 3", "for key 'PRIMARY'", "Incorrect integer value", "`shop`.`t`.`n`"} {
+		if !strings.Contains(got, kept) {
+			t.Errorf("%q lost:\n%s", kept, got)
+		}
+	}
+}

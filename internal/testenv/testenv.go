@@ -24,6 +24,7 @@ import (
 	"go.temporal.io/server/temporaltest"
 
 	"github.com/envsync/envsync/activities"
+	"github.com/envsync/envsync/internal/mysqlserver"
 	"github.com/envsync/envsync/internal/pgserver"
 	"github.com/envsync/envsync/searchattr"
 	"github.com/envsync/envsync/worker"
@@ -166,4 +167,18 @@ func WaitPort(t *testing.T, port int) {
 		time.Sleep(50 * time.Millisecond)
 	}
 	t.Fatalf("nothing listening on port %d after 20s", port)
+}
+
+// StartMariaDB starts a throwaway MariaDB and points the worker's
+// environment (MYSQL_USER, MYSQL_PWD) at its root user.
+func StartMariaDB(t *testing.T) *mysqlserver.Server {
+	t.Helper()
+	s, err := mysqlserver.Start(context.Background())
+	if err != nil {
+		t.Fatalf("MariaDB for this test: %v", err)
+	}
+	t.Cleanup(s.Stop)
+	t.Setenv("MYSQL_USER", s.User)
+	t.Setenv("MYSQL_PWD", "")
+	return s
 }

@@ -1,0 +1,273 @@
+// Package mysql dumps MySQL/MariaDB with mysqldump and restores with the
+// mysql client into a staging schema; the swap moves every table in one
+// atomic RENAME TABLE, then recreates views, routines, events and triggers
+// in the live schema. Tables absent from the dump do not survive (the
+// original restored over the live schema, so they did).
+//
+// Credentials are the worker's: $MYSQL_USER (default: the worker's OS user,
+// as the mysql client does) and $MYSQL_PWD, which both the Go driver here and
+// the client tools read.
+package mysql
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"os"
+	"os/exec"
+	"os/user"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/go-sql-driver/mysql"
+
+	"github.com/envsync/envsync/engine"
+)
+
+// MaxName is MySQL's identifier limit.
+const MaxName = 64
+
+// Options tune the engine on one worker host.
+type Options struct {
+	// BinDir holds mysqldump and mysql; empty: $PATH.
+	BinDir string
+	Logger *slog.Logger
+}
+
+// Engine is one schema on one server.
+type Engine struct {
+	t        engine.Target
+	excluded []string
+	opts     Options
+}
+
+// New returns the engine for target; excluded tables are left out of dumps.
+func New(t engine.Target, excluded []string, o Options) *Engine {
+	if o.Logger == nil {
+		o.Logger = slog.Default()
+	}
+	return &Engine{t: t, excluded: excluded, opts: o}
+}
+
+var _ engine.Engine = (*Engine)(nil)
+
+func userName() string {
+	if u := os.Getenv("MYSQL_USER"); u != "" {
+		return u
+	}
+	if u, err := user.Current(); err == nil {
+		return u.Username
+	}
+	return "root"
+}
+
+func (e *Engine) open(db string) (*sql.DB, error) {
+	cfg := mysql.NewConfig()
+	cfg.User, cfg.Passwd, cfg.DBName = userName(), os.Getenv("MYSQL_PWD"), db
+	cfg.Timeout = 30 * time.Second
+	switch {
+	case strings.HasPrefix(e.t.Host, "/"):
+		cfg.Net, cfg.Addr = "unix", e.t.Host
+	case e.t.Host == "":
+		cfg.Net, cfg.Addr = "unix", "/run/mysqld/mysqld.sock"
+	default:
+		port := e.t.Port
+		if port == 0 {
+			port = 3306
+		}
+		cfg.Net, cfg.Addr = "tcp", net.JoinHostPort(e.t.Host, strconv.Itoa(port))
+	}
+	conn, err := sql.Open("mysql", cfg.FormatDSN())
+	if err != nil {
+		return nil, err
+	}
+	conn.SetMaxOpenConns(1) // one session: USE and session settings stick
+	return conn, nil
+}
+
+func (e *Engine) connect(ctx context.Context, db string) (*sql.DB, error) {
+	conn, err := e.open(db)
+	if err == nil {
+		err = conn.PingContext(ctx)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("mysql: connect to %q on %s: %w (check MYSQL_USER/MYSQL_PWD on this worker)", db, e.where(), err)
+	}
+	return conn, nil
+}
+
+func (e *Engine) where() string {
+	if e.t.Host == "" {
+		return "the local socket"
+	}
+	if e.t.Port == 0 {
+		return e.t.Host
+	}
+	return net.JoinHostPort(e.t.Host, strconv.Itoa(e.t.Port))
+}
+
+// toolArgs are the connection flags of mysqldump and mysql.
+func (e *Engine) toolArgs() []string {
+	args := []string{"--user=" + userName(), "--default-character-set=utf8mb4"}
+	switch {
+	case strings.HasPrefix(e.t.Host, "/"):
+		args = append(args, "--socket="+e.t.Host)
+	case e.t.Host != "":
+		args = append(args, "--protocol=tcp", "--host="+e.t.Host)
+		if e.t.Port != 0 {
+			args = append(args, "--port="+strconv.Itoa(e.t.Port))
+		}
+	}
+	return args
+}
+
+func (e *Engine) tool(name string) (string, error) {
+	if e.opts.BinDir != "" {
+		return filepath.Join(e.opts.BinDir, name), nil
+	}
+	p, err := exec.LookPath(name)
+	if err != nil {
+		return "", engine.Permanent(fmt.Errorf("mysql: %s not found; install mariadb-client (or mysql-client) on this worker", name))
+	}
+	return p, nil
+}
+
+// ident quotes a MySQL identifier.
+func ident(s string) string { return "`" + strings.ReplaceAll(s, "`", "``") + "`" }
+
+func literal(s string) string {
+	return "'" + strings.NewReplacer(`\`, `\\`, `'`, `''`).Replace(s) + "'"
+}
+
+// Dump runs mysqldump in one consistent snapshot (--single-transaction),
+// streaming rows (--quick), with routines, triggers and events, leaving out
+// the excluded tables.
+func (e *Engine) Dump(ctx context.Context, w io.Writer) (engine.DumpInfo, error) {
+	conn, err := e.connect(ctx, e.t.Database)
+	if err != nil {
+		return engine.DumpInfo{}, err
+	}
+	var version string
+	err = conn.QueryRowContext(ctx, "SELECT VERSION()").Scan(&version)
+	conn.Close()
+	if err != nil {
+		return engine.DumpInfo{}, fmt.Errorf("mysql: read server version: %w", err)
+	}
+	bin, err := e.tool("mysqldump")
+	if err != nil {
+		return engine.DumpInfo{}, err
+	}
+	args := append(e.toolArgs(), "--single-transaction", "--quick", "--routines", "--triggers", "--events",
+		"--hex-blob", "--skip-dump-date", "--no-tablespaces")
+	for _, t := range e.excluded {
+		args = append(args, "--ignore-table="+e.t.Database+"."+t)
+	}
+	args = append(args, "--", e.t.Database)
+	stderr := &engine.Tail{}
+	cmd := exec.CommandContext(ctx, bin, args...)
+	cmd.Stdout, cmd.Stderr = w, stderr
+	if err := cmd.Run(); err != nil {
+		return engine.DumpInfo{}, fmt.Errorf("mysql: mysqldump of %s failed: %w: %s", e.t.Database, err, stderr)
+	}
+	return engine.DumpInfo{ServerVersion: version, Format: "mysqldump-sql"}, nil
+}
+
+func checkStaging(staging string) error {
+	if !strings.Contains(staging, engine.StagingMarker) {
+		return engine.Permanent(fmt.Errorf("mysql: refusing to use %q as a staging schema: its name lacks %q", staging, engine.StagingMarker))
+	}
+	return nil
+}
+
+func (e *Engine) checkLive() error {
+	switch strings.ToLower(e.t.Database) {
+	case "mysql", "information_schema", "performance_schema", "sys":
+		return engine.Permanent(fmt.Errorf("mysql: %s is a system schema and cannot be the target of a pull", e.t.Database))
+	}
+	return nil
+}
+
+func schemaExists(ctx context.Context, conn *sql.DB, name string) (bool, string, error) {
+	var comment sql.NullString
+	err := conn.QueryRowContext(ctx, `SELECT COALESCE(SCHEMA_COMMENT, '') FROM information_schema.SCHEMATA WHERE SCHEMA_NAME = ?`, name).Scan(&comment)
+	if errors.Is(err, sql.ErrNoRows) {
+		return false, "", nil
+	}
+	if err != nil {
+		// MySQL has no SCHEMA_COMMENT: ask again without it.
+		var n int
+		if err2 := conn.QueryRowContext(ctx, `SELECT COUNT(*) FROM information_schema.SCHEMATA WHERE SCHEMA_NAME = ?`, name).Scan(&n); err2 != nil {
+			return false, "", fmt.Errorf("mysql: look up schema %s: %w", name, err)
+		}
+		return n == 1, "", nil
+	}
+	return true, comment.String, nil
+}
+
+// Restore creates the staging schema (the live schema's character set and
+// collation when it exists) and feeds the dump to the mysql client, which
+// stops at the first error.
+func (e *Engine) Restore(ctx context.Context, r io.Reader, staging string) error {
+	if err := checkStaging(staging); err != nil {
+		return err
+	}
+	if err := e.checkLive(); err != nil {
+		return err
+	}
+	admin, err := e.connect(ctx, "")
+	if err != nil {
+		return err
+	}
+	defer admin.Close()
+	bin, err := e.tool("mysql")
+	if err != nil {
+		return err
+	}
+	create := "CREATE DATABASE " + ident(staging)
+	var cs, coll string
+	if err := admin.QueryRowContext(ctx, `SELECT DEFAULT_CHARACTER_SET_NAME, DEFAULT_COLLATION_NAME FROM information_schema.SCHEMATA WHERE SCHEMA_NAME = ?`,
+		e.t.Database).Scan(&cs, &coll); err == nil {
+		create += " CHARACTER SET " + cs + " COLLATE " + coll
+	}
+	for _, s := range []string{"DROP DATABASE IF EXISTS " + ident(staging), create} {
+		if _, err := admin.ExecContext(ctx, s); err != nil {
+			return fmt.Errorf("mysql: %s: %w", s, err)
+		}
+	}
+	stderr := &engine.Tail{}
+	cmd := exec.CommandContext(ctx, bin, append(e.toolArgs(), "--batch", "--database="+staging)...)
+	cmd.Stdin, cmd.Stderr = r, stderr
+	if err := cmd.Run(); err != nil {
+		if _, derr := admin.ExecContext(context.WithoutCancel(ctx), "DROP DATABASE IF EXISTS "+ident(staging)); derr != nil {
+			e.opts.Logger.Warn("could not drop staging schema after failed restore", "staging", staging, "error", derr)
+		}
+		if ctx.Err() != nil {
+			return fmt.Errorf("mysql: restore of %s stopped: %w; the live schema is untouched", e.t.Database, ctx.Err())
+		}
+		return engine.Permanent(fmt.Errorf("mysql: restore into %s failed: %w: %s; the live schema %s is untouched",
+			staging, err, stderr, e.t.Database))
+	}
+	return nil
+}
+
+// Drop removes a staging schema.
+func (e *Engine) Drop(ctx context.Context, staging string) error {
+	if err := checkStaging(staging); err != nil {
+		return err
+	}
+	admin, err := e.connect(ctx, "")
+	if err != nil {
+		return err
+	}
+	defer admin.Close()
+	if _, err := admin.ExecContext(ctx, "DROP DATABASE IF EXISTS "+ident(staging)); err != nil {
+		return fmt.Errorf("mysql: drop staging schema %s: %w", staging, err)
+	}
+	return nil
+}
