@@ -24,6 +24,7 @@ import (
 	"github.com/envsync/envsync/engine/postgres"
 	"github.com/envsync/envsync/store"
 	"github.com/envsync/envsync/store/filestore"
+	"github.com/envsync/envsync/store/rsyncstore"
 	"github.com/envsync/envsync/store/s3store"
 )
 
@@ -45,6 +46,10 @@ type Config struct {
 	S3Endpoint     string
 	S3Region       string
 	S3NoEncryption bool
+	// SSHIdentity and SSHKnownHosts are used for rsync stores; empty means
+	// ssh's defaults for the worker's user.
+	SSHIdentity   string
+	SSHKnownHosts string
 	// HooksDir holds the executables tasks name as before/after hooks.
 	HooksDir string
 	Postgres postgres.Options
@@ -106,6 +111,8 @@ func (a *Activities) store(ctx context.Context, t config.Task) (store.Store, err
 		return s3store.New(ctx, s3store.Options{Bucket: t.URL, Endpoint: a.cfg.S3Endpoint, Region: a.cfg.S3Region, NoEncryption: a.cfg.S3NoEncryption})
 	case "file":
 		return filestore.New(t.URL)
+	case "rsync":
+		return rsyncstore.New(rsyncstore.Options{Target: t.URL, Identity: a.cfg.SSHIdentity, KnownHosts: a.cfg.SSHKnownHosts})
 	}
 	return nil, permanent("InvalidTask", fmt.Errorf("storagebackend %q is not supported by this worker", t.StorageBackend))
 }

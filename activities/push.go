@@ -99,7 +99,12 @@ func (a *Activities) Upload(ctx context.Context, in UploadInput) (UploadResult, 
 	key := dump.Key(in.Task.Path, in.Task.Database, in.Dump.StartedAt)
 	m := startMeter(ctx)
 	defer m.Stop()
-	if err := st.Put(ctx, key, m.Reader(f), in.Dump.Size); err != nil {
+	if fp, ok := st.(store.FilePutter); ok {
+		err = fp.PutFile(ctx, key, in.Dump.Path, in.Dump.Size)
+	} else {
+		err = st.Put(ctx, key, m.Reader(f), in.Dump.Size)
+	}
+	if err != nil {
 		return UploadResult{}, fmt.Errorf("upload %s: %w", key, err)
 	}
 	man := dump.Manifest{

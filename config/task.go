@@ -111,9 +111,9 @@ var (
 	// stores each engine can use. Anything else the original accepted is
 	// refused at validation rather than failing half way through a run.
 	supported = map[string][]string{
-		"postgresql": {"s3", "file"},
-		"mysql":      {"s3", "file"},
-		"files":      {"s3", "file"},
+		"postgresql": {"s3", "file", "rsync"},
+		"mysql":      {"s3", "file", "rsync"},
+		"files":      {"s3", "file", "rsync"},
 	}
 )
 
@@ -143,6 +143,7 @@ var (
 	// host, host:port, [v6]:port
 	hostPortRe = regexp.MustCompile(`^(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9_.-]+|/[^\s]*)(:[0-9]{1,5})?$`)
 	hookRe     = regexp.MustCompile(`^[A-Za-z0-9_][A-Za-z0-9_.-]*$`)
+	rsyncRe    = regexp.MustCompile(`^([A-Za-z0-9_.-]+@)?[A-Za-z0-9_.-]+(:[0-9]{1,5})?$`)
 	bucketRe   = regexp.MustCompile(`^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$`)
 )
 
@@ -269,6 +270,10 @@ func (t *Task) Validate(source string) error {
 		bad("url", "", "required: the bucket (s3) or directory (file) holding dumps")
 	case t.StorageBackend == "s3" && !bucketRe.MatchString(t.URL):
 		bad("url", t.URL, "not a valid S3 bucket name (3-63 lower-case letters, digits, . and -)")
+	case t.StorageBackend == "rsync" && !rsyncRe.MatchString(t.URL):
+		bad("url", t.URL, "must be [user@]host[:port] of the file server")
+	case t.StorageBackend == "rsync" && t.Path == "":
+		bad("path", t.Path, "required for rsync: the directory on the file server")
 	case t.StorageBackend == "file" && !strings.HasPrefix(t.URL, "/") && !strings.HasPrefix(t.URL, "."):
 		bad("url", t.URL, "must be an absolute directory (or start with ./) for the file store")
 	}

@@ -32,6 +32,7 @@ type env struct {
 	temporal *testenv.Temporal
 	pg       *pgserver.Server
 	mdb      *mysqlserver.Server
+	sshd     *testenv.SSHD
 	s3       *testenv.S3
 	worker   activities.Config
 	fileDir  string
@@ -59,9 +60,12 @@ func newEnvWith(t *testing.T, withS3 bool, o worker.Options) *env {
 func (e *env) task(action, database, backend string) config.Task {
 	t := config.Task{Name: action + "_" + database, Action: action, DBMS: "postgresql", StorageBackend: backend,
 		Database: database, DatabaseHostname: e.pg.Addr(), Path: "postgresql", WorkerHost: testenv.Host}
-	if backend == "s3" {
+	switch backend {
+	case "s3":
 		t.URL = bucket
-	} else {
+	case "rsync":
+		t.URL, t.Path = e.sshd.Target, strings.TrimPrefix(e.sshd.Root, "/")+"/"+t.Path
+	default:
 		t.URL = e.fileDir
 	}
 	return t

@@ -10,8 +10,10 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/envsync/envsync/activities"
 	"github.com/envsync/envsync/config"
 	"github.com/envsync/envsync/internal/testenv"
+	"github.com/envsync/envsync/worker"
 	"github.com/envsync/envsync/starter"
 )
 
@@ -79,7 +81,7 @@ var fixtures = map[string]fixture{
 				"INSERT INTO orders (customer_id, total) SELECT 1 + seq % 200, seq / 3 FROM seq_1_to_500")
 			mustExec(t, e.mysql(t, dst), "CREATE TABLE stale (id INT)")
 			push := e.task(config.ActionPush, src, backend)
-			push.DBMS, push.DatabaseHostname, push.Path = "mysql", e.mdb.Addr(), "mysql"
+			push.DBMS, push.DatabaseHostname = "mysql", e.mdb.Addr()
 			pull := push
 			pull.Name, pull.Action, pull.Database, pull.SourceDatabase = "pull_"+dst, config.ActionPull, dst, src
 			return push, pull
@@ -114,8 +116,8 @@ var fixtures = map[string]fixture{
 			dst := filepath.Join(root, "dst")
 			os.MkdirAll(dst, 0o755)
 			os.WriteFile(filepath.Join(dst, "stale.txt"), []byte("old"), 0o644)
-			push := e.task(config.ActionPush, "assets", backend)
-			push.DBMS, push.Directory, push.DatabaseHostname, push.Path = "files", src, "", "files"
+			push := e.task(config.ActionPush, "assets_"+backend, backend)
+			push.DBMS, push.Directory, push.DatabaseHostname = "files", src, ""
 			pull := push
 			pull.Name, pull.Action, pull.Directory = "pull_assets", config.ActionPull, dst
 			return push, pull
@@ -171,7 +173,9 @@ func walk(t *testing.T, dir string) map[string]string {
 // Every legal engine and store pair: push, then pull into another target,
 // then compare the two.
 func TestEveryEngineAndStorePair(t *testing.T) {
-	e := newEnv(t, true)
+	sshd := testenv.StartSSHD(t)
+	e := newEnvWith(t, true, worker.Options{Activities: activities.Config{SSHIdentity: sshd.Identity, SSHKnownHosts: sshd.KnownHosts}})
+	e.sshd = sshd
 	e.mdb = testenv.StartMariaDB(t)
 	for _, dbms := range config.Engines() {
 		fx, ok := fixtures[dbms]

@@ -45,3 +45,15 @@ func Describe(backend, url, prefix string) string {
 	}
 	return loc
 }
+
+// FilePutter is implemented by stores that send a local file better than a
+// stream (rsync resumes an interrupted file transfer); Upload prefers it.
+type FilePutter interface {
+	PutFile(ctx context.Context, key, localPath string, size int64) error
+}
+
+// FileGetter is implemented by stores that fetch into a local file better
+// than a stream, completing a partial file left by an earlier attempt.
+type FileGetter interface {
+	GetFile(ctx context.Context, key, localPath string) error
+}

@@ -143,6 +143,8 @@ func workerFlags(fs *flag.FlagSet) (*activities.Config, *string) {
 	fs.StringVar(&cfg.S3Region, "s3-region", os.Getenv("AWS_REGION"), "S3 region")
 	fs.BoolVar(&cfg.S3NoEncryption, "s3-no-sse", false, "do not ask for server-side encryption (for servers without it)")
 	fs.StringVar(&cfg.Postgres.BinDir, "pg-bindir", os.Getenv("ENVSYNC_PG_BINDIR"), "directory of pg_dump/pg_restore (default: matching the server's version)")
+	fs.StringVar(&cfg.SSHIdentity, "ssh-identity", "", "ssh private key for rsync stores (default: ssh's)")
+	fs.StringVar(&cfg.SSHKnownHosts, "ssh-known-hosts", "", "known_hosts file for rsync stores (default: ssh's)")
 	fs.StringVar(&cfg.HooksDir, "hooks-dir", "", "directory of the executables tasks name as before/after hooks")
 	return cfg, h
 }
