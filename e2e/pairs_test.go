@@ -13,8 +13,8 @@ import (
 	"github.com/envsync/envsync/activities"
 	"github.com/envsync/envsync/config"
 	"github.com/envsync/envsync/internal/testenv"
-	"github.com/envsync/envsync/worker"
 	"github.com/envsync/envsync/starter"
+	"github.com/envsync/envsync/worker"
 )
 
 func (e *env) mysql(t *testing.T, db string) *sql.DB {
