@@ -169,3 +169,25 @@ func TestReadmeTasksExampleIsValid(t *testing.T) {
 		t.Errorf("tasks %+v", f.Tasks)
 	}
 }
+
+func TestS3SyncValidation(t *testing.T) {
+	ok := Task{Name: "sync", Action: ActionS3Sync, StorageBackend: "s3", URL: "prod-dumps", TargetURL: "staging-dumps", WorkerHost: "db1"}
+	if err := ok.Validate("x"); err != nil {
+		t.Errorf("valid sync refused: %v", err)
+	}
+	for _, tc := range []struct {
+		mutate func(*Task)
+		want   string
+	}{
+		{func(t *Task) { t.TargetURL = "" }, `target_url "": required`},
+		{func(t *Task) { t.StorageBackend = "file" }, `storagebackend "file": s3_sync copies between S3 buckets`},
+		{func(t *Task) { t.TargetURL = t.URL }, `target_path "": source and target are the same place`},
+		{func(t *Task) { t.Action = ActionPush; t.DBMS = "postgresql"; t.Database = "x" }, `target_url "staging-dumps": only an s3_sync task`},
+	} {
+		bad := ok
+		tc.mutate(&bad)
+		if err := bad.Validate("x"); err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("error %v, want %q", err, tc.want)
+		}
+	}
+}

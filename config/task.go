@@ -67,6 +67,13 @@ type Task struct {
 	// outage); default one hour, so a nightly dump never starts at noon.
 	CatchupWindow time.Duration `json:"catchup_window,omitempty" yaml:"catchup_window"`
 
+	// TargetURL and TargetPath (action s3_sync) are the bucket and prefix
+	// dumps are copied to; Delete removes there what the source no longer
+	// has.
+	TargetURL  string `json:"target_url,omitempty" yaml:"target_url"`
+	TargetPath string `json:"target_path,omitempty" yaml:"target_path"`
+	Delete     bool   `json:"delete,omitempty" yaml:"delete"`
+
 	// Then names pull tasks to start, with the pushed dump, when a push
 	// succeeds.
 	Then []string `json:"then,omitempty" yaml:"then"`
@@ -95,6 +102,9 @@ type Task struct {
 const (
 	ActionPush = "push"
 	ActionPull = "pull"
+	// ActionS3Sync copies dumps, with their manifests, from one bucket and
+	// prefix to another (cross-account replication).
+	ActionS3Sync = "s3_sync"
 
 	EnsurePresent  = "present"
 	EnsureDisabled = "disabled"
@@ -102,7 +112,7 @@ const (
 )
 
 var (
-	actions    = []string{ActionPush, ActionPull}
+	actions    = []string{ActionPush, ActionPull, ActionS3Sync}
 	ensures    = []string{EnsurePresent, EnsureDisabled, EnsureAbsent}
 	allDBMS    = []string{"postgresql", "mysql", "mongo", "documentdb", "elasticsearch", "files"}
 	allBackend = []string{"s3", "file", "rsync", "es_snapshot", "elasticsearch"}
@@ -195,6 +205,7 @@ func (t *Task) Normalise() {
 		t.StorageBackend = "es_snapshot"
 	}
 	t.Path = strings.Trim(t.Path, "/")
+	t.TargetPath = strings.Trim(t.TargetPath, "/")
 }
 
 // Validate checks every field and returns all problems found. source names
@@ -218,6 +229,14 @@ func (t *Task) Validate(source string) error {
 	oneOf("action", t.Action, actions)
 	if t.Ensure != "" && !slices.Contains(ensures, t.Ensure) {
 		bad("ensure", t.Ensure, "must be one of "+strings.Join(ensures, ", "))
+	}
+	if t.Action == ActionS3Sync {
+		t.validateSync(bad)
+		t.validateCommon(bad)
+		return errs.orNil()
+	}
+	if t.TargetURL != "" || t.TargetPath != "" || t.Delete {
+		bad("target_url", t.TargetURL, "only an s3_sync task copies to a target bucket")
 	}
 	dbmsOK := oneOf("dbms", t.DBMS, allDBMS)
 	backendOK := oneOf("storagebackend", t.StorageBackend, allBackend)
@@ -283,6 +302,60 @@ func (t *Task) Validate(source string) error {
 	if t.TempPath != "" && !strings.HasPrefix(t.TempPath, "/") {
 		bad("temppath", t.TempPath, "must be an absolute directory")
 	}
+	t.validateCommon(bad)
+	return errs.orNil()
+}
+
+func deref(p *int) any {
+	if p == nil {
+		return "unset"
+	}
+	return *p
+}
+
+// MonitoredHost is the Icinga host of the task's check.
+func (t *Task) MonitoredHost() string {
+	if t.MonitoringHost != "" {
+		return t.MonitoringHost
+	}
+	return t.WorkerHost
+}
+
+// WorkflowID is shared by every push and pull of one database on one host,
+// so Temporal refuses a second run of that database while one is going.
+func (t *Task) WorkflowID() string {
+	if t.Action == ActionS3Sync {
+		return "envsync-" + t.WorkerHost + "-s3sync-" + t.Name
+	}
+	return "envsync-" + t.WorkerHost + "-" + t.Database
+}
+
+// DumpName is the database name dumps of this task carry in the store.
+func (t *Task) DumpName() string {
+	if t.SourceDatabase != "" {
+		return t.SourceDatabase
+	}
+	return t.Database
+}
+
+// ParseTimestamp reads a -t value (YYYY-MM-DDTHH:MM, UTC).
+func ParseTimestamp(source, value string) (time.Time, error) {
+	ts, err := time.Parse(TimestampLayout, value)
+	if err != nil {
+		return time.Time{}, &FieldError{Source: source, Field: "timestamp", Value: value,
+			Reason: "must be YYYY-MM-DDTHH:MM (UTC), e.g. 2026-11-25T23:30"}
+	}
+	return ts, nil
+}
+
+// TaskQueue is the task queue of a worker host's activities.
+func TaskQueue(workerHost string) string { return "envsync-host-" + workerHost }
+
+// CentralQueue is where workflows run.
+const CentralQueue = "envsync"
+
+// validateCommon checks what every action shares: host, schedule, hooks.
+func (t *Task) validateCommon(bad func(field, value, reason string)) {
 	if t.WorkerHost == "" {
 		bad("worker_host", "", "required: the host whose envsync worker runs this task's steps")
 	} else if !hostRe.MatchString(t.WorkerHost) {
@@ -319,53 +392,26 @@ func (t *Task) Validate(source string) error {
 	if t.MonitoringHost != "" && !hostRe.MatchString(t.MonitoringHost) {
 		bad("monitoring_host", t.MonitoringHost, "must be a host name")
 	}
-	return errs.orNil()
 }
 
-func deref(p *int) any {
-	if p == nil {
-		return "unset"
+// validateSync checks an s3_sync task: source and target buckets, an
+// optional database filter.
+func (t *Task) validateSync(bad func(field, value, reason string)) {
+	if t.StorageBackend != "s3" {
+		bad("storagebackend", t.StorageBackend, "s3_sync copies between S3 buckets: must be s3")
 	}
-	return *p
-}
-
-// MonitoredHost is the Icinga host of the task's check.
-func (t *Task) MonitoredHost() string {
-	if t.MonitoringHost != "" {
-		return t.MonitoringHost
+	for _, f := range [][2]string{{"url", t.URL}, {"target_url", t.TargetURL}} {
+		if !bucketRe.MatchString(f[1]) {
+			bad(f[0], f[1], "required: an S3 bucket name (3-63 lower-case letters, digits, . and -)")
+		}
 	}
-	return t.WorkerHost
-}
-
-// WorkflowID is shared by every push and pull of one database on one host,
-// so Temporal refuses a second run of that database while one is going.
-func (t *Task) WorkflowID() string {
-	return "envsync-" + t.WorkerHost + "-" + t.Database
-}
-
-// DumpName is the database name dumps of this task carry in the store.
-func (t *Task) DumpName() string {
-	if t.SourceDatabase != "" {
-		return t.SourceDatabase
+	if t.URL == t.TargetURL && t.Path == t.TargetPath {
+		bad("target_path", t.TargetPath, "source and target are the same place")
 	}
-	return t.Database
-}
-
-// ParseTimestamp reads a -t value (YYYY-MM-DDTHH:MM, UTC).
-func ParseTimestamp(source, value string) (time.Time, error) {
-	ts, err := time.Parse(TimestampLayout, value)
-	if err != nil {
-		return time.Time{}, &FieldError{Source: source, Field: "timestamp", Value: value,
-			Reason: "must be YYYY-MM-DDTHH:MM (UTC), e.g. 2026-11-25T23:30"}
+	if t.Database != "" && !databaseRe.MatchString(t.Database) {
+		bad("database", t.Database, "must be 1-63 characters of letters, digits, _ . - (not starting with . or -)")
 	}
-	return ts, nil
 }
-
-// TaskQueue is the task queue of a worker host's activities.
-func TaskQueue(workerHost string) string { return "envsync-host-" + workerHost }
-
-// CentralQueue is where workflows run.
-const CentralQueue = "envsync"
 
 // SplitHostPort splits database_hostname (host, host:port, [v6]:port, or a
 // Unix socket directory) into host and port; port is 0 when not given.

@@ -20,6 +20,7 @@ import (
 	"go.temporal.io/sdk/converter"
 	"go.temporal.io/sdk/log"
 
+	"github.com/envsync/envsync/activities"
 	"github.com/envsync/envsync/config"
 	"github.com/envsync/envsync/searchattr"
 	"github.com/envsync/envsync/workflows"
@@ -105,6 +106,8 @@ func Start(ctx context.Context, c client.Client, r Request) (client.WorkflowRun,
 	switch r.Task.Action {
 	case config.ActionPush:
 		run, err = c.ExecuteWorkflow(ctx, opts, "Push", workflows.PushInput{Task: r.Task, Then: r.Then, Timeouts: r.Timeouts})
+	case config.ActionS3Sync:
+		run, err = c.ExecuteWorkflow(ctx, opts, "Sync", workflows.SyncInput{Task: r.Task, Timeouts: r.Timeouts})
 	default:
 		run, err = c.ExecuteWorkflow(ctx, opts, "Pull", workflows.PullInput{Task: r.Task, Timestamp: r.Timestamp, Key: r.Key,
 			AllowProtected: r.AllowProtected, Timeouts: r.Timeouts})
@@ -146,6 +149,7 @@ type Outcome struct {
 	RunID      string
 	Push       *workflows.PushResult
 	Pull       *workflows.PullResult
+	Sync       *activities.SyncResult
 }
 
 // Run starts (or attaches to) the run and waits for it.
@@ -155,10 +159,14 @@ func Run(ctx context.Context, c client.Client, r Request) (Outcome, error) {
 		return Outcome{}, err
 	}
 	out := Outcome{WorkflowID: run.GetID(), RunID: run.GetRunID()}
-	if r.Task.Action == config.ActionPush {
+	switch r.Task.Action {
+	case config.ActionPush:
 		out.Push = &workflows.PushResult{}
 		err = run.Get(ctx, out.Push)
-	} else {
+	case config.ActionS3Sync:
+		out.Sync = &activities.SyncResult{}
+		err = run.Get(ctx, out.Sync)
+	default:
 		out.Pull = &workflows.PullResult{}
 		err = run.Get(ctx, out.Pull)
 	}
@@ -174,6 +182,13 @@ func Report(w io.Writer, o Outcome) {
 		p := o.Push
 		fmt.Fprintf(w, "pushed    %s\nmanifest  %s\nlocation  %s\nsize      %s  sha256 %s\ntook      dump %.1fs, upload %.1fs, total %.1fs\n",
 			p.Key, p.ManifestKey, p.Location, humanBytes(p.Size), p.SHA256, p.DumpSeconds, p.UploadSeconds, p.TotalSeconds)
+	case o.Sync != nil:
+		s := o.Sync
+		fmt.Fprintf(w, "copied    %d dumps (%s)\nunchanged %d\ndeleted   %d\nskipped   %d\ntook      %.1fs\n",
+			len(s.Copied), humanBytes(s.Bytes), len(s.Unchanged), len(s.Deleted), len(s.Skipped), s.Seconds)
+		for _, k := range s.Skipped {
+			fmt.Fprintf(w, "  skipped %s: %s\n", k.Key, k.Reason)
+		}
 	case o.Pull != nil:
 		p := o.Pull
 		fmt.Fprintf(w, "restored  %s\ninto      %s (via staging %s)\nsize      %s  sha256 %s\ndump of   %s at %s\ntook      download %.1fs, restore %.1fs, total %.1fs\n",

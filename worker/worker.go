@@ -39,6 +39,7 @@ type Options struct {
 func Register(w sdkworker.Registry) {
 	w.RegisterWorkflowWithOptions(workflows.Push, workflow.RegisterOptions{Name: "Push"})
 	w.RegisterWorkflowWithOptions(workflows.Pull, workflow.RegisterOptions{Name: "Pull"})
+	w.RegisterWorkflowWithOptions(workflows.Sync, workflow.RegisterOptions{Name: "Sync"})
 	w.RegisterWorkflowWithOptions(workflows.Scheduled, workflow.RegisterOptions{Name: "Scheduled"})
 }
 

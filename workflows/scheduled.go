@@ -7,6 +7,7 @@ import (
 	"go.temporal.io/sdk/temporal"
 	"go.temporal.io/sdk/workflow"
 
+	"github.com/envsync/envsync/activities"
 	"github.com/envsync/envsync/config"
 	"github.com/envsync/envsync/searchattr"
 )
@@ -21,10 +22,11 @@ type ScheduledInput struct {
 
 // ScheduledResult names the run the schedule started.
 type ScheduledResult struct {
-	WorkflowID string      `json:"workflow_id"`
-	RunID      string      `json:"run_id"`
-	Push       *PushResult `json:"push,omitempty"`
-	Pull       *PullResult `json:"pull,omitempty"`
+	WorkflowID string                 `json:"workflow_id"`
+	RunID      string                 `json:"run_id"`
+	Push       *PushResult            `json:"push,omitempty"`
+	Pull       *PullResult            `json:"pull,omitempty"`
+	Sync       *activities.SyncResult `json:"sync,omitempty"`
 }
 
 // Scheduled runs a task's Push or Pull as a child under the database's own
@@ -50,6 +52,9 @@ func Scheduled(ctx workflow.Context, in ScheduledInput) (ScheduledResult, error)
 	case config.ActionPull:
 		res.Pull = &PullResult{}
 		child = workflow.ExecuteChildWorkflow(cctx, Pull, PullInput{Task: task})
+	case config.ActionS3Sync:
+		res.Sync = &activities.SyncResult{}
+		child = workflow.ExecuteChildWorkflow(cctx, Sync, SyncInput{Task: task})
 	default:
 		return res, invalid(errorf("action %q cannot be scheduled", task.Action))
 	}
@@ -62,11 +67,11 @@ func Scheduled(ctx workflow.Context, in ScheduledInput) (ScheduledResult, error)
 		return res, err
 	}
 	res.RunID = exec.RunID
-	var err error
+	var out any = res.Pull
 	if res.Push != nil {
-		err = child.Get(ctx, res.Push)
-	} else {
-		err = child.Get(ctx, res.Pull)
+		out = res.Push
+	} else if res.Sync != nil {
+		out = res.Sync
 	}
-	return res, err
+	return res, child.Get(ctx, out)
 }
