@@ -20,6 +20,7 @@ import (
 	"github.com/envsync/envsync/config"
 	"github.com/envsync/envsync/engine"
 	"github.com/envsync/envsync/engine/files"
+	"github.com/envsync/envsync/engine/mongo"
 	"github.com/envsync/envsync/engine/mysql"
 	"github.com/envsync/envsync/engine/postgres"
 	"github.com/envsync/envsync/store"
@@ -101,6 +102,8 @@ func (a *Activities) engine(t config.Task) (engine.Engine, error) {
 		return mysql.New(target, t.ExcludedTables, a.cfg.MySQL), nil
 	case "files":
 		return files.New(t.Directory), nil
+	case "mongo", "documentdb":
+		return mongo.New(target, mongo.Options{Logger: a.cfg.Logger}), nil
 	}
 	return nil, permanent("InvalidTask", fmt.Errorf("dbms %q is not supported by this worker", t.DBMS))
 }

@@ -124,6 +124,8 @@ var (
 		"postgresql": {"s3", "file", "rsync"},
 		"mysql":      {"s3", "file", "rsync"},
 		"files":      {"s3", "file", "rsync"},
+		"mongo":      {"s3", "file", "rsync"},
+		"documentdb": {"s3", "file", "rsync"},
 	}
 )
 

@@ -33,6 +33,7 @@ type env struct {
 	pg       *pgserver.Server
 	mdb      *mysqlserver.Server
 	sshd     *testenv.SSHD
+	mongo    *testenv.Mongo
 	s3       *testenv.S3
 	worker   activities.Config
 	fileDir  string

@@ -1,6 +1,8 @@
 package e2e
 
 import (
+	"context"
+	"crypto/sha256"
 	"database/sql"
 	"fmt"
 	"io/fs"
@@ -9,6 +11,12 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
+
+	"go.mongodb.org/mongo-driver/bson"
+	"go.mongodb.org/mongo-driver/bson/primitive"
+	"go.mongodb.org/mongo-driver/mongo"
+	"go.mongodb.org/mongo-driver/mongo/options"
 
 	"github.com/envsync/envsync/activities"
 	"github.com/envsync/envsync/config"
@@ -16,6 +24,84 @@ import (
 	"github.com/envsync/envsync/starter"
 	"github.com/envsync/envsync/worker"
 )
+
+// mongoFixture serves mongo and documentdb (the same engine; DocumentDB
+// speaks the same protocol) with database names of their own.
+func mongoFixture(dbms, prefix string) fixture {
+	return fixture{
+		prepare: func(t *testing.T, e *env, backend string) (config.Task, config.Task) {
+			ctx := context.Background()
+			c := e.mongoClient(t)
+			src, dst := prefix+"src_"+backend, prefix+"dst_"+backend
+			var docs []any
+			for i := 0; i < 1500; i++ {
+				docs = append(docs, bson.D{{Key: "_id", Value: primitive.NewObjectID()}, {Key: "n", Value: int64(i)},
+					{Key: "when", Value: primitive.NewDateTimeFromTime(time.Unix(int64(i)*3600, 0))},
+					{Key: "nested", Value: bson.D{{Key: "tags", Value: bson.A{"x", i}}}}, {Key: "bin", Value: primitive.Binary{Data: []byte{byte(i)}}}})
+			}
+			if _, err := c.Database(src).Collection("events").InsertMany(ctx, docs); err != nil {
+				t.Fatal(err)
+			}
+			c.Database(src).Collection("events").Indexes().CreateOne(ctx, mongo.IndexModel{Keys: bson.D{{Key: "n", Value: 1}}, Options: options.Index().SetUnique(true)})
+			c.Database(dst).Collection("stale").InsertOne(ctx, bson.D{{Key: "x", Value: 1}})
+			push := e.task(config.ActionPush, src, backend)
+			push.DBMS, push.DatabaseHostname = dbms, e.mongo.Addr
+			pull := push
+			pull.Name, pull.Action, pull.Database, pull.SourceDatabase = "pull_"+dst, config.ActionPull, dst, src
+			return push, pull
+		},
+		compare: func(t *testing.T, e *env, backend string) {
+			want, got := e.mongoSnapshot(t, prefix+"src_"+backend), e.mongoSnapshot(t, prefix+"dst_"+backend)
+			if len(want) != 1 || fmt.Sprint(want) != fmt.Sprint(got) {
+				t.Errorf("source collections %d, copy %d; equal %v", len(want), len(got), fmt.Sprint(want) == fmt.Sprint(got))
+			}
+		},
+	}
+}
+
+func (e *env) mongoClient(t *testing.T) *mongo.Client {
+	t.Helper()
+	c, err := mongo.Connect(context.Background(), options.Client().ApplyURI(e.mongo.URI))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Disconnect(context.Background()) })
+	return c
+}
+
+// mongoSnapshot is each user collection's documents (raw BSON by _id) and
+// indexes.
+func (e *env) mongoSnapshot(t *testing.T, db string) map[string]string {
+	t.Helper()
+	ctx := context.Background()
+	d := e.mongoClient(t).Database(db)
+	names, err := d.ListCollectionNames(ctx, bson.D{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := map[string]string{}
+	for _, n := range names {
+		if strings.HasPrefix(n, "envsync.") {
+			continue
+		}
+		cur, err := d.Collection(n).Find(ctx, bson.D{}, options.Find().SetSort(bson.D{{Key: "_id", Value: 1}}))
+		if err != nil {
+			t.Fatal(err)
+		}
+		var b strings.Builder
+		for cur.Next(ctx) {
+			b.Write(cur.Current)
+		}
+		cur.Close(ctx)
+		specs, _ := d.Collection(n).Indexes().ListSpecifications(ctx)
+		var idx []string
+		for _, s := range specs {
+			idx = append(idx, s.Name)
+		}
+		out[n] = fmt.Sprintf("%d bytes %x %v", b.Len(), sha256.Sum256([]byte(b.String())), idx)
+	}
+	return out
+}
 
 func (e *env) mysql(t *testing.T, db string) *sql.DB {
 	t.Helper()
@@ -68,6 +154,8 @@ type fixture struct {
 }
 
 var fixtures = map[string]fixture{
+	"mongo":      mongoFixture("mongo", "m_"),
+	"documentdb": mongoFixture("documentdb", "d_"),
 	"mysql": {
 		prepare: func(t *testing.T, e *env, backend string) (config.Task, config.Task) {
 			admin := e.mysql(t, "")
@@ -177,6 +265,7 @@ func TestEveryEngineAndStorePair(t *testing.T) {
 	e := newEnvWith(t, true, worker.Options{Activities: activities.Config{SSHIdentity: sshd.Identity, SSHKnownHosts: sshd.KnownHosts}})
 	e.sshd = sshd
 	e.mdb = testenv.StartMariaDB(t)
+	e.mongo = testenv.StartMongo(t)
 	for _, dbms := range config.Engines() {
 		fx, ok := fixtures[dbms]
 		if !ok {

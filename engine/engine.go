@@ -57,3 +57,10 @@ func StagingName(live, runID string, maxLen int) string {
 // StagingMarker appears in every staging name; engines refuse to drop a
 // database without it, so a bug can never drop a live database.
 const StagingMarker = "_envsync_"
+
+// Preflighter is implemented by engines that decide per server whether a
+// run belongs there at all (MongoDB pushes only from a primary). A non-empty
+// reason skips the run, visibly, instead of failing it.
+type Preflighter interface {
+	Preflight(ctx context.Context, action string) (skip string, err error)
+}

@@ -178,6 +178,10 @@ func Run(ctx context.Context, c client.Client, r Request) (Outcome, error) {
 func Report(w io.Writer, o Outcome) {
 	fmt.Fprintf(w, "workflow  %s\nrun       %s\n", o.WorkflowID, o.RunID)
 	switch {
+	case o.Push != nil && o.Push.Skipped != "":
+		fmt.Fprintf(w, "skipped   %s\n", o.Push.Skipped)
+	case o.Pull != nil && o.Pull.Skipped != "":
+		fmt.Fprintf(w, "skipped   %s\n", o.Pull.Skipped)
 	case o.Push != nil:
 		p := o.Push
 		fmt.Fprintf(w, "pushed    %s\nmanifest  %s\nlocation  %s\nsize      %s  sha256 %s\ntook      dump %.1fs, upload %.1fs, total %.1fs\n",

@@ -143,3 +143,31 @@ func TestScheduledRunsTheTaskUnderItsOwnID(t *testing.T) {
 		t.Errorf("result %+v, dumps %d", res, c.get("Dump"))
 	}
 }
+
+// A run the engine says does not belong here (a MongoDB secondary) ends as
+// skipped: no data step, no failure, a skipped check result.
+func TestSkippedRunIsVisibleNotFailed(t *testing.T) {
+	for _, action := range []string{"push", "pull"} {
+		t.Run(action, func(t *testing.T) {
+			tk := task(action)
+			tk.DBMS = "mongo"
+			env, c := setup(t, nil, map[string]any{"Preflight": func(context.Context, activities.PreflightInput) (activities.PreflightResult, error) {
+				return activities.PreflightResult{Skip: "127.0.0.1:27017 is not the primary of replica set rs0"}, nil
+			}})
+			if action == "push" {
+				env.ExecuteWorkflow(Push, PushInput{Task: tk})
+			} else {
+				env.ExecuteWorkflow(Pull, PullInput{Task: tk})
+			}
+			if err := env.GetWorkflowError(); err != nil {
+				t.Fatalf("a skipped run failed: %v", err)
+			}
+			if c.get("Dump") != 0 || c.get("Resolve") != 0 || c.get("ReleaseLock") != 1 {
+				t.Errorf("dump %d resolve %d release %d", c.get("Dump"), c.get("Resolve"), c.get("ReleaseLock"))
+			}
+			if len(c.reports) != 1 || c.reports[0].Outcome != notify.OutcomeSkipped || !strings.Contains(c.reports[0].Error, "not the primary") {
+				t.Errorf("reports %+v", c.reports)
+			}
+		})
+	}
+}

@@ -39,11 +39,13 @@ type PullResult struct {
 	DownloadSeconds float64   `json:"download_seconds"`
 	RestoreSeconds  float64   `json:"restore_seconds"`
 	TotalSeconds    float64   `json:"total_seconds"`
+	// Skipped says why nothing was restored (e.g. not writable here).
+	Skipped string `json:"skipped,omitempty"`
 }
 
 // maxNameLen is each engine's limit on staging names (database names, or a
 // file name for files).
-var maxNameLen = map[string]int{"postgresql": 63, "mysql": 64, "files": 200}
+var maxNameLen = map[string]int{"postgresql": 63, "mysql": 64, "files": 200, "mongo": 64, "documentdb": 64}
 
 // Pull locks reboots, runs the before hooks, picks the dump (newest complete
 // one, the one taken in the -t minute, or an exact key), downloads and
@@ -73,6 +75,9 @@ func Pull(ctx workflow.Context, in PullInput) (res PullResult, err error) {
 	defer func() { r.finish(ctx, err) }()
 	if err := r.begin(ctx); err != nil {
 		return res, err
+	}
+	if skip, err := r.preflight(ctx); err != nil || skip != "" {
+		return PullResult{Database: task.Database, Skipped: skip}, err
 	}
 	runID := workflow.GetInfo(ctx).WorkflowExecution.RunID
 	staging := engine.StagingName(task.Database, runID, maxNameLen[task.DBMS])

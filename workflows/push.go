@@ -36,6 +36,8 @@ type PushResult struct {
 	// Chained lists the pulls started after the push; a pull that could
 	// not start is listed with its error and does not fail the push.
 	Chained []ChainedRun `json:"chained,omitempty"`
+	// Skipped says why nothing was dumped (e.g. not the primary).
+	Skipped string `json:"skipped,omitempty"`
 }
 
 // ChainInput asks the central worker to start a pull in another namespace
@@ -78,6 +80,9 @@ func Push(ctx workflow.Context, in PushInput) (res PushResult, err error) {
 	defer func() { r.finish(ctx, err) }()
 	if err := r.begin(ctx); err != nil {
 		return res, err
+	}
+	if skip, err := r.preflight(ctx); err != nil || skip != "" {
+		return PushResult{Skipped: skip}, err
 	}
 
 	var d activities.DumpResult

@@ -24,6 +24,8 @@ type run struct {
 	cleanups []func(ctx workflow.Context)
 	// Key and Location fill the monitoring message once known.
 	key, location string
+	// skipped says why the run did nothing (engine preflight).
+	skipped string
 }
 
 func newRun(ctx workflow.Context, task config.Task, t Timeouts) *run {
@@ -54,14 +56,28 @@ func (r *run) begin(ctx workflow.Context) error {
 	return nil
 }
 
+// preflight asks the host whether the run belongs on this server; a
+// non-empty answer skips the run, which is reported as skipped.
+func (r *run) preflight(ctx workflow.Context) (string, error) {
+	var res activities.PreflightResult
+	if err := workflow.ExecuteActivity(on(ctx, r.task, r.t, stepLock), a.Preflight, activities.PreflightInput{Task: r.task}).Get(ctx, &res); err != nil {
+		return "", explain(r.task, r.t, "preflight", err)
+	}
+	r.skipped = res.Skip
+	return res.Skip, nil
+}
+
 // finish runs the cleanups (newest first), the after hooks and the
 // monitoring report, in a context that survives cancellation.
 func (r *run) finish(ctx workflow.Context, err error) {
 	log := workflow.GetLogger(ctx)
 	dctx, _ := workflow.NewDisconnectedContext(ctx)
 	outcome := notify.OutcomeOK
-	if err != nil {
+	switch {
+	case err != nil:
 		outcome = notify.OutcomeFailed
+	case r.skipped != "":
+		outcome = notify.OutcomeSkipped
 	}
 	if !hostUnavailable(err) { // nobody there to clean up; the next run takes the lock over
 		cctx := on(dctx, r.task, r.t, stepCleanup)
@@ -78,6 +94,8 @@ func (r *run) finish(ctx workflow.Context, err error) {
 	report := notify.Report{Task: r.task, Outcome: outcome, Key: r.key, Location: r.location, Seconds: seconds(ctx, r.start)}
 	if err != nil {
 		report.Error = err.Error()
+	} else if r.skipped != "" {
+		report.Error = r.skipped
 	}
 	nctx := workflow.WithActivityOptions(dctx, workflow.ActivityOptions{
 		TaskQueue:           config.CentralQueue,

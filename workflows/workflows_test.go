@@ -105,6 +105,9 @@ func setup(t *testing.T, fail map[string]error, override ...map[string]any) (*te
 		c.hooks = append(c.hooks, in.Phase+":"+in.Name+":"+in.Outcome)
 		return step("RunHook:" + in.Name)
 	})
+	on(acts.Preflight, "Preflight", func(context.Context, activities.PreflightInput) (activities.PreflightResult, error) {
+		return activities.PreflightResult{}, step("Preflight")
+	})
 	on(notifier.Notify, "Notify", func(_ context.Context, r notify.Report) error {
 		c.reports = append(c.reports, r)
 		return step("Notify")
