@@ -19,6 +19,7 @@ import (
 
 	"github.com/envsync/envsync/config"
 	"github.com/envsync/envsync/engine"
+	"github.com/envsync/envsync/engine/elastic"
 	"github.com/envsync/envsync/engine/files"
 	"github.com/envsync/envsync/engine/mongo"
 	"github.com/envsync/envsync/engine/mysql"
@@ -102,6 +103,8 @@ func (a *Activities) engine(t config.Task) (engine.Engine, error) {
 		return mysql.New(target, t.ExcludedTables, a.cfg.MySQL), nil
 	case "files":
 		return files.New(t.Directory), nil
+	case "elasticsearch":
+		return elastic.New(target, t.Indices, elastic.Options{Logger: a.cfg.Logger})
 	case "mongo", "documentdb":
 		return mongo.New(target, mongo.Options{Logger: a.cfg.Logger}), nil
 	}

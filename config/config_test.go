@@ -60,7 +60,7 @@ func TestTasksFileErrorsNameFileTaskFieldAndValue(t *testing.T) {
 		"bad enum":           {"action: pusj", []string{`action "pusj": must be one of push, pull`}},
 		"missing required":   {"action: push", []string{`dbms "": required`, `database "": required`}},
 		"incompatible pair":  {"action: push\n    dbms: postgresql\n    storagebackend: es_snapshot", []string{`storagebackend "es_snapshot": cannot be used with dbms postgresql; legal backends for postgresql: s3, file`}},
-		"not yet supported":  {"action: push\n    dbms: elasticsearch", []string{`dbms "elasticsearch": not supported by this envsync build yet`}},
+		"illegal pair":       {"action: push\n    dbms: mongo\n    storagebackend: es_snapshot", []string{`storagebackend "es_snapshot": cannot be used with dbms mongo; legal backends for mongo: s3, file, rsync`}},
 		"hour range":         {"action: push\n    hour: 24", []string{`hour "24": must be 0-23`}},
 		"minute range":       {"action: push\n    minute: 60", []string{`minute "60": must be 0-59`}},
 		"hour not a number":  {"action: push\n    hour: noon", []string{`hour "noon": must be a whole number`}},

@@ -29,6 +29,8 @@ var setters = map[string]func(t *Task, v string) error{
 	"target_url":        func(t *Task, v string) error { t.TargetURL = v; return nil },
 	"target_path":       func(t *Task, v string) error { t.TargetPath = v; return nil },
 	"delete":            func(t *Task, v string) error { return setBool(&t.Delete, v) },
+	"indices":           func(t *Task, v string) error { t.Indices = v; return nil },
+	"keep":              func(t *Task, v string) error { return setIntValue(&t.Keep, v) },
 	"directory":         func(t *Task, v string) error { t.Directory = v; return nil },
 	"source_database":   func(t *Task, v string) error { t.SourceDatabase = v; return nil },
 	"database_hostname": func(t *Task, v string) error { t.DatabaseHostname = v; return nil },
@@ -88,6 +90,15 @@ func knownKeys() string {
 	}
 	slices.Sort(keys)
 	return strings.Join(keys, ", ")
+}
+
+func setIntValue(dst *int, v string) error {
+	var p *int
+	if err := setInt(&p, v); err != nil {
+		return err
+	}
+	*dst = *p
+	return nil
 }
 
 func setInt(dst **int, v string) error {

@@ -39,6 +39,12 @@ type Task struct {
 	// SourceDatabase (pull only) is the database whose dumps are restored
 	// into Database; empty means the same name, as in the original.
 	SourceDatabase string `json:"source_database,omitempty" yaml:"source_database"`
+	// Indices (dbms elasticsearch) is the index pattern a push takes;
+	// default every non-hidden index.
+	Indices string `json:"indices,omitempty" yaml:"indices"`
+	// Keep (storagebackend es_snapshot) is how many snapshots of this
+	// database to keep; default 7.
+	Keep int `json:"keep,omitempty" yaml:"keep"`
 	// ExcludedTables (dbms mysql) are left out of dumps.
 	ExcludedTables []string `json:"excluded_tables,omitempty" yaml:"excluded_tables"`
 	// Directory (dbms files) is the absolute directory archived on push
@@ -121,11 +127,12 @@ var (
 	// stores each engine can use. Anything else the original accepted is
 	// refused at validation rather than failing half way through a run.
 	supported = map[string][]string{
-		"postgresql": {"s3", "file", "rsync"},
-		"mysql":      {"s3", "file", "rsync"},
-		"files":      {"s3", "file", "rsync"},
-		"mongo":      {"s3", "file", "rsync"},
-		"documentdb": {"s3", "file", "rsync"},
+		"postgresql":    {"s3", "file", "rsync"},
+		"mysql":         {"s3", "file", "rsync"},
+		"files":         {"s3", "file", "rsync"},
+		"mongo":         {"s3", "file", "rsync"},
+		"elasticsearch": {"es_snapshot", "s3", "file", "rsync"},
+		"documentdb":    {"s3", "file", "rsync"},
 	}
 )
 
@@ -155,6 +162,7 @@ var (
 	// host, host:port, [v6]:port
 	hostPortRe = regexp.MustCompile(`^(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9_.-]+|/[^\s]*)(:[0-9]{1,5})?$`)
 	hookRe     = regexp.MustCompile(`^[A-Za-z0-9_][A-Za-z0-9_.-]*$`)
+	repoRe     = regexp.MustCompile(`^[a-z0-9][a-z0-9_-]*$`)
 	rsyncRe    = regexp.MustCompile(`^([A-Za-z0-9_.-]+@)?[A-Za-z0-9_.-]+(:[0-9]{1,5})?$`)
 	bucketRe   = regexp.MustCompile(`^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$`)
 )
@@ -273,6 +281,12 @@ func (t *Task) Validate(source string) error {
 	case t.DBMS != "files" && t.Directory != "":
 		bad("directory", t.Directory, "only dbms files archives a directory")
 	}
+	if t.Indices != "" && t.DBMS != "elasticsearch" {
+		bad("indices", t.Indices, "only elasticsearch tasks take an index pattern")
+	}
+	if t.Keep < 0 || (t.Keep > 0 && t.StorageBackend != "es_snapshot") {
+		bad("keep", fmt.Sprint(t.Keep), "only es_snapshot tasks keep a number of snapshots, and it must be positive")
+	}
 	if len(t.ExcludedTables) > 0 && t.DBMS != "mysql" {
 		bad("excluded_tables", strings.Join(t.ExcludedTables, ","), "only mysql dumps leave tables out")
 	}
@@ -291,6 +305,8 @@ func (t *Task) Validate(source string) error {
 		bad("url", "", "required: the bucket (s3) or directory (file) holding dumps")
 	case t.StorageBackend == "s3" && !bucketRe.MatchString(t.URL):
 		bad("url", t.URL, "not a valid S3 bucket name (3-63 lower-case letters, digits, . and -)")
+	case t.StorageBackend == "es_snapshot" && !repoRe.MatchString(t.URL):
+		bad("url", t.URL, "must be the snapshot repository's name (lower-case letters, digits, _ -)")
 	case t.StorageBackend == "rsync" && !rsyncRe.MatchString(t.URL):
 		bad("url", t.URL, "must be [user@]host[:port] of the file server")
 	case t.StorageBackend == "rsync" && t.Path == "":

@@ -16,6 +16,7 @@ import (
 
 	"github.com/envsync/envsync/activities"
 	"github.com/envsync/envsync/config"
+	"github.com/envsync/envsync/internal/esdouble"
 	"github.com/envsync/envsync/internal/mysqlserver"
 	"github.com/envsync/envsync/internal/pgserver"
 	"github.com/envsync/envsync/internal/testenv"
@@ -34,6 +35,8 @@ type env struct {
 	mdb      *mysqlserver.Server
 	sshd     *testenv.SSHD
 	mongo    *testenv.Mongo
+	es       map[string][2]*esdouble.Double // backend -> source, target cluster
+	esWant   map[string]map[string]string   // backend -> documents pushed
 	s3       *testenv.S3
 	worker   activities.Config
 	fileDir  string

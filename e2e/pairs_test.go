@@ -6,6 +6,7 @@ import (
 	"database/sql"
 	"fmt"
 	"io/fs"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -20,6 +21,7 @@ import (
 
 	"github.com/envsync/envsync/activities"
 	"github.com/envsync/envsync/config"
+	"github.com/envsync/envsync/internal/esdouble"
 	"github.com/envsync/envsync/internal/testenv"
 	"github.com/envsync/envsync/starter"
 	"github.com/envsync/envsync/worker"
@@ -57,6 +59,17 @@ func mongoFixture(dbms, prefix string) fixture {
 			}
 		},
 	}
+}
+
+func esCall(t *testing.T, d *esdouble.Double, method, path, body string) {
+	t.Helper()
+	req, _ := http.NewRequest(method, d.URL+path, strings.NewReader(body))
+	req.Header.Set("Content-Type", "application/json")
+	res, err := http.DefaultClient.Do(req)
+	if err != nil || res.StatusCode >= 300 {
+		t.Fatalf("%s %s: %v %v", method, path, err, res.Status)
+	}
+	res.Body.Close()
 }
 
 func (e *env) mongoClient(t *testing.T) *mongo.Client {
@@ -154,6 +167,59 @@ type fixture struct {
 }
 
 var fixtures = map[string]fixture{
+	"elasticsearch": {
+		prepare: func(t *testing.T, e *env, backend string) (config.Task, config.Task) {
+			src := esdouble.Start(t)
+			dst := src // es_snapshot restores from the cluster's own repository
+			if backend != "es_snapshot" {
+				dst = esdouble.Start(t)
+			}
+			e.es[backend] = [2]*esdouble.Double{src, dst}
+			esCall(t, src, "PUT", "/shop-orders", `{"mappings":{"properties":{"total":{"type":"double"}}}}`)
+			var bulk strings.Builder
+			for i := 0; i < 1200; i++ {
+				fmt.Fprintf(&bulk, "{\"index\":{\"_id\":\"%d\"}}\n{\"total\":%d,\"who\":\"u%d@example.org\"}\n", i, i, i)
+			}
+			esCall(t, src, "POST", "/shop-orders/_bulk", bulk.String())
+			esCall(t, src, "POST", "/_aliases", `{"actions":[{"add":{"index":"shop-orders","alias":"orders-now"}}]}`)
+			e.esWant[backend], _ = src.Index("shop-orders") // before a pull in place replaces it
+			if backend != "es_snapshot" {
+				esCall(t, dst, "PUT", "/shop-orders", `{}`)
+				esCall(t, dst, "POST", "/shop-orders/_bulk", "{\"index\":{\"_id\":\"stale\"}}\n{\"old\":true}\n")
+				esCall(t, dst, "PUT", "/unrelated", `{}`)
+			}
+			push := e.task(config.ActionPush, "es_"+strings.ReplaceAll(backend, "_", ""), backend)
+			push.DBMS, push.Indices, push.DatabaseHostname = "elasticsearch", "shop-*", strings.TrimPrefix(src.URL, "http://")
+			if backend == "es_snapshot" {
+				push.URL, push.Path = "backups", "srv/snapshots"
+			}
+			pull := push
+			pull.Name, pull.Action, pull.Indices, pull.DatabaseHostname = "pull_es_"+backend, config.ActionPull, "", strings.TrimPrefix(dst.URL, "http://")
+			return push, pull
+		},
+		compare: func(t *testing.T, e *env, backend string) {
+			dst := e.es[backend][1]
+			want := e.esWant[backend]
+			aliases := dst.Aliases()
+			if len(aliases["shop-orders"]) != 1 || fmt.Sprint(aliases["orders-now"]) != fmt.Sprint(aliases["shop-orders"]) {
+				t.Fatalf("aliases after the pull: %v", aliases)
+			}
+			got, _ := dst.Index(aliases["shop-orders"][0])
+			if len(want) != 1200 || fmt.Sprint(want) != fmt.Sprint(got) {
+				t.Errorf("documents: source %d, copy %d, equal %v", len(want), len(got), fmt.Sprint(want) == fmt.Sprint(got))
+			}
+			if backend != "es_snapshot" {
+				if _, ok := dst.Index("unrelated"); !ok {
+					t.Error("an index outside the dump is gone")
+				}
+			}
+			for _, r := range dst.Requests() {
+				if strings.HasPrefix(r, "DELETE /_all") {
+					t.Errorf("sent %s", r)
+				}
+			}
+		},
+	},
 	"mongo":      mongoFixture("mongo", "m_"),
 	"documentdb": mongoFixture("documentdb", "d_"),
 	"mysql": {
@@ -266,6 +332,8 @@ func TestEveryEngineAndStorePair(t *testing.T) {
 	e.sshd = sshd
 	e.mdb = testenv.StartMariaDB(t)
 	e.mongo = testenv.StartMongo(t)
+	e.es = map[string][2]*esdouble.Double{}
+	e.esWant = map[string]map[string]string{}
 	for _, dbms := range config.Engines() {
 		fx, ok := fixtures[dbms]
 		if !ok {

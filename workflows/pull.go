@@ -45,7 +45,7 @@ type PullResult struct {
 
 // maxNameLen is each engine's limit on staging names (database names, or a
 // file name for files).
-var maxNameLen = map[string]int{"postgresql": 63, "mysql": 64, "files": 200, "mongo": 64, "documentdb": 64}
+var maxNameLen = map[string]int{"postgresql": 63, "mysql": 64, "files": 200, "mongo": 64, "documentdb": 64, "elasticsearch": 64}
 
 // Pull locks reboots, runs the before hooks, picks the dump (newest complete
 // one, the one taken in the -t minute, or an exact key), downloads and
@@ -82,16 +82,25 @@ func Pull(ctx workflow.Context, in PullInput) (res PullResult, err error) {
 	runID := workflow.GetInfo(ctx).WorkflowExecution.RunID
 	staging := engine.StagingName(task.Database, runID, maxNameLen[task.DBMS])
 
+	// With es_snapshot the cluster restores from its own repository:
+	// resolve and restore talk to it, and nothing is downloaded.
+	snapshots := task.StorageBackend == "es_snapshot"
+	resolve, restore := a.Resolve, a.Restore
+	if snapshots {
+		resolve, restore = a.SnapshotResolve, a.SnapshotRestore
+	}
 	var rr activities.ResolveResult
-	if err := workflow.ExecuteActivity(on(ctx, task, r.t, stepResolve), a.Resolve,
+	if err := workflow.ExecuteActivity(on(ctx, task, r.t, stepResolve), resolve,
 		activities.ResolveInput{Task: task, Minute: minute, Key: in.Key}).Get(ctx, &rr); err != nil {
 		return res, explain(task, r.t, "find dump of "+task.DumpName(), err)
 	}
 	r.key = rr.Key
-	var d activities.DownloadResult
-	if err := workflow.ExecuteActivity(on(ctx, task, r.t, stepTransfer), a.Download,
-		activities.DownloadInput{Task: task, Dump: rr}).Get(ctx, &d); err != nil {
-		return res, explain(task, r.t, "download "+rr.Key, err)
+	d := activities.DownloadResult{Path: rr.Key} // a snapshot is restored by name
+	if !snapshots {
+		if err := workflow.ExecuteActivity(on(ctx, task, r.t, stepTransfer), a.Download,
+			activities.DownloadInput{Task: task, Dump: rr}).Get(ctx, &d); err != nil {
+			return res, explain(task, r.t, "download "+rr.Key, err)
+		}
 	}
 	swapped := false
 	r.cleanups = append(r.cleanups, func(cctx workflow.Context) {
@@ -103,7 +112,7 @@ func Pull(ctx workflow.Context, in PullInput) (res PullResult, err error) {
 		}
 	})
 	var restored activities.RestoreResult
-	if err := workflow.ExecuteActivity(on(ctx, task, r.t, stepRestore), a.Restore,
+	if err := workflow.ExecuteActivity(on(ctx, task, r.t, stepRestore), restore,
 		activities.RestoreInput{Task: task, Path: d.Path, Staging: staging}).Get(ctx, &restored); err != nil {
 		return res, explain(task, r.t, fmt.Sprintf("restore %s into staging database %s (the live database is untouched)", rr.Key, staging), err)
 	}

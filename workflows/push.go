@@ -85,6 +85,20 @@ func Push(ctx workflow.Context, in PushInput) (res PushResult, err error) {
 		return PushResult{Skipped: skip}, err
 	}
 
+	if task.StorageBackend == "es_snapshot" {
+		// The cluster's snapshot repository is the store: no bytes move.
+		var s activities.SnapshotResult
+		if err := workflow.ExecuteActivity(on(ctx, task, r.t, stepDump), a.SnapshotPush, activities.DumpInput{Task: task}).Get(ctx, &s); err != nil {
+			return res, explain(task, r.t, "snapshot "+task.Database, err)
+		}
+		r.key, r.location = s.Name, "es_snapshot://"+task.URL
+		res = PushResult{Key: s.Name, Location: r.location, DumpSeconds: s.Seconds}
+		for _, pull := range in.Then {
+			res.Chained = append(res.Chained, startChained(ctx, pull, s.Name))
+		}
+		res.TotalSeconds = seconds(ctx, r.start)
+		return res, nil
+	}
 	var d activities.DumpResult
 	if err := workflow.ExecuteActivity(on(ctx, task, r.t, stepDump), a.Dump, activities.DumpInput{Task: task}).Get(ctx, &d); err != nil {
 		return res, explain(task, r.t, "dump "+task.Database, err)
