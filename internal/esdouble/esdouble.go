@@ -689,4 +689,3 @@ func (d *Double) Snapshots(repo string) []string {
 	sort.Strings(out)
 	return out
 }
-
