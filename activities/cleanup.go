@@ -22,7 +22,7 @@ type CleanupInput struct {
 // RemoveTemp deletes this run's temp files on this host, whatever state the
 // run ended in, so failed runs do not fill the disk (as the original's did).
 func (a *Activities) RemoveTemp(ctx context.Context, in CleanupInput) error {
-	for _, kind := range []string{"push", "pull"} {
+	for _, kind := range []string{"push", "push-sanitised", "pull"} {
 		p, err := a.tempPath(ctx, in.Task, kind)
 		if err != nil {
 			return err

@@ -70,6 +70,9 @@ func (a *Activities) Resolve(ctx context.Context, in ResolveInput) (ResolveResul
 		return ResolveResult{}, permanent("WrongDump", fmt.Errorf("dump %s is a %s dump of %s, but the task restores %s dumps of %s",
 			key, m.DBMS, m.Database, in.Task.DBMS, in.Task.DumpName()))
 	}
+	if in.Task.RequireSanitised && (m.Sanitised == nil || !m.Sanitised.Verified || m.Sanitised.RulesSHA256 == "") {
+		return ResolveResult{}, permanent("NotSanitised", fmt.Errorf("dump %s was not sanitised before upload, and this task requires sanitised dumps; point it at the sanitised_path of a before_upload push", key))
+	}
 	return ResolveResult{Key: key, Size: m.Size, SHA256: m.SHA256, CreatedAt: m.CreatedAt, SourceHost: m.SourceHost, ServerVersion: m.ServerVersion}, nil
 }
 

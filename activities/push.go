@@ -28,17 +28,24 @@ type DumpResult struct {
 	// StartedAt is when the dump began; it names the dump in the store.
 	StartedAt time.Time
 	Seconds   float64
+	// Sanitised is set for a dump sanitised on this host before upload.
+	Sanitised *dump.Sanitised
 }
 
 // Dump streams the engine's dump through gzip and sha256 into one temp
 // file. Keeping that file lets a failed upload be retried without dumping
 // the database again; memory stays flat whatever the database's size.
 func (a *Activities) Dump(ctx context.Context, in DumpInput) (DumpResult, error) {
+	return a.dumpTo(ctx, in.Task, "push")
+}
+
+func (a *Activities) dumpTo(ctx context.Context, t config.Task, kind string) (DumpResult, error) {
+	in := DumpInput{Task: t}
 	eng, err := a.engine(in.Task)
 	if err != nil {
 		return DumpResult{}, err
 	}
-	path, err := a.tempPath(ctx, in.Task, "push")
+	path, err := a.tempPath(ctx, in.Task, kind)
 	if err != nil {
 		return DumpResult{}, err
 	}
@@ -111,6 +118,7 @@ func (a *Activities) Upload(ctx context.Context, in UploadInput) (UploadResult, 
 		Format: dump.ManifestFormat, Key: key, DBMS: in.Task.DBMS, Database: in.Task.Database,
 		SourceHost: a.cfg.Host, CreatedAt: in.Dump.StartedAt, Size: in.Dump.Size, SHA256: in.Dump.SHA256,
 		Compression: "gzip", DumpFormat: in.Dump.Format, ServerVersion: in.Dump.ServerVersion, EnvsyncVersion: Version,
+		Sanitised: in.Dump.Sanitised,
 	}
 	body, err := man.Marshal()
 	if err != nil {

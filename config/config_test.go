@@ -67,7 +67,7 @@ func TestTasksFileErrorsNameFileTaskFieldAndValue(t *testing.T) {
 		"bad bucket":         {"action: push\n    url: Not_A_Bucket", []string{`url "Not_A_Bucket": not a valid S3 bucket name`}},
 		"bad host":           {"action: push\n    database_hostname: db1:99999", []string{`database_hostname "db1:99999": port must be 1-65535`}},
 		"bad database":       {"action: push\n    database: 'a;drop'", []string{`database "a;drop"`}},
-		"later key":          {"action: push\n    transformation_sql_file: /x.sql", []string{`transformation_sql_file "/x.sql": not supported by this envsync build yet`}},
+		"pre-dump sql":       {"action: push\n    pre_dump_transformation_sql_file: /x.sql", []string{`pre_dump_transformation_sql_file "/x.sql": sanitising before the dump needs a separate prefix`}},
 		"excluded not mysql": {"action: push\n    excluded_tables: a,b", []string{`excluded_tables "a,b": only mysql dumps leave tables out`}},
 	}
 	for name, tc := range cases {

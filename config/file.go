@@ -12,6 +12,8 @@ import (
 	"time"
 
 	"gopkg.in/yaml.v3"
+
+	"github.com/envsync/envsync/sanitise"
 )
 
 // setters maps each key a task may carry, in the tasks file and in a legacy
@@ -29,6 +31,15 @@ var setters = map[string]func(t *Task, v string) error{
 	"target_url":        func(t *Task, v string) error { t.TargetURL = v; return nil },
 	"target_path":       func(t *Task, v string) error { t.TargetPath = v; return nil },
 	"delete":            func(t *Task, v string) error { return setBool(&t.Delete, v) },
+	"sanitise_rules":    func(t *Task, v string) error { t.SanitiseRules = v; return nil },
+	"sanitise":          func(t *Task, v string) error { t.Sanitise = v; return nil },
+	"sanitised_path":    func(t *Task, v string) error { t.SanitisedPath = v; return nil },
+	"require_sanitised": func(t *Task, v string) error { return setBool(&t.RequireSanitised, v) },
+	// The original's names for the same.
+	"transformation_sql_file": func(t *Task, v string) error { t.SanitiseRules = v; return nil },
+	"pre_dump_transformation_sql_file": func(t *Task, v string) error {
+		return errors.New("sanitising before the dump needs a separate prefix for sanitised dumps, which a .cfg cannot say; use a tasks file with sanitise_rules, sanitise: before_upload and sanitised_path")
+	},
 	"indices":           func(t *Task, v string) error { t.Indices = v; return nil },
 	"keep":              func(t *Task, v string) error { return setIntValue(&t.Keep, v) },
 	"directory":         func(t *Task, v string) error { t.Directory = v; return nil },
@@ -81,7 +92,7 @@ func setBool(dst *bool, v string) error {
 
 // laterKeys are keys of the original that this build recognises but cannot
 // honour yet; silently ignoring them would, for example, skip sanitisation.
-var laterKeys = []string{"transformation_sql_file", "pre_dump_transformation_sql_file"}
+var laterKeys = []string{}
 
 func knownKeys() string {
 	keys := make([]string, 0, len(setters))
@@ -215,6 +226,9 @@ func ParseFile(path string, data []byte) (*File, error) {
 			}
 		}
 		t.Normalise()
+		if err := t.LoadRules(path); err != nil {
+			errs = append(errs, err)
+		}
 		if err := t.Validate(path); err != nil {
 			errs = append(errs, err.(Errors)...)
 		}
@@ -338,3 +352,27 @@ func unquote(v string) (string, error) {
 
 // SetKey sets one task key as a flag or file would, with the same checks.
 func SetKey(t *Task, source, key, value string) error { return t.set(source, key, value) }
+
+// LoadRules reads the task's sanitise rule set, checks it against the
+// task's engine and records its sha256. source names the tasks file or
+// command line for messages.
+func (t *Task) LoadRules(source string) error {
+	if t.SanitiseRules == "" || !strings.HasPrefix(t.SanitiseRules, "/") {
+		return nil // Validate reports a relative path
+	}
+	r, err := sanitise.Load(t.SanitiseRules)
+	if err != nil {
+		return &FieldError{Source: source, Task: t.Name, Field: "sanitise_rules", Value: t.SanitiseRules, Reason: err.Error()}
+	}
+	mongo := t.DBMS == "mongo" || t.DBMS == "documentdb"
+	if r.ForMongo() != mongo && (len(r.Tables) > 0 || r.SQL != "" || len(r.Verify) > 0 || r.ForMongo()) {
+		kind := "SQL"
+		if r.ForMongo() {
+			kind = "MongoDB"
+		}
+		return &FieldError{Source: source, Task: t.Name, Field: "sanitise_rules", Value: t.SanitiseRules,
+			Reason: fmt.Sprintf("holds %s rules, which dbms %s cannot run", kind, t.DBMS)}
+	}
+	t.SanitiseSHA256 = r.SHA256
+	return nil
+}

@@ -39,6 +39,19 @@ type Task struct {
 	// SourceDatabase (pull only) is the database whose dumps are restored
 	// into Database; empty means the same name, as in the original.
 	SourceDatabase string `json:"source_database,omitempty" yaml:"source_database"`
+	// SanitiseRules is a rule set file on the worker hosts (YAML rules, or
+	// the original's .sql transformation); SanitiseSHA256 is its hash,
+	// filled in when the task is loaded, so a worker can refuse a file
+	// that differs.
+	SanitiseRules  string `json:"sanitise_rules,omitempty" yaml:"sanitise_rules"`
+	SanitiseSHA256 string `json:"sanitise_sha256,omitempty" yaml:"-"`
+	// Sanitise is on_pull (default; the pull sanitises its staging copy
+	// before the swap) or before_upload (the push sanitises a scratch copy
+	// and uploads that, under SanitisedPath).
+	Sanitise      string `json:"sanitise,omitempty" yaml:"sanitise"`
+	SanitisedPath string `json:"sanitised_path,omitempty" yaml:"sanitised_path"`
+	// RequireSanitised (pull) refuses dumps not sanitised before upload.
+	RequireSanitised bool `json:"require_sanitised,omitempty" yaml:"require_sanitised"`
 	// Indices (dbms elasticsearch) is the index pattern a push takes;
 	// default every non-hidden index.
 	Indices string `json:"indices,omitempty" yaml:"indices"`
@@ -216,6 +229,7 @@ func (t *Task) Normalise() {
 	}
 	t.Path = strings.Trim(t.Path, "/")
 	t.TargetPath = strings.Trim(t.TargetPath, "/")
+	t.SanitisedPath = strings.Trim(t.SanitisedPath, "/")
 }
 
 // Validate checks every field and returns all problems found. source names
@@ -281,6 +295,7 @@ func (t *Task) Validate(source string) error {
 	case t.DBMS != "files" && t.Directory != "":
 		bad("directory", t.Directory, "only dbms files archives a directory")
 	}
+	t.validateSanitise(bad)
 	if t.Indices != "" && t.DBMS != "elasticsearch" {
 		bad("indices", t.Indices, "only elasticsearch tasks take an index pattern")
 	}
@@ -409,6 +424,50 @@ func (t *Task) validateCommon(bad func(field, value, reason string)) {
 	}
 	if t.MonitoringHost != "" && !hostRe.MatchString(t.MonitoringHost) {
 		bad("monitoring_host", t.MonitoringHost, "must be a host name")
+	}
+}
+
+// Sanitise modes.
+const (
+	SanitiseOnPull       = "on_pull"
+	SanitiseBeforeUpload = "before_upload"
+)
+
+// RulesLoaded checks that a task with a rule set carries the set's sha256,
+// which loading the task fills in; a run without it could not tell the
+// worker which file to trust.
+func (t *Task) RulesLoaded() error {
+	if t.SanitiseRules != "" && len(t.SanitiseSHA256) != 64 {
+		return &FieldError{Task: t.Name, Field: "sanitise_sha256", Value: t.SanitiseSHA256,
+			Reason: "the rule set's sha256 is missing; start runs from a tasks file or envsync's command line, which fill it in"}
+	}
+	return nil
+}
+
+func (t *Task) validateSanitise(bad func(field, value, reason string)) {
+	mode := t.Sanitise
+	switch {
+	case t.SanitiseRules == "" && (mode != "" || t.SanitisedPath != ""):
+		bad("sanitise", mode, "needs sanitise_rules: the rule set to apply")
+		return
+	case t.SanitiseRules == "":
+	case !strings.HasPrefix(t.SanitiseRules, "/"):
+		bad("sanitise_rules", t.SanitiseRules, "must be an absolute path on the worker hosts")
+	case t.DBMS != "postgresql" && t.DBMS != "mysql" && t.DBMS != "mongo" && t.DBMS != "documentdb":
+		bad("sanitise_rules", t.SanitiseRules, "dbms "+t.DBMS+" cannot be sanitised; only postgresql, mysql and mongo")
+	case mode != "" && mode != SanitiseOnPull && mode != SanitiseBeforeUpload:
+		bad("sanitise", mode, "must be on_pull or before_upload")
+	case t.Action == ActionPush && mode != SanitiseBeforeUpload:
+		bad("sanitise", mode, "a push sanitises only with sanitise: before_upload (and a sanitised_path)")
+	case t.Action == ActionPull && mode == SanitiseBeforeUpload:
+		bad("sanitise", mode, "before_upload is for the push; a pull sanitises its staging copy (on_pull)")
+	case mode == SanitiseBeforeUpload && t.DBMS != "postgresql" && t.DBMS != "mysql":
+		bad("sanitise", mode, "before_upload runs on postgresql and mysql; sanitise mongo on the pull")
+	case mode == SanitiseBeforeUpload && (t.SanitisedPath == "" || strings.Trim(t.SanitisedPath, "/") == t.Path):
+		bad("sanitised_path", t.SanitisedPath, "required for before_upload, and different from path, so sanitised and raw dumps never mix")
+	}
+	if t.RequireSanitised && t.Action != ActionPull {
+		bad("require_sanitised", "true", "only a pull requires sanitised dumps")
 	}
 }
 

@@ -84,6 +84,15 @@ type Manifest struct {
 	DumpFormat     string    `json:"dump_format"`
 	ServerVersion  string    `json:"server_version"`
 	EnvsyncVersion string    `json:"envsync_version"`
+	// Sanitised is set when the dump was sanitised before upload.
+	Sanitised *Sanitised `json:"sanitised,omitempty"`
+}
+
+// Sanitised records which rule set a dump was sanitised with, and that its
+// verify queries passed.
+type Sanitised struct {
+	RulesSHA256 string `json:"rules_sha256"`
+	Verified    bool   `json:"verified"`
 }
 
 // Marshal encodes a manifest for the store.

@@ -9,6 +9,8 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"io"
+
+	"github.com/envsync/envsync/sanitise"
 )
 
 // Target names a database on a server. Credentials are not here: each
@@ -63,4 +65,17 @@ const StagingMarker = "_envsync_"
 // reason skips the run, visibly, instead of failing it.
 type Preflighter interface {
 	Preflight(ctx context.Context, action string) (skip string, err error)
+}
+
+// SanitiseReport says what sanitising did: rows (documents) changed or
+// deleted per rule, and how many verify queries passed. No values.
+type SanitiseReport struct {
+	Rows     map[string]int64 `json:"rows"`
+	Verified int              `json:"verified"`
+}
+
+// Sanitiser is implemented by engines that can apply sanitise rules to a
+// staging copy before it is swapped in (or dumped again).
+type Sanitiser interface {
+	Sanitise(ctx context.Context, staging string, rules *sanitise.Rules, hashKey string) (SanitiseReport, error)
 }

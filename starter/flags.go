@@ -115,6 +115,10 @@ func ParseArgs(action string, args []string, stderr io.Writer) (Args, error) {
 	if t.Name == "" {
 		t.Name = t.Action + "_" + t.Database
 	}
+	t.Normalise()
+	if err := t.LoadRules(source); err != nil {
+		return Args{}, &InputError{err}
+	}
 	r := Request{Task: t, Timestamp: *timestamp, Key: *key, AllowProtected: *allowProt, Then: then}
 	if err := r.Validate(source); err != nil {
 		return Args{}, err

@@ -54,9 +54,10 @@ var (
 	stepResolve = step{name: "resolve", startToEnd: 5 * time.Minute, maxAttempts: 5, initial: 5 * time.Second}
 	// The database tools: a failed dump or restore is usually not
 	// transient, so few attempts, each with a fresh start.
-	stepDump    = step{name: "dump", startToEnd: 24 * time.Hour, heartbeat: true, maxAttempts: 3, initial: 30 * time.Second}
-	stepRestore = step{name: "restore", startToEnd: 24 * time.Hour, heartbeat: true, maxAttempts: 2, initial: 30 * time.Second}
-	stepSwap    = step{name: "swap", startToEnd: 10 * time.Minute, maxAttempts: 5, initial: 5 * time.Second}
+	stepDump     = step{name: "dump", startToEnd: 24 * time.Hour, heartbeat: true, maxAttempts: 3, initial: 30 * time.Second}
+	stepRestore  = step{name: "restore", startToEnd: 24 * time.Hour, heartbeat: true, maxAttempts: 2, initial: 30 * time.Second}
+	stepSanitise = step{name: "sanitise", startToEnd: 12 * time.Hour, heartbeat: true, maxAttempts: 2, initial: 30 * time.Second}
+	stepSwap     = step{name: "swap", startToEnd: 10 * time.Minute, maxAttempts: 5, initial: 5 * time.Second}
 	// Network transfers: many attempts, each resuming or repeating only
 	// the transfer.
 	stepTransfer = step{name: "transfer", startToEnd: 12 * time.Hour, heartbeat: true, maxAttempts: 10, initial: 10 * time.Second}

@@ -41,6 +41,8 @@ type PullResult struct {
 	TotalSeconds    float64   `json:"total_seconds"`
 	// Skipped says why nothing was restored (e.g. not writable here).
 	Skipped string `json:"skipped,omitempty"`
+	// Sanitised reports the rules applied before the swap: counts only.
+	Sanitised *activities.SanitiseResult `json:"sanitised,omitempty"`
 }
 
 // maxNameLen is each engine's limit on staging names (database names, or a
@@ -60,6 +62,9 @@ func Pull(ctx workflow.Context, in PullInput) (res PullResult, err error) {
 	}
 	if task.Action != config.ActionPull {
 		return res, invalid(errorf("action is %q; the Pull workflow only pulls", task.Action))
+	}
+	if err := task.RulesLoaded(); err != nil {
+		return res, invalid(err)
 	}
 	if task.Protected && !in.AllowProtected {
 		return res, invalid(errorf("target %s is protected: pull into it only by hand, with envsync pull --allow-protected", task.Database))
@@ -116,6 +121,16 @@ func Pull(ctx workflow.Context, in PullInput) (res PullResult, err error) {
 		activities.RestoreInput{Task: task, Path: d.Path, Staging: staging}).Get(ctx, &restored); err != nil {
 		return res, explain(task, r.t, fmt.Sprintf("restore %s into staging database %s (the live database is untouched)", rr.Key, staging), err)
 	}
+	if task.SanitiseRules != "" {
+		// Sanitise and verify the copy before anyone can reach it: if this
+		// fails, the copy is dropped and the live database stays as it was.
+		var sr activities.SanitiseResult
+		if err := workflow.ExecuteActivity(on(ctx, task, r.t, stepSanitise), a.Sanitise,
+			activities.SanitiseInput{Task: task, Staging: staging}).Get(ctx, &sr); err != nil {
+			return res, explain(task, r.t, "sanitise "+staging+" (the live database is untouched)", err)
+		}
+		res.Sanitised = &sr
+	}
 	label := fmt.Sprintf("envsync: restored %s by run %s", rr.Key, runID)
 	if err := workflow.ExecuteActivity(on(ctx, task, r.t, stepSwap), a.Swap,
 		activities.SwapInput{Task: task, Staging: staging, Label: label}).Get(ctx, nil); err != nil {
@@ -124,7 +139,7 @@ func Pull(ctx workflow.Context, in PullInput) (res PullResult, err error) {
 	swapped = true
 	return PullResult{Key: rr.Key, Size: rr.Size, SHA256: rr.SHA256, DumpCreatedAt: rr.CreatedAt, SourceHost: rr.SourceHost,
 		Database: task.Database, Staging: staging, DownloadSeconds: d.Seconds, RestoreSeconds: restored.Seconds,
-		TotalSeconds: seconds(ctx, r.start)}, nil
+		TotalSeconds: seconds(ctx, r.start), Sanitised: res.Sanitised}, nil
 }
 
 func errorf(format string, args ...any) error { return fmt.Errorf(format, args...) }

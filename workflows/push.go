@@ -9,6 +9,7 @@ import (
 
 	"github.com/envsync/envsync/activities"
 	"github.com/envsync/envsync/config"
+	"github.com/envsync/envsync/dump"
 	"github.com/envsync/envsync/searchattr"
 )
 
@@ -38,6 +39,8 @@ type PushResult struct {
 	Chained []ChainedRun `json:"chained,omitempty"`
 	// Skipped says why nothing was dumped (e.g. not the primary).
 	Skipped string `json:"skipped,omitempty"`
+	// Sanitised records the rule set a before_upload push applied.
+	Sanitised *dump.Sanitised `json:"sanitised,omitempty"`
 }
 
 // ChainInput asks the central worker to start a pull in another namespace
@@ -76,6 +79,9 @@ func Push(ctx workflow.Context, in PushInput) (res PushResult, err error) {
 	if task.Action != config.ActionPush {
 		return res, invalid(errorf("action is %q; the Push workflow only pushes", task.Action))
 	}
+	if err := task.RulesLoaded(); err != nil {
+		return res, invalid(err)
+	}
 	r := newRun(ctx, task, in.Timeouts)
 	defer func() { r.finish(ctx, err) }()
 	if err := r.begin(ctx); err != nil {
@@ -103,13 +109,22 @@ func Push(ctx workflow.Context, in PushInput) (res PushResult, err error) {
 	if err := workflow.ExecuteActivity(on(ctx, task, r.t, stepDump), a.Dump, activities.DumpInput{Task: task}).Get(ctx, &d); err != nil {
 		return res, explain(task, r.t, "dump "+task.Database, err)
 	}
+	upload := task
+	if task.Sanitise == config.SanitiseBeforeUpload {
+		// Only the sanitised copy leaves the host, under its own prefix.
+		if err := workflow.ExecuteActivity(on(ctx, task, r.t, stepSanitise), a.SanitiseDump,
+			activities.SanitiseDumpInput{Task: task, Dump: d}).Get(ctx, &d); err != nil {
+			return res, explain(task, r.t, "sanitise dump of "+task.Database+" before upload (nothing was uploaded)", err)
+		}
+		upload.Path = task.SanitisedPath
+	}
 	var u activities.UploadResult
-	if err := workflow.ExecuteActivity(on(ctx, task, r.t, stepTransfer), a.Upload, activities.UploadInput{Task: task, Dump: d}).Get(ctx, &u); err != nil {
+	if err := workflow.ExecuteActivity(on(ctx, task, r.t, stepTransfer), a.Upload, activities.UploadInput{Task: upload, Dump: d}).Get(ctx, &u); err != nil {
 		return res, explain(task, r.t, "upload dump of "+task.Database, err)
 	}
 	r.key, r.location = u.Key, u.Location
 	res = PushResult{Key: u.Key, ManifestKey: u.ManifestKey, Location: u.Location, Size: d.Size, SHA256: d.SHA256,
-		DumpSeconds: d.Seconds, UploadSeconds: u.Seconds}
+		DumpSeconds: d.Seconds, UploadSeconds: u.Seconds, Sanitised: d.Sanitised}
 	for _, pull := range in.Then {
 		res.Chained = append(res.Chained, startChained(ctx, pull, u.Key))
 	}

@@ -1,0 +1,50 @@
+package sanitise
+
+import (
+	"strings"
+	"testing"
+)
+
+func TestParseRules(t *testing.T) {
+	r, err := Parse("r.yaml", []byte(`
+tables:
+  users:
+    email: email
+    name: lorem
+    phone: null
+    ref: hash
+    ssn: {fixed: "000"}
+    notes: {redact: '\d{3}-\d{4}'}
+    homepage: {rewrite: {from: www.gov.uk, to: www.staging.gov.uk}}
+  documents:
+    delete_where: access_limited
+sql: UPDATE users SET name = 'x';
+verify:
+  - SELECT id FROM users WHERE email NOT LIKE '%@example.com'
+`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(r.Tables) != 2 || len(r.Tables[0].Rules) != 7 || r.Tables[1].DeleteWhere != "access_limited" || !r.NeedsHashKey() || r.ForMongo() {
+		t.Errorf("%+v", r)
+	}
+}
+
+// Bad rules are refused naming the rule and the reason.
+func TestBadRulesRefused(t *testing.T) {
+	cases := map[string]string{
+		"tables:\n  users:\n    email: scramble\n":                                                `rule users.email: unknown transformer "scramble"`,
+		"tables:\n  users:\n    ssn: {fixed: \"x'; DROP TABLE users; --\"}\n":                     `rule users.ssn: fixed takes a plain value, not SQL`,
+		"tables:\n  users:\n    url: {rewrite: {from: a, to: \"b' || (SELECT 1)\"}}\n":            `rule users.url: rewrite takes plain values, not SQL`,
+		"verify:\n  - DELETE FROM users\n":                                                        `rule verify[0]: a verify query must be one SELECT`,
+		"tables:\n  users:\n    email: email\nverify:\n  - {collection: users, filter: {a: 1}}\n": `mixes SQL rules`,
+		"tables:\n  users:\n    delete_where: \"1=1; DROP TABLE x\"\n":                            `rule users.delete_where: for SQL, delete_where is one condition`,
+		"tables:\n  users:\n    fixed_col: fixed\n":                                               `rule users.fixed_col: fixed needs an argument`,
+		"colections: {}\n": `not a rule set`,
+	}
+	for body, want := range cases {
+		if _, err := Parse("r.yaml", []byte(body)); err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("%q: error %v, want %q", body, err, want)
+		}
+	}
+}
