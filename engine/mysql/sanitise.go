@@ -142,4 +142,3 @@ func update(table string, r sanitise.Rule, hashKey string) (string, []any, error
 	}
 	return "", nil, fmt.Errorf("unknown transformer %q", r.Kind)
 }
-
