@@ -191,3 +191,48 @@ func TestS3SyncValidation(t *testing.T) {
 		}
 	}
 }
+
+// Rule sets are read and checked when the tasks file loads: a bad rule is
+// refused naming the file, task, rule and reason, and a rule set for the
+// wrong engine is refused.
+func TestSanitiseRulesCheckedAtLoad(t *testing.T) {
+	dir := t.TempDir()
+	write := func(name, body string) string {
+		p := dir + "/" + name
+		os.WriteFile(p, []byte(body), 0o644)
+		return p
+	}
+	good := write("good.yaml", "tables:\n  users:\n    email: email\n")
+	mongoRules := write("mongo.yaml", "collections:\n  users:\n    profile.email: email\n")
+	badKind := write("bad.yaml", "tables:\n  users:\n    email: scramble\n")
+	legacy := write("transform.sql", "UPDATE users SET email = 'x';\n")
+	doc := func(extra string) string {
+		return "defaults:\n  worker_host: db1\n  storagebackend: file\n  url: /srv\n  database: orders\n  dbms: postgresql\ntasks:\n  t1:\n" + extra
+	}
+	f, err := ParseFile("tasks.yaml", []byte(doc("    action: pull\n    sanitise_rules: "+good+"\n")))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(f.Tasks[0].SanitiseSHA256) != 64 || f.Tasks[0].RulesLoaded() != nil {
+		t.Errorf("rule set hash not recorded: %+v", f.Tasks[0])
+	}
+	if _, err := ParseFile("tasks.yaml", []byte(doc("    action: pull\n    sanitise_rules: "+legacy+"\n"))); err != nil {
+		t.Errorf("the original's transformation SQL refused: %v", err)
+	}
+	for extra, want := range map[string]string{
+		"    action: pull\n    sanitise_rules: " + badKind + "\n":    `task t1: sanitise_rules "` + badKind + `": ` + badKind + `: rule users.email: unknown transformer "scramble"`,
+		"    action: pull\n    sanitise_rules: " + mongoRules + "\n": "holds MongoDB rules, which dbms postgresql cannot run",
+		"    action: push\n    sanitise_rules: " + good + "\n":       `sanitise "": a push sanitises only with sanitise: before_upload`,
+		"    action: push\n    sanitise_rules: " + good + "\n    sanitise: before_upload\n": `sanitised_path "": required for before_upload`,
+		"    action: pull\n    sanitise_rules: relative.yaml\n":    `must be an absolute path`,
+		"    action: push\n    require_sanitised: true\n":          `require_sanitised "true": only a pull`,
+	} {
+		if _, err := ParseFile("tasks.yaml", []byte(doc(extra))); err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("%q: error %v, want %q", extra, err, want)
+		}
+	}
+	loaded := Task{Name: "x", SanitiseRules: good}
+	if err := loaded.RulesLoaded(); err == nil {
+		t.Error("a task whose rule set hash is missing was accepted for a run")
+	}
+}

@@ -114,6 +114,18 @@ path="postgresql-backend"
 		t.Errorf("after pull: %d rows, %v; want the 2 rows of the dump", n, err)
 	}
 
+	// The original's -s: transformation SQL run on the restored copy
+	// before it is swapped in.
+	sqlFile := writeFile(t, dir, "transform.sql", "UPDATE t SET v = v * 10;\n")
+	r = e.envsync(t, "run", "-f", pullCfg, "--worker-host", testenv.Host, "-s", sqlFile)
+	if r.code != 0 {
+		t.Fatalf("run -f pull cfg -s: exit %d\n%s\n%s", r.code, r.stdout, r.stderr)
+	}
+	var sum int
+	if err := e.conn("legacy").QueryRow(context.Background(), "SELECT sum(v) FROM t").Scan(&sum); err != nil || sum != 30 {
+		t.Errorf("after pull with -s: sum %d, %v; want the transformation applied (30)", sum, err)
+	}
+
 	// Flags override the file, as in the original; a -t with no dump fails the run.
 	r = e.envsync(t, "pull", "-f", pullCfg, "--worker-host", testenv.Host, "-t", "1999-01-01T00:00")
 	if r.code != 1 || !strings.Contains(r.stderr, "no complete dump found at 1999-01-01T00:00 UTC") {

@@ -14,6 +14,8 @@ import (
 
 	_ "github.com/jackc/pgx/v5/stdlib"
 
+	"go.mongodb.org/mongo-driver/bson"
+
 	"github.com/envsync/envsync/activities"
 	"github.com/envsync/envsync/config"
 	"github.com/envsync/envsync/dump"
@@ -294,4 +296,84 @@ func mustRead(t *testing.T, p string) []byte {
 		t.Fatal(err)
 	}
 	return b
+}
+
+// MongoDB: the same for documents with nested fields, a delete filter, an
+// update operation and a verify filter.
+func TestSanitisePullMongo(t *testing.T) {
+	t.Setenv("ENVSYNC_HASH_KEY", "a-test-key-of-some-length")
+	e := newEnv(t, false)
+	e.mongo = testenv.StartMongo(t)
+	ctx := context.Background()
+	c := e.mongoClient(t)
+	p := newPeople()
+	var users, orders []any
+	for i := range p.emails {
+		ref := fmt.Sprintf("REF-%04d", i+1)
+		users = append(users, bson.D{{Key: "_id", Value: i + 1}, {Key: "ref", Value: ref}, {Key: "limited", Value: i%4 == 0},
+			{Key: "profile", Value: bson.D{{Key: "email", Value: p.emails[i]}, {Key: "name", Value: p.names[i]}, {Key: "phone", Value: p.phones[i]}}},
+			{Key: "homepage", Value: "https://www.gov.uk/people/" + ref}})
+		orders = append(orders, bson.D{{Key: "_id", Value: i + 1}, {Key: "user_ref", Value: ref}})
+	}
+	c.Database("crm").Collection("users").InsertMany(ctx, users)
+	c.Database("crm").Collection("orders").InsertMany(ctx, orders)
+	rules := writeRules(t, `
+collections:
+  users:
+    profile.email: email
+    profile.name: lorem
+    profile.phone: null
+    ref: hash
+    homepage: {rewrite: {from: "https://www.gov.uk", to: "https://www.staging.gov.uk"}}
+    delete_where: {limited: true}
+  orders:
+    user_ref: hash
+mongo_updates:
+  - {collection: users, filter: {}, update: {$set: {reviewed: false}}}
+verify:
+  - {collection: users, filter: {profile.phone: {$ne: null}}}
+`)
+	push := e.task(config.ActionPush, "crm", "file")
+	push.DBMS, push.DatabaseHostname, push.Path = "mongo", e.mongo.Addr, "mongo"
+	e.mustRun(starter.Request{Task: push})
+	pull := push
+	pull.Name, pull.Action, pull.Database, pull.SourceDatabase, pull.SanitiseRules = "pull_crm", config.ActionPull, "crm_staging", "crm", rules
+	if err := pull.LoadRules("test"); err != nil {
+		t.Fatal(err)
+	}
+	out := e.mustRun(starter.Request{Task: pull})
+	if s := out.Pull.Sanitised; s == nil || s.Rows["users.delete_where"] != 10 || s.Verified != 1 {
+		t.Errorf("report %+v", s)
+	}
+	staging := c.Database("crm_staging")
+	for _, coll := range []string{"users", "orders"} {
+		cur, err := staging.Collection(coll).Find(ctx, bson.D{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for cur.Next(ctx) {
+			doc := cur.Current.String()
+			for _, s := range p.secrets() {
+				if strings.Contains(doc, s) {
+					t.Errorf("%s still holds %q", coll, s)
+				}
+			}
+		}
+		cur.Close(ctx)
+	}
+	n, _ := staging.Collection("users").CountDocuments(ctx, bson.D{})
+	var u struct {
+		Ref      string `bson:"ref"`
+		Homepage string `bson:"homepage"`
+		Reviewed *bool  `bson:"reviewed"`
+		Profile  struct {
+			Email string `bson:"email"`
+		} `bson:"profile"`
+	}
+	staging.Collection("users").FindOne(ctx, bson.D{{Key: "_id", Value: 2}}).Decode(&u)
+	joined, _ := staging.Collection("orders").CountDocuments(ctx, bson.D{{Key: "user_ref", Value: u.Ref}})
+	if n != 30 || joined != 1 || !strings.HasPrefix(u.Homepage, "https://www.staging.gov.uk/") || !strings.HasPrefix(u.Profile.Email, "anonymous-") ||
+		u.Reviewed == nil {
+		t.Errorf("users %d, join %d, user %+v", n, joined, u)
+	}
 }

@@ -186,6 +186,9 @@ func Report(w io.Writer, o Outcome) {
 		p := o.Push
 		fmt.Fprintf(w, "pushed    %s\nmanifest  %s\nlocation  %s\nsize      %s  sha256 %s\ntook      dump %.1fs, upload %.1fs, total %.1fs\n",
 			p.Key, p.ManifestKey, p.Location, humanBytes(p.Size), p.SHA256, p.DumpSeconds, p.UploadSeconds, p.TotalSeconds)
+		if p.Sanitised != nil {
+			fmt.Fprintf(w, "sanitised before upload with rules sha256 %s, verified\n", p.Sanitised.RulesSHA256)
+		}
 	case o.Sync != nil:
 		s := o.Sync
 		fmt.Fprintf(w, "copied    %d dumps (%s)\nunchanged %d\ndeleted   %d\nskipped   %d\ntook      %.1fs\n",
@@ -198,6 +201,9 @@ func Report(w io.Writer, o Outcome) {
 		fmt.Fprintf(w, "restored  %s\ninto      %s (via staging %s)\nsize      %s  sha256 %s\ndump of   %s at %s\ntook      download %.1fs, restore %.1fs, total %.1fs\n",
 			p.Key, p.Database, p.Staging, humanBytes(p.Size), p.SHA256, p.SourceHost, p.DumpCreatedAt.Format("2006-01-02 15:04:05Z"),
 			p.DownloadSeconds, p.RestoreSeconds, p.TotalSeconds)
+		if s := p.Sanitised; s != nil {
+			fmt.Fprintf(w, "sanitised with rules sha256 %s: %d rules, %d verify queries passed\n", s.RulesSHA256, len(s.Rows), s.Verified)
+		}
 	}
 }
 
