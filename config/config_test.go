@@ -220,12 +220,12 @@ func TestSanitiseRulesCheckedAtLoad(t *testing.T) {
 		t.Errorf("the original's transformation SQL refused: %v", err)
 	}
 	for extra, want := range map[string]string{
-		"    action: pull\n    sanitise_rules: " + badKind + "\n":    `task t1: sanitise_rules "` + badKind + `": ` + badKind + `: rule users.email: unknown transformer "scramble"`,
-		"    action: pull\n    sanitise_rules: " + mongoRules + "\n": "holds MongoDB rules, which dbms postgresql cannot run",
-		"    action: push\n    sanitise_rules: " + good + "\n":       `sanitise "": a push sanitises only with sanitise: before_upload`,
+		"    action: pull\n    sanitise_rules: " + badKind + "\n":                           `task t1: sanitise_rules "` + badKind + `": ` + badKind + `: rule users.email: unknown transformer "scramble"`,
+		"    action: pull\n    sanitise_rules: " + mongoRules + "\n":                        "holds MongoDB rules, which dbms postgresql cannot run",
+		"    action: push\n    sanitise_rules: " + good + "\n":                              `sanitise "": a push sanitises only with sanitise: before_upload`,
 		"    action: push\n    sanitise_rules: " + good + "\n    sanitise: before_upload\n": `sanitised_path "": required for before_upload`,
-		"    action: pull\n    sanitise_rules: relative.yaml\n":    `must be an absolute path`,
-		"    action: push\n    require_sanitised: true\n":          `require_sanitised "true": only a pull`,
+		"    action: pull\n    sanitise_rules: relative.yaml\n":                             `must be an absolute path`,
+		"    action: push\n    require_sanitised: true\n":                                   `require_sanitised "true": only a pull`,
 	} {
 		if _, err := ParseFile("tasks.yaml", []byte(doc(extra))); err == nil || !strings.Contains(err.Error(), want) {
 			t.Errorf("%q: error %v, want %q", extra, err, want)

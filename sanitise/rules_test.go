@@ -1,6 +1,7 @@
 package sanitise
 
 import (
+	"os"
 	"strings"
 	"testing"
 )
@@ -46,5 +47,23 @@ func TestBadRulesRefused(t *testing.T) {
 		if _, err := Parse("r.yaml", []byte(body)); err == nil || !strings.Contains(err.Error(), want) {
 			t.Errorf("%q: error %v, want %q", body, err, want)
 		}
+	}
+}
+
+// The README's example rule set must stay valid.
+func TestReadmeExample(t *testing.T) {
+	readme, err := os.ReadFile("../README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, rest, _ := strings.Cut(string(readme), "## Sanitising")
+	_, rest, _ = strings.Cut(rest, "```yaml\n")
+	block, _, _ := strings.Cut(rest, "```")
+	r, err := Parse("README.md", []byte(block))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(r.Tables) != 4 || len(r.Verify) != 1 || r.SQL == "" {
+		t.Errorf("%+v", r)
 	}
 }
