@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"path"
 	"slices"
 	"time"
@@ -67,7 +68,7 @@ func (a *Activities) SyncStores(ctx context.Context, in SyncInput) (SyncResult, 
 	m := startMeter(ctx)
 	defer m.Stop()
 	var res SyncResult
-	for _, name := range sortedKeys(srcDumps) {
+	for _, name := range slices.Sorted(maps.Keys(srcDumps)) {
 		key := srcDumps[name]
 		if err := ctx.Err(); err != nil {
 			return res, err
@@ -94,7 +95,7 @@ func (a *Activities) SyncStores(ctx context.Context, in SyncInput) (SyncResult, 
 		res.Bytes += man.Size
 	}
 	if t.Delete {
-		for _, name := range sortedKeys(dstDumps) {
+		for _, name := range slices.Sorted(maps.Keys(dstDumps)) {
 			key := dstDumps[name]
 			if _, ok := srcDumps[name]; ok {
 				continue
@@ -169,15 +170,6 @@ func dumps(ctx context.Context, st store.Store, prefix, database string) (map[st
 		out[path.Base(o.Key)] = o.Key
 	}
 	return out, nil
-}
-
-func sortedKeys(m map[string]string) []string {
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	slices.Sort(keys)
-	return keys
 }
 
 func join(prefix, name string) string {

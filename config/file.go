@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"os"
 	"slices"
 	"strconv"
@@ -219,7 +220,7 @@ func ParseFile(path string, data []byte) (*File, error) {
 		}
 		t := Task{Name: name}
 		for _, m := range []map[string]string{defaults, values} {
-			for _, k := range sortedKeys(m) {
+			for _, k := range slices.Sorted(maps.Keys(m)) {
 				if err := t.set(path, k, m[k]); err != nil {
 					errs = append(errs, err)
 				}
@@ -292,15 +293,6 @@ func scalars(path, what string, n *yaml.Node, out map[string]string) error {
 		}
 	}
 	return nil
-}
-
-func sortedKeys(m map[string]string) []string {
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	slices.Sort(keys)
-	return keys
 }
 
 // ReadLegacy parses the original script's sourceable configuration file:

@@ -6,7 +6,6 @@ import (
 	"database/sql"
 	"fmt"
 	"io/fs"
-	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -59,17 +58,6 @@ func mongoFixture(dbms, prefix string) fixture {
 			}
 		},
 	}
-}
-
-func esCall(t *testing.T, d *esdouble.Double, method, path, body string) {
-	t.Helper()
-	req, _ := http.NewRequest(method, d.URL+path, strings.NewReader(body))
-	req.Header.Set("Content-Type", "application/json")
-	res, err := http.DefaultClient.Do(req)
-	if err != nil || res.StatusCode >= 300 {
-		t.Fatalf("%s %s: %v %v", method, path, err, res.Status)
-	}
-	res.Body.Close()
 }
 
 func (e *env) mongoClient(t *testing.T) *mongo.Client {
@@ -175,18 +163,18 @@ var fixtures = map[string]fixture{
 				dst = esdouble.Start(t)
 			}
 			e.es[backend] = [2]*esdouble.Double{src, dst}
-			esCall(t, src, "PUT", "/shop-orders", `{"mappings":{"properties":{"total":{"type":"double"}}}}`)
+			src.Call(t, "PUT", "/shop-orders", `{"mappings":{"properties":{"total":{"type":"double"}}}}`)
 			var bulk strings.Builder
 			for i := 0; i < 1200; i++ {
 				fmt.Fprintf(&bulk, "{\"index\":{\"_id\":\"%d\"}}\n{\"total\":%d,\"who\":\"u%d@example.org\"}\n", i, i, i)
 			}
-			esCall(t, src, "POST", "/shop-orders/_bulk", bulk.String())
-			esCall(t, src, "POST", "/_aliases", `{"actions":[{"add":{"index":"shop-orders","alias":"orders-now"}}]}`)
+			src.Call(t, "POST", "/shop-orders/_bulk", bulk.String())
+			src.Call(t, "POST", "/_aliases", `{"actions":[{"add":{"index":"shop-orders","alias":"orders-now"}}]}`)
 			e.esWant[backend], _ = src.Index("shop-orders") // before a pull in place replaces it
 			if backend != "es_snapshot" {
-				esCall(t, dst, "PUT", "/shop-orders", `{}`)
-				esCall(t, dst, "POST", "/shop-orders/_bulk", "{\"index\":{\"_id\":\"stale\"}}\n{\"old\":true}\n")
-				esCall(t, dst, "PUT", "/unrelated", `{}`)
+				dst.Call(t, "PUT", "/shop-orders", `{}`)
+				dst.Call(t, "POST", "/shop-orders/_bulk", "{\"index\":{\"_id\":\"stale\"}}\n{\"old\":true}\n")
+				dst.Call(t, "PUT", "/unrelated", `{}`)
 			}
 			push := e.task(config.ActionPush, "es_"+strings.ReplaceAll(backend, "_", ""), backend)
 			push.DBMS, push.Indices, push.DatabaseHostname = "elasticsearch", "shop-*", strings.TrimPrefix(src.URL, "http://")

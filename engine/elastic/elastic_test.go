@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"fmt"
-	"net/http"
 	"strconv"
 	"strings"
 	"testing"
@@ -23,29 +22,18 @@ func target(t *testing.T, d *esdouble.Double, db string) engine.Target {
 	return engine.Target{Database: db, Host: hostport[:i], Port: port}
 }
 
-func call(t *testing.T, d *esdouble.Double, method, path, body string) {
-	t.Helper()
-	req, _ := http.NewRequest(method, d.URL+path, strings.NewReader(body))
-	req.Header.Set("Content-Type", "application/json")
-	res, err := http.DefaultClient.Do(req)
-	if err != nil || res.StatusCode >= 300 {
-		t.Fatalf("%s %s: %v %v", method, path, err, res.Status)
-	}
-	res.Body.Close()
-}
-
 func seed(t *testing.T, d *esdouble.Double) {
-	call(t, d, "PUT", "/shop-orders", `{"settings":{"index":{"number_of_shards":"1"}},"mappings":{"properties":{"total":{"type":"double"}}}}`)
-	call(t, d, "PUT", "/shop-users", `{}`)
-	call(t, d, "PUT", "/other", `{}`)
+	d.Call(t, "PUT", "/shop-orders", `{"settings":{"index":{"number_of_shards":"1"}},"mappings":{"properties":{"total":{"type":"double"}}}}`)
+	d.Call(t, "PUT", "/shop-users", `{}`)
+	d.Call(t, "PUT", "/other", `{}`)
 	var bulk bytes.Buffer
 	for i := 0; i < 2500; i++ {
 		fmt.Fprintf(&bulk, "{\"index\":{\"_id\":\"o%d\"}}\n{\"total\":%d.5,\"tags\":[\"a\",%d],\"nested\":{\"x\":\"ü\"}}\n", i, i, i)
 	}
-	call(t, d, "POST", "/shop-orders/_bulk", bulk.String())
-	call(t, d, "POST", "/shop-users/_bulk", "{\"index\":{\"_id\":\"u1\"}}\n{\"email\":\"a@example.org\"}\n")
-	call(t, d, "POST", "/other/_bulk", "{\"index\":{\"_id\":\"x\"}}\n{\"keep\":true}\n")
-	call(t, d, "POST", "/_aliases", `{"actions":[{"add":{"index":"shop-orders","alias":"orders-current"}}]}`)
+	d.Call(t, "POST", "/shop-orders/_bulk", bulk.String())
+	d.Call(t, "POST", "/shop-users/_bulk", "{\"index\":{\"_id\":\"u1\"}}\n{\"email\":\"a@example.org\"}\n")
+	d.Call(t, "POST", "/other/_bulk", "{\"index\":{\"_id\":\"x\"}}\n{\"keep\":true}\n")
+	d.Call(t, "POST", "/_aliases", `{"actions":[{"add":{"index":"shop-orders","alias":"orders-current"}}]}`)
 }
 
 // Export with a point in time (more than one page), bulk restore into new
@@ -168,7 +156,7 @@ func TestSnapshots(t *testing.T) {
 	if newest.Name != "shop-2026-11-22t233000z" {
 		t.Fatalf("newest SUCCESS snapshot %q of %v", newest.Name, snaps)
 	}
-	call(t, d, "POST", "/shop-users/_bulk", "{\"index\":{\"_id\":\"u2\"}}\n{\"email\":\"later@example.org\"}\n")
+	d.Call(t, "POST", "/shop-users/_bulk", "{\"index\":{\"_id\":\"u2\"}}\n{\"email\":\"later@example.org\"}\n")
 	if err := e.RestoreSnapshot(ctx, "backups", newest, "shop_envsync_dddd4444"); err != nil {
 		t.Fatal(err)
 	}

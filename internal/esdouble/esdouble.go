@@ -689,3 +689,19 @@ func (d *Double) Snapshots(repo string) []string {
 	sort.Strings(out)
 	return out
 }
+
+// Call sends one request to the double as a test's setup would, failing
+// the test on an error answer.
+func (d *Double) Call(t *testing.T, method, path, body string) {
+	t.Helper()
+	req, _ := http.NewRequest(method, d.URL+path, strings.NewReader(body))
+	req.Header.Set("Content-Type", "application/json")
+	res, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatalf("%s %s: %v", method, path, err)
+	}
+	res.Body.Close()
+	if res.StatusCode >= 300 {
+		t.Fatalf("%s %s: %s", method, path, res.Status)
+	}
+}
