@@ -64,6 +64,8 @@ var dataInMessages = []struct {
 	{regexp.MustCompile(`(Failing row contains)[^\n]*`), "$1 (row withheld)"},
 	// The mysql client echoes the failing statement between dashed lines.
 	{regexp.MustCompile(`(?s)-{14}\n.*?\n-{14}\n?`), "(statement withheld)\n"},
+	// MongoDB names the duplicate key's value.
+	{regexp.MustCompile(`(dup key: )\{[^}\n]*\}`), "$1{ (value withheld) }"},
 	// MySQL/MariaDB quote the offending value.
 	{regexp.MustCompile(`(Duplicate entry) '(?:[^'\\]|''|\\.)*'`), "$1 (value withheld)"},
 	{regexp.MustCompile(`(value: ?) '(?:[^'\\]|''|\\.)*'`), "$1(value withheld)"},

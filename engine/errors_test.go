@@ -51,3 +51,10 @@ func TestRedactMySQLMessages(t *testing.T) {
 		}
 	}
 }
+
+func TestRedactMongoDuplicateKey(t *testing.T) {
+	got := Redact(`insert into users: E11000 duplicate key error collection: crm.users index: email_1 dup key: { email: "jane@example.org" }`)
+	if strings.Contains(got, "jane@") || !strings.Contains(got, "email_1") {
+		t.Errorf("%s", got)
+	}
+}

@@ -260,7 +260,7 @@ func (e *Engine) Restore(ctx context.Context, r io.Reader, staging string) error
 		if ctx.Err() != nil {
 			return fmt.Errorf("mongo: restore of %s stopped: %w; the live collections are untouched", e.t.Database, ctx.Err())
 		}
-		return engine.Permanent(fmt.Errorf("mongo: restore into %s failed: %w; the live collections of %s are untouched", staging, err, e.t.Database))
+		return engine.Permanent(fmt.Errorf("mongo: restore into %s failed: %s; the live collections of %s are untouched", staging, engine.Redact(err.Error()), e.t.Database))
 	}
 	return nil
 }

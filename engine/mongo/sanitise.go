@@ -62,7 +62,7 @@ func (e *Engine) Sanitise(ctx context.Context, staging string, rules *sanitise.R
 		}
 	}
 	fail := func(err error) (engine.SanitiseReport, error) {
-		return rep, engine.Permanent(fmt.Errorf("mongo: sanitise %s: %w", e.t.Database, err))
+		return rep, engine.Permanent(fmt.Errorf("mongo: sanitise %s: %s", e.t.Database, engine.Redact(err.Error())))
 	}
 	for _, t := range rules.Collections {
 		coll := db.Collection(stagedName(staging, t.Name))
