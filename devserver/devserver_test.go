@@ -12,10 +12,14 @@ import (
 // `envsync dev` keeps its runs across restarts, and serves the Web UI.
 func TestStateSurvivesRestartAndUIAnswers(t *testing.T) {
 	dir := t.TempDir()
+	// Ports of its own, so `envsync demo` in another test package can take
+	// the defaults at the same time.
+	port, _ := freePort()
+	uiPort, _ := freePort()
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	start := func() (*Server, client.Client) {
-		s, err := Start(Options{Dir: dir, AnyPort: true, UIPort: 0})
+		s, err := Start(Options{Dir: dir, Port: port, UIPort: uiPort})
 		if err != nil {
 			t.Fatal(err)
 		}
