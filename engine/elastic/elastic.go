@@ -516,7 +516,6 @@ func (e *Engine) writePlan(ctx context.Context, sfx string, plan []planEntry) er
 }
 
 func (e *Engine) readPlan(ctx context.Context, sfx string) ([]planEntry, error) {
-	body, _ := json.Marshal(map[string]any{"size": 1, "query": map[string]any{"match_all": map[string]any{}}})
 	var pit struct {
 		ID string `json:"id"`
 	}
@@ -527,7 +526,7 @@ func (e *Engine) readPlan(ctx context.Context, sfx string) ([]planEntry, error) 
 		b, _ := json.Marshal(map[string]string{"id": pit.ID})
 		_ = e.do(context.WithoutCancel(ctx), "close point in time", esapi.ClosePointInTimeRequest{Body: bytes.NewReader(b)}, nil)
 	}()
-	body, _ = json.Marshal(map[string]any{"size": 10, "pit": map[string]any{"id": pit.ID}, "sort": []any{map[string]any{"_shard_doc": "asc"}}})
+	body, _ := json.Marshal(map[string]any{"size": 10, "pit": map[string]any{"id": pit.ID}, "sort": []any{map[string]any{"_shard_doc": "asc"}}})
 	var res struct {
 		Hits struct {
 			Hits []struct {

@@ -236,7 +236,8 @@ func (e *Engine) Swap(ctx context.Context, staging, label string) error {
 		if err := os.WriteFile(e.labelPath(), []byte(label+"\n"+fmt.Sprint(inode(src))), 0o644); err != nil {
 			return fmt.Errorf("files: write label %s: %w", e.labelPath(), err)
 		}
-		if _, err := os.Lstat(e.dir); errors.Is(err, fs.ErrNotExist) {
+		var err error
+		if _, lerr := os.Lstat(e.dir); errors.Is(lerr, fs.ErrNotExist) {
 			err = os.Rename(src, e.dir)
 		} else {
 			err = unix.Renameat2(unix.AT_FDCWD, src, unix.AT_FDCWD, e.dir, unix.RENAME_EXCHANGE)

@@ -119,3 +119,4 @@ func TestHostileArchivesRefused(t *testing.T) {
 		})
 	}
 }
+
