@@ -388,3 +388,47 @@ verify:
 		t.Errorf("users %d, join %d, user %+v", n, joined, u)
 	}
 }
+
+// before_upload on MariaDB: the scratch schema is sanitised and dumped, and
+// only that dump is uploaded.
+func TestSanitiseBeforeUploadMariaDB(t *testing.T) {
+	t.Setenv("ENVSYNC_HASH_KEY", "a-test-key-of-some-length")
+	e := newEnv(t, false)
+	e.mdb = testenv.StartMariaDB(t)
+	p := newPeople()
+	mustExec(t, e.mysql(t, ""), "CREATE DATABASE people")
+	mustExec(t, e.mysql(t, "people"), p.sqlSetup()...)
+	before := fmt.Sprint(countRows(t, e.mysql(t, "people")))
+
+	push := e.task(config.ActionPush, "people", "file")
+	push.DBMS, push.DatabaseHostname, push.Path = "mysql", e.mdb.Addr(), "mysql"
+	push.SanitiseRules, push.Sanitise, push.SanitisedPath = writeRules(t, sqlRules), config.SanitiseBeforeUpload, "mysql-sanitised"
+	if err := push.LoadRules("test"); err != nil {
+		t.Fatal(err)
+	}
+	out := e.mustRun(starter.Request{Task: push}).Push
+	if !strings.HasPrefix(out.Key, "mysql-sanitised/") || out.Sanitised == nil {
+		t.Fatalf("push result %+v", out)
+	}
+	zr, err := gzip.NewReader(bytes.NewReader(mustRead(t, filepath.Join(e.fileDir, out.Key))))
+	if err != nil {
+		t.Fatal(err)
+	}
+	plain, _ := io.ReadAll(zr)
+	if !bytes.Contains(plain, []byte("anonymous-1@example.com")) {
+		t.Error("the uploaded dump does not hold the sanitised users")
+	}
+	for _, s := range p.secrets() {
+		if bytes.Contains(plain, []byte(s)) {
+			t.Errorf("the uploaded dump holds %q", s)
+		}
+	}
+	if after := fmt.Sprint(countRows(t, e.mysql(t, "people"))); after != before {
+		t.Error("production changed by a before_upload push")
+	}
+	var left int
+	e.mysql(t, "").QueryRow("SELECT COUNT(*) FROM information_schema.SCHEMATA WHERE SCHEMA_NAME LIKE '%\\_envsync\\_%'").Scan(&left)
+	if left != 0 {
+		t.Errorf("%d scratch schemas left", left)
+	}
+}
