@@ -119,4 +119,3 @@ func TestHostileArchivesRefused(t *testing.T) {
 		})
 	}
 }
-
