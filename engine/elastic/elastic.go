@@ -163,6 +163,9 @@ type indexMeta struct {
 	Settings json.RawMessage `json:"settings"`
 	Mappings json.RawMessage `json:"mappings"`
 	Aliases  []string        `json:"aliases,omitempty"`
+	// Index is the concrete index holding the data now (an envsync
+	// generation after a pull); not part of the archive.
+	Index string `json:"-"`
 }
 
 // internalSettings are set by the cluster and refused on index creation.
@@ -205,7 +208,7 @@ func (e *Engine) metas(ctx context.Context, pattern string) ([]indexMeta, error)
 			delete(settings, k)
 		}
 		s, _ := json.Marshal(map[string]any{"index": settings})
-		m := indexMeta{Name: logical(name), Settings: s, Mappings: ix.Mappings}
+		m := indexMeta{Name: logical(name), Settings: s, Mappings: ix.Mappings, Index: name}
 		for a := range ix.Aliases {
 			if a != m.Name {
 				m.Aliases = append(m.Aliases, a)
@@ -256,10 +259,6 @@ func (e *Engine) Dump(ctx context.Context, w io.Writer) (engine.DumpInfo, error)
 	if err != nil {
 		return engine.DumpInfo{}, err
 	}
-	names, err := e.concrete(ctx, e.indices)
-	if err != nil {
-		return engine.DumpInfo{}, err
-	}
 	bw := bufio.NewWriterSize(w, 1<<20)
 	enc := json.NewEncoder(bw)
 	if err := enc.Encode(record{Type: "header", Format: ArchiveFormat, Database: e.database, ServerVersion: version}); err != nil {
@@ -271,7 +270,7 @@ func (e *Engine) Dump(ctx context.Context, w io.Writer) (engine.DumpInfo, error)
 		if err := enc.Encode(record{Type: "index", Index: &m}); err != nil {
 			return engine.DumpInfo{}, err
 		}
-		n, err := e.exportDocs(ctx, names[m.Name], enc)
+		n, err := e.exportDocs(ctx, m.Index, enc)
 		if err != nil {
 			return engine.DumpInfo{}, err
 		}

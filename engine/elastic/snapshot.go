@@ -104,26 +104,23 @@ func (e *Engine) Snapshots(ctx context.Context, repo string) ([]Snapshot, error)
 // (progress goes to heartbeat), and keeps only the newest keep snapshots of
 // this database. PARTIAL and FAILED fail the step.
 func (e *Engine) CreateSnapshot(ctx context.Context, repo string, at time.Time, keep int, progress func(state string)) (Snapshot, error) {
-	names, err := e.concrete(ctx, e.indices)
-	if err != nil {
-		return Snapshot{}, err
-	}
 	metas, err := e.metas(ctx, e.indices)
 	if err != nil {
 		return Snapshot{}, err
 	}
-	meta := snapshotMeta{Database: e.database, Counts: map[string]int64{}, Aliases: map[string][]string{}, Concrete: names}
+	meta := snapshotMeta{Database: e.database, Counts: map[string]int64{}, Aliases: map[string][]string{}, Concrete: map[string]string{}}
 	var concrete []string
 	for _, m := range metas {
 		var c struct {
 			Count int64 `json:"count"`
 		}
-		if err := e.do(ctx, "count "+m.Name, esapi.CountRequest{Index: []string{names[m.Name]}}, &c); err != nil {
+		if err := e.do(ctx, "count "+m.Name, esapi.CountRequest{Index: []string{m.Index}}, &c); err != nil {
 			return Snapshot{}, err
 		}
 		meta.Counts[m.Name] = c.Count
 		meta.Aliases[m.Name] = m.Aliases
-		concrete = append(concrete, names[m.Name])
+		meta.Concrete[m.Name] = m.Index
+		concrete = append(concrete, m.Index)
 	}
 	if len(concrete) == 0 {
 		return Snapshot{}, engine.Permanent(fmt.Errorf("elasticsearch: no index matches %q; nothing to snapshot", e.indices))
