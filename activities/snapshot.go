@@ -82,7 +82,7 @@ func (a *Activities) SnapshotResolve(ctx context.Context, in ResolveInput) (Reso
 	var cands []dump.Candidate
 	for _, s := range all {
 		if s.State == "SUCCESS" && (in.Key == "" || in.Key == s.Name) {
-			cands = append(cands, dump.Candidate{Key: s.Name, Time: s.Time, HasManifest: true})
+			cands = append(cands, dump.Candidate{Key: s.Name, Time: s.Time})
 		}
 	}
 	c, err := dump.Choose(cands, in.Minute)

@@ -125,13 +125,13 @@ func copyDump(ctx context.Context, src, dst store.Store, key, target string, man
 	// Read at most one byte more than the manifest says, to notice a
 	// longer object without copying all of it.
 	sum := sha256.New()
-	var n int64
-	err = dst.Put(ctx, target, io.TeeReader(m.Reader(io.LimitReader(r, man.Size+1)), io.MultiWriter(sum, counter{&n})), -1)
+	var counted dump.Counter
+	err = dst.Put(ctx, target, io.TeeReader(m.Reader(io.LimitReader(r, man.Size+1)), io.MultiWriter(sum, &counted)), -1)
 	r.Close()
 	if err != nil {
 		return "", fmt.Errorf("copy %s: %w", key, err)
 	}
-	got := hex.EncodeToString(sum.Sum(nil))
+	got, n := hex.EncodeToString(sum.Sum(nil)), int64(counted)
 	if n != man.Size || got != man.SHA256 {
 		if err := dst.Delete(ctx, target); err != nil {
 			return "", err
@@ -178,7 +178,3 @@ func join(prefix, name string) string {
 	}
 	return prefix + "/" + name
 }
-
-type counter struct{ n *int64 }
-
-func (c counter) Write(p []byte) (int, error) { *c.n += int64(len(p)); return len(p), nil }

@@ -115,11 +115,10 @@ func UnmarshalManifest(key string, data []byte) (Manifest, error) {
 	return m, nil
 }
 
-// Candidate is a data key found in a store, with whether its manifest exists.
+// Candidate is a complete dump (data and manifest) found in a store.
 type Candidate struct {
-	Key         string
-	Time        time.Time
-	HasManifest bool
+	Key  string
+	Time time.Time
 }
 
 // Candidates turns a store listing into the complete dumps of database,
@@ -138,7 +137,7 @@ func Candidates(prefix, database string, keys []string) []Candidate {
 		if !ok || db != database || !manifests[k] {
 			continue
 		}
-		out = append(out, Candidate{Key: k, Time: t, HasManifest: true})
+		out = append(out, Candidate{Key: k, Time: t})
 	}
 	slices.SortFunc(out, func(a, b Candidate) int { return a.Time.Compare(b.Time) })
 	return out

@@ -45,7 +45,7 @@ func TestChoose(t *testing.T) {
 	var cands []Candidate
 	for _, d := range []int{1, 2, 3} {
 		ts := time.Date(2026, 11, d, 23, 30, 7, 0, time.UTC)
-		cands = append(cands, Candidate{Key: Key("", "db", ts), Time: ts, HasManifest: true})
+		cands = append(cands, Candidate{Key: Key("", "db", ts), Time: ts})
 	}
 	if c, err := Choose(cands, time.Time{}); err != nil || c.Time.Day() != 3 {
 		t.Errorf("latest: %v %v", c, err)

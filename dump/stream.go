@@ -15,13 +15,13 @@ import (
 type Writer struct {
 	gz  *gzip.Writer
 	sum hash.Hash
-	n   int64
+	n   Counter
 }
 
 // NewWriter returns a Writer that sends gzip data to w.
 func NewWriter(w io.Writer) *Writer {
 	d := &Writer{sum: sha256.New()}
-	d.gz, _ = gzip.NewWriterLevel(io.MultiWriter(w, d.sum, counter{&d.n}), gzip.DefaultCompression)
+	d.gz, _ = gzip.NewWriterLevel(io.MultiWriter(w, d.sum, &d.n), gzip.DefaultCompression)
 	return d
 }
 
@@ -31,14 +31,15 @@ func (d *Writer) Write(p []byte) (int, error) { return d.gz.Write(p) }
 func (d *Writer) Close() error { return d.gz.Close() }
 
 // Size is the number of compressed bytes written.
-func (d *Writer) Size() int64 { return d.n }
+func (d *Writer) Size() int64 { return int64(d.n) }
 
 // SHA256 is the hex digest of the compressed bytes.
 func (d *Writer) SHA256() string { return hex.EncodeToString(d.sum.Sum(nil)) }
 
-type counter struct{ n *int64 }
+// Counter counts the bytes written to it.
+type Counter int64
 
-func (c counter) Write(p []byte) (int, error) { *c.n += int64(len(p)); return len(p), nil }
+func (c *Counter) Write(p []byte) (int, error) { *c += Counter(len(p)); return len(p), nil }
 
 // NewReader decompresses a stored dump.
 func NewReader(r io.Reader) (io.ReadCloser, error) { return gzip.NewReader(r) }

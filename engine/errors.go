@@ -34,19 +34,17 @@ func IsPermanent(err error) bool {
 type Tail struct {
 	mu  sync.Mutex
 	buf []byte
-	Max int
 }
+
+// tailMax is how much of a tool's stderr a Tail keeps.
+const tailMax = 4096
 
 func (t *Tail) Write(p []byte) (int, error) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	max := t.Max
-	if max == 0 {
-		max = 4096
-	}
 	t.buf = append(t.buf, p...)
-	if len(t.buf) > max {
-		t.buf = t.buf[len(t.buf)-max:]
+	if len(t.buf) > tailMax {
+		t.buf = t.buf[len(t.buf)-tailMax:]
 	}
 	return len(p), nil
 }

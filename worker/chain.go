@@ -15,7 +15,6 @@ import (
 // to the run it already started instead of starting a second one.
 type chainer struct {
 	client client.Client
-	dial   func(address, namespace string) (client.Client, error)
 }
 
 func (c *chainer) start(ctx context.Context, in workflows.ChainInput) (workflows.ChainedRun, error) {
@@ -23,8 +22,6 @@ func (c *chainer) start(ctx context.Context, in workflows.ChainInput) (workflows
 	var target client.Client
 	var err error
 	switch {
-	case c.dial != nil:
-		target, err = c.dial(in.Task.TemporalAddress, in.Task.Namespace)
 	case in.Task.TemporalAddress != "":
 		target, err = client.Dial(client.Options{HostPort: in.Task.TemporalAddress, Namespace: in.Task.Namespace, Logger: starter.Logger()})
 	default:

@@ -29,10 +29,6 @@ type Options struct {
 	Activities activities.Config
 	// Notify reports outcomes to monitoring (central worker); nil only logs.
 	Notify *notify.Activities
-	// Dial opens a client for a chained pull in another namespace or
-	// cluster (central worker); nil reuses this worker's client, changing
-	// only the namespace.
-	Dial func(address, namespace string) (client.Client, error)
 }
 
 // Register adds the workflows to a worker, under their stable type names.
@@ -63,7 +59,7 @@ func Start(c client.Client, o Options) (stop func(), err error) {
 			n = &notify.Activities{}
 		}
 		w.RegisterActivity(n)
-		w.RegisterActivityWithOptions((&chainer{client: c, dial: o.Dial}).start, activity.RegisterOptions{Name: workflows.StartChainedPullActivity})
+		w.RegisterActivityWithOptions((&chainer{client: c}).start, activity.RegisterOptions{Name: workflows.StartChainedPullActivity})
 		if err := w.Start(); err != nil {
 			return nil, fmt.Errorf("worker: start central worker: %w", err)
 		}
