@@ -210,17 +210,34 @@ func schemaExists(ctx context.Context, conn *sql.DB, name string) (bool, string,
 	return true, comment.String, nil
 }
 
+// adminFor checks that staging and the live name are safe to work on and
+// connects without a default schema.
+func (e *Engine) adminFor(ctx context.Context, staging string) (*sql.DB, error) {
+	if err := checkStaging(staging); err != nil {
+		return nil, err
+	}
+	if err := e.checkLive(); err != nil {
+		return nil, err
+	}
+	return e.connect(ctx, "")
+}
+
+// charset is the CHARACTER SET ... COLLATE ... clause that gives a new
+// schema the character set and collation of schema.
+func charset(ctx context.Context, conn *sql.DB, schema string) (string, error) {
+	var cs, coll string
+	if err := conn.QueryRowContext(ctx, `SELECT DEFAULT_CHARACTER_SET_NAME, DEFAULT_COLLATION_NAME FROM information_schema.SCHEMATA WHERE SCHEMA_NAME = ?`,
+		schema).Scan(&cs, &coll); err != nil {
+		return "", err
+	}
+	return " CHARACTER SET " + cs + " COLLATE " + coll, nil
+}
+
 // Restore creates the staging schema (the live schema's character set and
 // collation when it exists) and feeds the dump to the mysql client, which
 // stops at the first error.
 func (e *Engine) Restore(ctx context.Context, r io.Reader, staging string) error {
-	if err := checkStaging(staging); err != nil {
-		return err
-	}
-	if err := e.checkLive(); err != nil {
-		return err
-	}
-	admin, err := e.connect(ctx, "")
+	admin, err := e.adminFor(ctx, staging)
 	if err != nil {
 		return err
 	}
@@ -230,10 +247,8 @@ func (e *Engine) Restore(ctx context.Context, r io.Reader, staging string) error
 		return err
 	}
 	create := "CREATE DATABASE " + ident(staging)
-	var cs, coll string
-	if err := admin.QueryRowContext(ctx, `SELECT DEFAULT_CHARACTER_SET_NAME, DEFAULT_COLLATION_NAME FROM information_schema.SCHEMATA WHERE SCHEMA_NAME = ?`,
-		e.t.Database).Scan(&cs, &coll); err == nil {
-		create += " CHARACTER SET " + cs + " COLLATE " + coll
+	if cs, err := charset(ctx, admin, e.t.Database); err == nil {
+		create += cs
 	}
 	for _, s := range []string{"DROP DATABASE IF EXISTS " + ident(staging), create} {
 		if _, err := admin.ExecContext(ctx, s); err != nil {

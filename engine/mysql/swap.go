@@ -23,13 +23,7 @@ func oldName(staging string) string { return engine.StagingName(staging, "old", 
 // replaces views, routines, events and triggers and drops the old tables.
 // A retry after the RENAME (the label says so) only redoes the second part.
 func (e *Engine) Swap(ctx context.Context, staging, label string) error {
-	if err := checkStaging(staging); err != nil {
-		return err
-	}
-	if err := e.checkLive(); err != nil {
-		return err
-	}
-	admin, err := e.connect(ctx, "")
+	admin, err := e.adminFor(ctx, staging)
 	if err != nil {
 		return err
 	}
@@ -244,12 +238,11 @@ func (e *Engine) moveTables(ctx context.Context, admin *sql.DB, staging, label s
 			}
 		}
 	} else {
-		var cs, coll string
-		if err := admin.QueryRowContext(ctx, `SELECT DEFAULT_CHARACTER_SET_NAME, DEFAULT_COLLATION_NAME FROM information_schema.SCHEMATA WHERE SCHEMA_NAME = ?`,
-			staging).Scan(&cs, &coll); err != nil {
+		cs, err := charset(ctx, admin, staging)
+		if err != nil {
 			return fmt.Errorf("mysql: read staging character set: %w", err)
 		}
-		if _, err := admin.ExecContext(ctx, "CREATE DATABASE IF NOT EXISTS "+ident(e.t.Database)+" CHARACTER SET "+cs+" COLLATE "+coll); err != nil {
+		if _, err := admin.ExecContext(ctx, "CREATE DATABASE IF NOT EXISTS "+ident(e.t.Database)+cs); err != nil {
 			return fmt.Errorf("mysql: create schema %s: %w", e.t.Database, err)
 		}
 	}
