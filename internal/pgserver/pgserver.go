@@ -5,12 +5,10 @@ package pgserver
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"net"
 	"os"
 	"os/exec"
-	"os/user"
 	"path/filepath"
 	"sort"
 	"strconv"
@@ -18,6 +16,8 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+
+	"github.com/envsync/envsync/internal/daemon"
 )
 
 // InstallHint says how to get the binaries.
@@ -30,9 +30,7 @@ type Server struct {
 	Port   int
 	User   string
 	BinDir string
-	dir    string
-	cmd    *exec.Cmd
-	done   chan error
+	proc   *daemon.Process
 }
 
 // BinDir finds Debian's server binaries, newest version first.
@@ -61,74 +59,46 @@ func Start(ctx context.Context) (*Server, error) {
 	if err != nil {
 		return nil, err
 	}
-	dir, err := os.MkdirTemp("", "envsync-pg-")
+	dir, err := daemon.NewDir("envsync-pg-", "postgres", InstallHint)
 	if err != nil {
 		return nil, err
 	}
 	s, err := start(ctx, bin, dir)
 	if err != nil {
-		os.RemoveAll(dir)
+		os.RemoveAll(dir.Path)
 		return nil, err
 	}
 	return s, nil
 }
 
-func start(ctx context.Context, bin, dir string) (*Server, error) {
-	attr := &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
-	if os.Geteuid() == 0 {
-		u, err := user.Lookup("postgres")
-		if err != nil {
-			return nil, fmt.Errorf("running as root needs the postgres user to run the server: %w; install it: %s", err, InstallHint)
-		}
-		uid, _ := strconv.Atoi(u.Uid)
-		gid, _ := strconv.Atoi(u.Gid)
-		attr.Credential = &syscall.Credential{Uid: uint32(uid), Gid: uint32(gid)}
-		if err := os.Chown(dir, uid, gid); err != nil {
-			return nil, err
-		}
-	}
-	data := filepath.Join(dir, "data")
+func start(ctx context.Context, bin string, dir *daemon.Dir) (*Server, error) {
+	data := filepath.Join(dir.Path, "data")
 	initdb := exec.CommandContext(ctx, filepath.Join(bin, "initdb"), "-D", data, "-U", "postgres", "--auth=trust", "-E", "UTF8", "--locale=C.UTF-8")
-	initdb.SysProcAttr = attr
+	initdb.SysProcAttr = dir.Attr
 	if out, err := initdb.CombinedOutput(); err != nil {
 		return nil, fmt.Errorf("initdb in %s: %w: %s", data, err, out)
 	}
-	port, err := freePort()
+	port, err := daemon.FreePort()
 	if err != nil {
 		return nil, err
 	}
-	s := &Server{Host: "127.0.0.1", Port: port, User: "postgres", BinDir: bin, dir: dir, done: make(chan error, 1)}
-	logf, err := os.Create(filepath.Join(dir, "server.log"))
+	s := &Server{Host: "127.0.0.1", Port: port, User: "postgres", BinDir: bin}
+	s.proc, err = dir.Start("postgres", exec.Command(filepath.Join(bin, "postgres"), "-D", data, "-p", strconv.Itoa(port), "-k", dir.Path,
+		"-c", "listen_addresses=127.0.0.1", "-c", "fsync=off", "-c", "max_connections=100"))
 	if err != nil {
 		return nil, err
 	}
-	s.cmd = exec.Command(filepath.Join(bin, "postgres"), "-D", data, "-p", strconv.Itoa(port), "-k", dir,
-		"-c", "listen_addresses=127.0.0.1", "-c", "fsync=off", "-c", "max_connections=100")
-	s.cmd.SysProcAttr = attr
-	s.cmd.Stdout, s.cmd.Stderr = logf, logf
-	if err := s.cmd.Start(); err != nil {
-		return nil, fmt.Errorf("start postgres: %w", err)
-	}
-	go func() { s.done <- s.cmd.Wait(); logf.Close() }()
-	deadline := time.Now().Add(30 * time.Second)
-	for {
+	err = s.proc.WaitReady(30*time.Second, func() error {
 		conn, err := s.Connect(ctx, "postgres")
 		if err == nil {
 			conn.Close(ctx)
-			return s, nil
 		}
-		select {
-		case werr := <-s.done:
-			log, _ := os.ReadFile(filepath.Join(dir, "server.log"))
-			return nil, fmt.Errorf("postgres exited during start-up: %v: %s", werr, log)
-		case <-time.After(100 * time.Millisecond):
-		}
-		if time.Now().After(deadline) {
-			_ = s.cmd.Process.Kill()
-			<-s.done
-			return nil, fmt.Errorf("postgres did not accept connections within 30s: %w", err)
-		}
+		return err
+	})
+	if err != nil {
+		return nil, err
 	}
+	return s, nil
 }
 
 // Connect opens a superuser connection to db.
@@ -144,27 +114,5 @@ func (s *Server) URL(db string) string {
 // Addr is host:port, as database_hostname takes it.
 func (s *Server) Addr() string { return net.JoinHostPort(s.Host, strconv.Itoa(s.Port)) }
 
-// Stop shuts the server down (fast shutdown) and waits for it.
-func (s *Server) Stop() {
-	if s.cmd == nil || s.cmd.Process == nil {
-		return
-	}
-	_ = s.cmd.Process.Signal(syscall.SIGINT)
-	select {
-	case <-s.done:
-	case <-time.After(20 * time.Second):
-		_ = s.cmd.Process.Kill()
-		<-s.done
-	}
-	s.cmd = nil
-	os.RemoveAll(s.dir)
-}
-
-func freePort() (int, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return 0, errors.New("no free loopback port: " + err.Error())
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port, nil
-}
+// Stop shuts the server down (fast shutdown) and removes its files.
+func (s *Server) Stop() { s.proc.Stop(syscall.SIGINT) }
