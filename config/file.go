@@ -91,17 +91,8 @@ func setBool(dst *bool, v string) error {
 	return nil
 }
 
-// laterKeys are keys of the original that this build recognises but cannot
-// honour yet; silently ignoring them would, for example, skip sanitisation.
-var laterKeys = []string{}
-
 func knownKeys() string {
-	keys := make([]string, 0, len(setters))
-	for k := range setters {
-		keys = append(keys, k)
-	}
-	slices.Sort(keys)
-	return strings.Join(keys, ", ")
+	return strings.Join(slices.Sorted(maps.Keys(setters)), ", ")
 }
 
 func setIntValue(dst *int, v string) error {
@@ -125,10 +116,6 @@ func setInt(dst **int, v string) error {
 // set applies one key of a task, reporting unknown keys and bad values.
 func (t *Task) set(source, key, value string) error {
 	fe := &FieldError{Source: source, Task: t.Name, Field: key, Value: value}
-	if slices.Contains(laterKeys, key) {
-		fe.Reason = "not supported by this envsync build yet; remove it or upgrade envsync"
-		return fe
-	}
 	set, ok := setters[key]
 	if !ok {
 		fe.Reason = "unknown key; known keys: " + knownKeys()

@@ -136,10 +136,9 @@ var (
 	allDBMS    = []string{"postgresql", "mysql", "mongo", "documentdb", "elasticsearch", "files"}
 	allBackend = []string{"s3", "file", "rsync", "es_snapshot", "elasticsearch"}
 
-	// supported lists what this build can run, engine by engine, and the
-	// stores each engine can use. Anything else the original accepted is
+	// legalStores lists the stores each engine can use; other pairs are
 	// refused at validation rather than failing half way through a run.
-	supported = map[string][]string{
+	legalStores = map[string][]string{
 		"postgresql":    {"s3", "file", "rsync"},
 		"mysql":         {"s3", "file", "rsync"},
 		"files":         {"s3", "file", "rsync"},
@@ -149,19 +148,11 @@ var (
 	}
 )
 
-// Engines returns the dbms values this build can run.
-func Engines() []string {
-	var out []string
-	for _, d := range allDBMS {
-		if _, ok := supported[d]; ok {
-			out = append(out, d)
-		}
-	}
-	return out
-}
+// Engines returns the dbms values tasks may name.
+func Engines() []string { return slices.Clone(allDBMS) }
 
-// Backends returns the storage backends dbms can use in this build.
-func Backends(dbms string) []string { return supported[dbms] }
+// Backends returns the storage backends dbms can use.
+func Backends(dbms string) []string { return legalStores[dbms] }
 
 // TimestampLayout is the -t format of the original script, read as UTC.
 const TimestampLayout = "2006-01-02T15:04"
@@ -265,11 +256,7 @@ func (t *Task) Validate(source string) error {
 	dbmsOK := oneOf("dbms", t.DBMS, allDBMS)
 	backendOK := oneOf("storagebackend", t.StorageBackend, allBackend)
 	if dbmsOK && backendOK {
-		stores, ok := supported[t.DBMS]
-		switch {
-		case !ok:
-			bad("dbms", t.DBMS, "not supported by this envsync build yet; supported: "+strings.Join(Engines(), ", "))
-		case !slices.Contains(stores, t.StorageBackend):
+		if stores := legalStores[t.DBMS]; !slices.Contains(stores, t.StorageBackend) {
 			bad("storagebackend", t.StorageBackend, fmt.Sprintf("cannot be used with dbms %s; legal backends for %s: %s",
 				t.DBMS, t.DBMS, strings.Join(stores, ", ")))
 		}
