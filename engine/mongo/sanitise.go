@@ -28,8 +28,8 @@ var _ engine.Sanitiser = (*Engine)(nil)
 // nothing.
 func (e *Engine) Sanitise(ctx context.Context, staging string, rules *sanitise.Rules, hashKey string) (engine.SanitiseReport, error) {
 	rep := engine.SanitiseReport{Rows: map[string]int64{}}
-	if !strings.Contains(staging, engine.StagingMarker) {
-		return rep, engine.Permanent(fmt.Errorf("mongo: refusing staging prefix %q", staging))
+	if err := checkStaging(staging); err != nil {
+		return rep, err
 	}
 	c, err := e.connect(ctx)
 	if err != nil {
