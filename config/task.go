@@ -341,13 +341,31 @@ func (t *Task) MonitoredHost() string {
 	return t.WorkerHost
 }
 
-// WorkflowID is shared by every push and pull of one database on one host,
-// so Temporal refuses a second run of that database while one is going.
+// WorkflowID names the target a run reads or writes: the worker host, the
+// database server and the database (or the directory, for files). Every
+// push and pull of one target shares it, so Temporal refuses a second run
+// of that target while one is going; a push from production and a pull into
+// staging that one worker reaches through database_hostname differ, so a
+// push can chain into that pull.
 func (t *Task) WorkflowID() string {
 	if t.Action == ActionS3Sync {
 		return "envsync-" + t.WorkerHost + "-s3sync-" + t.Name
 	}
-	return "envsync-" + t.WorkerHost + "-" + t.Database
+	return "envsync-" + t.WorkerHost + "-" + t.Target()
+}
+
+// Target is the database a run reads or writes, as the worker reaches it:
+// "<database_hostname>/<database>", "local/<database>" for the engine's
+// default server on the worker host, or the directory of a files task.
+func (t *Task) Target() string {
+	if t.DBMS == "files" {
+		return t.Directory
+	}
+	server := t.DatabaseHostname
+	if server == "" {
+		server = "local"
+	}
+	return server + "/" + t.Database
 }
 
 // DumpName is the database name dumps of this task carry in the store.
