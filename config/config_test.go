@@ -236,3 +236,45 @@ func TestSanitiseRulesCheckedAtLoad(t *testing.T) {
 		t.Error("a task whose rule set hash is missing was accepted for a run")
 	}
 }
+
+// yaml.v3 keeps both copies of a key repeated in a mapping when decoding
+// into a Node, and the loader used to let the last one win silently: an
+// operator who wrote database twice pushed the database they did not look
+// at. Every repetition is refused, naming file, task, key and both lines.
+// The files are otherwise valid, so the repetition alone is refused.
+func TestDuplicateKeysRefused(t *testing.T) {
+	const defaults = "defaults:\n  worker_host: db1\n  storagebackend: file\n  url: /srv\n  dbms: postgresql\n"
+	for name, tc := range map[string]struct{ doc, want string }{
+		"task key": {
+			defaults + "tasks:\n  t1:\n    action: push\n    database: small\n    database: big\n",
+			`tasks.yaml: task t1: key database given twice, at lines 9 and 10`,
+		},
+		"hour": {
+			defaults + "tasks:\n  t1:\n    action: push\n    database: orders\n    hour: 23\n    minute: 30\n    hour: 1\n",
+			`tasks.yaml: task t1: key hour given twice, at lines 10 and 12`,
+		},
+		"list key": {
+			defaults + "tasks:\n  t1:\n    action: push\n    database: orders\n    before: [a]\n    before:\n      - b\n",
+			`tasks.yaml: task t1: key before given twice, at lines 10 and 11`,
+		},
+		"defaults key": {
+			defaults + "  worker_host: db2\ntasks:\n  t1:\n    action: push\n    database: orders\n",
+			`tasks.yaml: defaults: key worker_host given twice, at lines 2 and 6`,
+		},
+		"top-level key": {
+			defaults + "tasks:\n  t1:\n    action: push\n    database: orders\ntasks:\n  t2:\n    action: push\n    database: other\n",
+			`tasks.yaml: top-level key tasks given twice, at lines 6 and 10`,
+		},
+		"task name": {
+			defaults + "tasks:\n  t1:\n    action: push\n    database: orders\n  t1:\n    action: push\n    database: other\n",
+			`tasks.yaml: task t1 defined twice, at lines 7 and 10`,
+		},
+	} {
+		t.Run(name, func(t *testing.T) {
+			_, err := ParseFile("tasks.yaml", []byte(tc.doc))
+			if err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Errorf("error %v, want %q", err, tc.want)
+			}
+		})
+	}
+}

@@ -175,15 +175,19 @@ func ParseFile(path string, data []byte) (*File, error) {
 		tasks    *yaml.Node
 	)
 	root := doc.Content[0]
+	rootLines := map[string]int{}
 	for i := 0; i+1 < len(root.Content); i += 2 {
 		k, v := root.Content[i], root.Content[i+1]
+		if first, ok := rootLines[k.Value]; ok {
+			errs = append(errs, fmt.Errorf("%s: top-level key %s given twice, at lines %d and %d; keep one", path, k.Value, first, k.Line))
+			continue
+		}
+		rootLines[k.Value] = k.Line
 		switch k.Value {
 		case "tasks":
 			tasks = v
 		case "defaults":
-			if err := scalars(path, "defaults", v, defaults); err != nil {
-				errs = append(errs, err)
-			}
+			errs = append(errs, scalars(path, "defaults", v, defaults)...)
 		default:
 			errs = append(errs, fmt.Errorf("%s: line %d: unknown top-level key %q; expected tasks and optionally defaults", path, k.Line, k.Value))
 		}
@@ -192,17 +196,17 @@ func ParseFile(path string, data []byte) (*File, error) {
 		return nil, append(errs, fmt.Errorf("%s: missing tasks: mapping of task name to settings", path))
 	}
 	f := &File{Path: path}
-	seen := map[string]bool{}
+	taskLines := map[string]int{}
 	for i := 0; i+1 < len(tasks.Content); i += 2 {
-		name := tasks.Content[i].Value
-		if seen[name] {
-			errs = append(errs, fmt.Errorf("%s: line %d: task %s defined twice", path, tasks.Content[i].Line, name))
+		name, line := tasks.Content[i].Value, tasks.Content[i].Line
+		if first, ok := taskLines[name]; ok {
+			errs = append(errs, fmt.Errorf("%s: task %s defined twice, at lines %d and %d; rename or remove one", path, name, first, line))
 			continue
 		}
-		seen[name] = true
+		taskLines[name] = line
 		values := map[string]string{}
-		if err := scalars(path, "task "+name, tasks.Content[i+1], values); err != nil {
-			errs = append(errs, err)
+		if es := scalars(path, "task "+name, tasks.Content[i+1], values); es != nil {
+			errs = append(errs, es...)
 			continue
 		}
 		t := Task{Name: name}
@@ -256,13 +260,23 @@ func (f *File) checkChains() Errors {
 	return errs
 }
 
-// scalars reads a mapping of scalar values into out.
-func scalars(path, what string, n *yaml.Node, out map[string]string) error {
+// scalars reads a mapping of scalar values into out. A key given twice is
+// refused: yaml.v3 keeps both when decoding into a Node, and out would
+// silently keep the last, so `database: small` then `database: big` would
+// push big.
+func scalars(path, what string, n *yaml.Node, out map[string]string) Errors {
 	if n.Kind != yaml.MappingNode {
-		return fmt.Errorf("%s: line %d: %s must be a mapping of key: value", path, n.Line, what)
+		return Errors{fmt.Errorf("%s: line %d: %s must be a mapping of key: value", path, n.Line, what)}
 	}
+	var errs Errors
+	lines := map[string]int{}
 	for i := 0; i+1 < len(n.Content); i += 2 {
 		k, v := n.Content[i], n.Content[i+1]
+		if first, ok := lines[k.Value]; ok {
+			errs = append(errs, fmt.Errorf("%s: %s: key %s given twice, at lines %d and %d; keep one", path, what, k.Value, first, k.Line))
+			continue
+		}
+		lines[k.Value] = k.Line
 		switch v.Kind {
 		case yaml.ScalarNode:
 			out[k.Value] = v.Value
@@ -270,16 +284,16 @@ func scalars(path, what string, n *yaml.Node, out map[string]string) error {
 			var items []string
 			for _, item := range v.Content {
 				if item.Kind != yaml.ScalarNode || strings.Contains(item.Value, ",") {
-					return fmt.Errorf("%s: line %d: %s: %s must be a list of names", path, item.Line, what, k.Value)
+					return append(errs, fmt.Errorf("%s: line %d: %s: %s must be a list of names", path, item.Line, what, k.Value))
 				}
 				items = append(items, item.Value)
 			}
 			out[k.Value] = strings.Join(items, ",")
 		default:
-			return fmt.Errorf("%s: line %d: %s: %s must be a single value or a list", path, v.Line, what, k.Value)
+			return append(errs, fmt.Errorf("%s: line %d: %s: %s must be a single value or a list", path, v.Line, what, k.Value))
 		}
 	}
-	return nil
+	return errs
 }
 
 // ReadLegacy parses the original script's sourceable configuration file:
