@@ -278,3 +278,35 @@ func TestDuplicateKeysRefused(t *testing.T) {
 		})
 	}
 }
+
+// Names are refused outside a small ASCII set (they become object keys,
+// file names, quoted identifiers and task queue names); the message must
+// name that set exactly, not say "letters" and then refuse Ü.
+func TestNameRulesNameTheASCIISet(t *testing.T) {
+	const set = "ASCII letters A-Z a-z, digits 0-9, and _ . -"
+	base := Task{Name: "t1", Action: ActionPush, DBMS: "mysql", StorageBackend: "file", URL: "/srv", Database: "orders", WorkerHost: "db1"}
+	for _, tc := range []struct {
+		mutate func(*Task)
+		want   string
+	}{
+		{func(t *Task) { t.Database = "Ünïcödé" }, `database "Ünïcödé": must be 1-63 characters of ` + set},
+		{func(t *Task) { t.Action = ActionPull; t.SourceDatabase = "Ünïcödé" }, `source_database "Ünïcödé": must be 1-63 characters of ` + set},
+		{func(t *Task) { t.ExcludedTables = []string{"Ünïcödé"} }, `excluded_tables "Ünïcödé": not a table name: 1-63 characters of ` + set},
+		{func(t *Task) { t.WorkerHost = "Ünïcödé" }, `worker_host "Ünïcödé": must be a host name: 1-253 characters of ` + set},
+		{func(t *Task) { t.MonitoringHost = "Ünïcödé" }, `monitoring_host "Ünïcödé": must be a host name: 1-253 characters of ` + set},
+		{func(t *Task) { t.Before = []string{"Ünïcödé"} }, `before/after "Ünïcödé": a hook is the name of an executable in the worker's hooks directory: 1-255 characters of ` + set},
+		{func(t *Task) { t.DatabaseHostname = "Ünïcödé" }, `database_hostname "Ünïcödé": must be host, host:port, [IPv6 address]:port or an absolute socket directory; a host is ` + set},
+		{func(t *Task) { t.StorageBackend = "rsync"; t.Path = "x"; t.URL = "Ünïcödé" }, `url "Ünïcödé": must be [user@]host[:port] of the file server, user and host of ` + set},
+		{func(t *Task) { t.StorageBackend = "s3"; t.URL = "Ünïcödé" }, `url "Ünïcödé": not a valid S3 bucket name: 3-63 characters of lower-case ASCII letters a-z, digits 0-9, . and -`},
+		{func(t *Task) { t.DBMS = "elasticsearch"; t.StorageBackend = "es_snapshot"; t.URL = "Ünïcödé" }, `url "Ünïcödé": must be the snapshot repository's name: lower-case ASCII letters a-z, digits 0-9, _ and -`},
+	} {
+		task := base
+		tc.mutate(&task)
+		if err := task.Validate("tasks.yaml"); err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("error %v\nwant %q", err, tc.want)
+		}
+	}
+	if err := base.Validate("tasks.yaml"); err != nil {
+		t.Errorf("the base task is refused, so the cases above prove nothing: %v", err)
+	}
+}

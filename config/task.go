@@ -165,10 +165,25 @@ var (
 	hostRe = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_.-]{0,252}$`)
 	// host, host:port, [v6]:port
 	hostPortRe = regexp.MustCompile(`^(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9_.-]+|/[^\s]*)(:[0-9]{1,5})?$`)
-	hookRe     = regexp.MustCompile(`^[A-Za-z0-9_][A-Za-z0-9_.-]*$`)
-	repoRe     = regexp.MustCompile(`^[a-z0-9][a-z0-9_-]*$`)
-	rsyncRe    = regexp.MustCompile(`^([A-Za-z0-9_.-]+@)?[A-Za-z0-9_.-]+(:[0-9]{1,5})?$`)
-	bucketRe   = regexp.MustCompile(`^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$`)
+	// Hook names are file names in the hooks directory (NAME_MAX 255).
+	hookRe   = regexp.MustCompile(`^[A-Za-z0-9_][A-Za-z0-9_.-]{0,254}$`)
+	repoRe   = regexp.MustCompile(`^[a-z0-9][a-z0-9_-]*$`)
+	rsyncRe  = regexp.MustCompile(`^([A-Za-z0-9_.-]+@)?[A-Za-z0-9_.-]+(:[0-9]{1,5})?$`)
+	bucketRe = regexp.MustCompile(`^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$`)
+)
+
+// What each pattern above accepts, in words, for the messages. "Letters"
+// alone would be wrong: the sets are ASCII, and an operator who is refused
+// Ü must be able to see why.
+const (
+	asciiName    = "ASCII letters A-Z a-z, digits 0-9, and _ . -"
+	databaseRule = "1-63 characters of " + asciiName + ", not starting with . or -"
+	hostRule     = "1-253 characters of " + asciiName + ", starting with a letter or digit"
+	hookRule     = "1-255 characters of " + asciiName + ", not starting with . or -"
+	hostPortRule = "must be host, host:port, [IPv6 address]:port or an absolute socket directory; a host is " + asciiName
+	rsyncRule    = "must be [user@]host[:port] of the file server, user and host of " + asciiName
+	repoRule     = "lower-case ASCII letters a-z, digits 0-9, _ and -, starting with a letter or digit"
+	bucketRule   = "3-63 characters of lower-case ASCII letters a-z, digits 0-9, . and -, starting and ending with a letter or digit"
 )
 
 // FieldError says which field of which task in which file is wrong and why.
@@ -265,13 +280,13 @@ func (t *Task) Validate(source string) error {
 	case t.Database == "":
 		bad("database", "", "required")
 	case !databaseRe.MatchString(t.Database):
-		bad("database", t.Database, "must be 1-63 characters of letters, digits, _ . - (not starting with . or -)")
+		bad("database", t.Database, "must be "+databaseRule)
 	}
 	if t.SourceDatabase != "" {
 		if t.Action != ActionPull {
 			bad("source_database", t.SourceDatabase, "only a pull restores another database's dumps")
 		} else if !databaseRe.MatchString(t.SourceDatabase) {
-			bad("source_database", t.SourceDatabase, "must be 1-63 characters of letters, digits, _ . - (not starting with . or -)")
+			bad("source_database", t.SourceDatabase, "must be "+databaseRule)
 		}
 	}
 	switch {
@@ -294,7 +309,7 @@ func (t *Task) Validate(source string) error {
 	}
 	for _, x := range t.ExcludedTables {
 		if !databaseRe.MatchString(x) {
-			bad("excluded_tables", x, "not a table name (letters, digits, _ . -)")
+			bad("excluded_tables", x, "not a table name: "+databaseRule)
 		}
 	}
 	if t.DatabaseHostname != "" {
@@ -306,11 +321,11 @@ func (t *Task) Validate(source string) error {
 	case t.URL == "":
 		bad("url", "", "required: the bucket (s3) or directory (file) holding dumps")
 	case t.StorageBackend == "s3" && !bucketRe.MatchString(t.URL):
-		bad("url", t.URL, "not a valid S3 bucket name (3-63 lower-case letters, digits, . and -)")
+		bad("url", t.URL, "not a valid S3 bucket name: "+bucketRule)
 	case t.StorageBackend == "es_snapshot" && !repoRe.MatchString(t.URL):
-		bad("url", t.URL, "must be the snapshot repository's name (lower-case letters, digits, _ -)")
+		bad("url", t.URL, "must be the snapshot repository's name: "+repoRule)
 	case t.StorageBackend == "rsync" && !rsyncRe.MatchString(t.URL):
-		bad("url", t.URL, "must be [user@]host[:port] of the file server")
+		bad("url", t.URL, rsyncRule)
 	case t.StorageBackend == "rsync" && t.Path == "":
 		bad("path", t.Path, "required for rsync: the directory on the file server")
 	case t.StorageBackend == "file" && !strings.HasPrefix(t.URL, "/") && !strings.HasPrefix(t.URL, "."):
@@ -397,7 +412,7 @@ func (t *Task) validateCommon(bad func(field, value, reason string)) {
 	if t.WorkerHost == "" {
 		bad("worker_host", "", "required: the host whose envsync worker runs this task's steps")
 	} else if !hostRe.MatchString(t.WorkerHost) {
-		bad("worker_host", t.WorkerHost, "must be a host name (letters, digits, _ . -)")
+		bad("worker_host", t.WorkerHost, "must be a host name: "+hostRule)
 	}
 	if t.Hour != nil && (*t.Hour < 0 || *t.Hour > 23) {
 		bad("hour", fmt.Sprint(*t.Hour), "must be 0-23")
@@ -424,11 +439,11 @@ func (t *Task) validateCommon(bad func(field, value, reason string)) {
 	}
 	for _, h := range append(append([]string{}, t.Before...), t.After...) {
 		if !hookRe.MatchString(h) {
-			bad("before/after", h, "a hook is the name of an executable in the worker's hooks directory: letters, digits, _ . - only")
+			bad("before/after", h, "a hook is the name of an executable in the worker's hooks directory: "+hookRule)
 		}
 	}
 	if t.MonitoringHost != "" && !hostRe.MatchString(t.MonitoringHost) {
-		bad("monitoring_host", t.MonitoringHost, "must be a host name")
+		bad("monitoring_host", t.MonitoringHost, "must be a host name: "+hostRule)
 	}
 }
 
@@ -484,14 +499,14 @@ func (t *Task) validateSync(bad func(field, value, reason string)) {
 	}
 	for _, f := range [][2]string{{"url", t.URL}, {"target_url", t.TargetURL}} {
 		if !bucketRe.MatchString(f[1]) {
-			bad(f[0], f[1], "required: an S3 bucket name (3-63 lower-case letters, digits, . and -)")
+			bad(f[0], f[1], "required: an S3 bucket name: "+bucketRule)
 		}
 	}
 	if t.URL == t.TargetURL && t.Path == t.TargetPath {
 		bad("target_path", t.TargetPath, "source and target are the same place")
 	}
 	if t.Database != "" && !databaseRe.MatchString(t.Database) {
-		bad("database", t.Database, "must be 1-63 characters of letters, digits, _ . - (not starting with . or -)")
+		bad("database", t.Database, "must be "+databaseRule)
 	}
 }
 
@@ -499,7 +514,7 @@ func (t *Task) validateSync(bad func(field, value, reason string)) {
 // Unix socket directory) into host and port; port is 0 when not given.
 func SplitHostPort(v string) (string, int, error) {
 	if !hostPortRe.MatchString(v) {
-		return "", 0, errors.New("must be host, host:port or a socket directory")
+		return "", 0, errors.New(hostPortRule)
 	}
 	if strings.HasPrefix(v, "/") {
 		return v, 0, nil
