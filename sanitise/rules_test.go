@@ -35,8 +35,8 @@ verify:
 func TestBadRulesRefused(t *testing.T) {
 	cases := map[string]string{
 		"tables:\n  users:\n    email: scramble\n":                                                `rule users.email: unknown transformer "scramble"`,
-		"tables:\n  users:\n    ssn: {fixed: \"x'; DROP TABLE users; --\"}\n":                     `rule users.ssn: fixed takes a plain value, not SQL`,
-		"tables:\n  users:\n    url: {rewrite: {from: a, to: \"b' || (SELECT 1)\"}}\n":            `rule users.url: rewrite takes plain values, not SQL`,
+		"tables:\n  users:\n    ssn: {fixed: [a, b]}\n":                                           `rule users.ssn: fixed takes one plain value`,
+		"tables:\n  users:\n    url: {rewrite: {from: a, to: {b: c}}}\n":                          `rule users.url: rewrite takes {from, to}`,
 		"verify:\n  - DELETE FROM users\n":                                                        `rule verify[0]: a verify query must be one SELECT`,
 		"tables:\n  users:\n    email: email\nverify:\n  - {collection: users, filter: {a: 1}}\n": `mixes SQL rules`,
 		"tables:\n  users:\n    delete_where: \"1=1; DROP TABLE x\"\n":                            `rule users.delete_where: for SQL, delete_where is one condition`,
@@ -65,5 +65,40 @@ func TestReadmeExample(t *testing.T) {
 	}
 	if len(r.Tables) != 4 || len(r.Verify) != 1 || r.SQL == "" {
 		t.Errorf("%+v", r)
+	}
+}
+
+// Values are bound parameters, so any string is a value: words that begin
+// SQL statements, quotes, ; and --, placeholders, backslashes and LIKE
+// wildcards are kept exactly as written (the engines' tests prove they
+// also arrive so).
+func TestPlainValuesKeptVerbatim(t *testing.T) {
+	r, err := Parse("r.yaml", []byte(`
+tables:
+  users:
+    subject: {fixed: "Update"}
+    plan: {fixed: Select a plan}
+    stop: {fixed: Drop-off point}
+    terms: {fixed: "Terms; conditions"}
+    quoted: {fixed: 'it''s "quoted"'}
+    drop: {fixed: "x'; DROP TABLE users; --"}
+    param: {fixed: "$1"}
+    slash: {fixed: 'back\slash\\n'}
+    like: {fixed: "%_"}
+    url: {rewrite: {from: "a' -- $1", to: 'b'' || (SELECT 1); \n'}}
+`))
+	if err != nil {
+		t.Fatalf("plain values refused: %v", err)
+	}
+	want := []string{"Update", "Select a plan", "Drop-off point", "Terms; conditions", `it's "quoted"`,
+		"x'; DROP TABLE users; --", "$1", `back\slash\\n`, "%_"}
+	rules := r.Tables[0].Rules
+	for i, w := range want {
+		if rules[i].Value != w {
+			t.Errorf("%s: value %q, want %q", rules[i].Column, rules[i].Value, w)
+		}
+	}
+	if rw := rules[len(want)]; rw.From != "a' -- $1" || rw.To != `b' || (SELECT 1); \n` {
+		t.Errorf("rewrite from %q to %q", rw.From, rw.To)
 	}
 }
