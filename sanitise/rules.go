@@ -128,6 +128,13 @@ func Parse(path string, data []byte) (*Rules, error) {
 	if strings.HasSuffix(path, ".sql") {
 		return &Rules{Path: path, SHA256: Hash(data), SQL: string(data)}, nil
 	}
+	var doc yaml.Node
+	if err := yaml.Unmarshal(data, &doc); err != nil {
+		return nil, fmt.Errorf("%s: not a rule set (tables, collections, sql, mongo_updates, verify): %w", path, err)
+	}
+	if err := uniqueKeys(path, &doc, ""); err != nil {
+		return nil, err
+	}
 	var f fileFormat
 	dec := yaml.NewDecoder(strings.NewReader(string(data)))
 	dec.KnownFields(true)
@@ -169,6 +176,47 @@ func Parse(path string, data []byte) (*Rules, error) {
 		return nil, &Error{path, "-", "mixes SQL rules (tables, sql, SELECT verify) with MongoDB rules (collections, mongo_updates, filter verify); one rule set serves one engine"}
 	}
 	return r, nil
+}
+
+// uniqueKeys refuses a mapping key given twice anywhere under n, naming
+// it by its path from the top (tables.users.email) and both lines. Tables
+// and columns are read from yaml.Nodes, which keep both entries, and the
+// rest is decoded with a message that names no rule; either way the rule a
+// reviewer reads need not be the one that runs.
+func uniqueKeys(path string, n *yaml.Node, where string) error {
+	switch n.Kind {
+	case yaml.DocumentNode:
+		for _, c := range n.Content {
+			if err := uniqueKeys(path, c, where); err != nil {
+				return err
+			}
+		}
+	case yaml.SequenceNode:
+		for i, c := range n.Content {
+			if err := uniqueKeys(path, c, fmt.Sprintf("%s[%d]", where, i)); err != nil {
+				return err
+			}
+		}
+	case yaml.MappingNode:
+		line := map[string]int{}
+		for i := 0; i+1 < len(n.Content); i += 2 {
+			k := n.Content[i]
+			name := k.Value
+			if where != "" {
+				name = where + "." + k.Value
+			}
+			if k.Kind == yaml.ScalarNode {
+				if first, ok := line[k.Value]; ok {
+					return fmt.Errorf("%s: %s is given twice, at lines %d and %d; keep one (merge them if both are meant)", path, name, first, k.Line)
+				}
+				line[k.Value] = k.Line
+			}
+			if err := uniqueKeys(path, n.Content[i+1], name); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
 }
 
 // NeedsHashKey reports whether a rule uses the keyed hash.

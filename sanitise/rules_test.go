@@ -2,6 +2,7 @@ package sanitise
 
 import (
 	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 )
@@ -100,5 +101,34 @@ tables:
 	}
 	if rw := rules[len(want)]; rw.From != "a' -- $1" || rw.To != `b' || (SELECT 1); \n` {
 		t.Errorf("rewrite from %q to %q", rw.From, rw.To)
+	}
+}
+
+// A key given twice is refused, naming the file, the key with its table and
+// both lines: YAML would otherwise keep one silently (or, for tables and
+// columns, apply both), and the rule a reviewer reads is not the one run.
+func TestDuplicateKeysRefused(t *testing.T) {
+	cases := map[string]string{
+		"tables:\n  users:\n    email: email\n  orders:\n    ref: hash\n  users:\n    name: lorem\n":  `r.yaml: tables.users is given twice, at lines 2 and 6`,
+		"tables:\n  users:\n    email: email\n    name: lorem\n    email: null\n":                     `r.yaml: tables.users.email is given twice, at lines 3 and 5`,
+		"tables:\n  users:\n    url: {rewrite: {from: a, to: b, from: c}}\n":                          `r.yaml: tables.users.url.rewrite.from is given twice, at lines 3 and 3`,
+		"collections:\n  users:\n    email: email\n  users:\n    name: lorem\n":                       `r.yaml: collections.users is given twice, at lines 2 and 4`,
+		"sql: UPDATE a SET b = 1\ntables:\n  users:\n    email: email\nsql: UPDATE a SET b = 2\n":     `r.yaml: sql is given twice, at lines 1 and 5`,
+		"tables:\n  users:\n    email: email\n\ntables:\n  orders:\n    ref: hash\n":                  `r.yaml: tables is given twice, at lines 1 and 5`,
+		"verify:\n  - {collection: users, filter: {a: 1, a: 2}}\n":                                    `r.yaml: verify[0].filter.a is given twice, at lines 2 and 2`,
+		"mongo_updates:\n  - collection: users\n    update: {$set: {a: 1}}\n    collection: orders\n": `r.yaml: mongo_updates[0].collection is given twice, at lines 2 and 4`,
+	}
+	for body, want := range cases {
+		if _, err := Parse("r.yaml", []byte(body)); err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("%q: error %v, want %q", body, err, want)
+		}
+	}
+	// Load names the file it read.
+	p := filepath.Join(t.TempDir(), "rules.yaml")
+	if err := os.WriteFile(p, []byte("tables:\n  users:\n    email: email\n    email: hash\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := Load(p); err == nil || !strings.Contains(err.Error(), p+": tables.users.email is given twice, at lines 3 and 4") {
+		t.Errorf("Load: %v", err)
 	}
 }
