@@ -7,8 +7,40 @@ COPY . .
 RUN CGO_ENABLED=0 go build -o /envsync ./cmd/envsync
 
 FROM debian:bookworm-slim
-# pg_dump/pg_restore for PostgreSQL 15 servers.
-RUN apt-get update && apt-get install -y --no-install-recommends postgresql-client-15 ca-certificates \
+# One image serves every worker, and a worker runs the tools of whichever
+# engine, store and notifier its tasks name, so the image carries all of
+# them (deploy/image_test.go checks this list against what the code runs):
+#   postgresql-client-15   pg_dump, pg_restore        engine/postgres
+#   mariadb-client         mysqldump, mysql           engine/mysql
+#   rsync, openssh-client  rsync, ssh                 store/rsyncstore
+#   nsca-client            send_nsca                  notify (--nsca-server)
+#   ca-certificates        TLS to S3, Icinga's API and Temporal
+# The MongoDB, Elasticsearch and files engines and the S3 store are Go
+# clients and need nothing here.
+RUN apt-get update \
+    && apt-get install -y --no-install-recommends \
+        ca-certificates \
+        postgresql-client-15 \
+        mariadb-client \
+        rsync openssh-client \
+        nsca-client \
     && rm -rf /var/lib/apt/lists/*
+# pg_dump refuses a server newer than itself (rightly: it cannot read the
+# newer catalogs), and bookworm ships only PostgreSQL 15's client. For newer
+# servers, build with
+#   docker build --build-arg PGDG_CLIENTS="16 17" .
+# which adds the PostgreSQL project's apt repository (apt.postgresql.org;
+# its key comes with Debian's postgresql-common) and installs
+# postgresql-client-16 and -17 beside 15. The worker uses
+# /usr/lib/postgresql/<server major>/bin by itself; --pg-bindir (or
+# ENVSYNC_PG_BINDIR) points it elsewhere.
+ARG PGDG_CLIENTS=""
+RUN if [ -n "$PGDG_CLIENTS" ]; then \
+        apt-get update \
+        && apt-get install -y --no-install-recommends postgresql-common \
+        && /usr/share/postgresql-common/pgdg/apt.postgresql.org.sh -y \
+        && apt-get install -y --no-install-recommends $(for v in $PGDG_CLIENTS; do echo "postgresql-client-$v"; done) \
+        && rm -rf /var/lib/apt/lists/*; \
+    fi
 COPY --from=build /envsync /usr/local/bin/envsync
 ENTRYPOINT ["envsync"]
