@@ -1,7 +1,11 @@
 package config
 
 import (
+	"encoding/json"
+	"fmt"
 	"os"
+	"reflect"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -309,4 +313,95 @@ func TestNameRulesNameTheASCIISet(t *testing.T) {
 	if err := base.Validate("tasks.yaml"); err != nil {
 		t.Errorf("the base task is refused, so the cases above prove nothing: %v", err)
 	}
+}
+
+// A pasted file as a title, or a generated list gone wrong, is refused
+// naming the field and the limit, and the message quotes only the start of
+// the value: echoing 10 MB back to the terminal helps no one.
+func TestOversizedValuesRefusedWithShortMessages(t *testing.T) {
+	const defaults = "defaults:\n  worker_host: db1\n  storagebackend: file\n  url: /srv\n  dbms: postgresql\n  action: pull\n  database: orders\n"
+	huge := strings.Repeat("x", 10<<20)
+	names := func(n int) string {
+		var b strings.Builder
+		for i := range n {
+			fmt.Fprintf(&b, "      - pull%d\n", i)
+		}
+		return b.String()
+	}
+	for name, tc := range map[string]struct{ task, want string }{
+		"title":        {"  t1:\n    title: " + huge + "\n", `task t1: title "xxxxxxxxxx`},
+		"path":         {"  t1:\n    path: /" + strings.Repeat("p", 1025) + "\n", `path "ppppp`},
+		"name":         {"  " + strings.Repeat("n", 201) + ":\n    title: x\n", `: name "nnnnn`},
+		"hook entry":   {"  t1:\n    before: [" + strings.Repeat("h", 300) + "]\n", `before "hhhhh`},
+		"then entries": {"  t1:\n    action: push\n    then:\n" + names(11), `then "pull0,pull1,`},
+		"unknown key":  {"  t1:\n    colour: " + huge + "\n", `colour "xxxxxxxxxx`},
+	} {
+		t.Run(name, func(t *testing.T) {
+			_, err := ParseFile("tasks.yaml", []byte(defaults+"tasks:\n"+tc.task))
+			if err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Fatalf("error %.500v, want %q", err, tc.want)
+			}
+			if len(err.Error()) > 2000 {
+				t.Errorf("message is %d bytes: %.300s…", len(err.Error()), err)
+			}
+		})
+	}
+	_, err := ParseFile("tasks.yaml", []byte(defaults+"tasks:\n  t1:\n    title: "+huge+"\n"))
+	for _, w := range []string{`"… (10485760 bytes): too long; at most 200 bytes`} {
+		if err == nil || !strings.Contains(err.Error(), w) {
+			t.Errorf("error %.500v, want %q", err, w)
+		}
+	}
+	_, err = ParseFile("tasks.yaml", []byte(defaults+"tasks:\n  t1:\n    action: push\n    then:\n"+names(11)))
+	if err == nil || !strings.Contains(err.Error(), `11 entries; at most 10`) {
+		t.Errorf("error %.500v, want the count and the limit", err)
+	}
+}
+
+// A tasks file over the size limit is refused before it is parsed.
+func TestOversizedTasksFileRefused(t *testing.T) {
+	path := t.TempDir() + "/tasks.yaml"
+	if err := os.WriteFile(path, []byte("#"+strings.Repeat(" ", MaxFileSize)), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	_, err := LoadFile(path)
+	if want := path + ": larger than 64 MiB"; err == nil || !strings.Contains(err.Error(), want) {
+		t.Errorf("error %v, want %q", err, want)
+	}
+}
+
+// With every field at its limit, a push chaining the most pulls it may
+// still fits Temporal's default 2 MB payload limit, so a task the loader
+// accepts can always be scheduled and started.
+func TestLargestChainFitsTemporalPayloadLimit(t *testing.T) {
+	// Free text is filled with the character JSON escapes at greatest
+	// length (\u0001); list entries other than then's task names are
+	// checked against ASCII name patterns, so they never need escaping.
+	full := func() Task {
+		var task Task
+		v := reflect.ValueOf(&task).Elem()
+		for i := range v.NumField() {
+			key, _, _ := strings.Cut(v.Type().Field(i).Tag.Get("json"), ",")
+			switch v.Field(i).Kind() {
+			case reflect.String:
+				v.Field(i).SetString(strings.Repeat("\x01", maxLength(key)))
+			case reflect.Slice:
+				entry := strings.Repeat("x", maxLength(key))
+				if key == "then" {
+					entry = strings.Repeat("\x01", maxLength(key))
+				}
+				v.Field(i).Set(reflect.ValueOf(slices.Repeat([]string{entry}, maxEntries(key))))
+			}
+		}
+		return task
+	}
+	chain := slices.Repeat([]Task{full()}, 1+maxEntries("then"))
+	b, err := json.Marshal(chain)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(b) > 2<<20 {
+		t.Errorf("the largest chain is %d bytes of JSON; Temporal refuses payloads over 2 MiB", len(b))
+	}
+	t.Logf("largest chain: %d bytes of JSON", len(b))
 }

@@ -132,10 +132,18 @@ func (t *Task) set(source, key, value string) error {
 type File struct {
 	Path  string
 	Tasks []Task // in file order
+
+	// index maps task names to positions in Tasks, so that looking up
+	// every chain of a file of many thousand tasks is not quadratic.
+	index map[string]int
 }
 
 // Task returns the named task.
 func (f *File) Task(name string) (Task, bool) {
+	if i, ok := f.index[name]; ok && i < len(f.Tasks) && f.Tasks[i].Name == name {
+		return f.Tasks[i], true
+	}
+	// A File built or changed by hand has no index, or a stale one.
 	for _, t := range f.Tasks {
 		if t.Name == name {
 			return t, true
@@ -153,7 +161,13 @@ func (f *File) Task(name string) (Task, bool) {
 //	    hour: 23
 //	    ...
 func LoadFile(path string) (*File, error) {
-	data, err := os.ReadFile(path)
+	r, err := os.Open(path)
+	if err != nil {
+		return nil, fmt.Errorf("read tasks file: %w", err)
+	}
+	defer r.Close()
+	// One byte over the limit is enough for ParseFile to refuse it.
+	data, err := io.ReadAll(io.LimitReader(r, MaxFileSize+1))
 	if err != nil {
 		return nil, fmt.Errorf("read tasks file: %w", err)
 	}
@@ -162,6 +176,9 @@ func LoadFile(path string) (*File, error) {
 
 // ParseFile is LoadFile on bytes already read; path names them in errors.
 func ParseFile(path string, data []byte) (*File, error) {
+	if len(data) > MaxFileSize {
+		return nil, fmt.Errorf("%s: larger than %d MiB, the limit for a tasks file; split it, or remove tasks that are absent everywhere", path, MaxFileSize>>20)
+	}
 	var doc yaml.Node
 	if err := yaml.Unmarshal(data, &doc); err != nil {
 		return nil, fmt.Errorf("%s: not valid YAML: %w", path, err)
@@ -179,7 +196,7 @@ func ParseFile(path string, data []byte) (*File, error) {
 	for i := 0; i+1 < len(root.Content); i += 2 {
 		k, v := root.Content[i], root.Content[i+1]
 		if first, ok := rootLines[k.Value]; ok {
-			errs = append(errs, fmt.Errorf("%s: top-level key %s given twice, at lines %d and %d; keep one", path, k.Value, first, k.Line))
+			errs = append(errs, fmt.Errorf("%s: top-level key %s given twice, at lines %d and %d; keep one", path, clip(k.Value), first, k.Line))
 			continue
 		}
 		rootLines[k.Value] = k.Line
@@ -189,23 +206,23 @@ func ParseFile(path string, data []byte) (*File, error) {
 		case "defaults":
 			errs = append(errs, scalars(path, "defaults", v, defaults)...)
 		default:
-			errs = append(errs, fmt.Errorf("%s: line %d: unknown top-level key %q; expected tasks and optionally defaults", path, k.Line, k.Value))
+			errs = append(errs, fmt.Errorf("%s: line %d: unknown top-level key %s; expected tasks and optionally defaults", path, k.Line, quoteClip(k.Value)))
 		}
 	}
 	if tasks == nil || tasks.Kind != yaml.MappingNode {
 		return nil, append(errs, fmt.Errorf("%s: missing tasks: mapping of task name to settings", path))
 	}
-	f := &File{Path: path}
+	f := &File{Path: path, index: map[string]int{}}
 	taskLines := map[string]int{}
 	for i := 0; i+1 < len(tasks.Content); i += 2 {
 		name, line := tasks.Content[i].Value, tasks.Content[i].Line
 		if first, ok := taskLines[name]; ok {
-			errs = append(errs, fmt.Errorf("%s: task %s defined twice, at lines %d and %d; rename or remove one", path, name, first, line))
+			errs = append(errs, fmt.Errorf("%s: task %s defined twice, at lines %d and %d; rename or remove one", path, clip(name), first, line))
 			continue
 		}
 		taskLines[name] = line
 		values := map[string]string{}
-		if es := scalars(path, "task "+name, tasks.Content[i+1], values); es != nil {
+		if es := scalars(path, "task "+clip(name), tasks.Content[i+1], values); es != nil {
 			errs = append(errs, es...)
 			continue
 		}
@@ -224,6 +241,7 @@ func ParseFile(path string, data []byte) (*File, error) {
 		if err := t.Validate(path); err != nil {
 			errs = append(errs, err.(Errors)...)
 		}
+		f.index[name] = len(f.Tasks)
 		f.Tasks = append(f.Tasks, t)
 	}
 	errs = append(errs, f.checkChains()...)
@@ -238,6 +256,9 @@ func ParseFile(path string, data []byte) (*File, error) {
 func (f *File) checkChains() Errors {
 	var errs Errors
 	for _, push := range f.Tasks {
+		if len(push.Then) > maxEntries("then") {
+			continue // Validate refused it; one message is enough
+		}
 		for _, name := range push.Then {
 			bad := func(reason string) {
 				errs = append(errs, &FieldError{Source: f.Path, Task: push.Name, Field: "then", Value: name, Reason: reason})
@@ -273,7 +294,7 @@ func scalars(path, what string, n *yaml.Node, out map[string]string) Errors {
 	for i := 0; i+1 < len(n.Content); i += 2 {
 		k, v := n.Content[i], n.Content[i+1]
 		if first, ok := lines[k.Value]; ok {
-			errs = append(errs, fmt.Errorf("%s: %s: key %s given twice, at lines %d and %d; keep one", path, what, k.Value, first, k.Line))
+			errs = append(errs, fmt.Errorf("%s: %s: key %s given twice, at lines %d and %d; keep one", path, what, clip(k.Value), first, k.Line))
 			continue
 		}
 		lines[k.Value] = k.Line
@@ -284,13 +305,13 @@ func scalars(path, what string, n *yaml.Node, out map[string]string) Errors {
 			var items []string
 			for _, item := range v.Content {
 				if item.Kind != yaml.ScalarNode || strings.Contains(item.Value, ",") {
-					return append(errs, fmt.Errorf("%s: line %d: %s: %s must be a list of names", path, item.Line, what, k.Value))
+					return append(errs, fmt.Errorf("%s: line %d: %s: %s must be a list of names", path, item.Line, what, clip(k.Value)))
 				}
 				items = append(items, item.Value)
 			}
 			out[k.Value] = strings.Join(items, ",")
 		default:
-			return append(errs, fmt.Errorf("%s: line %d: %s: %s must be a single value or a list", path, v.Line, what, k.Value))
+			return append(errs, fmt.Errorf("%s: line %d: %s: %s must be a single value or a list", path, v.Line, what, clip(k.Value)))
 		}
 	}
 	return errs
@@ -350,8 +371,8 @@ func SetKey(t *Task, source, key, value string) error { return t.set(source, key
 // task's engine and records its sha256. source names the tasks file or
 // command line for messages.
 func (t *Task) LoadRules(source string) error {
-	if t.SanitiseRules == "" || !strings.HasPrefix(t.SanitiseRules, "/") {
-		return nil // Validate reports a relative path
+	if t.SanitiseRules == "" || !strings.HasPrefix(t.SanitiseRules, "/") || len(t.SanitiseRules) > maxLength("sanitise_rules") {
+		return nil // Validate reports a relative or over-long path
 	}
 	r, err := sanitise.Load(t.SanitiseRules)
 	if err != nil {

@@ -7,11 +7,14 @@ package config
 import (
 	"errors"
 	"fmt"
+	"reflect"
 	"regexp"
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
+	"unicode/utf8"
 )
 
 // Task is one sync job: what to dump or restore, where the dump lives and
@@ -198,9 +201,156 @@ type FieldError struct {
 func (e *FieldError) Error() string {
 	where := e.Source
 	if e.Task != "" {
-		where += ": task " + e.Task
+		where += ": task " + clip(e.Task)
 	}
-	return fmt.Sprintf("%s: %s %q: %s", where, e.Field, e.Value, e.Reason)
+	return fmt.Sprintf("%s: %s %s: %s", where, clip(e.Field), quoteClip(e.Value), e.Reason)
+}
+
+// clipAt is how much of a value a message quotes. An over-long value is
+// often the very mistake being reported, and echoing megabytes of it back
+// helps no one.
+const clipAt = 64
+
+// clip shortens s for a message, saying how long it was.
+func clip(s string) string {
+	if len(s) <= clipAt {
+		return s
+	}
+	return fmt.Sprintf("%s… (%d bytes)", s[:clipCut(s)], len(s))
+}
+
+// quoteClip is clip for a quoted value; the length stays outside the quotes
+// so it is not mistaken for part of the value.
+func quoteClip(s string) string {
+	if len(s) <= clipAt {
+		return strconv.Quote(s)
+	}
+	return fmt.Sprintf("%s… (%d bytes)", strconv.Quote(s[:clipCut(s)]), len(s))
+}
+
+// clipCut is where to cut s: at most clipAt bytes, on a character boundary.
+func clipCut(s string) int {
+	n := clipAt
+	for n > 0 && !utf8.RuneStart(s[n]) {
+		n--
+	}
+	return n
+}
+
+// Limits on what a task may hold, in bytes and entries. They are far above
+// what a real task needs; they exist so that a mistake (a file pasted as a
+// title, a generated list gone wrong) is refused with a clear message
+// instead of travelling into every schedule and run. Task names become
+// part of schedule and workflow IDs, which Temporal caps at 1000 bytes;
+// and with every field full, a push chaining the most pulls it may still
+// fits Temporal's 2 MB payload limit (TestLargestChainFitsTemporalPayloadLimit).
+const (
+	maxNameLen  = 200  // task names (then entries too) and titles
+	maxPathLen  = 1024 // paths, URLs, index patterns, socket directories
+	maxValueLen = 255  // every other value and list entry
+	maxTableLen = 64   // excluded_tables entries: table names
+	maxListLen  = 10   // entries in then, before, after
+	maxExcluded = 500  // entries in excluded_tables
+	// MaxFileSize bounds a tasks file: 64 MiB, about 200,000 tasks.
+	MaxFileSize = 64 << 20
+)
+
+// maxLength is the longest value key (as in the tasks file; "name" for
+// the task name) may hold; for a list, the longest entry.
+func maxLength(key string) int {
+	switch key {
+	case "name", "title", "then":
+		return maxNameLen
+	case "sanitise_rules", "sanitised_path", "directory", "temppath", "url", "path",
+		"target_url", "target_path", "database_hostname", "indices":
+		return maxPathLen
+	case "excluded_tables":
+		return maxTableLen
+	}
+	return maxValueLen
+}
+
+// maxEntries is how many entries list key may hold.
+func maxEntries(key string) int {
+	if key == "excluded_tables" {
+		return maxExcluded
+	}
+	return maxListLen
+}
+
+// sizedField is a string or []string field of Task and its key.
+type sizedField struct {
+	index int
+	key   string
+	list  bool
+}
+
+// sizedFields lists Task's string and list fields, found once by
+// reflection so that a field added later is bounded too without anyone
+// remembering to.
+var sizedFields = sync.OnceValue(func() []sizedField {
+	var out []sizedField
+	typ := reflect.TypeFor[Task]()
+	for i := range typ.NumField() {
+		f := typ.Field(i)
+		key, _, _ := strings.Cut(f.Tag.Get("json"), ",")
+		switch {
+		case f.Type.Kind() == reflect.String:
+			out = append(out, sizedField{i, key, false})
+		case f.Type.Kind() == reflect.Slice && f.Type.Elem().Kind() == reflect.String:
+			out = append(out, sizedField{i, key, true})
+		}
+	}
+	return out
+})
+
+// checkSizes bounds every string and list field against maxLength and
+// maxEntries. It reports whether all were in bounds.
+func (t *Task) checkSizes(bad func(field, value, reason string)) bool {
+	ok := true
+	long := func(key, v string) {
+		if limit := maxLength(key); len(v) > limit {
+			bad(key, v, fmt.Sprintf("too long; at most %d bytes", limit))
+			ok = false
+		}
+	}
+	v := reflect.ValueOf(t).Elem()
+	for _, sf := range sizedFields() {
+		f := v.Field(sf.index)
+		if !sf.list {
+			if sf.key == "title" && f.String() == t.Name {
+				continue // defaulted from the name, which is reported instead
+			}
+			long(sf.key, f.String())
+			continue
+		}
+		if limit := maxEntries(sf.key); f.Len() > limit {
+			bad(sf.key, strings.Join(f.Interface().([]string), ","), fmt.Sprintf("%d entries; at most %d", f.Len(), limit))
+			ok = false
+			continue
+		}
+		for j := range f.Len() {
+			long(sf.key, f.Index(j).String())
+		}
+	}
+	return ok
+}
+
+// knownZones caches the time zones found valid: time.LoadLocation reads
+// and parses the zone file on every call, which dominated loading a file
+// of many tasks. The zone database does not change under a running
+// process, and only valid names are kept, so the cache stays small.
+var knownZones sync.Map
+
+func validZone(name string) bool {
+	if _, ok := knownZones.Load(name); ok {
+		return true
+	}
+	if _, err := time.LoadLocation(name); err != nil {
+		return false
+	}
+	knownZones.Store(name, true)
+	return true
 }
 
 // Errors collects every problem found, so one run of the validator reports
@@ -255,6 +405,10 @@ func (t *Task) Validate(source string) error {
 			return false
 		}
 		return true
+	}
+	if !t.checkSizes(bad) {
+		// The other checks would only repeat the oversized values.
+		return errs
 	}
 	oneOf("action", t.Action, actions)
 	if t.Ensure != "" && !slices.Contains(ensures, t.Ensure) {
@@ -424,7 +578,7 @@ func (t *Task) validateCommon(bad func(field, value, reason string)) {
 		bad("hour", fmt.Sprint(deref(t.Hour)), "hour and minute go together: set both for a daily schedule, or neither for a task run by hand or by a chain")
 	}
 	if t.TimeZone != "" {
-		if _, err := time.LoadLocation(t.TimeZone); err != nil {
+		if !validZone(t.TimeZone) {
 			bad("timezone", t.TimeZone, "not an IANA time zone (e.g. Europe/London, UTC)")
 		}
 	}
