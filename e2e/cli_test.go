@@ -258,7 +258,7 @@ tasks:
 	// Trigger the push's schedule now.
 	e.cli(t, "schedule", "trigger", "--schedule-id", "envsync-task-push_shop")
 	var pushed workflows.PushResult
-	if err := waitRun(t, e.temporal.Client, "envsync-db1-shop", "Push").Get(context.Background(), &pushed); err != nil {
+	if err := waitRun(t, e.temporal.Client, "envsync-db1-"+e.pg.Addr()+"/shop", "Push").Get(context.Background(), &pushed); err != nil {
 		t.Fatalf("triggered push: %v", err)
 	}
 
@@ -268,9 +268,10 @@ tasks:
 	input := fmt.Sprintf(`{"task": {"name": "pull_shop_staging", "action": "pull", "dbms": "postgresql", "storagebackend": "file",
 		"database": "shop_staging", "source_database": "shop", "database_hostname": %q, "url": %q, "path": "postgresql",
 		"worker_host": %q}, "timestamp": %q}`, e.pg.Addr(), e.fileDir, testenv.Host, ts)
-	e.cli(t, "workflow", "start", "--task-queue", "envsync", "--type", "Pull", "--workflow-id", "envsync-db1-shop_staging", "--input", input)
+	pullID := "envsync-db1-" + e.pg.Addr() + "/shop_staging" // worker host, database server, database
+	e.cli(t, "workflow", "start", "--task-queue", "envsync", "--type", "Pull", "--workflow-id", pullID, "--input", input)
 	var pulled workflows.PullResult
-	if err := waitRun(t, e.temporal.Client, "envsync-db1-shop_staging", "Pull").Get(context.Background(), &pulled); err != nil {
+	if err := waitRun(t, e.temporal.Client, pullID, "Pull").Get(context.Background(), &pulled); err != nil {
 		t.Fatalf("pull started with the CLI: %v", err)
 	}
 	if pulled.Key != pushed.Key {
@@ -288,7 +289,7 @@ tasks:
 	deadline := time.Now().Add(20 * time.Second)
 	for {
 		out := e.cli(t, "workflow", "list", "--query", `EnvsyncDatabase = "shop_staging" AND ExecutionStatus = "Failed"`)
-		if strings.Contains(out, "envsync-db1-shop_staging") && strings.Contains(out, "Failed") {
+		if strings.Contains(out, pullID) && strings.Contains(out, "Failed") {
 			break
 		}
 		if time.Now().After(deadline) {

@@ -199,7 +199,7 @@ tasks:
 	if err := c.ScheduleClient().GetHandle(ctx, schedules.ID("push_shop")).Trigger(ctx, client.ScheduleTriggerOptions{}); err != nil {
 		t.Fatal(err)
 	}
-	push := waitRun(t, c, "envsync-db1-shop", "Push")
+	push := waitRun(t, c, "envsync-db1-"+e.pg.Addr()+"/shop", "Push")
 	var pushed workflows.PushResult
 	if err := push.Get(ctx, &pushed); err != nil {
 		t.Fatalf("scheduled push: %v", err)

@@ -13,6 +13,7 @@ import (
 	"io"
 	"log/slog"
 	"os"
+	"strings"
 
 	enumspb "go.temporal.io/api/enums/v1"
 	"go.temporal.io/api/serviceerror"
@@ -22,6 +23,7 @@ import (
 
 	"github.com/envsync/envsync/activities"
 	"github.com/envsync/envsync/config"
+	"github.com/envsync/envsync/dump"
 	"github.com/envsync/envsync/searchattr"
 	"github.com/envsync/envsync/workflows"
 )
@@ -173,8 +175,8 @@ func Run(ctx context.Context, c client.Client, r Request) (Outcome, error) {
 	return out, err
 }
 
-// Report prints a finished run for a person: what ran, where it went, how
-// long it took.
+// Report prints a run that succeeded, for a person: what ran, where it
+// went, how long it took, and the pulls a push started.
 func Report(w io.Writer, o Outcome) {
 	fmt.Fprintf(w, "workflow  %s\nrun       %s\n", o.WorkflowID, o.RunID)
 	switch {
@@ -184,41 +186,98 @@ func Report(w io.Writer, o Outcome) {
 		fmt.Fprintf(w, "skipped   %s\n", o.Pull.Skipped)
 	case o.Push != nil:
 		p := o.Push
-		fmt.Fprintf(w, "pushed    %s\nmanifest  %s\nlocation  %s\nsize      %s  sha256 %s\ntook      dump %.1fs, upload %.1fs, total %.1fs\n",
-			p.Key, p.ManifestKey, p.Location, humanBytes(p.Size), p.SHA256, p.DumpSeconds, p.UploadSeconds, p.TotalSeconds)
+		fmt.Fprintf(w, "pushed    %s\n", p.Key)
+		if p.ManifestKey != "" { // a snapshot has none
+			fmt.Fprintf(w, "manifest  %s\n", p.ManifestKey)
+		}
+		fmt.Fprintf(w, "location  %s\n", p.Location)
+		if p.Size > 0 {
+			fmt.Fprintf(w, "size      %s  sha256 %s\n", dump.HumanSize(p.Size), p.SHA256)
+		}
+		fmt.Fprintf(w, "took      dump %.1fs, upload %.1fs, total %.1fs\n", p.DumpSeconds, p.UploadSeconds, p.TotalSeconds)
 		if p.Sanitised != nil {
 			fmt.Fprintf(w, "sanitised before upload with rules sha256 %s, verified\n", p.Sanitised.RulesSHA256)
+		}
+		for _, c := range p.Chained {
+			where := c.WorkflowID
+			if c.Namespace != "" {
+				where += " in namespace " + c.Namespace
+			}
+			if c.Error != "" {
+				fmt.Fprintf(w, "chained   %s (%s) did not start: %s\n", c.Task, where, c.Error)
+			} else {
+				fmt.Fprintf(w, "chained   %s started as %s, run %s\n", c.Task, where, c.RunID)
+			}
 		}
 	case o.Sync != nil:
 		s := o.Sync
 		fmt.Fprintf(w, "copied    %d dumps (%s)\nunchanged %d\ndeleted   %d\nskipped   %d\ntook      %.1fs\n",
-			len(s.Copied), humanBytes(s.Bytes), len(s.Unchanged), len(s.Deleted), len(s.Skipped), s.Seconds)
+			len(s.Copied), dump.HumanSize(s.Bytes), len(s.Unchanged), len(s.Deleted), len(s.Skipped), s.Seconds)
 		for _, k := range s.Skipped {
 			fmt.Fprintf(w, "  skipped %s: %s\n", k.Key, k.Reason)
 		}
 	case o.Pull != nil:
 		p := o.Pull
 		fmt.Fprintf(w, "restored  %s\ninto      %s (via staging %s)\nsize      %s  sha256 %s\ndump of   %s at %s\ntook      download %.1fs, restore %.1fs, total %.1fs\n",
-			p.Key, p.Database, p.Staging, humanBytes(p.Size), p.SHA256, p.SourceHost, p.DumpCreatedAt.Format("2006-01-02 15:04:05Z"),
+			p.Key, p.Database, p.Staging, dump.HumanSize(p.Size), p.SHA256, p.SourceHost, p.DumpCreatedAt.Format("2006-01-02 15:04:05Z"),
 			p.DownloadSeconds, p.RestoreSeconds, p.TotalSeconds)
 		if s := p.Sanitised; s != nil {
 			fmt.Fprintf(w, "sanitised with rules sha256 %s: %d rules, %d verify queries passed\n", s.RulesSHA256, len(s.Rows), s.Verified)
 		}
+		for _, n := range p.Notes {
+			fmt.Fprintf(w, "note      %s\n", n)
+		}
 	}
 }
 
-func humanBytes(n int64) string {
-	const unit = 1024
-	if n < unit {
-		return fmt.Sprintf("%d B", n)
-	}
-	div, exp := int64(unit), 0
-	for m := n / unit; m >= unit; m /= unit {
-		div *= unit
-		exp++
-	}
-	return fmt.Sprintf("%.1f %ciB", float64(n)/float64(div), "KMGTPE"[exp])
+// ChainError is returned for a push that succeeded but could not start one
+// of its chained pulls: the dump is complete, the pull still has to run.
+type ChainError struct {
+	Key string
+	// Tasks is the tasks file the pulls are defined in.
+	Tasks  string
+	Failed []workflows.ChainedRun
 }
+
+func (e *ChainError) Error() string {
+	names := make([]string, len(e.Failed))
+	for i, c := range e.Failed {
+		names[i] = c.Task
+	}
+	return fmt.Sprintf("the push succeeded and %s is complete and restorable, but the chained pull %s did not start (reason above); start it by hand with: envsync pull --tasks %s --task %s --key %s",
+		e.Key, strings.Join(names, ", "), e.Tasks, names[0], e.Key)
+}
+
+// Check turns an outcome that finished but left work undone (a chained
+// pull that did not start) into an error, after Report has printed it.
+// tasks is the tasks file the run came from.
+func Check(o Outcome, tasks string) error {
+	if o.Push == nil {
+		return nil
+	}
+	var failed []workflows.ChainedRun
+	for _, c := range o.Push.Chained {
+		if c.Error != "" {
+			failed = append(failed, c)
+		}
+	}
+	if len(failed) == 0 {
+		return nil
+	}
+	return &ChainError{Key: o.Push.Key, Tasks: tasks, Failed: failed}
+}
+
+// Failed prints a run that failed: only where to find it. What failed, why
+// and what to do is the error itself, which failure.Text renders once per
+// layer; nothing of the success summary, whose fields are empty.
+func Failed(w io.Writer, o Outcome) {
+	if o.RunID == "" {
+		return // it never started
+	}
+	fmt.Fprintf(w, "workflow  %s\nrun       %s\nfailed    see the run's history with: temporal workflow show --workflow-id %s --run-id %s\n",
+		o.WorkflowID, o.RunID, o.WorkflowID, o.RunID)
+}
+
 
 // Logger is the Temporal SDK logger for envsync's own processes: warnings
 // and errors to stderr, not the SDK's per-activity debug lines.

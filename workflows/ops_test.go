@@ -121,7 +121,7 @@ func TestPushChainsIntoPullOfThatKey(t *testing.T) {
 	}
 	var res PushResult
 	_ = env.GetWorkflowResult(&res)
-	if len(res.Chained) != 1 || res.Chained[0].WorkflowID != "envsync-staging-db1-orders" || res.Chained[0].Error != "" || res.Chained[0].RunID == "" {
+	if len(res.Chained) != 1 || res.Chained[0].WorkflowID != "envsync-staging-db1-local/orders" || res.Chained[0].Error != "" || res.Chained[0].RunID == "" {
 		t.Errorf("chained %+v", res.Chained)
 	}
 	if pulledKey != res.Key {
@@ -139,7 +139,7 @@ func TestScheduledRunsTheTaskUnderItsOwnID(t *testing.T) {
 	}
 	var res ScheduledResult
 	_ = env.GetWorkflowResult(&res)
-	if res.WorkflowID != "envsync-db1-orders" || res.Push == nil || res.Push.Key == "" || c.get("Dump") != 1 {
+	if res.WorkflowID != "envsync-db1-local/orders" || res.Push == nil || res.Push.Key == "" || c.get("Dump") != 1 {
 		t.Errorf("result %+v, dumps %d", res, c.get("Dump"))
 	}
 }

@@ -10,6 +10,7 @@ import (
 	"github.com/envsync/envsync/activities"
 	"github.com/envsync/envsync/config"
 	"github.com/envsync/envsync/dump"
+	"github.com/envsync/envsync/failure"
 	"github.com/envsync/envsync/searchattr"
 )
 
@@ -150,7 +151,7 @@ func startChained(ctx workflow.Context, pull config.Task, key string) ChainedRun
 		var exec workflow.Execution
 		if err := workflow.ExecuteChildWorkflow(cctx, Pull, PullInput{Task: pull, Key: key}).GetChildWorkflowExecution().Get(ctx, &exec); err != nil {
 			log.Error("chained pull did not start", "task", pull.Name, "error", err)
-			out.Error = err.Error()
+			out.Error = failure.Text(err)
 			return out
 		}
 		out.RunID = exec.RunID
@@ -163,7 +164,7 @@ func startChained(ctx workflow.Context, pull config.Task, key string) ChainedRun
 	})
 	if err := workflow.ExecuteActivity(actx, StartChainedPullActivity, ChainInput{Task: pull, Key: key}).Get(ctx, &out); err != nil {
 		log.Error("chained pull did not start", "task", pull.Name, "error", err)
-		out.Error = err.Error()
+		out.Error = failure.Text(err)
 	}
 	return out
 }

@@ -8,6 +8,7 @@ import (
 
 	"github.com/envsync/envsync/activities"
 	"github.com/envsync/envsync/config"
+	"github.com/envsync/envsync/failure"
 	"github.com/envsync/envsync/notify"
 )
 
@@ -93,7 +94,7 @@ func (r *run) finish(ctx workflow.Context, err error) {
 	}
 	report := notify.Report{Task: r.task, Outcome: outcome, Key: r.key, Location: r.location, Seconds: seconds(ctx, r.start)}
 	if err != nil {
-		report.Error = err.Error()
+		report.Error = failure.Text(err)
 	} else if r.skipped != "" {
 		report.Error = r.skipped
 	}

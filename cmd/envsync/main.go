@@ -20,6 +20,7 @@ import (
 	"github.com/envsync/envsync/config"
 	"github.com/envsync/envsync/demo"
 	"github.com/envsync/envsync/devserver"
+	"github.com/envsync/envsync/failure"
 	"github.com/envsync/envsync/notify"
 	"github.com/envsync/envsync/schedules"
 	"github.com/envsync/envsync/searchattr"
@@ -127,10 +128,16 @@ func startRun(ctx context.Context, action string, args []string, stdout, stderr 
 	fmt.Fprintf(stdout, "%s %s database %s (%s) via %s://%s/%s on host %s\n", r.Task.Action, r.Task.DBMS, r.Task.Database,
 		parsed.Source, r.Task.StorageBackend, r.Task.URL, r.Task.Path, r.Task.WorkerHost)
 	out, err := starter.Run(ctx, c, r)
-	if out.RunID != "" {
-		starter.Report(stdout, out)
+	if err != nil {
+		starter.Failed(stdout, out)
+		var input *starter.InputError
+		if !errors.As(err, &input) {
+			err = errors.New(r.Task.Action + " failed: " + failure.Text(err))
+		}
+		return exitCode(err, stderr)
 	}
-	return exitCode(err, stderr)
+	starter.Report(stdout, out)
+	return exitCode(starter.Check(out, parsed.Source), stderr)
 }
 
 func workerFlags(fs *flag.FlagSet) (*activities.Config, *string) {
