@@ -8,10 +8,13 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"path/filepath"
+	"strings"
 	"time"
 
 	"github.com/envsync/envsync/config"
 	"github.com/envsync/envsync/dump"
+	"github.com/envsync/envsync/engine"
 	"github.com/envsync/envsync/store"
 )
 
@@ -34,6 +37,9 @@ type ResolveResult struct {
 	CreatedAt     time.Time
 	SourceHost    string
 	ServerVersion string
+	// Origin is the source database's settings, for a target that lacks
+	// the database.
+	Origin dump.Origin
 }
 
 // Resolve lists the store and picks a complete dump (one with a manifest)
@@ -73,7 +79,8 @@ func (a *Activities) Resolve(ctx context.Context, in ResolveInput) (ResolveResul
 	if in.Task.RequireSanitised && (m.Sanitised == nil || !m.Sanitised.Verified || m.Sanitised.RulesSHA256 == "") {
 		return ResolveResult{}, permanent("NotSanitised", fmt.Errorf("dump %s was not sanitised before upload, and this task requires sanitised dumps; point it at the sanitised_path of a before_upload push", key))
 	}
-	return ResolveResult{Key: key, Size: m.Size, SHA256: m.SHA256, CreatedAt: m.CreatedAt, SourceHost: m.SourceHost, ServerVersion: m.ServerVersion}, nil
+	return ResolveResult{Key: key, Size: m.Size, SHA256: m.SHA256, CreatedAt: m.CreatedAt, SourceHost: m.SourceHost, ServerVersion: m.ServerVersion,
+		Origin: m.Origin}, nil
 }
 
 func (a *Activities) readManifest(ctx context.Context, st store.Store, key string) (dump.Manifest, error) {
@@ -130,6 +137,10 @@ func (a *Activities) Download(ctx context.Context, in DownloadInput) (DownloadRe
 	if err != nil {
 		return DownloadResult{}, err
 	}
+	dir := filepath.Dir(path)
+	if err := checkSpace(dir, in.Dump.Size-partialSize(path)); err != nil {
+		return DownloadResult{}, err
+	}
 	start := time.Now()
 	f, err := os.OpenFile(path, os.O_CREATE|os.O_RDWR, 0o600)
 	if err != nil {
@@ -157,7 +168,9 @@ func (a *Activities) Download(ctx context.Context, in DownloadInput) (DownloadRe
 		m := startMeter(ctx)
 		err := fg.GetFile(ctx, in.Dump.Key, path)
 		m.Stop()
-		if err != nil {
+		if err != nil && (isNoSpace(err) || strings.Contains(err.Error(), "No space left on device")) {
+			return DownloadResult{}, noSpace(dir, in.Dump.Size, false)
+		} else if err != nil {
 			return DownloadResult{}, fmt.Errorf("download %s: %w", in.Dump.Key, err)
 		}
 		sum.Reset()
@@ -176,6 +189,9 @@ func (a *Activities) Download(ctx context.Context, in DownloadInput) (DownloadRe
 		_, err = io.Copy(io.MultiWriter(f, sum), m.Reader(io.LimitReader(r, in.Dump.Size-have)))
 		m.Stop()
 		r.Close()
+		if isNoSpace(err) {
+			return DownloadResult{}, noSpace(dir, in.Dump.Size, false)
+		}
 		if err != nil {
 			return DownloadResult{}, fmt.Errorf("download %s: %w (will resume)", in.Dump.Key, err)
 		}
@@ -200,17 +216,32 @@ func (a *Activities) Download(ctx context.Context, in DownloadInput) (DownloadRe
 	return DownloadResult{Path: path, Seconds: time.Since(start).Seconds(), ResumedAt: have}, nil
 }
 
+// partialSize is how much of a download an earlier attempt left at path.
+func partialSize(path string) int64 {
+	fi, err := os.Stat(path)
+	if err != nil {
+		return 0
+	}
+	return fi.Size()
+}
+
 // RestoreInput names a verified dump file and the staging database to
 // restore it into.
 type RestoreInput struct {
-	Task    config.Task
+	Task config.Task
+	// Key names the dump in messages.
+	Key     string
 	Path    string
 	Staging string
+	// Origin is the source database's settings, from the manifest.
+	Origin dump.Origin
 }
 
-// RestoreResult reports the restore's duration.
+// RestoreResult reports the restore's duration, and what a person should
+// know about the new database (a setting of the source it could not keep).
 type RestoreResult struct {
 	Seconds float64
+	Notes   []string `json:",omitempty"`
 }
 
 // Restore loads the dump into the staging database; the live database is
@@ -228,15 +259,31 @@ func (a *Activities) Restore(ctx context.Context, in RestoreInput) (RestoreResul
 	start := time.Now()
 	m := startMeter(ctx)
 	defer m.Stop()
-	zr, err := dump.NewReader(m.Reader(f))
+	key := in.Key
+	if key == "" {
+		key = in.Path // a run started before keys were passed
+	}
+	notes, err := restoreCompressed(ctx, eng, m.Reader(f), in.Staging, key, in.Origin)
 	if err != nil {
-		return RestoreResult{}, permanent("CorruptDump", fmt.Errorf("dump %s is not gzip data: %w", in.Path, err))
+		return RestoreResult{}, err
+	}
+	return RestoreResult{Seconds: time.Since(start).Seconds(), Notes: notes}, nil
+}
+
+// restoreCompressed decompresses a stored dump into the engine's restore.
+// Damage to the compressed stream is reported as damage to the dump named
+// key, whatever the database tool made of its input ending early.
+func restoreCompressed(ctx context.Context, eng engine.Engine, r io.Reader, staging, key string, origin dump.Origin) ([]string, error) {
+	zr, err := dump.NewReader(r)
+	if err != nil {
+		return nil, permanent("CorruptDump", fmt.Errorf("dump %s is damaged: not gzip data (%v); the live database is untouched", key, err))
 	}
 	defer zr.Close()
-	if err := eng.Restore(ctx, zr, in.Staging); err != nil {
-		return RestoreResult{}, classify(err)
+	notes, err := eng.Restore(ctx, zr, staging, origin)
+	if damage := zr.Finish(); damage != nil {
+		return nil, permanent("CorruptDump", fmt.Errorf("dump %s is damaged: decompressing it failed (%v); the live database is untouched", key, damage))
 	}
-	return RestoreResult{Seconds: time.Since(start).Seconds()}, nil
+	return notes, classify(err)
 }
 
 // SwapInput names the staging database to make live.

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io/fs"
 	"os"
+	"path/filepath"
 	"time"
 
 	"github.com/envsync/envsync/config"
@@ -25,6 +26,8 @@ type DumpResult struct {
 	SHA256        string
 	ServerVersion string
 	Format        string
+	// Origin is the source database's own settings, for the manifest.
+	Origin dump.Origin
 	// StartedAt is when the dump began; it names the dump in the store.
 	StartedAt time.Time
 	Seconds   float64
@@ -36,10 +39,37 @@ type DumpResult struct {
 // file. Keeping that file lets a failed upload be retried without dumping
 // the database again; memory stays flat whatever the database's size.
 func (a *Activities) Dump(ctx context.Context, in DumpInput) (DumpResult, error) {
-	return a.dumpTo(ctx, in.Task, "push")
+	return a.dumpTo(ctx, in.Task, "push", a.lastSize(ctx, in.Task))
 }
 
-func (a *Activities) dumpTo(ctx context.Context, t config.Task, kind string) (DumpResult, error) {
+// lastSize is the size of the newest complete dump of t's database in its
+// store: the best guess of what this dump needs on the temp disk. 0 when
+// there is none or the store cannot say; the dump then goes ahead.
+func (a *Activities) lastSize(ctx context.Context, t config.Task) int64 {
+	st, err := a.store(ctx, t)
+	if err != nil {
+		return 0
+	}
+	objs, err := st.List(ctx, t.Path)
+	if err != nil {
+		return 0
+	}
+	keys := make([]string, len(objs))
+	sizes := map[string]int64{}
+	for i, o := range objs {
+		keys[i] = o.Key
+		sizes[o.Key] = o.Size
+	}
+	c, err := dump.Choose(dump.Candidates(t.Path, t.Database, keys), time.Time{})
+	if err != nil {
+		return 0
+	}
+	return sizes[c.Key]
+}
+
+// dumpTo dumps t's database into a temp file. expect is the expected
+// compressed size (0: unknown), checked against the free space first.
+func (a *Activities) dumpTo(ctx context.Context, t config.Task, kind string, expect int64) (DumpResult, error) {
 	in := DumpInput{Task: t}
 	eng, err := a.engine(in.Task)
 	if err != nil {
@@ -47,6 +77,10 @@ func (a *Activities) dumpTo(ctx context.Context, t config.Task, kind string) (Du
 	}
 	path, err := a.tempPath(ctx, in.Task, kind)
 	if err != nil {
+		return DumpResult{}, err
+	}
+	dir := filepath.Dir(path)
+	if err := checkSpace(dir, expect); err != nil {
 		return DumpResult{}, err
 	}
 	f, err := os.OpenFile(path, os.O_CREATE|os.O_TRUNC|os.O_WRONLY, 0o600)
@@ -57,7 +91,8 @@ func (a *Activities) dumpTo(ctx context.Context, t config.Task, kind string) (Du
 	start := time.Now()
 	m := startMeter(ctx)
 	defer m.Stop()
-	w := dump.NewWriter(m.Writer(f))
+	file := &errWriter{w: f}
+	w := dump.NewWriter(m.Writer(file))
 	info, err := eng.Dump(ctx, w)
 	if err == nil {
 		err = w.Close()
@@ -67,10 +102,16 @@ func (a *Activities) dumpTo(ctx context.Context, t config.Task, kind string) (Du
 	}
 	if err != nil {
 		os.Remove(path)
+		if isNoSpace(file.err) || isNoSpace(err) {
+			if expect > 0 {
+				return DumpResult{}, noSpace(dir, expect, false)
+			}
+			return DumpResult{}, noSpace(dir, w.Size(), true)
+		}
 		return DumpResult{}, classify(fmt.Errorf("dump %s: %w", in.Task.Database, err))
 	}
 	return DumpResult{Path: path, Size: w.Size(), SHA256: w.SHA256(), ServerVersion: info.ServerVersion,
-		Format: info.Format, StartedAt: start.UTC(), Seconds: time.Since(start).Seconds()}, nil
+		Format: info.Format, Origin: info.Origin, StartedAt: start.UTC(), Seconds: time.Since(start).Seconds()}, nil
 }
 
 // UploadInput names a finished dump to upload.
@@ -118,7 +159,7 @@ func (a *Activities) Upload(ctx context.Context, in UploadInput) (UploadResult, 
 		Format: dump.ManifestFormat, Key: key, DBMS: in.Task.DBMS, Database: in.Task.Database,
 		SourceHost: a.cfg.Host, CreatedAt: in.Dump.StartedAt, Size: in.Dump.Size, SHA256: in.Dump.SHA256,
 		Compression: "gzip", DumpFormat: in.Dump.Format, ServerVersion: in.Dump.ServerVersion, EnvsyncVersion: Version,
-		Sanitised: in.Dump.Sanitised,
+		Sanitised: in.Dump.Sanitised, Origin: in.Dump.Origin,
 	}
 	body, err := man.Marshal()
 	if err != nil {

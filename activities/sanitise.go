@@ -101,10 +101,7 @@ func (a *Activities) SanitiseDump(ctx context.Context, in SanitiseDumpInput) (Du
 	if err != nil {
 		return DumpResult{}, permanent("DumpFileMissing", fmt.Errorf("raw dump %s is gone from this host; run the push again", in.Dump.Path))
 	}
-	zr, err := dump.NewReader(f)
-	if err == nil {
-		err = eng.Restore(ctx, zr, scratch)
-	}
+	_, err = restoreCompressed(ctx, eng, f, scratch, in.Dump.Path, in.Dump.Origin)
 	f.Close()
 	if err != nil {
 		return DumpResult{}, classify(fmt.Errorf("restore into scratch copy %s: %w", scratch, err))
@@ -116,12 +113,13 @@ func (a *Activities) SanitiseDump(ctx context.Context, in SanitiseDumpInput) (Du
 	scratchTask := t
 	scratchTask.Database = scratch
 	scratchTask.ExcludedTables = nil // already left out of the raw dump
-	out, err := a.dumpTo(ctx, scratchTask, "push-sanitised")
+	out, err := a.dumpTo(ctx, scratchTask, "push-sanitised", in.Dump.Size)
 	if err != nil {
 		return DumpResult{}, err
 	}
 	os.Remove(in.Dump.Path)
 	out.StartedAt = in.Dump.StartedAt // the dump's time is the production read's
+	out.Origin = in.Dump.Origin
 	out.Sanitised = &dump.Sanitised{RulesSHA256: res.RulesSHA256, Verified: true}
 	return out, nil
 }

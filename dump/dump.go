@@ -86,6 +86,19 @@ type Manifest struct {
 	EnvsyncVersion string    `json:"envsync_version"`
 	// Sanitised is set when the dump was sanitised before upload.
 	Sanitised *Sanitised `json:"sanitised,omitempty"`
+	// Origin is the source database's own settings.
+	Origin Origin `json:"origin,omitzero"`
+}
+
+// Origin records settings of the source database that live outside its
+// dump: a pull into a server that lacks the database creates it with them
+// (when the server can), instead of with the connecting user's defaults.
+type Origin struct {
+	// Owner is the PostgreSQL database's owner role.
+	Owner string `json:"owner,omitempty"`
+	// Charset and Collation are the MySQL schema's defaults.
+	Charset   string `json:"charset,omitempty"`
+	Collation string `json:"collation,omitempty"`
 }
 
 // Sanitised records which rule set a dump was sanitised with, and that its

@@ -10,6 +10,7 @@ import (
 	"encoding/hex"
 	"io"
 
+	"github.com/envsync/envsync/dump"
 	"github.com/envsync/envsync/sanitise"
 )
 
@@ -26,6 +27,9 @@ type Target struct {
 type DumpInfo struct {
 	ServerVersion string
 	Format        string // e.g. "pg_dump-custom"
+	// Origin holds the source database's own settings (owner, character
+	// set), which a dump of its contents does not carry.
+	Origin dump.Origin
 }
 
 // Engine is one database engine on one server.
@@ -34,8 +38,11 @@ type Engine interface {
 	Dump(ctx context.Context, w io.Writer) (DumpInfo, error)
 	// Restore loads a dump from r into the new database staging, replacing
 	// any leftover of that name from an earlier attempt. The live database
-	// is not touched.
-	Restore(ctx context.Context, r io.Reader, staging string) error
+	// is not touched. Engines that create the database copy the live
+	// one's settings, or, when there is no live database, origin's (the
+	// source's, from the manifest). notes say what a person should know
+	// about the result, such as a setting that could not be kept.
+	Restore(ctx context.Context, r io.Reader, staging string, origin dump.Origin) (notes []string, err error)
 	// Swap makes staging the live database in one step and removes the old
 	// one. label is recorded on the new database so a retried Swap that
 	// already happened is recognised and succeeds.

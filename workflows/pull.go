@@ -43,6 +43,9 @@ type PullResult struct {
 	Skipped string `json:"skipped,omitempty"`
 	// Sanitised reports the rules applied before the swap: counts only.
 	Sanitised *activities.SanitiseResult `json:"sanitised,omitempty"`
+	// Notes say what a person should know about the new database, such
+	// as a setting of the source it could not keep.
+	Notes []string `json:"notes,omitempty"`
 }
 
 // maxNameLen is each engine's limit on staging names (database names, or a
@@ -118,7 +121,7 @@ func Pull(ctx workflow.Context, in PullInput) (res PullResult, err error) {
 	})
 	var restored activities.RestoreResult
 	if err := workflow.ExecuteActivity(on(ctx, task, r.t, stepRestore), restore,
-		activities.RestoreInput{Task: task, Path: d.Path, Staging: staging}).Get(ctx, &restored); err != nil {
+		activities.RestoreInput{Task: task, Key: rr.Key, Path: d.Path, Staging: staging, Origin: rr.Origin}).Get(ctx, &restored); err != nil {
 		return res, explain(task, r.t, fmt.Sprintf("restore %s into staging database %s (the live database is untouched)", rr.Key, staging), err)
 	}
 	if task.SanitiseRules != "" {
@@ -139,7 +142,7 @@ func Pull(ctx workflow.Context, in PullInput) (res PullResult, err error) {
 	swapped = true
 	return PullResult{Key: rr.Key, Size: rr.Size, SHA256: rr.SHA256, DumpCreatedAt: rr.CreatedAt, SourceHost: rr.SourceHost,
 		Database: task.Database, Staging: staging, DownloadSeconds: d.Seconds, RestoreSeconds: restored.Seconds,
-		TotalSeconds: seconds(ctx, r.start), Sanitised: res.Sanitised}, nil
+		TotalSeconds: seconds(ctx, r.start), Sanitised: res.Sanitised, Notes: restored.Notes}, nil
 }
 
 func errorf(format string, args ...any) error { return fmt.Errorf(format, args...) }

@@ -38,6 +38,7 @@ import (
 	"github.com/elastic/go-elasticsearch/v8"
 	"github.com/elastic/go-elasticsearch/v8/esapi"
 
+	"github.com/envsync/envsync/dump"
 	"github.com/envsync/envsync/engine"
 )
 
@@ -356,7 +357,13 @@ func planIndex(sfx string) string { return "envsync-plan-" + sfx }
 // Restore creates a new index per index in the archive (its settings and
 // mappings), bulk loads the documents, checks the counts, and records the
 // plan the swap follows. Live indices are not touched.
-func (e *Engine) Restore(ctx context.Context, r io.Reader, staging string) error {
+// The origin is not needed: index settings and mappings travel in the archive.
+func (e *Engine) Restore(ctx context.Context, r io.Reader, staging string, _ dump.Origin) ([]string, error) {
+	return nil, e.restore(ctx, r, staging)
+}
+
+// restore is Restore without the unused origin.
+func (e *Engine) restore(ctx context.Context, r io.Reader, staging string) error {
 	sfx, err := suffix(staging)
 	if err != nil {
 		return err

@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/envsync/envsync/dump"
 	"github.com/envsync/envsync/engine"
 	"github.com/envsync/envsync/engine/elastic"
 	"github.com/envsync/envsync/internal/esdouble"
@@ -54,7 +55,7 @@ func TestDumpRestoreSwap(t *testing.T) {
 		t.Fatal(err)
 	}
 	for gen, staging := range []string{"shop_envsync_aaaa1111", "shop_envsync_bbbb2222"} {
-		if err := e.Restore(ctx, bytes.NewReader(archive.Bytes()), staging); err != nil {
+		if _, err := e.Restore(ctx, bytes.NewReader(archive.Bytes()), staging, dump.Origin{}); err != nil {
 			t.Fatal(err)
 		}
 		if err := e.Swap(ctx, staging, "l"); err != nil {
@@ -99,7 +100,7 @@ func TestTruncatedArchiveRefused(t *testing.T) {
 		t.Fatal(err)
 	}
 	before := fmt.Sprint(d.Indices(), d.Aliases())
-	err := e.Restore(ctx, bytes.NewReader(archive.Bytes()[:archive.Len()/2]), "shop_envsync_cccc3333")
+	_, err := e.Restore(ctx, bytes.NewReader(archive.Bytes()[:archive.Len()/2]), "shop_envsync_cccc3333", dump.Origin{})
 	if err == nil || !strings.Contains(err.Error(), "untouched") {
 		t.Fatalf("error = %v", err)
 	}

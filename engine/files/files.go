@@ -17,6 +17,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/envsync/envsync/dump"
 	"github.com/envsync/envsync/engine"
 )
 
@@ -106,7 +107,13 @@ func (e *Engine) sibling(staging string) (string, error) {
 // Restore extracts into a new sibling directory. Entries that would land
 // outside it (absolute paths, .., paths through an extracted symlink) fail
 // the restore: a dump must not write anywhere else on the host.
-func (e *Engine) Restore(ctx context.Context, r io.Reader, staging string) error {
+// The origin is not needed: a directory has no settings outside its archive.
+func (e *Engine) Restore(ctx context.Context, r io.Reader, staging string, _ dump.Origin) ([]string, error) {
+	return nil, e.restore(ctx, r, staging)
+}
+
+// restore is Restore without the unused origin.
+func (e *Engine) restore(ctx context.Context, r io.Reader, staging string) error {
 	dst, err := e.sibling(staging)
 	if err != nil {
 		return err

@@ -10,6 +10,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/envsync/envsync/dump"
 )
 
 // tree describes a directory: path -> "mode:content" or "-> target".
@@ -57,7 +59,7 @@ func TestRoundTripAndSwap(t *testing.T) {
 	os.MkdirAll(dst, 0o755)
 	os.WriteFile(filepath.Join(dst, "only-in-old"), []byte("x"), 0o644)
 	e := New(dst)
-	if err := e.Restore(context.Background(), bytes.NewReader(archive.Bytes()), "live_envsync_1"); err != nil {
+	if _, err := e.Restore(context.Background(), bytes.NewReader(archive.Bytes()), "live_envsync_1", dump.Origin{}); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := os.Stat(filepath.Join(dst, "only-in-old")); err != nil {
@@ -109,7 +111,7 @@ func TestHostileArchivesRefused(t *testing.T) {
 			tw.Close()
 			root := t.TempDir()
 			e := New(filepath.Join(root, "live"))
-			err := e.Restore(context.Background(), &b, "live_envsync_1")
+			_, err := e.Restore(context.Background(), &b, "live_envsync_1", dump.Origin{})
 			if err == nil || !strings.Contains(err.Error(), "untouched") {
 				t.Fatalf("error = %v", err)
 			}

@@ -29,6 +29,7 @@ import (
 	"go.mongodb.org/mongo-driver/mongo"
 	"go.mongodb.org/mongo-driver/mongo/options"
 
+	"github.com/envsync/envsync/dump"
 	"github.com/envsync/envsync/engine"
 )
 
@@ -249,7 +250,13 @@ func metaName(staging string) string { return staging + "-~meta" }
 // Restore reads the archive into staged collections of the live database,
 // checking the trailer's counts; on any error the staged collections are
 // dropped and the live ones were never touched.
-func (e *Engine) Restore(ctx context.Context, r io.Reader, staging string) error {
+// The origin is not needed: collection options and indexes travel in the archive.
+func (e *Engine) Restore(ctx context.Context, r io.Reader, staging string, _ dump.Origin) ([]string, error) {
+	return nil, e.restore(ctx, r, staging)
+}
+
+// restore is Restore without the unused origin.
+func (e *Engine) restore(ctx context.Context, r io.Reader, staging string) error {
 	if err := checkStaging(staging); err != nil {
 		return err
 	}

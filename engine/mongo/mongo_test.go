@@ -14,6 +14,7 @@ import (
 	driver "go.mongodb.org/mongo-driver/mongo"
 	"go.mongodb.org/mongo-driver/mongo/options"
 
+	"github.com/envsync/envsync/dump"
 	"github.com/envsync/envsync/engine"
 	"github.com/envsync/envsync/engine/mongo"
 	"github.com/envsync/envsync/internal/testenv"
@@ -109,7 +110,7 @@ func TestRoundTrip(t *testing.T) {
 	}
 	target.Database = "shop_copy"
 	e := mongo.New(target, mongo.Options{})
-	if err := e.Restore(ctx, bytes.NewReader(archive.Bytes()), "shop_copy_envsync_1"); err != nil {
+	if _, err := e.Restore(ctx, bytes.NewReader(archive.Bytes()), "shop_copy_envsync_1", dump.Origin{}); err != nil {
 		t.Fatal(err)
 	}
 	if n, _ := dst.Collection("users").CountDocuments(ctx, bson.D{{Key: "stale", Value: true}}); n != 1 {
@@ -152,7 +153,7 @@ func TestTruncatedArchiveRefused(t *testing.T) {
 	}
 	before := snapshot(t, c.Database("b"))
 	target.Database = "b"
-	err := mongo.New(target, mongo.Options{}).Restore(ctx, bytes.NewReader(archive.Bytes()[:archive.Len()-10]), "b_envsync_1")
+	_, err := mongo.New(target, mongo.Options{}).Restore(ctx, bytes.NewReader(archive.Bytes()[:archive.Len()-10]), "b_envsync_1", dump.Origin{})
 	if err == nil || !strings.Contains(err.Error(), "untouched") {
 		t.Fatalf("error = %v", err)
 	}

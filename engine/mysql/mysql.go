@@ -21,12 +21,14 @@ import (
 	"os/exec"
 	"os/user"
 	"path/filepath"
+	"regexp"
 	"strconv"
 	"strings"
 	"time"
 
 	"github.com/go-sql-driver/mysql"
 
+	"github.com/envsync/envsync/dump"
 	"github.com/envsync/envsync/engine"
 )
 
@@ -154,10 +156,14 @@ func (e *Engine) Dump(ctx context.Context, w io.Writer) (engine.DumpInfo, error)
 		return engine.DumpInfo{}, err
 	}
 	var version string
+	var origin dump.Origin
 	err = conn.QueryRowContext(ctx, "SELECT VERSION()").Scan(&version)
+	if err == nil {
+		origin.Charset, origin.Collation, err = schemaCharset(ctx, conn, e.t.Database)
+	}
 	conn.Close()
 	if err != nil {
-		return engine.DumpInfo{}, fmt.Errorf("mysql: read server version: %w", err)
+		return engine.DumpInfo{}, fmt.Errorf("mysql: read server version and character set: %w", err)
 	}
 	bin, err := e.tool("mysqldump")
 	if err != nil {
@@ -175,7 +181,7 @@ func (e *Engine) Dump(ctx context.Context, w io.Writer) (engine.DumpInfo, error)
 	if err := cmd.Run(); err != nil {
 		return engine.DumpInfo{}, fmt.Errorf("mysql: mysqldump of %s failed: %w: %s", e.t.Database, err, stderr)
 	}
-	return engine.DumpInfo{ServerVersion: version, Format: "mysqldump-sql"}, nil
+	return engine.DumpInfo{ServerVersion: version, Format: "mysqldump-sql", Origin: origin}, nil
 }
 
 func checkStaging(staging string) error {
@@ -222,37 +228,71 @@ func (e *Engine) adminFor(ctx context.Context, staging string) (*sql.DB, error) 
 	return e.connect(ctx, "")
 }
 
+func schemaCharset(ctx context.Context, conn *sql.DB, schema string) (cs, coll string, err error) {
+	err = conn.QueryRowContext(ctx, `SELECT DEFAULT_CHARACTER_SET_NAME, DEFAULT_COLLATION_NAME FROM information_schema.SCHEMATA WHERE SCHEMA_NAME = ?`,
+		schema).Scan(&cs, &coll)
+	return cs, coll, err
+}
+
 // charset is the CHARACTER SET ... COLLATE ... clause that gives a new
 // schema the character set and collation of schema.
 func charset(ctx context.Context, conn *sql.DB, schema string) (string, error) {
-	var cs, coll string
-	if err := conn.QueryRowContext(ctx, `SELECT DEFAULT_CHARACTER_SET_NAME, DEFAULT_COLLATION_NAME FROM information_schema.SCHEMATA WHERE SCHEMA_NAME = ?`,
-		schema).Scan(&cs, &coll); err != nil {
+	cs, coll, err := schemaCharset(ctx, conn, schema)
+	if err != nil {
 		return "", err
 	}
-	return " CHARACTER SET " + cs + " COLLATE " + coll, nil
+	return charsetClause(cs, coll), nil
+}
+
+// Character set and collation names are identifiers MySQL does not quote
+// in this clause; the manifest's values are used only when they are names.
+var charsetName = regexp.MustCompile(`^[A-Za-z0-9_]+$`)
+
+func charsetClause(cs, coll string) string {
+	return " CHARACTER SET " + cs + " COLLATE " + coll
+}
+
+// stagingCharset is the character set clause of a new staging schema: the
+// live schema's, which belongs to this environment; without a live schema
+// the source's, from the manifest, when this server has that collation;
+// else the server's default, and a note says so.
+func (e *Engine) stagingCharset(ctx context.Context, admin *sql.DB, origin dump.Origin) (string, []string) {
+	if cs, err := charset(ctx, admin, e.t.Database); err == nil {
+		return cs, nil
+	}
+	if origin.Charset == "" || origin.Collation == "" {
+		return "", nil // a dump from before manifests recorded it
+	}
+	var n int
+	err := admin.QueryRowContext(ctx, `SELECT COUNT(*) FROM information_schema.COLLATIONS WHERE COLLATION_NAME = ? AND CHARACTER_SET_NAME = ?`,
+		origin.Collation, origin.Charset).Scan(&n)
+	if err == nil && n == 1 && charsetName.MatchString(origin.Charset) && charsetName.MatchString(origin.Collation) {
+		return charsetClause(origin.Charset, origin.Collation), nil
+	}
+	var cs, coll string
+	_ = admin.QueryRowContext(ctx, "SELECT @@character_set_server, @@collation_server").Scan(&cs, &coll)
+	return "", []string{fmt.Sprintf("schema %s is new on this server and uses its default character set %s (%s): the source's %s (%s) is not available here",
+		e.t.Database, cs, coll, origin.Charset, origin.Collation)}
 }
 
 // Restore creates the staging schema (the live schema's character set and
-// collation when it exists) and feeds the dump to the mysql client, which
-// stops at the first error.
-func (e *Engine) Restore(ctx context.Context, r io.Reader, staging string) error {
+// collation when it exists, else the source's) and feeds the dump to the
+// mysql client, which stops at the first error.
+func (e *Engine) Restore(ctx context.Context, r io.Reader, staging string, origin dump.Origin) ([]string, error) {
 	admin, err := e.adminFor(ctx, staging)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	defer admin.Close()
 	bin, err := e.tool("mysql")
 	if err != nil {
-		return err
+		return nil, err
 	}
-	create := "CREATE DATABASE " + ident(staging)
-	if cs, err := charset(ctx, admin, e.t.Database); err == nil {
-		create += cs
-	}
+	cs, notes := e.stagingCharset(ctx, admin, origin)
+	create := "CREATE DATABASE " + ident(staging) + cs
 	for _, s := range []string{"DROP DATABASE IF EXISTS " + ident(staging), create} {
 		if _, err := admin.ExecContext(ctx, s); err != nil {
-			return fmt.Errorf("mysql: %s: %w", s, err)
+			return nil, fmt.Errorf("mysql: %s: %w", s, err)
 		}
 	}
 	stderr := &engine.Tail{}
@@ -263,12 +303,12 @@ func (e *Engine) Restore(ctx context.Context, r io.Reader, staging string) error
 			e.opts.Logger.Warn("could not drop staging schema after failed restore", "staging", staging, "error", derr)
 		}
 		if ctx.Err() != nil {
-			return fmt.Errorf("mysql: restore of %s stopped: %w; the live schema is untouched", e.t.Database, ctx.Err())
+			return nil, fmt.Errorf("mysql: restore of %s stopped: %w; the live schema is untouched", e.t.Database, ctx.Err())
 		}
-		return engine.Permanent(fmt.Errorf("mysql: restore into %s failed: %w: %s; the live schema %s is untouched",
+		return nil, engine.Permanent(fmt.Errorf("mysql: restore into %s failed: %w: %s; the live schema %s is untouched",
 			staging, err, stderr, e.t.Database))
 	}
-	return nil
+	return notes, nil
 }
 
 // Drop removes a staging schema.

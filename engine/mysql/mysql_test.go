@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/envsync/envsync/dump"
 	"github.com/envsync/envsync/engine"
 	"github.com/envsync/envsync/engine/mysql"
 	"github.com/envsync/envsync/internal/mysqlserver"
@@ -128,11 +129,11 @@ func TestRoundTripWhileServingReads(t *testing.T) {
 
 	target := engine.Target{Host: s.Host, Port: s.Port}
 	target.Database = "shop"
-	var dump bytes.Buffer
-	if _, err := mysql.New(target, []string{"sessions"}, mysql.Options{}).Dump(ctx, &dump); err != nil {
+	var dumped bytes.Buffer
+	if _, err := mysql.New(target, []string{"sessions"}, mysql.Options{}).Dump(ctx, &dumped); err != nil {
 		t.Fatal(err)
 	}
-	if bytes.Contains(dump.Bytes(), []byte("secret-session-token")) {
+	if bytes.Contains(dumped.Bytes(), []byte("secret-session-token")) {
 		t.Fatal("the excluded table's rows are in the dump")
 	}
 
@@ -158,7 +159,7 @@ func TestRoundTripWhileServingReads(t *testing.T) {
 			reads.Add(1)
 		}
 	}()
-	if err := e.Restore(ctx, bytes.NewReader(dump.Bytes()), "shop_copy_envsync_1"); err != nil {
+	if _, err := e.Restore(ctx, bytes.NewReader(dumped.Bytes()), "shop_copy_envsync_1", dump.Origin{}); err != nil {
 		t.Fatal(err)
 	}
 	if err := e.Swap(ctx, "shop_copy_envsync_1", "envsync: restored k by run r"); err != nil {
@@ -215,7 +216,7 @@ func TestRefusedDumpLeavesTargetUntouched(t *testing.T) {
 	before := digest(t, s, "live")
 	bad := "CREATE TABLE u (email VARCHAR(50) PRIMARY KEY);\nINSERT INTO u VALUES ('jane.doe@example.org');\nINSERT INTO u VALUES ('jane.doe@example.org');\n"
 	e := mysql.New(engine.Target{Database: "live", Host: s.Host, Port: s.Port}, nil, mysql.Options{})
-	err := e.Restore(context.Background(), strings.NewReader(bad), "live_envsync_2")
+	_, err := e.Restore(context.Background(), strings.NewReader(bad), "live_envsync_2", dump.Origin{})
 	if err == nil || !strings.Contains(err.Error(), "Duplicate entry") || !strings.Contains(err.Error(), "untouched") {
 		t.Fatalf("error = %v", err)
 	}

@@ -22,6 +22,7 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
 
+	"github.com/envsync/envsync/dump"
 	"github.com/envsync/envsync/engine"
 )
 
@@ -155,6 +156,10 @@ func (e *Engine) Dump(ctx context.Context, w io.Writer) (engine.DumpInfo, error)
 		return engine.DumpInfo{}, err
 	}
 	version, major, err := serverVersion(ctx, conn)
+	var src dbInfo
+	if err == nil {
+		src, err = lookup(ctx, conn, e.t.Database)
+	}
 	conn.Close(ctx)
 	if err != nil {
 		return engine.DumpInfo{}, err
@@ -169,7 +174,7 @@ func (e *Engine) Dump(ctx context.Context, w io.Writer) (engine.DumpInfo, error)
 	if err := cmd.Run(); err != nil {
 		return engine.DumpInfo{}, fmt.Errorf("postgresql: pg_dump of %s failed: %w: %s", e.t.Database, err, stderr)
 	}
-	return engine.DumpInfo{ServerVersion: version, Format: "pg_dump-custom"}, nil
+	return engine.DumpInfo{ServerVersion: version, Format: "pg_dump-custom", Origin: dump.Origin{Owner: src.owner}}, nil
 }
 
 type dbInfo struct {
@@ -233,37 +238,29 @@ func (e *Engine) adminFor(ctx context.Context, staging string) (*pgx.Conn, error
 }
 
 // Restore creates staging (same owner, encoding and locale as the live
-// database when it exists) and runs pg_restore into it, stopping at the
-// first error: no list of "expected" errors, a restore either is complete or
-// fails.
-func (e *Engine) Restore(ctx context.Context, r io.Reader, staging string) error {
+// database when it exists, else the source's owner when that role exists
+// here) and runs pg_restore into it, stopping at the first error: no list
+// of "expected" errors, a restore either is complete or fails.
+func (e *Engine) Restore(ctx context.Context, r io.Reader, staging string, origin dump.Origin) ([]string, error) {
 	admin, err := e.adminFor(ctx, staging)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	defer admin.Close(context.WithoutCancel(ctx))
 	_, major, err := serverVersion(ctx, admin)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	pgRestore, err := e.tool(ctx, "pg_restore", major)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	if _, err := admin.Exec(ctx, "DROP DATABASE IF EXISTS "+ident(staging)+" WITH (FORCE)"); err != nil {
-		return fmt.Errorf("postgresql: drop leftover staging database %s: %w", staging, err)
+		return nil, fmt.Errorf("postgresql: drop leftover staging database %s: %w", staging, err)
 	}
-	live, err := lookup(ctx, admin, e.t.Database)
+	notes, err := e.createStaging(ctx, admin, staging, origin)
 	if err != nil {
-		return err
-	}
-	create := "CREATE DATABASE " + ident(staging) + " TEMPLATE template0"
-	if live.exists {
-		create += fmt.Sprintf(" OWNER %s ENCODING %s LC_COLLATE %s LC_CTYPE %s",
-			ident(live.owner), literal(live.encoding), literal(live.collate), literal(live.ctype))
-	}
-	if _, err := admin.Exec(ctx, create); err != nil {
-		return fmt.Errorf("postgresql: create staging database %s: %w (the worker's role needs CREATEDB and membership of the owner role)", staging, err)
+		return nil, err
 	}
 	stderr := &engine.Tail{}
 	cmd := exec.CommandContext(ctx, pgRestore, "--exit-on-error", "--no-password", "--dbname="+staging)
@@ -273,12 +270,66 @@ func (e *Engine) Restore(ctx context.Context, r io.Reader, staging string) error
 			e.opts.Logger.Warn("could not drop staging database after failed restore", "staging", staging, "error", derr)
 		}
 		if ctx.Err() != nil {
-			return fmt.Errorf("postgresql: restore of %s stopped: %w; the live database is untouched", e.t.Database, ctx.Err())
+			return nil, fmt.Errorf("postgresql: restore of %s stopped: %w; the live database is untouched", e.t.Database, ctx.Err())
 		}
-		return engine.Permanent(fmt.Errorf("postgresql: pg_restore into %s failed: %w: %s; the live database %s is untouched",
+		return nil, engine.Permanent(fmt.Errorf("postgresql: pg_restore into %s failed: %w: %s; the live database %s is untouched",
 			staging, err, stderr, e.t.Database))
 	}
-	return nil
+	return notes, nil
+}
+
+// createStaging creates the staging database. With a live database it
+// copies that one's owner, encoding and locale, which belong to this
+// environment. Without one (a first pull into this server) the objects
+// inside the dump belong to the source's owner, so the database should
+// too: it gets that owner if the role exists here and the worker may hand
+// databases to it, else the worker's own role, and a note says so.
+func (e *Engine) createStaging(ctx context.Context, admin *pgx.Conn, staging string, origin dump.Origin) ([]string, error) {
+	live, err := lookup(ctx, admin, e.t.Database)
+	if err != nil {
+		return nil, err
+	}
+	create := "CREATE DATABASE " + ident(staging) + " TEMPLATE template0"
+	if live.exists {
+		create += fmt.Sprintf(" OWNER %s ENCODING %s LC_COLLATE %s LC_CTYPE %s",
+			ident(live.owner), literal(live.encoding), literal(live.collate), literal(live.ctype))
+		if _, err := admin.Exec(ctx, create); err != nil {
+			return nil, fmt.Errorf("postgresql: create staging database %s: %w (the worker's role needs CREATEDB and membership of the owner role %s)", staging, err, live.owner)
+		}
+		return nil, nil
+	}
+	var me string
+	if err := admin.QueryRow(ctx, "SELECT current_user").Scan(&me); err != nil {
+		return nil, fmt.Errorf("postgresql: read the worker's role: %w", err)
+	}
+	var fallback string
+	switch owner := origin.Owner; {
+	case owner == "" || owner == me:
+	case !roleExists(ctx, admin, owner):
+		fallback = fmt.Sprintf("the source's owner role %s does not exist on this server", owner)
+	default:
+		_, err := admin.Exec(ctx, create+" OWNER "+ident(owner))
+		var pgErr *pgconn.PgError
+		if err == nil {
+			return nil, nil
+		} else if !errors.As(err, &pgErr) || pgErr.Code != "42501" { // insufficient_privilege
+			return nil, fmt.Errorf("postgresql: create staging database %s owned by %s: %w", staging, owner, err)
+		}
+		fallback = fmt.Sprintf("the worker's role %s may not create databases owned by %s (grant it membership of %s)", me, owner, owner)
+	}
+	if _, err := admin.Exec(ctx, create); err != nil {
+		return nil, fmt.Errorf("postgresql: create staging database %s: %w (the worker's role needs CREATEDB)", staging, err)
+	}
+	if fallback == "" {
+		return nil, nil
+	}
+	return []string{fmt.Sprintf("database %s is new on this server and owned by %s: %s", e.t.Database, me, fallback)}, nil
+}
+
+func roleExists(ctx context.Context, conn *pgx.Conn, role string) bool {
+	var ok bool
+	err := conn.QueryRow(ctx, "SELECT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = $1)", role).Scan(&ok)
+	return err == nil && ok
 }
 
 // oldName is where the live database is moved during a swap: derived from

@@ -8,6 +8,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/envsync/envsync/dump"
 	"github.com/envsync/envsync/engine"
 	"github.com/envsync/envsync/engine/postgres"
 	"github.com/envsync/envsync/internal/testenv"
@@ -71,7 +72,7 @@ func TestGuards(t *testing.T) {
 	if err := e.Drop(ctx, "orders"); err == nil || !strings.Contains(err.Error(), "lacks") {
 		t.Errorf("drop of a live name: %v", err)
 	}
-	if err := e.Restore(ctx, &bytes.Buffer{}, "orders"); err == nil || !strings.Contains(err.Error(), "lacks") {
+	if _, err := e.Restore(ctx, &bytes.Buffer{}, "orders", dump.Origin{}); err == nil || !strings.Contains(err.Error(), "lacks") {
 		t.Errorf("restore into a live name: %v", err)
 	}
 	sys := postgres.New(engine.Target{Database: "template1", Host: "127.0.0.1", Port: 1}, postgres.Options{})
