@@ -13,6 +13,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"time"
 
 	"go.temporal.io/sdk/activity"
 	"go.temporal.io/sdk/temporal"
@@ -54,9 +55,12 @@ type Config struct {
 	SSHKnownHosts string
 	// HooksDir holds the executables tasks name as before/after hooks.
 	HooksDir string
-	Postgres postgres.Options
-	MySQL    mysql.Options
-	Logger   *slog.Logger
+	// StallAfter fails a store request whose bytes stop moving for this
+	// long (0: the store's default, 45s).
+	StallAfter time.Duration
+	Postgres   postgres.Options
+	MySQL      mysql.Options
+	Logger     *slog.Logger
 }
 
 // DefaultLockDir is where the original kept its reboot locks.
@@ -112,9 +116,16 @@ func (a *Activities) engine(t config.Task) (engine.Engine, error) {
 }
 
 func (a *Activities) store(ctx context.Context, t config.Task) (store.Store, error) {
+	return a.storeFor(ctx, t, 0)
+}
+
+// storeFor is the task's store, tuned for an upload of about expect bytes
+// (0: unknown).
+func (a *Activities) storeFor(ctx context.Context, t config.Task, expect int64) (store.Store, error) {
 	switch t.StorageBackend {
 	case "s3":
-		return s3store.New(ctx, s3store.Options{Bucket: t.URL, Endpoint: a.cfg.S3Endpoint, Region: a.cfg.S3Region, NoEncryption: a.cfg.S3NoEncryption})
+		return s3store.New(ctx, s3store.Options{Bucket: t.URL, Endpoint: a.cfg.S3Endpoint, Region: a.cfg.S3Region, NoEncryption: a.cfg.S3NoEncryption,
+			ExpectedSize: expect, StallAfter: a.cfg.StallAfter})
 	case "file":
 		return filestore.New(t.URL)
 	case "rsync":
@@ -158,5 +169,5 @@ func (a *Activities) tempPath(ctx context.Context, t config.Task, kind string) (
 		return "", fmt.Errorf("create temp directory %s: %w", dir, err)
 	}
 	run := activity.GetInfo(ctx).WorkflowExecution.RunID
-	return filepath.Join(dir, fmt.Sprintf("envsync-%s-%s-%s.gz", unsafeName.ReplaceAllString(t.Database, "_"), kind, run)), nil
+	return filepath.Join(dir, fmt.Sprintf("envsync-%s-%s-%s.dump", unsafeName.ReplaceAllString(t.Database, "_"), kind, run)), nil
 }

@@ -3,32 +3,60 @@ package activities
 import (
 	"context"
 	"io"
+	"sync"
 	"sync/atomic"
 	"time"
 
 	"go.temporal.io/sdk/activity"
 )
 
-// Progress is the heartbeat detail of long steps: a byte count, which the
-// UI shows under "pending activities" and which says a step is moving.
+// Progress is the heartbeat detail of long steps. The Temporal UI shows it
+// under "pending activities", and `envsync push/pull` turn it into their
+// progress line. It holds counts and names, never data.
 type Progress struct {
+	// Phase is what the bytes are: "dump", "upload", "download",
+	// "restore", "sanitise", "copy".
+	Phase string `json:"phase"`
+	// Bytes done so far, of Total expected (0: unknown). A dump counts
+	// what the database tool wrote, against the database's size; a pull
+	// counts the stored bytes, against the manifest's size.
 	Bytes int64 `json:"bytes"`
+	Total int64 `json:"total,omitempty"`
+	// Stored is the compressed bytes written to the store so far (push).
+	Stored int64 `json:"stored,omitempty"`
+	// Rate in bytes per second since the step started, and the seconds
+	// left at that rate.
+	Rate float64 `json:"rate,omitempty"`
+	ETA  float64 `json:"eta_seconds,omitempty"`
 }
 
 // HeartbeatEvery is how often long steps report progress; their
-// HeartbeatTimeout in the workflows is a few times this.
-var HeartbeatEvery = 10 * time.Second
+// HeartbeatTimeout in the workflows is a few times this, so a dead worker's
+// step is retried within half a minute.
+var HeartbeatEvery = 5 * time.Second
 
 // meter counts bytes passing through and heartbeats the count on a timer,
 // so a step that is slow but alive (pg_dump waiting on a lock) is not
-// mistaken for a dead one, and a dead one is noticed.
+// mistaken for a dead one, and a dead worker is noticed. A transfer that
+// stalls while its worker lives is the stores' to notice (they fail a
+// request whose bytes stop moving), not the heartbeat's.
 type meter struct {
-	n    atomic.Int64
-	stop chan struct{}
+	phase  string
+	n      atomic.Int64
+	total  atomic.Int64
+	stored func() int64
+	start  time.Time
+	stop   chan struct{}
+	once   sync.Once
 }
 
-func startMeter(ctx context.Context) *meter {
-	m := &meter{stop: make(chan struct{})}
+func startMeter(ctx context.Context) *meter { return startPhase(ctx, "", 0) }
+
+// startPhase starts a meter for phase with total bytes expected (0:
+// unknown).
+func startPhase(ctx context.Context, phase string, total int64) *meter {
+	m := &meter{phase: phase, start: time.Now(), stop: make(chan struct{})}
+	m.total.Store(total)
 	if !activity.IsActivity(ctx) {
 		return m
 	}
@@ -42,14 +70,32 @@ func startMeter(ctx context.Context) *meter {
 			case <-ctx.Done():
 				return
 			case <-t.C:
-				activity.RecordHeartbeat(ctx, Progress{Bytes: m.n.Load()})
+				activity.RecordHeartbeat(ctx, m.Progress())
 			}
 		}
 	}()
 	return m
 }
 
-func (m *meter) Stop() { close(m.stop) }
+// Progress is the meter's reading.
+func (m *meter) Progress() Progress {
+	p := Progress{Phase: m.phase, Bytes: m.n.Load(), Total: m.total.Load()}
+	if m.stored != nil {
+		p.Stored = m.stored()
+	}
+	if secs := time.Since(m.start).Seconds(); secs > 0 && p.Bytes > 0 {
+		p.Rate = float64(p.Bytes) / secs
+		if p.Total > p.Bytes {
+			p.ETA = float64(p.Total-p.Bytes) / p.Rate
+		}
+	}
+	return p
+}
+
+func (m *meter) Stop() { m.once.Do(func() { close(m.stop) }) }
+
+// Add counts n bytes done.
+func (m *meter) Add(n int64) { m.n.Add(n) }
 
 func (m *meter) Writer(w io.Writer) io.Writer { return meterWriter{m, w} }
 func (m *meter) Reader(r io.Reader) io.Reader { return meterReader{m, r} }

@@ -1,11 +1,13 @@
 package activities
 
 import (
+	"cmp"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"hash"
 	"io"
 	"os"
 	"path/filepath"
@@ -37,6 +39,9 @@ type ResolveResult struct {
 	CreatedAt     time.Time
 	SourceHost    string
 	ServerVersion string
+	// Compression is how the dump is stored (gzip for every dump written
+	// before zstd).
+	Compression string
 	// Origin is the source database's settings, for a target that lacks
 	// the database.
 	Origin dump.Origin
@@ -80,7 +85,7 @@ func (a *Activities) Resolve(ctx context.Context, in ResolveInput) (ResolveResul
 		return ResolveResult{}, permanent("NotSanitised", fmt.Errorf("dump %s was not sanitised before upload, and this task requires sanitised dumps; point it at the sanitised_path of a before_upload push", key))
 	}
 	return ResolveResult{Key: key, Size: m.Size, SHA256: m.SHA256, CreatedAt: m.CreatedAt, SourceHost: m.SourceHost, ServerVersion: m.ServerVersion,
-		Origin: m.Origin}, nil
+		Compression: cmp.Or(m.Compression, dump.Gzip), Origin: m.Origin}, nil
 }
 
 func (a *Activities) readManifest(ctx context.Context, st store.Store, key string) (dump.Manifest, error) {
@@ -225,16 +230,23 @@ func partialSize(path string) int64 {
 	return fi.Size()
 }
 
-// RestoreInput names a verified dump file and the staging database to
-// restore it into.
+// RestoreInput names the dump to restore into the staging database.
 type RestoreInput struct {
 	Task config.Task
-	// Key names the dump in messages.
-	Key     string
+	// Key names the dump in the store; Size, SHA256 and Compression are
+	// its manifest's.
+	Key         string
+	Size        int64
+	SHA256      string
+	Compression string
+	// Path is a verified download of the dump on this host; empty streams
+	// it from the store, verifying it on the way.
 	Path    string
 	Staging string
 	// Origin is the source database's settings, from the manifest.
 	Origin dump.Origin
+	// Jobs > 1 restores with that many parallel jobs (engines that can).
+	Jobs int
 }
 
 // RestoreResult reports the restore's duration, and what a person should
@@ -245,44 +257,150 @@ type RestoreResult struct {
 }
 
 // Restore loads the dump into the staging database; the live database is
-// not touched.
+// not touched. Streaming from the store, download, verification,
+// decompression and restore run at once: the staging copy fills from the
+// first bytes, and the step succeeds only once the whole object has
+// matched its manifest's size and sha256. A dump that does not is
+// reported as damaged, naming its key, whatever the database tool made of
+// it; the workflow then drops the staging copy.
 func (a *Activities) Restore(ctx context.Context, in RestoreInput) (RestoreResult, error) {
 	eng, err := a.engine(in.Task)
 	if err != nil {
 		return RestoreResult{}, err
 	}
-	f, err := os.Open(in.Path)
-	if err != nil {
-		return RestoreResult{}, permanent("DumpFileMissing", fmt.Errorf("downloaded dump %s is gone from this host; run the pull again", in.Path))
-	}
-	defer f.Close()
+	key := cmp.Or(in.Key, in.Path) // a run started before keys were passed
 	start := time.Now()
-	m := startMeter(ctx)
-	defer m.Stop()
-	key := in.Key
-	if key == "" {
-		key = in.Path // a run started before keys were passed
+	if in.Path != "" {
+		f, err := os.Open(in.Path)
+		if err != nil {
+			return RestoreResult{}, permanent("DumpFileMissing", fmt.Errorf("downloaded dump %s is gone from this host; run the pull again", in.Path))
+		}
+		defer f.Close()
+		fi, _ := f.Stat()
+		m := startPhase(ctx, "restore", fi.Size())
+		defer m.Stop()
+		var notes []string
+		if in.Jobs > 1 {
+			notes, err = a.restoreParallel(ctx, eng, m.Reader(f), in)
+		} else {
+			notes, err = restoreCompressed(ctx, eng, m.Reader(f), in.Staging, key, in.Origin, in.Compression)
+		}
+		if err != nil {
+			return RestoreResult{}, err
+		}
+		return RestoreResult{Seconds: time.Since(start).Seconds(), Notes: notes}, nil
 	}
-	notes, err := restoreCompressed(ctx, eng, m.Reader(f), in.Staging, key, in.Origin)
+
+	st, err := a.store(ctx, in.Task)
 	if err != nil {
 		return RestoreResult{}, err
+	}
+	if obj, err := st.Stat(ctx, key); err != nil {
+		return RestoreResult{}, fmt.Errorf("restore %s: %w", key, err)
+	} else if obj.Size != in.Size {
+		return RestoreResult{}, permanent("CorruptDump", fmt.Errorf("dump %s is %d bytes but its manifest says %d (truncated or replaced); refusing to restore it, the live database is untouched",
+			key, obj.Size, in.Size))
+	}
+	body, err := st.Get(ctx, key, 0)
+	if err != nil {
+		return RestoreResult{}, fmt.Errorf("restore %s: %w", key, err)
+	}
+	defer body.Close()
+	m := startPhase(ctx, "restore", in.Size)
+	defer m.Stop()
+	src := &verifying{r: m.Reader(body), sum: sha256.New()}
+	notes, rerr := restoreCompressed(ctx, eng, src, in.Staging, key, in.Origin, in.Compression)
+	if src.err == nil && ctx.Err() == nil {
+		// What the restore left unread still has to match the manifest.
+		_, _ = io.Copy(io.Discard, src)
+	}
+	switch {
+	case src.err != nil:
+		return RestoreResult{}, fmt.Errorf("download of %s broke off after %d bytes: %w; the restore starts again", key, src.n, src.err)
+	case ctx.Err() != nil:
+		return RestoreResult{}, rerr
+	case src.n != in.Size || src.sha256() != in.SHA256:
+		return RestoreResult{}, permanent("CorruptDump", fmt.Errorf("dump %s is damaged: it has %d bytes with sha256 %s, its manifest says %d bytes with sha256 %s; the staging copy is dropped and the live database is untouched",
+			key, src.n, src.sha256(), in.Size, in.SHA256))
+	case rerr != nil:
+		return RestoreResult{}, rerr
 	}
 	return RestoreResult{Seconds: time.Since(start).Seconds(), Notes: notes}, nil
 }
 
+// verifying hashes and counts the stored bytes as they stream past, and
+// remembers a failed read: a network error is not damage to the dump.
+type verifying struct {
+	r   io.Reader
+	sum hash.Hash
+	n   int64
+	err error
+}
+
+func (v *verifying) Read(p []byte) (int, error) {
+	n, err := v.r.Read(p)
+	v.sum.Write(p[:n])
+	v.n += int64(n)
+	if err != nil && err != io.EOF && v.err == nil {
+		v.err = err
+	}
+	return n, err
+}
+
+func (v *verifying) sha256() string { return hex.EncodeToString(v.sum.Sum(nil)) }
+
 // restoreCompressed decompresses a stored dump into the engine's restore.
 // Damage to the compressed stream is reported as damage to the dump named
 // key, whatever the database tool made of its input ending early.
-func restoreCompressed(ctx context.Context, eng engine.Engine, r io.Reader, staging, key string, origin dump.Origin) ([]string, error) {
-	zr, err := dump.NewReader(r)
+func restoreCompressed(ctx context.Context, eng engine.Engine, r io.Reader, staging, key string, origin dump.Origin, compression string) ([]string, error) {
+	zr, err := dump.NewReader(r, compression)
 	if err != nil {
-		return nil, permanent("CorruptDump", fmt.Errorf("dump %s is damaged: not gzip data (%v); the live database is untouched", key, err))
+		return nil, permanent("CorruptDump", fmt.Errorf("dump %s is damaged: not %s data (%v); the live database is untouched", key, compression, err))
 	}
 	defer zr.Close()
 	notes, err := eng.Restore(ctx, zr, staging, origin)
 	if damage := zr.Finish(); damage != nil {
 		return nil, permanent("CorruptDump", fmt.Errorf("dump %s is damaged: decompressing it failed (%v); the live database is untouched", key, damage))
 	}
+	return notes, classify(err)
+}
+
+// restoreParallel decompresses a downloaded dump into an archive file on
+// this host and has the engine restore it with in.Jobs parallel jobs
+// (pg_restore -j reads the archive out of order, so it needs a file).
+func (a *Activities) restoreParallel(ctx context.Context, eng engine.Engine, r io.Reader, in RestoreInput) ([]string, error) {
+	pr, ok := eng.(engine.ParallelRestorer)
+	if !ok {
+		return nil, permanent("InvalidTask", fmt.Errorf("dbms %s cannot restore in parallel; remove restore_jobs", in.Task.DBMS))
+	}
+	path, err := a.tempPath(ctx, in.Task, "pull-archive")
+	if err != nil {
+		return nil, err
+	}
+	defer os.Remove(path)
+	f, err := os.OpenFile(path, os.O_CREATE|os.O_TRUNC|os.O_WRONLY, 0o600)
+	if err != nil {
+		return nil, fmt.Errorf("create archive file: %w", err)
+	}
+	zr, err := dump.NewReader(r, in.Compression)
+	if err != nil {
+		f.Close()
+		return nil, permanent("CorruptDump", fmt.Errorf("dump %s is damaged: not %s data (%v); the live database is untouched", in.Key, in.Compression, err))
+	}
+	_, err = io.Copy(f, zr)
+	zr.Close()
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	switch {
+	case zr.Damage() != nil:
+		return nil, permanent("CorruptDump", fmt.Errorf("dump %s is damaged: decompressing it failed (%v); the live database is untouched", in.Key, zr.Damage()))
+	case isNoSpace(err):
+		return nil, noSpace(filepath.Dir(path), in.Size*3, true)
+	case err != nil:
+		return nil, fmt.Errorf("decompress %s into %s: %w", in.Key, path, err)
+	}
+	notes, err := pr.RestoreFile(ctx, path, in.Staging, in.Origin, in.Jobs)
 	return notes, classify(err)
 }
 

@@ -27,7 +27,7 @@ func storedDump(t *testing.T, dir string, data []byte) (config.Task, ResolveResu
 	if err != nil {
 		t.Fatal(err)
 	}
-	key := dump.Key("pg", "orders", time.Date(2026, 11, 25, 23, 30, 5, 0, time.UTC))
+	key := dump.Key("pg", "orders", time.Date(2026, 11, 25, 23, 30, 5, 0, time.UTC), dump.Gzip)
 	if err := st.Put(context.Background(), key, bytes.NewReader(data), int64(len(data))); err != nil {
 		t.Fatal(err)
 	}

@@ -1,29 +1,53 @@
 package activities
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
+	"sync/atomic"
 	"time"
 
 	"github.com/envsync/envsync/config"
 	"github.com/envsync/envsync/dump"
+	"github.com/envsync/envsync/engine"
+	"github.com/envsync/envsync/failure"
 	"github.com/envsync/envsync/store"
 )
 
-// DumpInput asks for a dump of Task's database into this host's temp dir.
+// DumpInput asks for a dump of Task's database.
 type DumpInput struct {
 	Task config.Task
+	// Upload streams the dump to the task's store while it is taken, and
+	// writes its manifest. Without it the dump only goes to this host's
+	// temp dir (before_upload sanitises it there first).
+	Upload bool
 }
 
-// DumpResult describes the compressed dump waiting on the worker host.
+// DumpResult describes a dump: where it went, what it holds. No data.
 type DumpResult struct {
-	Path          string
-	Size          int64
-	SHA256        string
+	// Key is the dump's data key in the store (set even before it is
+	// uploaded: the upload from the spool uses it).
+	Key         string
+	ManifestKey string
+	Location    string
+	// Uploaded says the dump and its manifest are in the store.
+	Uploaded bool
+	// UploadError says why streaming to the store failed, when the
+	// spooled copy at Path is complete: Upload retries from it.
+	UploadError string
+	// Path is the spooled copy on this host; empty once uploaded or when
+	// the task spools nothing.
+	Path        string
+	Size        int64
+	SHA256      string
+	Compression string
+	// RawBytes is what the database tool wrote, before compression.
+	RawBytes      int64
 	ServerVersion string
 	Format        string
 	// Origin is the source database's own settings, for the manifest.
@@ -35,21 +59,29 @@ type DumpResult struct {
 	Sanitised *dump.Sanitised
 }
 
-// Dump streams the engine's dump through gzip and sha256 into one temp
-// file. Keeping that file lets a failed upload be retried without dumping
-// the database again; memory stays flat whatever the database's size.
+// Dump streams the engine's dump through compression and sha256 to the
+// store, the first part uploading while the database is still being read.
+// With spool: disk (the default) the compressed stream also goes to a temp
+// file, so an upload that fails is retried from it (by Upload) without
+// dumping again; with spool: none nothing touches the temp dir and a
+// failed upload fails the step, which dumps again. Memory stays flat
+// whatever the database's size.
 func (a *Activities) Dump(ctx context.Context, in DumpInput) (DumpResult, error) {
-	return a.dumpTo(ctx, in.Task, "push", a.lastSize(ctx, in.Task))
+	return a.dumpTo(ctx, in.Task, "push", in.Upload, 0)
 }
 
-// lastSize is the size of the newest complete dump of t's database in its
-// store: the best guess of what this dump needs on the temp disk. 0 when
-// there is none or the store cannot say; the dump then goes ahead.
-func (a *Activities) lastSize(ctx context.Context, t config.Task) int64 {
-	st, err := a.store(ctx, t)
-	if err != nil {
-		return 0
+// compression is the task's compression, defaulted.
+func compression(t config.Task) string {
+	if t.Compression == "" {
+		return dump.Zstd
 	}
+	return t.Compression
+}
+
+// lastSize is the size of the newest complete dump of t's database in st:
+// the best guess of what this dump needs on the temp disk and in the
+// store. 0 when there is none or the store cannot say.
+func lastSize(ctx context.Context, st store.Store, t config.Task) int64 {
 	objs, err := st.List(ctx, t.Path)
 	if err != nil {
 		return 0
@@ -67,51 +99,217 @@ func (a *Activities) lastSize(ctx context.Context, t config.Task) int64 {
 	return sizes[c.Key]
 }
 
-// dumpTo dumps t's database into a temp file. expect is the expected
-// compressed size (0: unknown), checked against the free space first.
-func (a *Activities) dumpTo(ctx context.Context, t config.Task, kind string, expect int64) (DumpResult, error) {
-	in := DumpInput{Task: t}
-	eng, err := a.engine(in.Task)
-	if err != nil {
-		return DumpResult{}, err
-	}
-	path, err := a.tempPath(ctx, in.Task, kind)
-	if err != nil {
-		return DumpResult{}, err
-	}
-	dir := filepath.Dir(path)
-	if err := checkSpace(dir, expect); err != nil {
-		return DumpResult{}, err
-	}
-	f, err := os.OpenFile(path, os.O_CREATE|os.O_TRUNC|os.O_WRONLY, 0o600)
-	if err != nil {
-		return DumpResult{}, fmt.Errorf("create dump file: %w", err)
-	}
-	defer f.Close()
-	start := time.Now()
-	m := startMeter(ctx)
-	defer m.Stop()
-	file := &errWriter{w: f}
-	w := dump.NewWriter(m.Writer(file))
-	info, err := eng.Dump(ctx, w)
-	if err == nil {
-		err = w.Close()
-	}
-	if err == nil {
-		err = f.Sync()
-	}
-	if err != nil {
-		os.Remove(path)
-		if isNoSpace(file.err) || isNoSpace(err) {
-			if expect > 0 {
-				return DumpResult{}, noSpace(dir, expect, false)
-			}
-			return DumpResult{}, noSpace(dir, w.Size(), true)
+// tee sends the compressed stream to the spool file and the upload. A
+// failed spool write fails the dump (the disk is full); a failed upload
+// does not while there is a spool to retry from.
+type tee struct {
+	spool  *errWriter // nil: no spool
+	up     io.Writer  // nil: no streamed upload
+	upErr  error
+	stored atomic.Int64
+}
+
+func (t *tee) Write(p []byte) (int, error) {
+	if t.spool != nil {
+		if _, err := t.spool.Write(p); err != nil {
+			return 0, err
 		}
-		return DumpResult{}, classify(fmt.Errorf("dump %s: %w", in.Task.Database, err))
 	}
-	return DumpResult{Path: path, Size: w.Size(), SHA256: w.SHA256(), ServerVersion: info.ServerVersion,
-		Format: info.Format, Origin: info.Origin, StartedAt: start.UTC(), Seconds: time.Since(start).Seconds()}, nil
+	if t.up != nil && t.upErr == nil {
+		n, err := t.up.Write(p)
+		t.stored.Add(int64(n))
+		if err != nil {
+			t.upErr = err
+			if t.spool == nil {
+				return 0, err
+			}
+		}
+	}
+	return len(p), nil
+}
+
+// dumpTo dumps t's database. With upload it streams to the store; the
+// spool file (kind names it) is kept unless the task says spool: none.
+// expect is the expected compressed size for the free-space check (0: ask
+// the store for the last dump's).
+func (a *Activities) dumpTo(ctx context.Context, t config.Task, kind string, upload bool, expect int64) (DumpResult, error) {
+	eng, err := a.engine(t)
+	if err != nil {
+		return DumpResult{}, err
+	}
+	comp := compression(t)
+	spool := t.Spool != config.SpoolNone || !upload
+	var st store.Store
+	if upload {
+		if st, err = a.store(ctx, t); err != nil {
+			return DumpResult{}, err
+		}
+		if expect == 0 {
+			expect = lastSize(ctx, st, t)
+		}
+		if st, err = a.storeFor(ctx, t, expect); err != nil {
+			return DumpResult{}, err
+		}
+		if _, ok := st.(store.FilePutter); ok && spool {
+			// rsync resumes an interrupted transfer from a file, not a
+			// stream: it sends the spool once the dump is complete.
+			upload = false
+		}
+	}
+	start := time.Now()
+	res := DumpResult{Key: dump.Key(t.Path, t.Database, start, comp), Compression: comp, StartedAt: start.UTC(),
+		Location: store.Describe(t.StorageBackend, t.URL, t.Path)}
+
+	sink := &tee{}
+	var path, dir string
+	var spoolFile *os.File
+	if spool {
+		if path, err = a.tempPath(ctx, t, kind); err != nil {
+			return DumpResult{}, err
+		}
+		dir = filepath.Dir(path)
+		if err := checkSpace(dir, expect); err != nil {
+			return DumpResult{}, err
+		}
+		if spoolFile, err = os.OpenFile(path, os.O_CREATE|os.O_TRUNC|os.O_WRONLY, 0o600); err != nil {
+			return DumpResult{}, fmt.Errorf("create dump file: %w", err)
+		}
+		defer spoolFile.Close()
+		sink.spool = &errWriter{w: spoolFile}
+		defer func() {
+			if !spool || res.Path == "" {
+				os.Remove(path)
+			}
+		}()
+	}
+
+	var total int64
+	if sz, ok := eng.(engine.Sizer); ok {
+		total, _ = sz.Size(ctx) // only for the progress line
+	}
+	m := startPhase(ctx, "dump", total)
+	defer m.Stop()
+	m.stored = sink.stored.Load
+
+	upCtx, cancelUpload := context.WithCancel(ctx)
+	defer cancelUpload()
+	var pw *io.PipeWriter
+	upDone := make(chan error, 1)
+	if upload {
+		a.sweep(ctx, st, t, start)
+		var pr *io.PipeReader
+		pr, pw = io.Pipe()
+		sink.up = pw
+		go func() {
+			err := st.Put(upCtx, res.Key, pr, -1)
+			if err == nil {
+				// The store stopped reading before the end: not a
+				// complete upload.
+				if _, extra := pr.Read(make([]byte, 1)); extra != io.EOF {
+					err = errors.New("the store stopped reading before the end of the dump")
+				}
+			}
+			pr.CloseWithError(cmp.Or(err, io.ErrClosedPipe))
+			upDone <- err
+		}()
+	}
+
+	w, err := dump.NewWriter(sink, comp, t.CompressionLevel)
+	if err != nil {
+		return DumpResult{}, permanent("InvalidTask", err)
+	}
+	info, derr := eng.Dump(ctx, m.Writer(w))
+	if derr == nil {
+		derr = w.Close()
+	}
+	if derr == nil && spool {
+		derr = spoolFile.Sync()
+	}
+	var uerr error
+	if pw != nil {
+		if derr != nil {
+			cancelUpload() // abort the multipart upload
+			pw.CloseWithError(derr)
+		} else {
+			pw.Close()
+		}
+		uerr = <-upDone
+	}
+	switch {
+	case spool && (isNoSpace(sink.spool.err) || (derr != nil && isNoSpace(derr))):
+		if expect > 0 {
+			return DumpResult{}, noSpace(dir, expect, false)
+		}
+		return DumpResult{}, noSpace(dir, w.Size(), true)
+	case !spool && uerr != nil && derr != nil:
+		// The dump stopped because the upload did: the upload's
+		// reason is the one that matters, and the retry dumps again.
+		return DumpResult{}, fmt.Errorf("upload %s: %w (spool: none, so the retry dumps again)", res.Key, uerr)
+	case derr != nil:
+		return DumpResult{}, classify(fmt.Errorf("dump %s: %w", t.Database, derr))
+	}
+	res.Size, res.SHA256, res.RawBytes = w.Size(), w.SHA256(), w.In()
+	res.ServerVersion, res.Format, res.Origin = info.ServerVersion, info.Format, info.Origin
+	res.Seconds = time.Since(start).Seconds()
+	if spool {
+		res.Path = path
+	}
+	if !upload {
+		return res, nil
+	}
+	if uerr == nil {
+		uerr = sink.upErr
+	}
+	if uerr == nil {
+		res.ManifestKey, uerr = a.putManifest(ctx, st, t, res)
+	}
+	if uerr != nil {
+		if !spool {
+			return DumpResult{}, fmt.Errorf("upload %s: %w (spool: none, so the retry dumps again)", res.Key, uerr)
+		}
+		res.UploadError = failure.Text(uerr)
+		return res, nil
+	}
+	res.Uploaded, res.Path = true, ""
+	return res, nil
+}
+
+// sweep aborts unfinished uploads of t's database that started before
+// this one (an upload whose abort failed leaves one behind).
+func (a *Activities) sweep(ctx context.Context, st store.Store, t config.Task, before time.Time) {
+	sw, ok := st.(store.Sweeper)
+	if !ok {
+		return
+	}
+	n, err := sw.Sweep(ctx, t.Path, func(key string) bool {
+		db, _, ok := dump.Parse(t.Path, key)
+		return ok && db == t.Database
+	}, before)
+	if err != nil {
+		a.cfg.Logger.Warn("could not sweep unfinished uploads; the next push tries again", "database", t.Database, "error", err)
+	} else if n > 0 {
+		a.cfg.Logger.Info("aborted unfinished uploads left by earlier pushes", "database", t.Database, "count", n)
+	}
+}
+
+// putManifest writes the dump's manifest, last: a dump is complete (and
+// restorable) only once it is there.
+func (a *Activities) putManifest(ctx context.Context, st store.Store, t config.Task, d DumpResult) (string, error) {
+	man := dump.Manifest{
+		Format: dump.ManifestFormat, Key: d.Key, DBMS: t.DBMS, Database: t.Database,
+		SourceHost: a.cfg.Host, CreatedAt: d.StartedAt, Size: d.Size, SHA256: d.SHA256,
+		Compression: d.Compression, DumpFormat: d.Format, ServerVersion: d.ServerVersion, EnvsyncVersion: Version,
+		Sanitised: d.Sanitised, Origin: d.Origin,
+	}
+	body, err := man.Marshal()
+	if err != nil {
+		return "", err
+	}
+	mkey := dump.ManifestKey(d.Key)
+	if err := st.Put(ctx, mkey, bytesReader(body), int64(len(body))); err != nil {
+		return "", fmt.Errorf("upload manifest %s: %w", mkey, err)
+	}
+	return mkey, nil
 }
 
 // UploadInput names a finished dump to upload.
@@ -128,11 +326,11 @@ type UploadResult struct {
 	Seconds     float64
 }
 
-// Upload puts the dump into the store and then its manifest, so a dump is
-// complete (and restorable) only once both are there. Re-running it after a
-// failure uploads the same file under the same key.
+// Upload puts a spooled dump into the store and then its manifest, so a
+// dump is complete (and restorable) only once both are there. Re-running
+// it after a failure uploads the same file under the same key.
 func (a *Activities) Upload(ctx context.Context, in UploadInput) (UploadResult, error) {
-	st, err := a.store(ctx, in.Task)
+	st, err := a.storeFor(ctx, in.Task, in.Dump.Size)
 	if err != nil {
 		return UploadResult{}, err
 	}
@@ -144,31 +342,26 @@ func (a *Activities) Upload(ctx context.Context, in UploadInput) (UploadResult, 
 	}
 	defer f.Close()
 	start := time.Now()
-	key := dump.Key(in.Task.Path, in.Task.Database, in.Dump.StartedAt)
-	m := startMeter(ctx)
+	d := in.Dump
+	d.Compression = cmp.Or(d.Compression, dump.Gzip) // a dump spooled before zstd
+	// The key comes from the task: a before_upload push uploads under
+	// its sanitised_path.
+	d.Key = dump.Key(in.Task.Path, in.Task.Database, d.StartedAt, d.Compression)
+	m := startPhase(ctx, "upload", d.Size)
 	defer m.Stop()
+	a.sweep(ctx, st, in.Task, start)
 	if fp, ok := st.(store.FilePutter); ok {
-		err = fp.PutFile(ctx, key, in.Dump.Path, in.Dump.Size)
+		err = fp.PutFile(ctx, d.Key, d.Path, d.Size)
 	} else {
-		err = st.Put(ctx, key, m.Reader(f), in.Dump.Size)
+		err = st.Put(ctx, d.Key, m.Reader(f), d.Size)
 	}
 	if err != nil {
-		return UploadResult{}, fmt.Errorf("upload %s: %w", key, err)
+		return UploadResult{}, fmt.Errorf("upload %s: %w", d.Key, err)
 	}
-	man := dump.Manifest{
-		Format: dump.ManifestFormat, Key: key, DBMS: in.Task.DBMS, Database: in.Task.Database,
-		SourceHost: a.cfg.Host, CreatedAt: in.Dump.StartedAt, Size: in.Dump.Size, SHA256: in.Dump.SHA256,
-		Compression: "gzip", DumpFormat: in.Dump.Format, ServerVersion: in.Dump.ServerVersion, EnvsyncVersion: Version,
-		Sanitised: in.Dump.Sanitised, Origin: in.Dump.Origin,
-	}
-	body, err := man.Marshal()
+	mkey, err := a.putManifest(ctx, st, in.Task, d)
 	if err != nil {
 		return UploadResult{}, err
 	}
-	mkey := dump.ManifestKey(key)
-	if err := st.Put(ctx, mkey, bytesReader(body), int64(len(body))); err != nil {
-		return UploadResult{}, fmt.Errorf("upload manifest %s: %w", mkey, err)
-	}
-	return UploadResult{Key: key, ManifestKey: mkey, Location: store.Describe(in.Task.StorageBackend, in.Task.URL, in.Task.Path),
+	return UploadResult{Key: d.Key, ManifestKey: mkey, Location: store.Describe(in.Task.StorageBackend, in.Task.URL, in.Task.Path),
 		Seconds: time.Since(start).Seconds()}, nil
 }

@@ -101,7 +101,7 @@ func (a *Activities) SanitiseDump(ctx context.Context, in SanitiseDumpInput) (Du
 	if err != nil {
 		return DumpResult{}, permanent("DumpFileMissing", fmt.Errorf("raw dump %s is gone from this host; run the push again", in.Dump.Path))
 	}
-	_, err = restoreCompressed(ctx, eng, f, scratch, in.Dump.Path, in.Dump.Origin)
+	_, err = restoreCompressed(ctx, eng, f, scratch, in.Dump.Path, in.Dump.Origin, in.Dump.Compression)
 	f.Close()
 	if err != nil {
 		return DumpResult{}, classify(fmt.Errorf("restore into scratch copy %s: %w", scratch, err))
@@ -113,7 +113,7 @@ func (a *Activities) SanitiseDump(ctx context.Context, in SanitiseDumpInput) (Du
 	scratchTask := t
 	scratchTask.Database = scratch
 	scratchTask.ExcludedTables = nil // already left out of the raw dump
-	out, err := a.dumpTo(ctx, scratchTask, "push-sanitised", in.Dump.Size)
+	out, err := a.dumpTo(ctx, scratchTask, "push-sanitised", false, in.Dump.Size)
 	if err != nil {
 		return DumpResult{}, err
 	}

@@ -93,15 +93,18 @@ func roundTrip(b *testing.B, size int64) {
 
 	// Dump: engine output through the compress+hash writer into a file.
 	os.MkdirAll(task.TempPath, 0o700)
-	path := filepath.Join(task.TempPath, "dump.gz")
+	path := filepath.Join(task.TempPath, "dump.zst")
 	f, _ := os.Create(path)
-	w := dump.NewWriter(f)
+	w, err := dump.NewWriter(f, dump.Zstd, 0)
+	if err != nil {
+		b.Fatal(err)
+	}
 	if _, err := io.Copy(w, &rows{left: size, rnd: rand.New(rand.NewSource(1))}); err != nil {
 		b.Fatal(err)
 	}
 	w.Close()
 	f.Close()
-	d := activities.DumpResult{Path: path, Size: w.Size(), SHA256: w.SHA256(), StartedAt: time.Now().UTC()}
+	d := activities.DumpResult{Path: path, Size: w.Size(), SHA256: w.SHA256(), Compression: dump.Zstd, StartedAt: time.Now().UTC()}
 
 	val, err := env.ExecuteActivity(a.Upload, activities.UploadInput{Task: task, Dump: d})
 	if err != nil {
@@ -122,7 +125,7 @@ func roundTrip(b *testing.B, size int64) {
 	// Restore: what the engine would read.
 	in, _ := os.Open(down.Path)
 	defer in.Close()
-	zr, err := dump.NewReader(in)
+	zr, err := dump.NewReader(in, dump.Zstd)
 	if err != nil {
 		b.Fatal(err)
 	}

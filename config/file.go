@@ -60,6 +60,10 @@ var setters = map[string]func(t *Task, v string) error{
 	"after":             func(t *Task, v string) error { t.After = list(v); return nil },
 	"protected":         func(t *Task, v string) error { return setBool(&t.Protected, v) },
 	"monitoring_host":   func(t *Task, v string) error { t.MonitoringHost = v; return nil },
+	"compression":       func(t *Task, v string) error { t.Compression = v; return nil },
+	"compression_level": func(t *Task, v string) error { return setIntValue(&t.CompressionLevel, v) },
+	"spool":             func(t *Task, v string) error { t.Spool = v; return nil },
+	"restore_jobs":      func(t *Task, v string) error { return setIntValue(&t.RestoreJobs, v) },
 }
 
 // list reads a comma-separated value (YAML sequences arrive joined so).

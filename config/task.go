@@ -118,6 +118,18 @@ type Task struct {
 	// MonitoringHost is the host the Icinga service belongs to; default
 	// WorkerHost.
 	MonitoringHost string `json:"monitoring_host,omitempty" yaml:"monitoring_host"`
+
+	// The data path. Compression is zstd (default), gzip or none, at
+	// CompressionLevel (0: the default level). Spool is "disk" (default:
+	// the compressed stream is also written to the temp dir, so a failed
+	// upload is retried without dumping again) or "none" (no temp disk; a
+	// failed upload dumps again). RestoreJobs > 1 restores with that many
+	// parallel jobs where the engine can (PostgreSQL: pg_restore -j, which
+	// needs the archive on the temp disk).
+	Compression      string `json:"compression,omitempty" yaml:"compression"`
+	CompressionLevel int    `json:"compression_level,omitempty" yaml:"compression_level"`
+	Spool            string `json:"spool,omitempty" yaml:"spool"`
+	RestoreJobs      int    `json:"restore_jobs,omitempty" yaml:"restore_jobs"`
 }
 
 // Actions, engines and stores that tasks may name.
@@ -452,6 +464,7 @@ func (t *Task) Validate(source string) error {
 		bad("directory", t.Directory, "only dbms files archives a directory")
 	}
 	t.validateSanitise(bad)
+	t.validateDataPath(bad)
 	if t.Indices != "" && t.DBMS != "elasticsearch" {
 		bad("indices", t.Indices, "only elasticsearch tasks take an index pattern")
 	}
@@ -682,4 +695,42 @@ func SplitHostPort(v string) (string, int, error) {
 		return "", 0, errors.New("port must be 1-65535")
 	}
 	return strings.Trim(v[:i], "[]"), port, nil
+}
+
+// Spool modes.
+const (
+	SpoolDisk = "disk"
+	SpoolNone = "none"
+)
+
+// Compressions a task may name; the dump package implements them.
+var compressions = []string{"zstd", "gzip", "none"}
+
+var levelRanges = map[string][2]int{"zstd": {1, 22}, "gzip": {1, 9}}
+
+func (t *Task) validateDataPath(bad func(field, value, reason string)) {
+	if t.Compression != "" && !slices.Contains(compressions, t.Compression) {
+		bad("compression", t.Compression, "must be one of "+strings.Join(compressions, ", "))
+	}
+	if l := t.CompressionLevel; l != 0 {
+		c := t.Compression
+		if c == "" {
+			c = "zstd"
+		}
+		r, ok := levelRanges[c]
+		switch {
+		case !ok:
+			bad("compression_level", strconv.Itoa(l), "compression "+c+" has no levels")
+		case l < r[0] || l > r[1]:
+			bad("compression_level", strconv.Itoa(l), fmt.Sprintf("%s takes levels %d-%d", c, r[0], r[1]))
+		}
+	}
+	if t.Spool != "" && t.Spool != SpoolDisk && t.Spool != SpoolNone {
+		bad("spool", t.Spool, "must be disk (default) or none")
+	}
+	if t.RestoreJobs < 0 || t.RestoreJobs > 64 {
+		bad("restore_jobs", strconv.Itoa(t.RestoreJobs), "must be 1-64")
+	} else if t.RestoreJobs > 1 && t.DBMS != "postgresql" {
+		bad("restore_jobs", strconv.Itoa(t.RestoreJobs), "only postgresql restores in parallel (pg_restore -j)")
+	}
 }

@@ -4,8 +4,11 @@
 //
 // A dump is two objects under the task's prefix:
 //
-//	<prefix>/2026-11-26T233000Z-orders.gz                data, gzip
-//	<prefix>/2026-11-26T233000Z-orders.gz.manifest.json  written after the data
+//	<prefix>/2026-11-26T233000Z-orders.zst                data, zstd
+//	<prefix>/2026-11-26T233000Z-orders.zst.manifest.json  written after the data
+//
+// The suffix is the compression: .zst (zstd, the default), .gz (gzip, and
+// every dump written before zstd) or .raw (none).
 //
 // Timestamps are UTC with a fixed width, so keys sort chronologically, and
 // the database name is matched exactly, so "orders" never picks up
@@ -26,16 +29,20 @@ const (
 	// KeyTimeLayout is the timestamp in keys: UTC, sortable, no colons
 	// (colons upset some tools and file systems).
 	KeyTimeLayout = "2006-01-02T150405Z"
-	dataSuffix    = ".gz"
 	// ManifestSuffix follows the data key of a manifest.
 	ManifestSuffix = ".manifest.json"
 	// ManifestFormat versions the manifest layout.
 	ManifestFormat = "envsync-manifest/1"
 )
 
-// Key is the data key of a dump of database taken at t.
-func Key(prefix, database string, t time.Time) string {
-	name := t.UTC().Format(KeyTimeLayout) + "-" + database + dataSuffix
+// Key is the data key of a dump of database taken at t, stored with
+// compression c.
+func Key(prefix, database string, t time.Time, c string) string {
+	suffix, ok := suffixes[c]
+	if !ok {
+		suffix = suffixes[Gzip]
+	}
+	name := t.UTC().Format(KeyTimeLayout) + "-" + database + suffix
 	if prefix == "" {
 		return name
 	}
@@ -55,7 +62,16 @@ func Parse(prefix, key string) (database string, t time.Time, ok bool) {
 		}
 		name = key[len(prefix)+1:]
 	}
-	if strings.Contains(name, "/") || !strings.HasSuffix(name, dataSuffix) {
+	if strings.Contains(name, "/") {
+		return "", time.Time{}, false
+	}
+	suffix := ""
+	for _, sfx := range suffixes {
+		if strings.HasSuffix(name, sfx) {
+			suffix = sfx
+		}
+	}
+	if suffix == "" {
 		return "", time.Time{}, false
 	}
 	width := len(KeyTimeLayout)
@@ -66,7 +82,7 @@ func Parse(prefix, key string) (database string, t time.Time, ok bool) {
 	if err != nil {
 		return "", time.Time{}, false
 	}
-	return strings.TrimSuffix(name[width+1:], dataSuffix), t, true
+	return strings.TrimSuffix(name[width+1:], suffix), t, true
 }
 
 // Manifest describes one dump. It is written after the data, so a dump

@@ -340,8 +340,8 @@ func TestEveryEngineAndStorePair(t *testing.T) {
 				if dbms == "files" && backend == "file" {
 					byHand := filepath.Join(t.TempDir(), "by-hand")
 					os.MkdirAll(byHand, 0o755)
-					if out, err := exec.Command("tar", "-xzf", filepath.Join(e.fileDir, pushed.Push.Key), "-C", byHand).CombinedOutput(); err != nil {
-						t.Fatalf("tar -xzf: %v: %s", err, out)
+					if out, err := exec.Command("sh", "-c", fmt.Sprintf("zstd -dc %q | tar -x -C %q", filepath.Join(e.fileDir, pushed.Push.Key), byHand)).CombinedOutput(); err != nil {
+						t.Fatalf("zstd -dc | tar -x: %v: %s", err, out)
 					}
 					if want, got := walk(t, filepath.Join(e.fileDir, "trees-file", "src")), walk(t, byHand); fmt.Sprint(want) != fmt.Sprint(got) {
 						t.Errorf("extracted by hand: %v, source %v", got, want)
@@ -350,10 +350,10 @@ func TestEveryEngineAndStorePair(t *testing.T) {
 				if dbms == "mysql" && backend == "file" {
 					// The README's manual restore works on what envsync wrote.
 					mustExec(t, e.mysql(t, ""), "CREATE DATABASE by_hand")
-					cmd := exec.Command("sh", "-c", fmt.Sprintf("gunzip -c %q | mysql --protocol=tcp -h %s -P %d -u root by_hand",
+					cmd := exec.Command("sh", "-c", fmt.Sprintf("zstd -dc %q | mysql --protocol=tcp -h %s -P %d -u root by_hand",
 						filepath.Join(e.fileDir, pushed.Push.Key), e.mdb.Host, e.mdb.Port))
 					if out, err := cmd.CombinedOutput(); err != nil {
-						t.Fatalf("gunzip | mysql: %v: %s", err, out)
+						t.Fatalf("zstd -dc | mysql: %v: %s", err, out)
 					}
 					if want, got := e.mysqlRows(t, "my_src_file"), e.mysqlRows(t, "by_hand"); fmt.Sprint(want) != fmt.Sprint(got) {
 						t.Errorf("restored by hand: %v, source %v", got, want)

@@ -103,10 +103,10 @@ func TestPushPullPostgres(t *testing.T) {
 			if backend == "file" {
 				// The README's manual restore works on what envsync wrote.
 				e.exec("postgres", "CREATE DATABASE by_hand")
-				cmd := exec.Command("sh", "-c", fmt.Sprintf(`gunzip -c %q | %q --exit-on-error --no-password -h %s -p %d -U postgres -d by_hand`,
+				cmd := exec.Command("sh", "-c", fmt.Sprintf(`zstd -dc %q | %q --exit-on-error --no-password -h %s -p %d -U postgres -d by_hand`,
 					filepath.Join(e.fileDir, push.Push.Key), filepath.Join(e.pg.BinDir, "pg_restore"), e.pg.Host, e.pg.Port))
 				if out, err := cmd.CombinedOutput(); err != nil {
-					t.Fatalf("gunzip | pg_restore: %v: %s", err, out)
+					t.Fatalf("zstd -dc | pg_restore: %v: %s", err, out)
 				}
 				sameRows(t, e.rows("shop"), e.rows("by_hand"))
 			}
@@ -226,7 +226,7 @@ func TestTimestampPicksExactDumpAndNamesMatchExactly(t *testing.T) {
 	// Make the first dump a week old: same bytes under an older key, with
 	// its manifest rewritten to match, as an earlier nightly run left it.
 	oldTime := time.Date(2026, 11, 19, 23, 30, 7, 0, time.UTC)
-	oldKey := dump.Key("postgresql", "orders", oldTime)
+	oldKey := dump.Key("postgresql", "orders", oldTime, old.Push.Compression)
 	moveDump(t, e.fileDir, old.Push.Key, oldKey)
 
 	e.exec("orders", "UPDATE v SET generation = 'new'")

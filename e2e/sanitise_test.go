@@ -2,7 +2,6 @@ package e2e
 
 import (
 	"bytes"
-	"compress/gzip"
 	"context"
 	"database/sql"
 	"fmt"
@@ -263,7 +262,7 @@ func TestSanitiseBeforeUpload(t *testing.T) {
 		t.Errorf("raw dumps uploaded: %v", entries)
 	}
 	raw, _ := os.ReadFile(filepath.Join(e.fileDir, out.Key))
-	zr, err := gzip.NewReader(bytes.NewReader(raw))
+	zr, err := dump.NewReader(bytes.NewReader(raw), out.Compression)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -410,7 +409,7 @@ func TestSanitiseBeforeUploadMariaDB(t *testing.T) {
 	if !strings.HasPrefix(out.Key, "mysql-sanitised/") || out.Sanitised == nil {
 		t.Fatalf("push result %+v", out)
 	}
-	zr, err := gzip.NewReader(bytes.NewReader(mustRead(t, filepath.Join(e.fileDir, out.Key))))
+	zr, err := dump.NewReader(bytes.NewReader(mustRead(t, filepath.Join(e.fileDir, out.Key))), out.Compression)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -60,8 +60,10 @@ func TestFullTempDiskIsReportedAsSuch(t *testing.T) {
 
 	t.Run("pull", func(t *testing.T) {
 		pushed := e.mustRun(starter.Request{Task: e.task(config.ActionPush, "big", "file")})
+		// A streamed pull needs no temp disk; a parallel restore
+		// downloads the dump first.
 		task := e.task(config.ActionPull, "big_copy", "file")
-		task.SourceDatabase, task.TempPath = "big", disk
+		task.SourceDatabase, task.TempPath, task.RestoreJobs = "big", disk, 2
 		out, err := e.run(starter.Request{Task: task})
 		if err == nil {
 			t.Fatal("pull into a full temp dir succeeded")

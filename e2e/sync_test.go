@@ -67,14 +67,14 @@ func TestS3Sync(t *testing.T) {
 	e.putObject(t, bucket, "postgresql/notes.txt", []byte("hello"))
 	e.putObject(t, bucket, "postgresql/2026-01-01T000000Z-shop.gz", []byte("data without a manifest"))
 	// A dump whose data does not match its manifest.
-	bad := dump.Key("postgresql", "shop", time.Date(2025, 6, 1, 0, 0, 0, 0, time.UTC))
+	bad := dump.Key("postgresql", "shop", time.Date(2025, 6, 1, 0, 0, 0, 0, time.UTC), dump.Zstd)
 	m, _ := dump.UnmarshalManifest(dump.ManifestKey(first.Key), e.getObject(t, bucket, dump.ManifestKey(first.Key)))
 	m.Key = bad
 	body, _ := m.Marshal()
 	e.putObject(t, bucket, bad, append(e.getObject(t, bucket, first.Key), 'x'))
 	e.putObject(t, bucket, dump.ManifestKey(bad), body)
 	// A dump only in the target.
-	stale := dump.Key("replica", "shop", time.Date(2020, 1, 1, 0, 0, 0, 0, time.UTC))
+	stale := dump.Key("replica", "shop", time.Date(2020, 1, 1, 0, 0, 0, 0, time.UTC), dump.Zstd)
 	m.Key = stale
 	body, _ = m.Marshal()
 	e.putObject(t, "replica", stale, []byte("old"))

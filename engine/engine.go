@@ -67,6 +67,19 @@ func StagingName(live, runID string, maxLen int) string {
 // database without it, so a bug can never drop a live database.
 const StagingMarker = "_envsync_"
 
+// Sizer is implemented by engines that can say how big the database is
+// before dumping it: the total of the dump's progress line.
+type Sizer interface {
+	Size(ctx context.Context) (int64, error)
+}
+
+// ParallelRestorer is implemented by engines that restore a dump file
+// with several jobs at once (pg_restore -j), which needs the file, not a
+// stream.
+type ParallelRestorer interface {
+	RestoreFile(ctx context.Context, path, staging string, origin dump.Origin, jobs int) (notes []string, err error)
+}
+
 // Preflighter is implemented by engines that decide per server whether a
 // run belongs there at all (MongoDB pushes only from a primary). A non-empty
 // reason skips the run, visibly, instead of failing it.

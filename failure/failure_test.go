@@ -39,7 +39,7 @@ func TestTextSaysEachCauseOnce(t *testing.T) {
 func TestTextNamesTimeoutsAndCancels(t *testing.T) {
 	for err, want := range map[error]string{
 		fmt.Errorf("upload dump of shop: %w", temporal.NewTimeoutError(enumspb.TIMEOUT_TYPE_HEARTBEAT, nil)): "upload dump of shop: the step stopped reporting progress",
-		temporal.NewCanceledError():          "canceled",
+		temporal.NewCanceledError():           "canceled",
 		errors.New("a plain error, as it is"): "a plain error, as it is",
 	} {
 		if got := failure.Text(err); !strings.HasPrefix(got, want) {

@@ -156,11 +156,22 @@ type Outcome struct {
 
 // Run starts (or attaches to) the run and waits for it.
 func Run(ctx context.Context, c client.Client, r Request) (Outcome, error) {
+	return RunWatched(ctx, c, r, nil)
+}
+
+// RunWatched is Run, printing progress to w (nil: none) while it waits.
+func RunWatched(ctx context.Context, c client.Client, r Request, w *Watch) (Outcome, error) {
 	run, err := Start(ctx, c, r)
 	if err != nil {
 		return Outcome{}, err
 	}
 	out := Outcome{WorkflowID: run.GetID(), RunID: run.GetRunID()}
+	if w != nil {
+		wctx, stop := context.WithCancel(ctx)
+		done := make(chan struct{})
+		go func() { w.watch(wctx, c, run.GetID(), run.GetRunID()); close(done) }()
+		defer func() { stop(); <-done }()
+	}
 	switch r.Task.Action {
 	case config.ActionPush:
 		out.Push = &workflows.PushResult{}
@@ -192,9 +203,13 @@ func Report(w io.Writer, o Outcome) {
 		}
 		fmt.Fprintf(w, "location  %s\n", p.Location)
 		if p.Size > 0 {
-			fmt.Fprintf(w, "size      %s  sha256 %s\n", dump.HumanSize(p.Size), p.SHA256)
+			fmt.Fprintf(w, "size      %s %s  sha256 %s\n", dump.HumanSize(p.Size), p.Compression, p.SHA256)
 		}
-		fmt.Fprintf(w, "took      dump %.1fs, upload %.1fs, total %.1fs\n", p.DumpSeconds, p.UploadSeconds, p.TotalSeconds)
+		if p.Streamed {
+			fmt.Fprintf(w, "took      dump and upload %.1fs (streamed), total %.1fs\n", p.DumpSeconds, p.TotalSeconds)
+		} else {
+			fmt.Fprintf(w, "took      dump %.1fs, upload %.1fs, total %.1fs\n", p.DumpSeconds, p.UploadSeconds, p.TotalSeconds)
+		}
 		if p.Sanitised != nil {
 			fmt.Fprintf(w, "sanitised before upload with rules sha256 %s, verified\n", p.Sanitised.RulesSHA256)
 		}
@@ -218,9 +233,13 @@ func Report(w io.Writer, o Outcome) {
 		}
 	case o.Pull != nil:
 		p := o.Pull
-		fmt.Fprintf(w, "restored  %s\ninto      %s (via staging %s)\nsize      %s  sha256 %s\ndump of   %s at %s\ntook      download %.1fs, restore %.1fs, total %.1fs\n",
-			p.Key, p.Database, p.Staging, dump.HumanSize(p.Size), p.SHA256, p.SourceHost, p.DumpCreatedAt.Format("2006-01-02 15:04:05Z"),
-			p.DownloadSeconds, p.RestoreSeconds, p.TotalSeconds)
+		fmt.Fprintf(w, "restored  %s\ninto      %s (via staging %s)\nsize      %s  sha256 %s\ndump of   %s at %s\n",
+			p.Key, p.Database, p.Staging, dump.HumanSize(p.Size), p.SHA256, p.SourceHost, p.DumpCreatedAt.Format("2006-01-02 15:04:05Z"))
+		if p.DownloadSeconds > 0 {
+			fmt.Fprintf(w, "took      download %.1fs, restore %.1fs, total %.1fs\n", p.DownloadSeconds, p.RestoreSeconds, p.TotalSeconds)
+		} else {
+			fmt.Fprintf(w, "took      download and restore %.1fs (streamed), total %.1fs\n", p.RestoreSeconds, p.TotalSeconds)
+		}
 		if s := p.Sanitised; s != nil {
 			fmt.Fprintf(w, "sanitised with rules sha256 %s: %d rules, %d verify queries passed\n", s.RulesSHA256, len(s.Rows), s.Verified)
 		}
@@ -277,7 +296,6 @@ func Failed(w io.Writer, o Outcome) {
 	fmt.Fprintf(w, "workflow  %s\nrun       %s\nfailed    see the run's history with: temporal workflow show --workflow-id %s --run-id %s\n",
 		o.WorkflowID, o.RunID, o.WorkflowID, o.RunID)
 }
-
 
 // Logger is the Temporal SDK logger for envsync's own processes: warnings
 // and errors to stderr, not the SDK's per-activity debug lines.

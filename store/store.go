@@ -57,3 +57,11 @@ type FilePutter interface {
 type FileGetter interface {
 	GetFile(ctx context.Context, key, localPath string) error
 }
+
+// Sweeper is implemented by stores where an upload that failed and could
+// not be cleaned up leaves debris (S3's unfinished multipart uploads, which
+// cost money and are never listed as objects). Sweep removes the debris
+// under prefix whose keys match and that is older than before.
+type Sweeper interface {
+	Sweep(ctx context.Context, prefix string, match func(key string) bool, before time.Time) (int, error)
+}

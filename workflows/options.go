@@ -32,7 +32,11 @@ func (t Timeouts) withDefaults() Timeouts {
 		t.HostWait = 5 * time.Minute
 	}
 	if t.Heartbeat == 0 {
-		t.Heartbeat = 2 * time.Minute
+		// Six heartbeats (activities.HeartbeatEvery): a worker killed
+		// mid-step is noticed, and the step retried, within half a
+		// minute. A stalled transfer on a live worker is failed by the
+		// store, which watches bytes moving.
+		t.Heartbeat = 30 * time.Second
 	}
 	return t
 }
@@ -53,9 +57,12 @@ var (
 	stepHook    = step{name: "hook", startToEnd: 30 * time.Minute, maxAttempts: 1, initial: time.Second}
 	stepResolve = step{name: "resolve", startToEnd: 5 * time.Minute, maxAttempts: 5, initial: 5 * time.Second}
 	// The database tools: a failed dump or restore is usually not
-	// transient, so few attempts, each with a fresh start.
-	stepDump     = step{name: "dump", startToEnd: 24 * time.Hour, heartbeat: true, maxAttempts: 3, initial: 30 * time.Second}
-	stepRestore  = step{name: "restore", startToEnd: 24 * time.Hour, heartbeat: true, maxAttempts: 2, initial: 30 * time.Second}
+	// transient, so few attempts, each with a fresh start. Both stream
+	// to or from the store, so a broken transfer fails them too: the
+	// retry comes soon (damage and engine errors are non-retryable and
+	// fail at once).
+	stepDump     = step{name: "dump", startToEnd: 24 * time.Hour, heartbeat: true, maxAttempts: 3, initial: 10 * time.Second}
+	stepRestore  = step{name: "restore", startToEnd: 24 * time.Hour, heartbeat: true, maxAttempts: 4, initial: 10 * time.Second}
 	stepSanitise = step{name: "sanitise", startToEnd: 12 * time.Hour, heartbeat: true, maxAttempts: 2, initial: 30 * time.Second}
 	stepSwap     = step{name: "swap", startToEnd: 10 * time.Minute, maxAttempts: 5, initial: 5 * time.Second}
 	// Network transfers: many attempts, each resuming or repeating only

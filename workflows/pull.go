@@ -29,16 +29,19 @@ type PullInput struct {
 
 // PullResult says what was restored. It carries no data.
 type PullResult struct {
-	Key             string    `json:"key"`
-	Size            int64     `json:"size"`
-	SHA256          string    `json:"sha256"`
-	DumpCreatedAt   time.Time `json:"dump_created_at"`
-	SourceHost      string    `json:"source_host"`
-	Database        string    `json:"database"`
-	Staging         string    `json:"staging"`
-	DownloadSeconds float64   `json:"download_seconds"`
-	RestoreSeconds  float64   `json:"restore_seconds"`
-	TotalSeconds    float64   `json:"total_seconds"`
+	Key           string    `json:"key"`
+	Size          int64     `json:"size"`
+	SHA256        string    `json:"sha256"`
+	DumpCreatedAt time.Time `json:"dump_created_at"`
+	SourceHost    string    `json:"source_host"`
+	Database      string    `json:"database"`
+	Staging       string    `json:"staging"`
+	// DownloadSeconds is set for a parallel restore, which downloads
+	// first; otherwise RestoreSeconds covers download, verification and
+	// restore, which run at once. Both count every attempt.
+	DownloadSeconds float64 `json:"download_seconds,omitempty"`
+	RestoreSeconds  float64 `json:"restore_seconds"`
+	TotalSeconds    float64 `json:"total_seconds"`
 	// Skipped says why nothing was restored (e.g. not writable here).
 	Skipped string `json:"skipped,omitempty"`
 	// Sanitised reports the rules applied before the swap: counts only.
@@ -103,12 +106,24 @@ func Pull(ctx workflow.Context, in PullInput) (res PullResult, err error) {
 		return res, explain(task, r.t, "find dump of "+task.DumpName(), err)
 	}
 	r.key = rr.Key
-	d := activities.DownloadResult{Path: rr.Key} // a snapshot is restored by name
-	if !snapshots {
+	// The dump streams from the store into the staging copy, verified on
+	// the way; a parallel restore needs it on this host first. With
+	// es_snapshot the cluster restores from its own repository by name.
+	// Durations are the workflow's own clock: every attempt counts.
+	ri := activities.RestoreInput{Task: task, Key: rr.Key, Size: rr.Size, SHA256: rr.SHA256, Compression: rr.Compression,
+		Staging: staging, Origin: rr.Origin, Jobs: task.RestoreJobs}
+	if snapshots {
+		ri.Path = rr.Key
+	}
+	var downloadSeconds float64
+	if !snapshots && task.RestoreJobs > 1 {
+		began := workflow.Now(ctx)
+		var d activities.DownloadResult
 		if err := workflow.ExecuteActivity(on(ctx, task, r.t, stepTransfer), a.Download,
 			activities.DownloadInput{Task: task, Dump: rr}).Get(ctx, &d); err != nil {
 			return res, explain(task, r.t, "download "+rr.Key, err)
 		}
+		ri.Path, downloadSeconds = d.Path, seconds(ctx, began)
 	}
 	swapped := false
 	r.cleanups = append(r.cleanups, func(cctx workflow.Context) {
@@ -119,11 +134,12 @@ func Pull(ctx workflow.Context, in PullInput) (res PullResult, err error) {
 			workflow.GetLogger(ctx).Error("could not drop staging database; drop it by hand", "staging", staging, "error", err)
 		}
 	})
+	began := workflow.Now(ctx)
 	var restored activities.RestoreResult
-	if err := workflow.ExecuteActivity(on(ctx, task, r.t, stepRestore), restore,
-		activities.RestoreInput{Task: task, Key: rr.Key, Path: d.Path, Staging: staging, Origin: rr.Origin}).Get(ctx, &restored); err != nil {
+	if err := workflow.ExecuteActivity(on(ctx, task, r.t, stepRestore), restore, ri).Get(ctx, &restored); err != nil {
 		return res, explain(task, r.t, fmt.Sprintf("restore %s into staging database %s (the live database is untouched)", rr.Key, staging), err)
 	}
+	restoreSeconds := seconds(ctx, began)
 	if task.SanitiseRules != "" {
 		// Sanitise and verify the copy before anyone can reach it: if this
 		// fails, the copy is dropped and the live database stays as it was.
@@ -141,7 +157,7 @@ func Pull(ctx workflow.Context, in PullInput) (res PullResult, err error) {
 	}
 	swapped = true
 	return PullResult{Key: rr.Key, Size: rr.Size, SHA256: rr.SHA256, DumpCreatedAt: rr.CreatedAt, SourceHost: rr.SourceHost,
-		Database: task.Database, Staging: staging, DownloadSeconds: d.Seconds, RestoreSeconds: restored.Seconds,
+		Database: task.Database, Staging: staging, DownloadSeconds: downloadSeconds, RestoreSeconds: restoreSeconds,
 		TotalSeconds: seconds(ctx, r.start), Sanitised: res.Sanitised, Notes: restored.Notes}, nil
 }
 

@@ -26,13 +26,18 @@ type PushInput struct {
 
 // PushResult says what was stored. It carries no data.
 type PushResult struct {
-	Key         string  `json:"key"`
-	ManifestKey string  `json:"manifest_key"`
-	Location    string  `json:"location"`
-	Size        int64   `json:"size"`
-	SHA256      string  `json:"sha256"`
+	Key         string `json:"key"`
+	ManifestKey string `json:"manifest_key"`
+	Location    string `json:"location"`
+	Size        int64  `json:"size"`
+	SHA256      string `json:"sha256"`
+	Compression string `json:"compression,omitempty"`
+	// Streamed says the dump went to the store while it was taken;
+	// DumpSeconds then covers dump and upload, every attempt.
+	Streamed    bool    `json:"streamed,omitempty"`
 	DumpSeconds float64 `json:"dump_seconds"`
-	// UploadSeconds covers the successful upload attempt.
+	// UploadSeconds covers uploads from the spooled copy (after a
+	// streamed upload failed, or for a before_upload push), every attempt.
 	UploadSeconds float64 `json:"upload_seconds"`
 	TotalSeconds  float64 `json:"total_seconds"`
 	// Chained lists the pulls started after the push; a pull that could
@@ -106,12 +111,18 @@ func Push(ctx workflow.Context, in PushInput) (res PushResult, err error) {
 		res.TotalSeconds = seconds(ctx, r.start)
 		return res, nil
 	}
+	// The dump streams to the store as it is taken; only a before_upload
+	// push keeps it on the host to sanitise it first. Durations are the
+	// workflow's own clock, so they count every attempt.
+	sanitiseFirst := task.Sanitise == config.SanitiseBeforeUpload
 	var d activities.DumpResult
-	if err := workflow.ExecuteActivity(on(ctx, task, r.t, stepDump), a.Dump, activities.DumpInput{Task: task}).Get(ctx, &d); err != nil {
+	began := workflow.Now(ctx)
+	if err := workflow.ExecuteActivity(on(ctx, task, r.t, stepDump), a.Dump, activities.DumpInput{Task: task, Upload: !sanitiseFirst}).Get(ctx, &d); err != nil {
 		return res, explain(task, r.t, "dump "+task.Database, err)
 	}
+	dumpSeconds := seconds(ctx, began)
 	upload := task
-	if task.Sanitise == config.SanitiseBeforeUpload {
+	if sanitiseFirst {
 		// Only the sanitised copy leaves the host, under its own prefix.
 		if err := workflow.ExecuteActivity(on(ctx, task, r.t, stepSanitise), a.SanitiseDump,
 			activities.SanitiseDumpInput{Task: task, Dump: d}).Get(ctx, &d); err != nil {
@@ -119,13 +130,21 @@ func Push(ctx workflow.Context, in PushInput) (res PushResult, err error) {
 		}
 		upload.Path = task.SanitisedPath
 	}
-	var u activities.UploadResult
-	if err := workflow.ExecuteActivity(on(ctx, task, r.t, stepTransfer), a.Upload, activities.UploadInput{Task: upload, Dump: d}).Get(ctx, &u); err != nil {
-		return res, explain(task, r.t, "upload dump of "+task.Database, err)
+	u := activities.UploadResult{Key: d.Key, ManifestKey: d.ManifestKey, Location: d.Location}
+	var uploadSeconds float64
+	if !d.Uploaded {
+		if d.UploadError != "" {
+			workflow.GetLogger(ctx).Warn("streamed upload failed; uploading the spooled copy", "key", d.Key, "error", d.UploadError)
+		}
+		began = workflow.Now(ctx)
+		if err := workflow.ExecuteActivity(on(ctx, task, r.t, stepTransfer), a.Upload, activities.UploadInput{Task: upload, Dump: d}).Get(ctx, &u); err != nil {
+			return res, explain(task, r.t, "upload dump of "+task.Database, err)
+		}
+		uploadSeconds = seconds(ctx, began)
 	}
 	r.key, r.location = u.Key, u.Location
-	res = PushResult{Key: u.Key, ManifestKey: u.ManifestKey, Location: u.Location, Size: d.Size, SHA256: d.SHA256,
-		DumpSeconds: d.Seconds, UploadSeconds: u.Seconds, Sanitised: d.Sanitised}
+	res = PushResult{Key: u.Key, ManifestKey: u.ManifestKey, Location: u.Location, Size: d.Size, SHA256: d.SHA256, Compression: d.Compression,
+		Streamed: d.Uploaded, DumpSeconds: dumpSeconds, UploadSeconds: uploadSeconds, Sanitised: d.Sanitised}
 	for _, pull := range in.Then {
 		res.Chained = append(res.Chained, startChained(ctx, pull, u.Key))
 	}

@@ -161,6 +161,26 @@ func TestPushRetriesUploadWithoutDumpingAgain(t *testing.T) {
 	}
 }
 
+// A dump streamed to the store while it was taken needs no upload step;
+// the result names its key.
+func TestStreamedPushNeedsNoUpload(t *testing.T) {
+	env, c := setup(t, nil, map[string]any{"Dump": func(_ context.Context, in activities.DumpInput) (activities.DumpResult, error) {
+		if !in.Upload {
+			t.Error("the push did not ask the dump to stream to the store")
+		}
+		return activities.DumpResult{Key: "pg/k.zst", ManifestKey: "pg/k.zst.manifest.json", Uploaded: true, Size: 42, Compression: "zstd"}, nil
+	}})
+	env.ExecuteWorkflow(Push, PushInput{Task: task("push")})
+	if err := env.GetWorkflowError(); err != nil {
+		t.Fatal(err)
+	}
+	var res PushResult
+	_ = env.GetWorkflowResult(&res)
+	if c.get("Upload") != 0 || res.Key != "pg/k.zst" || !res.Streamed {
+		t.Errorf("uploads=%d result %+v; want no upload step and the streamed key", c.get("Upload"), res)
+	}
+}
+
 func TestPushFailuresReleaseLockAndRemoveTemp(t *testing.T) {
 	for _, failing := range []string{"Dump", "Upload"} {
 		t.Run(failing, func(t *testing.T) {
@@ -214,7 +234,9 @@ func TestPullFailuresNeverSwapAndCleanUp(t *testing.T) {
 	for _, tc := range cases {
 		t.Run(tc.failing, func(t *testing.T) {
 			env, c := setup(t, map[string]error{tc.failing: permanentErr(tc.failing + " broke")})
-			env.ExecuteWorkflow(Pull, PullInput{Task: task("pull")})
+			pull := task("pull")
+			pull.RestoreJobs = 2 // downloads first, so that Download runs
+			env.ExecuteWorkflow(Pull, PullInput{Task: pull})
 			err := env.GetWorkflowError()
 			if err == nil || !strings.Contains(err.Error(), tc.failing+" broke") {
 				t.Fatalf("error = %v, want the %s failure", err, tc.failing)

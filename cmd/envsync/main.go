@@ -15,6 +15,7 @@ import (
 	"syscall"
 
 	"go.temporal.io/sdk/client"
+	"golang.org/x/term"
 
 	"github.com/envsync/envsync/activities"
 	"github.com/envsync/envsync/config"
@@ -127,7 +128,12 @@ func startRun(ctx context.Context, action string, args []string, stdout, stderr 
 	r := parsed.Request
 	fmt.Fprintf(stdout, "%s %s database %s (%s) via %s://%s/%s on host %s\n", r.Task.Action, r.Task.DBMS, r.Task.Database,
 		parsed.Source, r.Task.StorageBackend, r.Task.URL, r.Task.Path, r.Task.WorkerHost)
-	out, err := starter.Run(ctx, c, r)
+	// Progress goes to stderr: stdout stays the summary, for scripts.
+	watch := &starter.Watch{Out: stderr}
+	if f, ok := stderr.(*os.File); ok {
+		watch.TTY = term.IsTerminal(int(f.Fd()))
+	}
+	out, err := starter.RunWatched(ctx, c, r, watch)
 	if err != nil {
 		starter.Failed(stdout, out)
 		var input *starter.InputError

@@ -228,6 +228,19 @@ func (e *Engine) adminFor(ctx context.Context, staging string) (*sql.DB, error) 
 	return e.connect(ctx, "")
 }
 
+// Size is the schema's data and index size, the total of a dump's
+// progress.
+func (e *Engine) Size(ctx context.Context) (int64, error) {
+	conn, err := e.connect(ctx, "")
+	if err != nil {
+		return 0, err
+	}
+	defer conn.Close()
+	var n sql.NullInt64
+	err = conn.QueryRowContext(ctx, `SELECT SUM(DATA_LENGTH + INDEX_LENGTH) FROM information_schema.TABLES WHERE TABLE_SCHEMA = ?`, e.t.Database).Scan(&n)
+	return n.Int64, err
+}
+
 func schemaCharset(ctx context.Context, conn *sql.DB, schema string) (cs, coll string, err error) {
 	err = conn.QueryRowContext(ctx, `SELECT DEFAULT_CHARACTER_SET_NAME, DEFAULT_COLLATION_NAME FROM information_schema.SCHEMATA WHERE SCHEMA_NAME = ?`,
 		schema).Scan(&cs, &coll)

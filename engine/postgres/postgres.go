@@ -237,11 +237,36 @@ func (e *Engine) adminFor(ctx context.Context, staging string) (*pgx.Conn, error
 	return e.connect(ctx, e.opts.MaintenanceDB)
 }
 
+// Size is the database's size on disk, the total of a dump's progress
+// (the dump itself is smaller: indexes are only their definitions).
+func (e *Engine) Size(ctx context.Context) (int64, error) {
+	conn, err := e.connect(ctx, e.t.Database)
+	if err != nil {
+		return 0, err
+	}
+	defer conn.Close(context.WithoutCancel(ctx))
+	var n int64
+	err = conn.QueryRow(ctx, "SELECT pg_database_size(current_database())").Scan(&n)
+	return n, err
+}
+
+// RestoreFile restores a custom-format archive file with jobs parallel
+// pg_restore jobs, into a staging database created as Restore does.
+func (e *Engine) RestoreFile(ctx context.Context, path, staging string, origin dump.Origin, jobs int) ([]string, error) {
+	return e.restore(ctx, nil, path, staging, origin, jobs)
+}
+
 // Restore creates staging (same owner, encoding and locale as the live
 // database when it exists, else the source's owner when that role exists
 // here) and runs pg_restore into it, stopping at the first error: no list
 // of "expected" errors, a restore either is complete or fails.
 func (e *Engine) Restore(ctx context.Context, r io.Reader, staging string, origin dump.Origin) ([]string, error) {
+	return e.restore(ctx, r, "", staging, origin, 1)
+}
+
+// restore runs pg_restore on r, or on the archive at path with jobs
+// parallel jobs.
+func (e *Engine) restore(ctx context.Context, r io.Reader, path, staging string, origin dump.Origin, jobs int) ([]string, error) {
 	admin, err := e.adminFor(ctx, staging)
 	if err != nil {
 		return nil, err
@@ -263,7 +288,11 @@ func (e *Engine) Restore(ctx context.Context, r io.Reader, staging string, origi
 		return nil, err
 	}
 	stderr := &engine.Tail{}
-	cmd := exec.CommandContext(ctx, pgRestore, "--exit-on-error", "--no-password", "--dbname="+staging)
+	args := []string{"--exit-on-error", "--no-password", "--dbname=" + staging}
+	if path != "" {
+		args = append(args, "--jobs="+strconv.Itoa(jobs), "--", path)
+	}
+	cmd := exec.CommandContext(ctx, pgRestore, args...)
 	cmd.Env, cmd.Stdin, cmd.Stderr = e.toolEnv(), r, stderr
 	if err := cmd.Run(); err != nil {
 		if _, derr := admin.Exec(context.WithoutCancel(ctx), "DROP DATABASE IF EXISTS "+ident(staging)+" WITH (FORCE)"); derr != nil {

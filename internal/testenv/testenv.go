@@ -107,19 +107,13 @@ const VersityInstall = "go install github.com/versity/versitygw/cmd/versitygw@v1
 // through the SDK's default chain as it would on a real host.
 func StartS3(t *testing.T, buckets ...string) *S3 {
 	t.Helper()
-	bin, err := exec.LookPath("versitygw")
-	if err != nil {
-		gopath, _ := exec.Command("go", "env", "GOPATH").Output()
-		bin = filepath.Join(strings.TrimSpace(string(gopath)), "bin", "versitygw")
-		if _, err := os.Stat(bin); err != nil {
-			t.Fatalf("versitygw (S3 server) not found; install it: %s", VersityInstall)
-		}
-	}
 	dir := t.TempDir()
 	port := FreePort(t)
-	const key, secret = "envsynctest", "envsynctestsecret"
-	cmd := exec.Command(bin, "--access", key, "--secret", secret, "--port", "127.0.0.1:"+strconv.Itoa(port), "--quiet", "posix", dir)
-	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+	cmd, err := VersityCommand(dir, port)
+	if err != nil {
+		t.Fatal(err)
+	}
+	key, secret := S3Key, S3Secret
 	logf, _ := os.Create(filepath.Join(t.TempDir(), "versitygw.log"))
 	cmd.Stdout, cmd.Stderr = logf, logf
 	if err := cmd.Start(); err != nil {
@@ -142,6 +136,25 @@ func StartS3(t *testing.T, buckets ...string) *S3 {
 		}
 	}
 	return &S3{Endpoint: endpoint, Client: c}
+}
+
+// S3Key and S3Secret are the credentials of the test S3 server.
+const S3Key, S3Secret = "envsynctest", "envsynctestsecret"
+
+// VersityCommand is versitygw serving dir (posix backend) on a loopback
+// port, not yet started; it dies with its parent.
+func VersityCommand(dir string, port int) (*exec.Cmd, error) {
+	bin, err := exec.LookPath("versitygw")
+	if err != nil {
+		gopath, _ := exec.Command("go", "env", "GOPATH").Output()
+		bin = filepath.Join(strings.TrimSpace(string(gopath)), "bin", "versitygw")
+		if _, err := os.Stat(bin); err != nil {
+			return nil, fmt.Errorf("versitygw (S3 server) not found; install it: %s", VersityInstall)
+		}
+	}
+	cmd := exec.Command(bin, "--access", S3Key, "--secret", S3Secret, "--port", "127.0.0.1:"+strconv.Itoa(port), "--quiet", "posix", dir)
+	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+	return cmd, nil
 }
 
 // FreePort returns a loopback port nobody listens on.

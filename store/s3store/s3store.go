@@ -5,15 +5,19 @@
 package s3store
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
 	"io"
 	"net/http"
+	"slices"
+	"sync"
+	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/aws/retry"
 	awsconfig "github.com/aws/aws-sdk-go-v2/config"
-	"github.com/aws/aws-sdk-go-v2/feature/s3/manager"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/aws/aws-sdk-go-v2/service/s3/types"
 	"github.com/aws/smithy-go"
@@ -33,10 +37,20 @@ type Options struct {
 	// NoEncryption turns off the default server-side encryption (AES256),
 	// for servers that do not implement it.
 	NoEncryption bool
-	// PartSize of multipart uploads; the upload holds about
-	// PartSize*Concurrency bytes in memory whatever the dump's size.
-	PartSize    int64
+	// PartSize of multipart uploads; 0 chooses it from ExpectedSize so
+	// that a dump of that size fits S3's 10,000 parts with room to spare.
+	// An upload holds about PartSize*(Concurrency+1) bytes in memory,
+	// whatever the dump's size.
+	PartSize int64
+	// ExpectedSize is a guess of what a streamed upload will hold (the
+	// last dump's size); 0: unknown.
+	ExpectedSize int64
+	// Concurrency is how many parts are in flight at once; default 4.
 	Concurrency int
+	// StallAfter fails a request whose bytes have not moved for this
+	// long (a server that accepts connections and never answers), so the
+	// step fails and is retried instead of hanging; default 45s.
+	StallAfter time.Duration
 }
 
 // Store is one bucket.
@@ -45,58 +59,237 @@ type Store struct {
 	opts   Options
 }
 
+const (
+	minPartSize = 8 << 20
+	maxParts    = 10000
+	// Part sizes double every partsPerSize parts, so even a dump far
+	// bigger than expected fits in maxParts: 8 MiB parts reach 8 TiB.
+	partsPerSize = 1000
+)
+
 // New builds a client from the standard AWS configuration chain.
 func New(ctx context.Context, o Options) (*Store, error) {
 	if o.Region == "" {
 		o.Region = "us-east-1" // S3 answers in any region; the SDK insists on one
 	}
 	if o.PartSize == 0 {
-		o.PartSize = 16 << 20
+		// Aim for at most a fifth of the parts at the expected size.
+		o.PartSize = max(minPartSize, (o.ExpectedSize/(maxParts/5)+(1<<20)-1)&^((1<<20)-1))
 	}
 	if o.Concurrency == 0 {
 		o.Concurrency = 4
+	}
+	if o.StallAfter == 0 {
+		o.StallAfter = 45 * time.Second
 	}
 	cfg, err := awsconfig.LoadDefaultConfig(ctx, awsconfig.WithRegion(o.Region))
 	if err != nil {
 		return nil, fmt.Errorf("s3: load AWS configuration: %w", err)
 	}
+	// Wrap the client the configuration built (with its CA bundle,
+	// proxies and timeouts) rather than replace it.
+	cfg.HTTPClient = &stallClient{base: cfg.HTTPClient, after: o.StallAfter}
 	client := s3.NewFromConfig(cfg, func(so *s3.Options) {
 		if o.Endpoint != "" {
 			so.BaseEndpoint = aws.String(o.Endpoint)
 			so.UsePathStyle = true
 		}
+		// envsync hashes every dump once, in the stream, and checks it
+		// on every pull; a second checksum per part would cost a pass.
+		so.RequestChecksumCalculation = aws.RequestChecksumCalculationWhenRequired
+		// A stalled request fails the step at once: the SDK's own
+		// retries would wait out the stall three times over.
+		so.Retryer = retry.NewStandard(func(ro *retry.StandardOptions) {
+			ro.Retryables = append([]retry.IsErrorRetryable{retry.IsErrorRetryableFunc(func(err error) aws.Ternary {
+				if errors.Is(err, errStalled) {
+					return aws.FalseTernary
+				}
+				return aws.UnknownTernary
+			})}, ro.Retryables...)
+		})
 	})
 	return &Store{client: client, opts: o}, nil
 }
 
 func (s *Store) where(key string) string { return "s3://" + s.opts.Bucket + "/" + key }
 
-// Put uploads in parts. S3 makes an object visible only when the upload
-// completes, and the uploader aborts the multipart upload on failure, so no
-// partial object is ever listed.
+// Put uploads r in parts, several at once, while r is still being
+// written: the first part is on its way while the database is still being
+// read. S3 makes an object visible only when the upload completes, and a
+// failed upload is aborted, so no partial object is ever listed (an abort
+// that fails too is swept up by Sweep). size, when >= 0, is checked
+// against what was uploaded.
 func (s *Store) Put(ctx context.Context, key string, r io.Reader, size int64) error {
-	up := manager.NewUploader(s.client, func(u *manager.Uploader) {
-		u.PartSize = s.opts.PartSize
-		u.Concurrency = s.opts.Concurrency
-		u.LeavePartsOnError = false
-	})
-	in := &s3.PutObjectInput{Bucket: &s.opts.Bucket, Key: &key, Body: r}
+	partSize := s.opts.PartSize
+	if size > 0 {
+		partSize = max(partSize, (size/(maxParts/2)+(1<<20)-1)&^((1<<20)-1))
+	}
+	first := make([]byte, partSize)
+	n, err := io.ReadFull(r, first)
+	if err == io.EOF || err == io.ErrUnexpectedEOF {
+		// Small enough for one request.
+		return s.putOne(ctx, key, first[:n], size)
+	} else if err != nil {
+		return fmt.Errorf("s3: upload %s: read: %w", s.where(key), err)
+	}
+	in := &s3.CreateMultipartUploadInput{Bucket: &s.opts.Bucket, Key: &key}
 	if !s.opts.NoEncryption {
 		in.ServerSideEncryption = types.ServerSideEncryptionAes256
 	}
-	if _, err := up.Upload(ctx, in); err != nil {
+	created, err := s.client.CreateMultipartUpload(ctx, in)
+	if err != nil {
 		return fmt.Errorf("s3: upload %s: %w", s.where(key), explain(err))
 	}
-	if size >= 0 {
-		obj, err := s.Stat(ctx, key)
-		if err != nil {
-			return err
+	up := &upload{s: s, key: key, id: created.UploadId, sem: make(chan struct{}, s.opts.Concurrency)}
+	total, err := up.run(ctx, r, first, partSize)
+	if err == nil && size >= 0 && total != size {
+		err = fmt.Errorf("%d bytes read, expected %d", total, size)
+	}
+	if err == nil {
+		_, err = s.client.CompleteMultipartUpload(ctx, &s3.CompleteMultipartUploadInput{Bucket: &s.opts.Bucket, Key: &key,
+			UploadId: created.UploadId, MultipartUpload: &types.CompletedMultipartUpload{Parts: up.parts}})
+		err = explain(err)
+	}
+	if err != nil {
+		actx, cancel := context.WithTimeout(context.WithoutCancel(ctx), time.Minute)
+		defer cancel()
+		if _, aerr := s.client.AbortMultipartUpload(actx, &s3.AbortMultipartUploadInput{Bucket: &s.opts.Bucket, Key: &key, UploadId: created.UploadId}); aerr != nil {
+			return fmt.Errorf("s3: upload %s: %w (aborting the upload failed too: %v; the next push of this database sweeps it up)", s.where(key), err, explain(aerr))
 		}
-		if obj.Size != size {
-			return fmt.Errorf("s3: %s has %d bytes after upload, expected %d", s.where(key), obj.Size, size)
-		}
+		return fmt.Errorf("s3: upload %s: %w", s.where(key), err)
 	}
 	return nil
+}
+
+func (s *Store) putOne(ctx context.Context, key string, body []byte, size int64) error {
+	if size >= 0 && int64(len(body)) != size {
+		return fmt.Errorf("s3: upload %s: %d bytes read, expected %d", s.where(key), len(body), size)
+	}
+	in := &s3.PutObjectInput{Bucket: &s.opts.Bucket, Key: &key, Body: bytes.NewReader(body), ContentLength: aws.Int64(int64(len(body)))}
+	if !s.opts.NoEncryption {
+		in.ServerSideEncryption = types.ServerSideEncryptionAes256
+	}
+	if _, err := s.client.PutObject(ctx, in); err != nil {
+		return fmt.Errorf("s3: upload %s: %w", s.where(key), explain(err))
+	}
+	return nil
+}
+
+// upload is one multipart upload in flight.
+type upload struct {
+	s     *Store
+	key   string
+	id    *string
+	sem   chan struct{}
+	mu    sync.Mutex
+	parts []types.CompletedPart
+	err   error
+}
+
+// run reads r part by part, starting with first, and uploads up to
+// Concurrency parts at once while it reads the next: at most
+// Concurrency+1 parts are in memory. It returns the bytes read.
+func (u *upload) run(ctx context.Context, r io.Reader, first []byte, partSize int64) (int64, error) {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	var wg sync.WaitGroup
+	var total int64
+	buf := first
+	for num := int32(1); buf != nil; num++ {
+		if num > maxParts {
+			u.fail(fmt.Errorf("more than %d parts", maxParts))
+			break
+		}
+		select {
+		case u.sem <- struct{}{}:
+		case <-ctx.Done():
+		}
+		if ctx.Err() != nil {
+			break
+		}
+		total += int64(len(buf))
+		wg.Add(1)
+		go func(num int32, body []byte) {
+			defer wg.Done()
+			defer func() { <-u.sem }()
+			out, err := u.s.client.UploadPart(ctx, &s3.UploadPartInput{Bucket: &u.s.opts.Bucket, Key: &u.key, UploadId: u.id,
+				PartNumber: aws.Int32(num), Body: bytes.NewReader(body), ContentLength: aws.Int64(int64(len(body)))})
+			if err != nil {
+				u.fail(fmt.Errorf("part %d: %w", num, explain(err)))
+				cancel()
+				return
+			}
+			u.mu.Lock()
+			u.parts = append(u.parts, types.CompletedPart{ETag: out.ETag, PartNumber: aws.Int32(num)})
+			u.mu.Unlock()
+		}(num, buf)
+		if int64(len(buf)) < partSize {
+			break // that was the last, short part
+		}
+		buf = nil
+		if num%partsPerSize == 0 {
+			partSize *= 2
+		}
+		next := make([]byte, partSize)
+		n, err := io.ReadFull(r, next)
+		if err != nil && err != io.EOF && err != io.ErrUnexpectedEOF {
+			u.fail(fmt.Errorf("read: %w", err))
+			break
+		}
+		if n > 0 {
+			buf = next[:n]
+		}
+	}
+	wg.Wait()
+	slices.SortFunc(u.parts, func(a, b types.CompletedPart) int { return int(aws.ToInt32(a.PartNumber) - aws.ToInt32(b.PartNumber)) })
+	if err := u.failed(); err != nil {
+		return total, err
+	}
+	return total, ctx.Err()
+}
+
+func (u *upload) fail(err error) {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	if u.err == nil {
+		u.err = err
+	}
+}
+
+func (u *upload) failed() error {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	return u.err
+}
+
+// Sweep aborts the unfinished multipart uploads under prefix whose keys
+// match and that started before since: the debris of uploads whose abort
+// failed. It returns how many it aborted.
+func (s *Store) Sweep(ctx context.Context, prefix string, match func(key string) bool, since time.Time) (int, error) {
+	in := &s3.ListMultipartUploadsInput{Bucket: &s.opts.Bucket}
+	if prefix != "" {
+		in.Prefix = aws.String(prefix + "/")
+	}
+	n := 0
+	for {
+		out, err := s.client.ListMultipartUploads(ctx, in)
+		if err != nil {
+			return n, fmt.Errorf("s3: list unfinished uploads in %s: %w", s.where(prefix), explain(err))
+		}
+		for _, u := range out.Uploads {
+			if !match(aws.ToString(u.Key)) || !aws.ToTime(u.Initiated).Before(since) {
+				continue
+			}
+			if _, err := s.client.AbortMultipartUpload(ctx, &s3.AbortMultipartUploadInput{Bucket: &s.opts.Bucket, Key: u.Key, UploadId: u.UploadId}); err != nil {
+				return n, fmt.Errorf("s3: abort unfinished upload of %s: %w", s.where(aws.ToString(u.Key)), explain(err))
+			}
+			n++
+		}
+		if !aws.ToBool(out.IsTruncated) {
+			return n, nil
+		}
+		in.KeyMarker, in.UploadIdMarker = out.NextKeyMarker, out.NextUploadIdMarker
+	}
 }
 
 // Get reads from offset with a ranged GET.

@@ -1,0 +1,387 @@
+// Command datapath measures envsync's push and pull against the database
+// tools alone, on the same data, in the same run: PostgreSQL 15 and an
+// S3-protocol server (versitygw) on loopback, a generated database, a
+// Temporal dev server and a separate `envsync worker` process whose memory
+// is sampled. It prints medians of several rounds, ratios to the floors,
+// the worker's peak anonymous memory and the temp disk used.
+//
+//	go run ./bench/datapath                  # about 2 GB, 3 rounds
+//	go run ./bench/datapath -rows 800000     # about 200 MB
+//
+// Run by hand, not in CI: it takes minutes and wants the machine to itself.
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"io/fs"
+	"log"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"sync/atomic"
+	"text/tabwriter"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	awsconfig "github.com/aws/aws-sdk-go-v2/config"
+	"github.com/aws/aws-sdk-go-v2/feature/s3/manager"
+	"github.com/aws/aws-sdk-go-v2/service/s3"
+
+	"github.com/envsync/envsync/internal/pgserver"
+	"github.com/envsync/envsync/internal/testenv"
+)
+
+const bucket = "bench"
+
+func main() {
+	if len(os.Args) > 1 && os.Args[1] == "upload" {
+		upload(os.Args[2], os.Args[3])
+		return
+	}
+	rows := flag.Int("rows", 8_000_000, "rows to generate (8M is about 2.2 GB on disk, 1.5 GB of pg_dump -Z0)")
+	rounds := flag.Int("rounds", 3, "rounds of every measurement; medians are printed")
+	keep := flag.Bool("keep", false, "keep the work directory")
+	flag.Parse()
+	log.SetFlags(log.Ltime)
+	b, err := setup(*rows)
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer b.stop(*keep)
+	b.run(*rounds)
+}
+
+type bench struct {
+	dir, bin, self string
+	pg             *pgserver.Server
+	env            []string
+	s3URL          string
+	procs          []*exec.Cmd
+	worker         *exec.Cmd
+	dbBytes        int64
+	results        map[string][]sample
+	order          []string
+}
+
+type sample struct {
+	secs     float64
+	anonPeak int64 // bytes; -1 when not sampled
+	tempPeak int64
+}
+
+func setup(rows int) (*bench, error) {
+	dir, err := os.MkdirTemp("", "envsync-bench-")
+	if err != nil {
+		return nil, err
+	}
+	b := &bench{dir: dir, results: map[string][]sample{}}
+	b.self, _ = os.Executable()
+	b.bin = filepath.Join(dir, "envsync")
+	log.Printf("building envsync")
+	if out, err := exec.Command("go", "build", "-o", b.bin, "./cmd/envsync").CombinedOutput(); err != nil {
+		return nil, fmt.Errorf("go build (run from the repository root): %v: %s", err, out)
+	}
+	log.Printf("starting PostgreSQL")
+	if b.pg, err = pgserver.Start(context.Background()); err != nil {
+		return nil, err
+	}
+	s3port := freePort()
+	versity, err := testenv.VersityCommand(filepath.Join(dir, "s3"), s3port)
+	if err != nil {
+		return nil, err
+	}
+	os.MkdirAll(filepath.Join(dir, "s3"), 0o755)
+	if err := b.start(versity); err != nil {
+		return nil, err
+	}
+	b.s3URL = fmt.Sprintf("http://127.0.0.1:%d", s3port)
+	waitPort(s3port)
+	temporalPort, uiPort := freePort(), freePort()
+	b.env = append(os.Environ(), "PGUSER="+b.pg.User, "AWS_ACCESS_KEY_ID="+testenv.S3Key, "AWS_SECRET_ACCESS_KEY="+testenv.S3Secret,
+		"AWS_REGION=us-east-1", "ENVSYNC_S3_ENDPOINT="+b.s3URL, fmt.Sprintf("TEMPORAL_ADDRESS=127.0.0.1:%d", temporalPort))
+	os.Setenv("AWS_ACCESS_KEY_ID", testenv.S3Key)
+	os.Setenv("AWS_SECRET_ACCESS_KEY", testenv.S3Secret)
+	if err := b.makeBucket(); err != nil {
+		return nil, err
+	}
+	log.Printf("starting Temporal (envsync dev) and the worker under test")
+	dev := exec.Command(b.bin, "dev", "--dir", filepath.Join(dir, "dev"), "--port", strconv.Itoa(temporalPort), "--ui-port", strconv.Itoa(uiPort), "--host", "central")
+	if err := b.start(dev); err != nil {
+		return nil, err
+	}
+	waitPort(temporalPort)
+	b.worker = exec.Command(b.bin, "worker", "--host", "bench", "--temp-dir", filepath.Join(dir, "spool"), "--lock-dir", filepath.Join(dir, "locks"))
+	if err := b.start(b.worker); err != nil {
+		return nil, err
+	}
+	log.Printf("generating %d rows", rows)
+	gen := fmt.Sprintf(`CREATE TABLE items (id bigint PRIMARY KEY, doc jsonb NOT NULL, body text NOT NULL);
+INSERT INTO items SELECT i, jsonb_build_object('n', i, 'name', 'item ' || i, 'tags', jsonb_build_array(md5(i::text), i %% 97), 'price', (i %% 10000) / 100.0),
+  repeat(md5(i::text), 2) || ' ' || md5((i * 7)::text) FROM generate_series(1, %d) i;
+CREATE INDEX items_name ON items ((doc->>'name'));`, rows)
+	if err := b.psql("postgres", "CREATE DATABASE bench"); err != nil {
+		return nil, err
+	}
+	if err := b.psql("bench", gen); err != nil {
+		return nil, err
+	}
+	out, err := b.psqlOut("bench", "SELECT pg_database_size('bench')")
+	if err != nil {
+		return nil, err
+	}
+	b.dbBytes, _ = strconv.ParseInt(strings.TrimSpace(out), 10, 64)
+	tasks := fmt.Sprintf(`
+defaults:
+  dbms: postgresql
+  database_hostname: %s
+  worker_host: bench
+tasks:
+  push_s3:       {action: push, database: bench, storagebackend: s3, url: %s, path: spooled}
+  push_s3_none:  {action: push, database: bench, storagebackend: s3, url: %s, path: streamed, spool: none}
+  push_file:     {action: push, database: bench, storagebackend: file, url: %s, path: pg}
+  pull_s3:       {action: pull, database: bench_copy, source_database: bench, storagebackend: s3, url: %s, path: streamed}
+  pull_file:     {action: pull, database: bench_copy, source_database: bench, storagebackend: file, url: %s, path: pg}
+`, b.pg.Addr(), bucket, bucket, filepath.Join(dir, "store"), bucket, filepath.Join(dir, "store"))
+	if err := os.WriteFile(filepath.Join(dir, "tasks.yaml"), []byte(tasks), 0o644); err != nil {
+		return nil, err
+	}
+	return b, nil
+}
+
+func (b *bench) start(cmd *exec.Cmd) error {
+	if cmd.Env == nil && b.env != nil {
+		cmd.Env = b.env
+	}
+	logf, _ := os.Create(filepath.Join(b.dir, filepath.Base(cmd.Path)+"-"+strconv.Itoa(len(b.procs))+".log"))
+	cmd.Stdout, cmd.Stderr = logf, logf
+	if err := cmd.Start(); err != nil {
+		return err
+	}
+	b.procs = append(b.procs, cmd)
+	return nil
+}
+
+func (b *bench) stop(keep bool) {
+	for i := len(b.procs) - 1; i >= 0; i-- {
+		_ = b.procs[i].Process.Kill()
+		_ = b.procs[i].Wait()
+	}
+	if b.pg != nil {
+		b.pg.Stop()
+	}
+	if keep {
+		log.Printf("kept %s", b.dir)
+		return
+	}
+	os.RemoveAll(b.dir)
+}
+
+func (b *bench) pgArgs(db string) []string {
+	return []string{"-h", b.pg.Host, "-p", strconv.Itoa(b.pg.Port), "-U", b.pg.User, "-d", db}
+}
+
+func (b *bench) psql(db, sql string) error {
+	_, err := b.psqlOut(db, sql)
+	return err
+}
+
+func (b *bench) psqlOut(db, sql string) (string, error) {
+	cmd := exec.Command(filepath.Join(b.pg.BinDir, "psql"), append(b.pgArgs(db), "-v", "ON_ERROR_STOP=1", "-Atqc", sql)...)
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		return "", fmt.Errorf("psql: %v: %s", err, out)
+	}
+	return string(out), nil
+}
+
+func (b *bench) makeBucket() error {
+	c, err := s3Client(b.s3URL)
+	if err != nil {
+		return err
+	}
+	_, err = c.CreateBucket(context.Background(), &s3.CreateBucketInput{Bucket: aws.String(bucket)})
+	return err
+}
+
+func s3Client(endpoint string) (*s3.Client, error) {
+	cfg, err := awsconfig.LoadDefaultConfig(context.Background(), awsconfig.WithRegion("us-east-1"))
+	if err != nil {
+		return nil, err
+	}
+	return s3.NewFromConfig(cfg, func(o *s3.Options) { o.BaseEndpoint = aws.String(endpoint); o.UsePathStyle = true }), nil
+}
+
+// upload streams stdin to S3 with the AWS SDK's own uploader, as `aws s3
+// cp - s3://...` does: the other half of a shell pipe.
+func upload(endpoint, key string) {
+	c, err := s3Client(endpoint)
+	if err != nil {
+		log.Fatal(err)
+	}
+	up := manager.NewUploader(c, func(u *manager.Uploader) { u.PartSize = 16 << 20; u.Concurrency = 4 })
+	if _, err := up.Upload(context.Background(), &s3.PutObjectInput{Bucket: aws.String(bucket), Key: aws.String(key), Body: os.Stdin}); err != nil {
+		log.Fatal(err)
+	}
+}
+
+// measure runs cmd (a shell line) and records its wall time, the worker's
+// peak anonymous memory and the spool directory's peak size meanwhile.
+func (b *bench) measure(name, line string, watchWorker bool) {
+	if !slices.Contains(b.order, name) {
+		b.order = append(b.order, name)
+	}
+	var anonPeak, tempPeak atomic.Int64
+	anonPeak.Store(-1)
+	done := make(chan struct{})
+	go func() {
+		t := time.NewTicker(20 * time.Millisecond)
+		defer t.Stop()
+		for {
+			select {
+			case <-done:
+				return
+			case <-t.C:
+			}
+			if watchWorker {
+				if a := anonRSS(b.worker.Process.Pid); a > anonPeak.Load() {
+					anonPeak.Store(a)
+				}
+			}
+			if s := dirSize(filepath.Join(b.dir, "spool")); s > tempPeak.Load() {
+				tempPeak.Store(s)
+			}
+		}
+	}()
+	cmd := exec.Command("sh", "-c", line)
+	cmd.Env = b.env
+	start := time.Now()
+	out, err := cmd.CombinedOutput()
+	secs := time.Since(start).Seconds()
+	close(done)
+	if err != nil {
+		log.Fatalf("%s: %v\n%s", name, err, out)
+	}
+	b.results[name] = append(b.results[name], sample{secs: secs, anonPeak: anonPeak.Load(), tempPeak: tempPeak.Load()})
+	log.Printf("%-34s %6.1fs", name, secs)
+}
+
+func (b *bench) run(rounds int) {
+	pg := func(tool string) string { return filepath.Join(b.pg.BinDir, tool) }
+	conn := fmt.Sprintf("-h %s -p %d -U %s", b.pg.Host, b.pg.Port, b.pg.User)
+	archive := filepath.Join(b.dir, "bench.Z0.dump")
+	tasks := filepath.Join(b.dir, "tasks.yaml")
+	envsync := func(args string) string { return b.bin + " " + args + " --tasks " + tasks }
+	if out, err := exec.Command("sh", "-c", fmt.Sprintf("%s -Fc -Z0 %s -d bench > %s", pg("pg_dump"), conn, archive)).CombinedOutput(); err != nil {
+		log.Fatalf("pg_dump: %v: %s", err, out)
+	}
+	for r := 1; r <= rounds; r++ {
+		log.Printf("round %d of %d", r, rounds)
+		b.measure("pg_dump -Fc -Z0 > /dev/null (push floor)", fmt.Sprintf("%s -Fc -Z0 %s -d bench > /dev/null", pg("pg_dump"), conn), false)
+		b.measure("pg_dump -Fc -Z1 | S3 upload", fmt.Sprintf("%s -Fc -Z1 %s -d bench | %s upload %s pipe/%d.dump", pg("pg_dump"), conn, b.self, b.s3URL, r), false)
+		b.measure("envsync push, s3 (spool: disk)", envsync("push --task push_s3"), true)
+		b.measure("envsync push, s3 (spool: none)", envsync("push --task push_s3_none"), true)
+		b.measure("envsync push, file store", envsync("push --task push_file"), true)
+		b.measure("pg_restore of a local file (pull floor)", fmt.Sprintf("%s %s -d postgres -c 'DROP DATABASE IF EXISTS floor' -c 'CREATE DATABASE floor' && %s --exit-on-error %s -d floor %s",
+			pg("psql"), conn, pg("pg_restore"), conn, archive), false)
+		b.measure("envsync pull, s3", envsync("pull --task pull_s3"), true)
+		b.measure("envsync pull, file store", envsync("pull --task pull_file"), true)
+	}
+	b.report(rounds)
+}
+
+func (b *bench) report(rounds int) {
+	median := func(xs []float64) float64 {
+		slices.Sort(xs)
+		return xs[len(xs)/2]
+	}
+	of := func(name string, f func(sample) float64) float64 {
+		var xs []float64
+		for _, s := range b.results[name] {
+			xs = append(xs, f(s))
+		}
+		return median(xs)
+	}
+	secs := func(s sample) float64 { return s.secs }
+	pushFloor := of("pg_dump -Fc -Z0 > /dev/null (push floor)", secs)
+	pullFloor := of("pg_restore of a local file (pull floor)", secs)
+	fmt.Printf("\ndatabase %s on disk, medians of %d rounds, 2 cores\n\n", human(b.dbBytes), rounds)
+	w := tabwriter.NewWriter(os.Stdout, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(w, "| run\t| wall\t| vs floor\t| worker anon RSS peak\t| temp disk peak\t|")
+	fmt.Fprintln(w, "| ---\t| ---\t| ---\t| ---\t| ---\t|")
+	for _, name := range b.order {
+		floor := pushFloor
+		if strings.Contains(name, "pull") {
+			floor = pullFloor
+		}
+		rss := "-"
+		if a := of(name, func(s sample) float64 { return float64(s.anonPeak) }); a >= 0 {
+			rss = human(int64(a))
+		}
+		fmt.Fprintf(w, "| %s\t| %.1f s\t| %.2f\t| %s\t| %s\t|\n", name, of(name, secs), of(name, secs)/floor, rss,
+			human(int64(of(name, func(s sample) float64 { return float64(s.tempPeak) }))))
+	}
+	w.Flush()
+}
+
+func anonRSS(pid int) int64 {
+	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		return -1
+	}
+	for _, l := range strings.Split(string(data), "\n") {
+		if v, ok := strings.CutPrefix(l, "RssAnon:"); ok {
+			kb, _ := strconv.ParseInt(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(v), "kB")), 10, 64)
+			return kb << 10
+		}
+	}
+	return -1
+}
+
+func dirSize(dir string) int64 {
+	var n int64
+	_ = filepath.WalkDir(dir, func(_ string, d fs.DirEntry, err error) error {
+		if err == nil && !d.IsDir() {
+			if fi, err := d.Info(); err == nil {
+				n += fi.Size()
+			}
+		}
+		return nil
+	})
+	return n
+}
+
+func human(n int64) string {
+	switch {
+	case n >= 1<<30:
+		return fmt.Sprintf("%.2f GiB", float64(n)/(1<<30))
+	case n >= 1<<20:
+		return fmt.Sprintf("%.0f MiB", float64(n)/(1<<20))
+	}
+	return fmt.Sprintf("%d B", n)
+}
+
+func freePort() int {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port
+}
+
+func waitPort(port int) {
+	for i := 0; i < 600; i++ {
+		if c, err := net.Dial("tcp", fmt.Sprintf("127.0.0.1:%d", port)); err == nil {
+			c.Close()
+			return
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	log.Fatalf("nothing listens on port %d after a minute", port)
+}

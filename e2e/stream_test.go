@@ -1,0 +1,376 @@
+package e2e
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/s3"
+	enumspb "go.temporal.io/api/enums/v1"
+	"golang.org/x/sys/unix"
+
+	"github.com/envsync/envsync/activities"
+	"github.com/envsync/envsync/config"
+	"github.com/envsync/envsync/dump"
+	"github.com/envsync/envsync/internal/testenv"
+	"github.com/envsync/envsync/starter"
+	"github.com/envsync/envsync/worker"
+)
+
+// newProxiedEnv is an env whose worker reaches S3 through a proxy the test
+// controls.
+func newProxiedEnv(t *testing.T, cfg activities.Config) (*env, *testenv.Proxy) {
+	t.Helper()
+	e := &env{t: t, temporal: testenv.StartTemporal(t), pg: testenv.StartPostgres(t), fileDir: t.TempDir()}
+	e.s3 = testenv.StartS3(t, bucket)
+	proxy := testenv.StartProxy(t, strings.TrimPrefix(e.s3.Endpoint, "http://"))
+	cfg.S3Endpoint = proxy.URL()
+	e.worker = e.temporal.StartWorkerWith(t, worker.Options{Activities: cfg})
+	return e, proxy
+}
+
+// randomDB creates db with about mib MiB of bytes no compression shrinks,
+// so its dump spans several upload parts.
+func (e *env) randomDB(db string, mib int) {
+	e.t.Helper()
+	e.exec("postgres", "CREATE DATABASE "+db)
+	e.exec(db, "CREATE TABLE blobs (id int PRIMARY KEY, b bytea)",
+		fmt.Sprintf(`INSERT INTO blobs SELECT i, decode((SELECT string_agg(md5(random()::text || i || j), '') FROM generate_series(1, 64) j), 'hex')
+		 FROM generate_series(1, %d) i`, mib*1024))
+}
+
+// attempts counts, per activity type, the attempts a finished run's
+// history records (scheduled events and, on the started event, the
+// attempt number of the last try).
+func (e *env) attempts(t *testing.T, id, runID string) map[string]int32 {
+	t.Helper()
+	it := e.temporal.Client.GetWorkflowHistory(context.Background(), id, runID, false, enumspb.HISTORY_EVENT_FILTER_TYPE_ALL_EVENT)
+	scheduled := map[int64]string{}
+	out := map[string]int32{}
+	for it.HasNext() {
+		ev, err := it.Next()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if a := ev.GetActivityTaskScheduledEventAttributes(); a != nil {
+			scheduled[ev.GetEventId()] = a.GetActivityType().GetName()
+		}
+		if a := ev.GetActivityTaskStartedEventAttributes(); a != nil {
+			out[scheduled[a.GetScheduledEventId()]] += a.GetAttempt()
+		}
+	}
+	return out
+}
+
+// watchListing records every data object the bucket lists while a run
+// goes, so a test can check none was ever partial.
+func (e *env) watchListing(t *testing.T, prefix string) (stop func() map[string][]int64) {
+	t.Helper()
+	seen := map[string][]int64{}
+	var mu sync.Mutex
+	done := make(chan struct{})
+	go func() {
+		for {
+			select {
+			case <-done:
+				return
+			case <-time.After(30 * time.Millisecond):
+			}
+			out, err := e.s3.Client.ListObjectsV2(context.Background(), &s3.ListObjectsV2Input{Bucket: aws.String(bucket), Prefix: aws.String(prefix + "/")})
+			if err != nil {
+				continue
+			}
+			mu.Lock()
+			for _, o := range out.Contents {
+				seen[*o.Key] = append(seen[*o.Key], aws.ToInt64(o.Size))
+			}
+			mu.Unlock()
+		}
+	}()
+	return func() map[string][]int64 {
+		close(done)
+		mu.Lock()
+		defer mu.Unlock()
+		return seen
+	}
+}
+
+// waitPending waits until the run has a pending activity of type name
+// at attempt >= attempt, and returns its last failure.
+func (e *env) waitPending(t *testing.T, id, name string, attempt int32) string {
+	t.Helper()
+	deadline := time.Now().Add(2 * time.Minute)
+	for time.Now().Before(deadline) {
+		d, err := e.temporal.Client.DescribeWorkflowExecution(context.Background(), id, "")
+		if err == nil {
+			for _, p := range d.GetPendingActivities() {
+				if p.GetActivityType().GetName() == name && p.GetAttempt() >= attempt {
+					return p.GetLastFailure().GetMessage()
+				}
+			}
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	t.Fatalf("no %s attempt %d in %s within 2 minutes", name, attempt, id)
+	return ""
+}
+
+// An upload that breaks half way: with the default spool it is retried
+// from the spooled copy, the database dumped once; with spool: none the
+// dump is taken again. Either way the dump restores, no object is ever
+// listed before it is complete, and no unfinished upload is left.
+func TestUploadBreaksHalfWay(t *testing.T) {
+	e, proxy := newProxiedEnv(t, activities.Config{})
+	e.randomDB("big", 20)
+	want := e.rows("big")
+	for _, spool := range []string{config.SpoolDisk, config.SpoolNone} {
+		t.Run(spool, func(t *testing.T) {
+			task := e.task(config.ActionPush, "big", "s3")
+			task.Path, task.Spool = "broken-"+spool, spool
+			stop := e.watchListing(t, task.Path)
+			proxy.CutAfter(3 << 20) // into the first 8 MiB part
+			run, err := starter.Start(context.Background(), e.temporal.Client, starter.Request{Task: task})
+			if err != nil {
+				t.Fatal(err)
+			}
+			// Let the breakage fail the streamed upload, then heal.
+			if spool == config.SpoolDisk {
+				e.waitPending(t, run.GetID(), "Upload", 1)
+			} else {
+				e.waitPending(t, run.GetID(), "Dump", 2)
+			}
+			proxy.Forward()
+			var res struct{ Key string }
+			if err := run.Get(context.Background(), &res); err != nil {
+				t.Fatalf("push after a broken upload: %v", err)
+			}
+			seen := stop()
+			n := e.attempts(t, run.GetID(), run.GetRunID())
+			if spool == config.SpoolDisk && (n["Dump"] != 1 || n["Upload"] < 1) {
+				t.Errorf("attempts %v; want one dump, and the upload retried from the spool", n)
+			}
+			if spool == config.SpoolNone && (n["Dump"] < 2 || n["Upload"] != 0) {
+				t.Errorf("attempts %v; want the dump taken again and no upload step", n)
+			}
+			final, err := e.s3.Client.HeadObject(context.Background(), &s3.HeadObjectInput{Bucket: aws.String(bucket), Key: aws.String(res.Key)})
+			if err != nil {
+				t.Fatal(err)
+			}
+			for key, sizes := range seen {
+				if strings.HasSuffix(key, dump.ManifestSuffix) {
+					continue
+				}
+				for _, sz := range sizes {
+					if key != res.Key || sz != aws.ToInt64(final.ContentLength) {
+						t.Errorf("listed %s with %d bytes while the push ran; the complete dump is %s, %d bytes", key, sz, res.Key, aws.ToInt64(final.ContentLength))
+						break
+					}
+				}
+			}
+			ups, err := e.s3.Client.ListMultipartUploads(context.Background(), &s3.ListMultipartUploadsInput{Bucket: aws.String(bucket)})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(ups.Uploads) != 0 {
+				t.Errorf("%d unfinished multipart uploads left behind", len(ups.Uploads))
+			}
+			pull := e.task(config.ActionPull, "big_copy_"+spool, "s3")
+			pull.Path, pull.SourceDatabase = task.Path, "big"
+			e.mustRunT(t, starter.Request{Task: pull})
+			sameRows(t, want, e.rows("big_copy_"+spool))
+		})
+	}
+}
+
+// With spool: none a push and a pull put nothing in the temp dir, at any
+// moment: inotify sees every file created there.
+func TestSpoolNoneLeavesTempDirUntouched(t *testing.T) {
+	e := newEnv(t, true)
+	e.randomDB("big", 12)
+	tmp := t.TempDir()
+	fd, err := unix.InotifyInit1(unix.IN_NONBLOCK | unix.IN_CLOEXEC)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer unix.Close(fd)
+	if _, err := unix.InotifyAddWatch(fd, tmp, unix.IN_CREATE|unix.IN_MODIFY|unix.IN_MOVED_TO); err != nil {
+		t.Fatal(err)
+	}
+	push := e.task(config.ActionPush, "big", "s3")
+	push.TempPath, push.Spool = tmp, config.SpoolNone
+	pushed := e.mustRun(starter.Request{Task: push})
+	pull := e.task(config.ActionPull, "big_copy", "s3")
+	pull.TempPath, pull.SourceDatabase = tmp, "big"
+	e.mustRun(starter.Request{Task: pull})
+	buf := make([]byte, 4096)
+	if n, _ := unix.Read(fd, buf); n > 0 {
+		t.Errorf("the temp dir saw %d bytes of inotify events during a spool: none push of %s and a streamed pull", n, dump.HumanSize(pushed.Push.Size))
+	}
+	sameRows(t, e.rows("big"), e.rows("big_copy"))
+}
+
+// An object damaged in its last part (its manifest still the original's)
+// is found while it streams into the staging copy: the pull fails naming
+// the key, the target stays as it was and no staging copy is left.
+func TestDamagedLastPartFailsThePull(t *testing.T) {
+	e := newEnv(t, true)
+	e.randomDB("big", 12)
+	e.exec("postgres", "CREATE DATABASE big_staging")
+	e.exec("big_staging", "CREATE TABLE precious (v text)", "INSERT INTO precious VALUES ('still here')")
+	pushed := e.mustRun(starter.Request{Task: e.task(config.ActionPush, "big", "s3")}).Push
+	obj := e.getObject(t, bucket, pushed.Key)
+	obj[len(obj)-200] ^= 0x01
+	e.putObject(t, bucket, pushed.Key, obj)
+
+	pull := e.task(config.ActionPull, "big_staging", "s3")
+	pull.SourceDatabase = "big"
+	before := e.snapshot("big_staging")
+	_, err := e.run(starter.Request{Task: pull})
+	if err == nil || !strings.Contains(err.Error(), "dump "+pushed.Key+" is damaged") {
+		t.Fatalf("pull of an object damaged in its last part: %v; want it reported as damaged, naming the key", err)
+	}
+	e.assertUntouched(t, "big_staging", before)
+}
+
+// Every compression pushes, pulls, and restores by hand with the README's
+// commands; gzip is what every dump before zstd was, and stays restorable.
+func TestEveryCompressionRestores(t *testing.T) {
+	e := newEnv(t, false)
+	e.createShop("shop")
+	want := e.rows("shop")
+	byHand := map[string]string{
+		dump.Zstd: "zstd -dc %q | %q --exit-on-error --no-password -h %s -p %d -U postgres -d %s",
+		dump.Gzip: "gunzip -c %q | %q --exit-on-error --no-password -h %s -p %d -U postgres -d %s",
+		dump.None: "%[2]q --exit-on-error --no-password -h %[3]s -p %[4]d -U postgres -d %[5]s < %[1]q",
+	}
+	for _, c := range dump.Compressions {
+		t.Run(c, func(t *testing.T) {
+			push := e.task(config.ActionPush, "shop", "file")
+			push.Path, push.Compression = "pg-"+c, c
+			pushed := e.mustRunT(t, starter.Request{Task: push}).Push
+			if pushed.Compression != c {
+				t.Errorf("pushed with %s, asked for %s", pushed.Compression, c)
+			}
+			pull := e.task(config.ActionPull, "copy_"+c, "file")
+			pull.Path, pull.SourceDatabase = push.Path, "shop"
+			e.mustRunT(t, starter.Request{Task: pull})
+			sameRows(t, want, e.rows("copy_"+c))
+
+			e.exec("postgres", "CREATE DATABASE by_hand_"+c)
+			cmd := exec.Command("sh", "-c", fmt.Sprintf(byHand[c], filepath.Join(e.fileDir, pushed.Key), filepath.Join(e.pg.BinDir, "pg_restore"),
+				e.pg.Host, e.pg.Port, "by_hand_"+c))
+			if out, err := cmd.CombinedOutput(); err != nil {
+				t.Fatalf("restore %s dump by hand: %v: %s", c, err, out)
+			}
+			sameRows(t, want, e.rows("by_hand_"+c))
+		})
+	}
+}
+
+// A store that accepts connections and never answers fails the upload's
+// attempt once no bytes have moved for the stall limit (shortened here;
+// 45 s by default), instead of keeping it alive for the step's hours; the
+// push succeeds once a working store is back.
+func TestStalledStoreFailsTheAttempt(t *testing.T) {
+	e, proxy := newProxiedEnv(t, activities.Config{StallAfter: 3 * time.Second})
+	e.randomDB("big", 12)
+	proxy.Stall()
+	task := e.task(config.ActionPush, "big", "s3")
+	task.Spool = config.SpoolNone
+	run, err := starter.Start(context.Background(), e.temporal.Client, starter.Request{Task: task})
+	if err != nil {
+		t.Fatal(err)
+	}
+	last := e.waitPending(t, run.GetID(), "Dump", 2)
+	if !strings.Contains(last, "stalled") || !strings.Contains(last, "no bytes moved for 3s") {
+		t.Errorf("first attempt failed with %q; want it to say the store stalled", last)
+	}
+	proxy.Forward()
+	if err := run.Get(context.Background(), nil); err != nil {
+		t.Fatalf("push once the store is back: %v", err)
+	}
+}
+
+// envsync push on a terminal shows a live progress line, and while a step
+// is retried the line says so, with the attempt and the last error.
+func TestProgressLineOnTerminal(t *testing.T) {
+	e, proxy := newProxiedEnv(t, activities.Config{})
+	e.randomDB("big", 12)
+	proxy.Refuse()
+	dir := t.TempDir()
+	tasks := writeFile(t, dir, "tasks.yaml", fmt.Sprintf(`
+tasks:
+  push_big:
+    action: push
+    dbms: postgresql
+    storagebackend: s3
+    url: %s
+    path: postgresql
+    database: big
+    database_hostname: %s
+    worker_host: %s
+    spool: none
+`, bucket, e.pg.Addr(), testenv.Host))
+	master, slave := openPTY(t)
+	cmd := exec.Command(binary(t), "push", "--tasks", tasks, "--task", "push_big")
+	cmd.Env = append(os.Environ(), "TEMPORAL_ADDRESS="+e.temporal.Server.GetFrontendHostPort(), "TEMPORAL_NAMESPACE="+e.temporal.Namespace)
+	var stdout bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &stdout, slave
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	slave.Close()
+	var term bytes.Buffer
+	copied := make(chan struct{})
+	go func() { _, _ = term.ReadFrom(master); close(copied) }()
+
+	id := "envsync-" + testenv.Host + "-" + e.pg.Addr() + "/big"
+	e.waitPending(t, id, "Dump", 2)
+	time.Sleep(3 * time.Second) // the line refreshes every second
+	proxy.Forward()
+	if err := cmd.Wait(); err != nil {
+		t.Fatalf("push: %v\n%s\n%s", err, stdout.String(), term.String())
+	}
+	<-copied
+	out := term.String()
+	if !strings.Contains(out, "\r\033[K") {
+		t.Errorf("no line rewritten in place on the terminal:\n%q", out)
+	}
+	if !strings.Contains(out, "attempt 2") || !strings.Contains(out, "last error:") {
+		t.Errorf("the progress line never showed the retry and its error:\n%q", out)
+	}
+	if !strings.Contains(stdout.String(), "pushed    postgresql/") {
+		t.Errorf("summary missing:\n%s", stdout.String())
+	}
+}
+
+// openPTY opens a pseudo-terminal pair: what the command under test writes
+// to slave, the test reads from master.
+func openPTY(t *testing.T) (master, slave *os.File) {
+	t.Helper()
+	m, err := os.OpenFile("/dev/ptmx", os.O_RDWR|unix.O_NOCTTY, 0)
+	if err != nil {
+		t.Fatalf("open /dev/ptmx: %v", err)
+	}
+	if err := unix.IoctlSetPointerInt(int(m.Fd()), unix.TIOCSPTLCK, 0); err != nil {
+		t.Fatalf("unlock pty: %v", err)
+	}
+	n, err := unix.IoctlGetInt(int(m.Fd()), unix.TIOCGPTN)
+	if err != nil {
+		t.Fatalf("pty number: %v", err)
+	}
+	s, err := os.OpenFile(fmt.Sprintf("/dev/pts/%d", n), os.O_RDWR|unix.O_NOCTTY, 0)
+	if err != nil {
+		t.Fatalf("open pty: %v", err)
+	}
+	t.Cleanup(func() { m.Close() })
+	return m, s
+}
