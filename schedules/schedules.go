@@ -13,6 +13,8 @@ import (
 	"fmt"
 	"io"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"text/tabwriter"
 	"time"
 
@@ -61,6 +63,7 @@ type Change struct {
 	// update also carries a pause or unpause.
 	pause, unpause bool
 	options        *client.ScheduleOptions
+	hash           string // of options
 }
 
 // Plan is what apply would do.
@@ -71,12 +74,68 @@ type Plan struct {
 // ID is the schedule of task.
 func ID(task string) string { return Prefix + task }
 
+// Option changes how Build works.
+type Option func(*builder)
+
+// Progress makes Build write a line to w about once a second while it
+// plans ("planned 5000 of 130000 tasks"), so a plan of many tasks is seen
+// to be moving. A plan that takes under a second writes nothing.
+func Progress(w io.Writer) Option { return func(b *builder) { b.progress = w } }
+
+// builder holds Build's options.
+type builder struct {
+	progress io.Writer
+	every    time.Duration // between progress lines
+	parallel int           // describe calls in flight at once
+}
+
+// describeParallel bounds the describe calls in flight: enough to hide the
+// round trip to a remote cluster, few enough not to crowd out its other
+// clients.
+const describeParallel = 16
+
 // Build compares the tasks file with the schedules on the server. Tasks that
 // cannot be scheduled are refused here, before anything changes.
-func Build(ctx context.Context, c client.Client, f *config.File) (*Plan, error) {
+//
+// The schedules are listed once, and the list is taken as it stands: a
+// schedule envsync applied carries, in its note, the hash of what was
+// applied, and the list shows notes and paused states. Only a schedule
+// whose note lacks the hash (made by an older envsync, or paused by hand)
+// is described, b.parallel at a time. Describing every schedule in turn
+// took minutes for a file of many thousand tasks. The list comes from the
+// visibility store, which lags a little behind changes; Apply waits for it
+// to show what Apply did, so a plan right after an apply sees that apply.
+// A change made otherwise in the last second or so is seen by the next plan.
+func Build(ctx context.Context, c client.Client, f *config.File, opts ...Option) (*Plan, error) {
+	b := builder{every: time.Second, parallel: describeParallel}
+	for _, o := range opts {
+		o(&b)
+	}
+	// Progress comes in three steps: the desired schedules are worked out,
+	// the server's are listed, the unknown ones are described.
+	var (
+		prepared, seen, planned atomic.Int64
+		listing                 atomic.Bool
+	)
+	stop := b.report(func() string {
+		switch {
+		case planned.Load() > 0:
+			return fmt.Sprintf("planned %d of %d tasks", planned.Load(), len(f.Tasks))
+		case listing.Load():
+			return fmt.Sprintf("listed %d schedules", seen.Load())
+		}
+		return fmt.Sprintf("prepared %d of %d tasks", prepared.Load(), len(f.Tasks))
+	})
+	defer stop()
+
 	var errs config.Errors
-	desired := map[string]*client.ScheduleOptions{}
-	for _, t := range f.Tasks {
+	type want struct {
+		options *client.ScheduleOptions
+		hash    string
+	}
+	desired := make([]want, len(f.Tasks))
+	for i, t := range f.Tasks {
+		prepared.Add(1)
 		if t.Ensure == config.EnsureAbsent || t.Hour == nil {
 			continue
 		}
@@ -90,31 +149,43 @@ func Build(ctx context.Context, c client.Client, f *config.File) (*Plan, error) 
 			pull, _ := f.Task(name)
 			then = append(then, pull)
 		}
-		opts, err := options(t, then)
-		if err != nil {
-			errs = append(errs, err)
-			continue
-		}
-		desired[t.Name] = opts
+		o, h := options(t, then)
+		desired[i] = want{o, h}
 	}
 	if len(errs) > 0 {
 		return nil, &starter.InputError{Err: errs}
 	}
 
-	existing, err := managed(ctx, c)
+	listing.Store(true)
+	listed, existing, err := managed(ctx, c, &seen)
 	if err != nil {
 		return nil, err
 	}
-	p := &Plan{}
-	named := map[string]bool{}
-	for _, t := range f.Tasks {
+	cur := make([]*current, len(f.Tasks))
+	var unknown []int // tasks whose listed schedules lack the hash
+	for i, t := range f.Tasks {
+		l, ok := listed[ID(t.Name)]
+		switch {
+		case !ok:
+			planned.Add(1)
+		case l.hash == "" && desired[i].options != nil:
+			unknown = append(unknown, i)
+		default:
+			cur[i] = &l
+			planned.Add(1)
+		}
+	}
+	if err := b.describeAll(ctx, c, f.Tasks, unknown, cur, &planned); err != nil {
+		return nil, err
+	}
+
+	p := &Plan{Changes: make([]Change, 0, len(f.Tasks))}
+	named := make(map[string]bool, len(f.Tasks))
+	for i, t := range f.Tasks {
 		id := ID(t.Name)
 		named[id] = true
-		ch := Change{ScheduleID: id, Task: t.Name, When: when(t), options: desired[t.Name]}
-		cur, err := describe(ctx, c, id)
-		if err != nil {
-			return nil, err
-		}
+		ch := Change{ScheduleID: id, Task: t.Name, When: when(t), options: desired[i].options, hash: desired[i].hash}
+		cur := cur[i]
 		switch {
 		case ch.options == nil && cur == nil:
 			ch.Op = None
@@ -125,7 +196,7 @@ func Build(ctx context.Context, c client.Client, f *config.File) (*Plan, error) 
 			ch.Op = Delete
 		case cur == nil:
 			ch.Op = Create
-		case cur.hash != hash(ch.options):
+		case cur.hash != ch.hash:
 			ch.Op = Update
 			ch.pause = ch.options.Paused && !cur.paused
 			ch.unpause = !ch.options.Paused && cur.paused
@@ -146,6 +217,67 @@ func Build(ctx context.Context, c client.Client, f *config.File) (*Plan, error) 
 	return p, nil
 }
 
+// describeAll describes the schedules of tasks[i] for each i in which,
+// b.parallel at a time, into cur[i] (nil where there is none), counting
+// each in planned.
+func (b *builder) describeAll(ctx context.Context, c client.Client, tasks []config.Task, which []int, cur []*current, planned *atomic.Int64) error {
+	ctx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+	var (
+		next atomic.Int64 // index into which of the next to describe
+		wg   sync.WaitGroup
+	)
+	for range min(b.parallel, len(which)) {
+		wg.Go(func() {
+			for {
+				n := int(next.Add(1) - 1)
+				if n >= len(which) || ctx.Err() != nil {
+					return
+				}
+				i := which[n]
+				d, err := describe(ctx, c, ID(tasks[i].Name))
+				if err != nil {
+					cancel(err)
+					return
+				}
+				cur[i] = d
+				planned.Add(1)
+			}
+		})
+	}
+	wg.Wait()
+	return context.Cause(ctx)
+}
+
+// report writes status() to b.progress every b.every until stop is called,
+// and once more then if it wrote anything, so the last line shows the
+// finished count.
+func (b *builder) report(status func() string) (stop func()) {
+	if b.progress == nil {
+		return func() {}
+	}
+	quit, finished := make(chan struct{}), make(chan struct{})
+	go func() {
+		defer close(finished)
+		tick := time.NewTicker(b.every)
+		defer tick.Stop()
+		wrote := false
+		for {
+			select {
+			case <-tick.C:
+				fmt.Fprintln(b.progress, status())
+				wrote = true
+			case <-quit:
+				if wrote {
+					fmt.Fprintln(b.progress, status())
+				}
+				return
+			}
+		}
+	}()
+	return func() { close(quit); <-finished }
+}
+
 func when(t config.Task) string {
 	if t.Hour == nil {
 		return "-"
@@ -164,8 +296,8 @@ func when(t config.Task) string {
 	return s
 }
 
-// options is the full desired schedule of a task.
-func options(t config.Task, then []config.Task) (*client.ScheduleOptions, error) {
+// options is the full desired schedule of a task, and its hash.
+func options(t config.Task, then []config.Task) (*client.ScheduleOptions, string) {
 	catchup := t.CatchupWindow
 	if catchup == 0 {
 		catchup = DefaultCatchupWindow
@@ -195,10 +327,28 @@ func options(t config.Task, then []config.Task) (*client.ScheduleOptions, error)
 		Overlap:       enumspb.SCHEDULE_OVERLAP_POLICY_SKIP,
 		CatchupWindow: catchup,
 		Paused:        t.Ensure == config.EnsureDisabled,
-		Note:          "managed by envsync schedules apply",
 	}
-	o.Action.(*client.ScheduleWorkflowAction).Memo = map[string]any{memoHash: hash(o)}
-	return o, nil
+	h := hash(o)
+	o.Action.(*client.ScheduleWorkflowAction).Memo = map[string]any{memoHash: h}
+	o.Note = note("managed by envsync schedules apply", h)
+	return o, h
+}
+
+// note is a schedule's note: why it is in its state, then the hash of the
+// options apply set. The list of schedules carries notes (not the action's
+// memo, where the hash also is), which lets Build skip describing
+// schedules that are as the file asks.
+func note(why, hash string) string { return why + " (envsync " + hash + ")" }
+
+// noteHash is the hash in a note written by note, or "" (a schedule from
+// an older envsync, or a note changed by hand).
+func noteHash(note string) string {
+	_, h, _ := strings.Cut(note, " (envsync ")
+	h, ok := strings.CutSuffix(h, ")")
+	if !ok || len(h) != sha256.Size*2 {
+		return ""
+	}
+	return h
 }
 
 // hash identifies everything apply sets except the paused state, so an
@@ -242,23 +392,28 @@ func describe(ctx context.Context, c client.Client, id string) (*current, error)
 	return cur, nil
 }
 
-// managed lists the IDs of schedules envsync manages.
-func managed(ctx context.Context, c client.Client) ([]string, error) {
-	iter, err := c.ScheduleClient().List(ctx, client.ScheduleListOptions{PageSize: 500})
+// managed lists the schedules envsync manages: by ID, with the hash and
+// paused state the list shows, and their IDs in the order listed. It
+// counts every schedule listed in seen.
+func managed(ctx context.Context, c client.Client, seen *atomic.Int64) (map[string]current, []string, error) {
+	iter, err := c.ScheduleClient().List(ctx, client.ScheduleListOptions{PageSize: 1000})
 	if err != nil {
-		return nil, fmt.Errorf("list schedules: %w", err)
+		return nil, nil, fmt.Errorf("list schedules: %w", err)
 	}
+	byID := map[string]current{}
 	var ids []string
 	for iter.HasNext() {
 		e, err := iter.Next()
 		if err != nil {
-			return nil, fmt.Errorf("list schedules: %w", err)
+			return nil, nil, fmt.Errorf("list schedules: %w", err)
 		}
+		seen.Add(1)
 		if strings.HasPrefix(e.ID, Prefix) {
+			byID[e.ID] = current{hash: noteHash(e.Note), paused: e.Paused}
 			ids = append(ids, e.ID)
 		}
 	}
-	return ids, nil
+	return byID, ids, nil
 }
 
 // Pending counts the changes apply would make (orphans only with prune).
@@ -295,9 +450,55 @@ func (p *Plan) Print(w io.Writer) {
 	tw.Flush()
 }
 
+// settleTimeout bounds how long Apply waits for the list of schedules to
+// show its changes.
+const settleTimeout = 30 * time.Second
+
 // Apply makes the server match the plan. Orphans are deleted only with
-// prune. It returns how many schedules it changed.
+// prune. It returns how many schedules it changed, once the list of
+// schedules shows them (see Build), or after settleTimeout: the changes are
+// made either way, and a plan made before the list catches up may offer
+// some of them again.
 func (p *Plan) Apply(ctx context.Context, c client.Client, prune bool) (int, error) {
+	applied := map[string]*current{} // ID → what the list should show; nil: nothing
+	n, err := p.apply(ctx, c, prune, applied)
+	if err != nil {
+		return n, err
+	}
+	settle(ctx, c, applied)
+	return n, nil
+}
+
+// settle waits until the list of schedules agrees with want, or
+// settleTimeout passes.
+func settle(ctx context.Context, c client.Client, want map[string]*current) {
+	if len(want) == 0 {
+		return
+	}
+	ctx, cancel := context.WithTimeout(ctx, settleTimeout)
+	defer cancel()
+	for {
+		listed, _, err := managed(ctx, c, new(atomic.Int64))
+		agree := err == nil
+		for id, w := range want {
+			l, ok := listed[id]
+			if !agree || ok != (w != nil) || (ok && l != *w) {
+				agree = false
+				break
+			}
+		}
+		if agree {
+			return
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(200 * time.Millisecond):
+		}
+	}
+}
+
+func (p *Plan) apply(ctx context.Context, c client.Client, prune bool, applied map[string]*current) (int, error) {
 	sc := c.ScheduleClient()
 	n := 0
 	for _, ch := range p.Changes {
@@ -313,32 +514,53 @@ func (p *Plan) Apply(ctx context.Context, c client.Client, prune bool) (int, err
 				s.Spec = &spec
 				s.Action = ch.options.Action
 				s.Policy = &client.SchedulePolicies{Overlap: ch.options.Overlap, CatchupWindow: ch.options.CatchupWindow}
+				state := client.ScheduleState{}
+				if s.State != nil {
+					state = *s.State
+				}
+				state.Note = note("updated by envsync schedules apply", ch.hash)
+				s.State = &state
 				return &client.ScheduleUpdate{Schedule: &s}, nil
 			}})
 			if err == nil && ch.pause {
-				err = h.Pause(ctx, client.SchedulePauseOptions{Note: "ensure: disabled"})
+				err = h.Pause(ctx, client.SchedulePauseOptions{Note: note("ensure: disabled", ch.hash)})
 			}
 			if err == nil && ch.unpause {
-				err = h.Unpause(ctx, client.ScheduleUnpauseOptions{Note: "ensure: present"})
+				err = h.Unpause(ctx, client.ScheduleUnpauseOptions{Note: note("ensure: present", ch.hash)})
 			}
 		case Pause:
-			err = h.Pause(ctx, client.SchedulePauseOptions{Note: "ensure: disabled"})
+			err = h.Pause(ctx, client.SchedulePauseOptions{Note: note("ensure: disabled", ch.hash)})
 		case Unpause:
-			err = h.Unpause(ctx, client.ScheduleUnpauseOptions{Note: "ensure: present"})
+			err = h.Unpause(ctx, client.ScheduleUnpauseOptions{Note: note("ensure: present", ch.hash)})
 		case Delete:
-			err = h.Delete(ctx)
+			err = deleteSchedule(ctx, h)
 		case Orphan:
 			if !prune {
 				continue
 			}
-			err = h.Delete(ctx)
+			err = deleteSchedule(ctx, h)
 		default:
 			continue
 		}
 		if err != nil {
 			return n, fmt.Errorf("%s schedule %s: %w (%d changes applied before it)", ch.Op, ch.ScheduleID, err, n)
 		}
+		applied[ch.ScheduleID] = nil
+		if ch.options != nil {
+			applied[ch.ScheduleID] = &current{hash: ch.hash, paused: ch.options.Paused}
+		}
 		n++
 	}
 	return n, nil
+}
+
+// deleteSchedule deletes a schedule; one already gone counts as deleted,
+// since the list a plan reads may show it for a moment after it went.
+func deleteSchedule(ctx context.Context, h client.ScheduleHandle) error {
+	err := h.Delete(ctx)
+	var nf *serviceerror.NotFound
+	if errors.As(err, &nf) {
+		return nil
+	}
+	return err
 }
