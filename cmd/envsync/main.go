@@ -309,7 +309,7 @@ func runSchedules(ctx context.Context, args []string, stdout, stderr io.Writer) 
 		return err
 	}
 	defer c.Close()
-	plan, err := schedules.Build(ctx, c, f)
+	plan, err := schedules.Build(ctx, c, f, schedules.Progress(stderr))
 	if err != nil {
 		return err
 	}
