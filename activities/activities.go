@@ -158,16 +158,24 @@ func classify(err error) error {
 
 var unsafeName = regexp.MustCompile(`[^A-Za-z0-9_.-]`)
 
-// tempPath is the one file a run keeps on this host: named after the run,
-// so a retried step overwrites (or resumes) it and cleanup finds it.
+// tempPath is a file a run keeps on this host: named after the task and
+// the run, so a retried step overwrites (or resumes) it and cleanup finds
+// it. The task's name, not its database: a before_upload push dumps a
+// scratch database under the same task. It creates the directory.
 func (a *Activities) tempPath(ctx context.Context, t config.Task, kind string) (string, error) {
+	p := a.tempName(ctx, t, kind)
+	if err := os.MkdirAll(filepath.Dir(p), 0o700); err != nil {
+		return "", fmt.Errorf("create temp directory %s: %w", filepath.Dir(p), err)
+	}
+	return p, nil
+}
+
+// tempName is tempPath without touching the disk.
+func (a *Activities) tempName(ctx context.Context, t config.Task, kind string) string {
 	dir := t.TempPath
 	if dir == "" {
 		dir = a.cfg.TempDir
 	}
-	if err := os.MkdirAll(dir, 0o700); err != nil {
-		return "", fmt.Errorf("create temp directory %s: %w", dir, err)
-	}
 	run := activity.GetInfo(ctx).WorkflowExecution.RunID
-	return filepath.Join(dir, fmt.Sprintf("envsync-%s-%s-%s.dump", unsafeName.ReplaceAllString(t.Database, "_"), kind, run)), nil
+	return filepath.Join(dir, fmt.Sprintf("envsync-%s-%s-%s.dump", unsafeName.ReplaceAllString(t.Name, "_"), kind, run))
 }

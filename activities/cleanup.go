@@ -22,11 +22,8 @@ type CleanupInput struct {
 // RemoveTemp deletes this run's temp files on this host, whatever state the
 // run ended in, so failed runs do not fill the disk (as the original's did).
 func (a *Activities) RemoveTemp(ctx context.Context, in CleanupInput) error {
-	for _, kind := range []string{"push", "push-sanitised", "pull"} {
-		p, err := a.tempPath(ctx, in.Task, kind)
-		if err != nil {
-			return err
-		}
+	for _, kind := range []string{"push", "push-sanitised", "pull", "pull-archive"} {
+		p := a.tempName(ctx, in.Task, kind)
 		if err := os.Remove(p); err != nil && !errors.Is(err, fs.ErrNotExist) {
 			return fmt.Errorf("remove temp file %s: %w", p, err)
 		}

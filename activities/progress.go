@@ -28,6 +28,9 @@ type Progress struct {
 	// left at that rate.
 	Rate float64 `json:"rate,omitempty"`
 	ETA  float64 `json:"eta_seconds,omitempty"`
+	// Key is the object a push is writing; a retry reads it back from
+	// the last heartbeat to abort that attempt's unfinished upload.
+	Key string `json:"key,omitempty"`
 }
 
 // HeartbeatEvery is how often long steps report progress; their
@@ -39,15 +42,21 @@ var HeartbeatEvery = 5 * time.Second
 // so a step that is slow but alive (pg_dump waiting on a lock) is not
 // mistaken for a dead one, and a dead worker is noticed. A transfer that
 // stalls while its worker lives is the stores' to notice (they fail a
-// request whose bytes stop moving), not the heartbeat's.
+// request whose bytes stop moving), not the heartbeat's. Every step with a
+// heartbeat timeout starts one first thing, before any slow call.
 type meter struct {
-	phase  string
-	n      atomic.Int64
-	total  atomic.Int64
-	stored func() int64
-	start  time.Time
-	stop   chan struct{}
-	once   sync.Once
+	phase string
+	n     atomic.Int64
+	total atomic.Int64
+	start time.Time
+	stop  chan struct{}
+	once  sync.Once
+
+	mu sync.Mutex
+	// count, when set, reads the bytes done from elsewhere than n;
+	// stored reads the bytes stored; key names the object in flight.
+	count, stored func() int64
+	key           string
 }
 
 func startMeter(ctx context.Context) *meter { return startPhase(ctx, "", 0) }
@@ -77,12 +86,26 @@ func startPhase(ctx context.Context, phase string, total int64) *meter {
 	return m
 }
 
+// track reads the bytes done and stored from the stream itself, and names
+// the object being written.
+func (m *meter) track(count, stored func() int64, key string) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.count, m.stored, m.key = count, stored, key
+}
+
 // Progress is the meter's reading.
 func (m *meter) Progress() Progress {
 	p := Progress{Phase: m.phase, Bytes: m.n.Load(), Total: m.total.Load()}
+	m.mu.Lock()
+	if m.count != nil {
+		p.Bytes = m.count()
+	}
 	if m.stored != nil {
 		p.Stored = m.stored()
 	}
+	p.Key = m.key
+	m.mu.Unlock()
 	if secs := time.Since(m.start).Seconds(); secs > 0 && p.Bytes > 0 {
 		p.Rate = float64(p.Bytes) / secs
 		if p.Total > p.Bytes {
@@ -94,22 +117,7 @@ func (m *meter) Progress() Progress {
 
 func (m *meter) Stop() { m.once.Do(func() { close(m.stop) }) }
 
-// Add counts n bytes done.
-func (m *meter) Add(n int64) { m.n.Add(n) }
-
-func (m *meter) Writer(w io.Writer) io.Writer { return meterWriter{m, w} }
 func (m *meter) Reader(r io.Reader) io.Reader { return meterReader{m, r} }
-
-type meterWriter struct {
-	m *meter
-	w io.Writer
-}
-
-func (mw meterWriter) Write(p []byte) (int, error) {
-	n, err := mw.w.Write(p)
-	mw.m.n.Add(int64(n))
-	return n, err
-}
 
 type meterReader struct {
 	m *meter

@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"hash"
 	"io"
+	"math"
 	"os"
 	"path/filepath"
 	"strings"
@@ -126,6 +127,10 @@ type DownloadResult struct {
 // sha256 against the manifest before anything is restored. A retry resumes
 // from the bytes already on disk.
 func (a *Activities) Download(ctx context.Context, in DownloadInput) (DownloadResult, error) {
+	// Heartbeat from the start: hashing what an earlier attempt fetched
+	// takes as long as reading it.
+	m := startPhase(ctx, "download", in.Dump.Size)
+	defer m.Stop()
 	st, err := a.store(ctx, in.Task)
 	if err != nil {
 		return DownloadResult{}, err
@@ -154,7 +159,7 @@ func (a *Activities) Download(ctx context.Context, in DownloadInput) (DownloadRe
 	defer f.Close()
 	// Hash what an earlier attempt already fetched, then fetch the rest.
 	sum := sha256.New()
-	have, err := io.Copy(sum, f)
+	have, err := io.Copy(sum, m.Reader(f))
 	if err != nil {
 		return DownloadResult{}, fmt.Errorf("read partial download %s: %w", path, err)
 	}
@@ -170,9 +175,7 @@ func (a *Activities) Download(ctx context.Context, in DownloadInput) (DownloadRe
 	}
 	if fg, ok := st.(store.FileGetter); ok && have < in.Dump.Size {
 		// The store completes the partial file itself; hash the result.
-		m := startMeter(ctx)
 		err := fg.GetFile(ctx, in.Dump.Key, path)
-		m.Stop()
 		if err != nil && (isNoSpace(err) || strings.Contains(err.Error(), "No space left on device")) {
 			return DownloadResult{}, noSpace(dir, in.Dump.Size, false)
 		} else if err != nil {
@@ -182,7 +185,7 @@ func (a *Activities) Download(ctx context.Context, in DownloadInput) (DownloadRe
 		if _, err := f.Seek(0, io.SeekStart); err != nil {
 			return DownloadResult{}, err
 		}
-		if _, err := io.Copy(sum, f); err != nil {
+		if _, err := io.Copy(sum, m.Reader(f)); err != nil {
 			return DownloadResult{}, err
 		}
 	} else if have < in.Dump.Size {
@@ -190,9 +193,7 @@ func (a *Activities) Download(ctx context.Context, in DownloadInput) (DownloadRe
 		if err != nil {
 			return DownloadResult{}, fmt.Errorf("download %s: %w", in.Dump.Key, err)
 		}
-		m := startMeter(ctx)
 		_, err = io.Copy(io.MultiWriter(f, sum), m.Reader(io.LimitReader(r, in.Dump.Size-have)))
-		m.Stop()
 		r.Close()
 		if isNoSpace(err) {
 			return DownloadResult{}, noSpace(dir, in.Dump.Size, false)
@@ -264,6 +265,8 @@ type RestoreResult struct {
 // reported as damaged, naming its key, whatever the database tool made of
 // it; the workflow then drops the staging copy.
 func (a *Activities) Restore(ctx context.Context, in RestoreInput) (RestoreResult, error) {
+	m := startPhase(ctx, "restore", in.Size)
+	defer m.Stop()
 	eng, err := a.engine(in.Task)
 	if err != nil {
 		return RestoreResult{}, err
@@ -276,9 +279,9 @@ func (a *Activities) Restore(ctx context.Context, in RestoreInput) (RestoreResul
 			return RestoreResult{}, permanent("DumpFileMissing", fmt.Errorf("downloaded dump %s is gone from this host; run the pull again", in.Path))
 		}
 		defer f.Close()
-		fi, _ := f.Stat()
-		m := startPhase(ctx, "restore", fi.Size())
-		defer m.Stop()
+		if fi, err := f.Stat(); err == nil {
+			m.total.Store(fi.Size())
+		}
 		var notes []string
 		if in.Jobs > 1 {
 			notes, err = a.restoreParallel(ctx, eng, m.Reader(f), in)
@@ -296,28 +299,31 @@ func (a *Activities) Restore(ctx context.Context, in RestoreInput) (RestoreResul
 		return RestoreResult{}, err
 	}
 	if obj, err := st.Stat(ctx, key); err != nil {
-		return RestoreResult{}, fmt.Errorf("restore %s: %w", key, err)
+		return RestoreResult{}, storeError(fmt.Errorf("restore %s: %w", key, err))
 	} else if obj.Size != in.Size {
 		return RestoreResult{}, permanent("CorruptDump", fmt.Errorf("dump %s is %d bytes but its manifest says %d (truncated or replaced); refusing to restore it, the live database is untouched",
 			key, obj.Size, in.Size))
 	}
 	body, err := st.Get(ctx, key, 0)
 	if err != nil {
-		return RestoreResult{}, fmt.Errorf("restore %s: %w", key, err)
+		return RestoreResult{}, storeError(fmt.Errorf("restore %s: %w", key, err))
 	}
 	defer body.Close()
-	m := startPhase(ctx, "restore", in.Size)
-	defer m.Stop()
 	src := &verifying{r: m.Reader(body), sum: sha256.New()}
 	notes, rerr := restoreCompressed(ctx, eng, src, in.Staging, key, in.Origin, in.Compression)
-	if src.err == nil && ctx.Err() == nil {
-		// What the restore left unread still has to match the manifest.
+	if src.err == nil && ctx.Err() == nil && (rerr == nil || in.Size-src.n <= 256<<20) {
+		// What the restore left unread still has to match the manifest:
+		// all of it after a restore that succeeded; after one that
+		// failed, only if little is left, to tell damage from the
+		// database tool's own error without reading a large dump.
 		_, _ = io.Copy(io.Discard, src)
 	}
 	switch {
 	case src.err != nil:
 		return RestoreResult{}, fmt.Errorf("download of %s broke off after %d bytes: %w; the restore starts again", key, src.n, src.err)
-	case ctx.Err() != nil:
+	case ctx.Err() != nil, rerr != nil && src.n < in.Size:
+		// The restore failed before the end of the dump: its reason
+		// stands, and the rest of a large dump is not read to check it.
 		return RestoreResult{}, rerr
 	case src.n != in.Size || src.sha256() != in.SHA256:
 		return RestoreResult{}, permanent("CorruptDump", fmt.Errorf("dump %s is damaged: it has %d bytes with sha256 %s, its manifest says %d bytes with sha256 %s; the staging copy is dropped and the live database is untouched",
@@ -359,7 +365,11 @@ func restoreCompressed(ctx context.Context, eng engine.Engine, r io.Reader, stag
 	}
 	defer zr.Close()
 	notes, err := eng.Restore(ctx, zr, staging, origin)
-	if damage := zr.Finish(); damage != nil {
+	limit := int64(math.MaxInt64)
+	if err != nil {
+		limit = 64 << 20
+	}
+	if damage := zr.Finish(limit); damage != nil {
 		return nil, permanent("CorruptDump", fmt.Errorf("dump %s is damaged: decompressing it failed (%v); the live database is untouched", key, damage))
 	}
 	return notes, classify(err)

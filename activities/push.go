@@ -12,6 +12,8 @@ import (
 	"sync/atomic"
 	"time"
 
+	"go.temporal.io/sdk/activity"
+
 	"github.com/envsync/envsync/config"
 	"github.com/envsync/envsync/dump"
 	"github.com/envsync/envsync/engine"
@@ -133,6 +135,8 @@ func (t *tee) Write(p []byte) (int, error) {
 // expect is the expected compressed size for the free-space check (0: ask
 // the store for the last dump's).
 func (a *Activities) dumpTo(ctx context.Context, t config.Task, kind string, upload bool, expect int64) (DumpResult, error) {
+	m := startPhase(ctx, "dump", 0) // heartbeats from the start: sizing and listing can be slow
+	defer m.Stop()
 	eng, err := a.engine(t)
 	if err != nil {
 		return DumpResult{}, err
@@ -156,6 +160,11 @@ func (a *Activities) dumpTo(ctx context.Context, t config.Task, kind string, upl
 			upload = false
 		}
 	}
+	if sz, ok := eng.(engine.Sizer); ok {
+		if total, err := sz.Size(ctx); err == nil { // only for the progress line
+			m.total.Store(total)
+		}
+	}
 	start := time.Now()
 	res := DumpResult{Key: dump.Key(t.Path, t.Database, start, comp), Compression: comp, StartedAt: start.UTC(),
 		Location: store.Describe(t.StorageBackend, t.URL, t.Path)}
@@ -177,19 +186,11 @@ func (a *Activities) dumpTo(ctx context.Context, t config.Task, kind string, upl
 		defer spoolFile.Close()
 		sink.spool = &errWriter{w: spoolFile}
 		defer func() {
-			if !spool || res.Path == "" {
+			if res.Path == "" { // not handed on: uploaded, or failed
 				os.Remove(path)
 			}
 		}()
 	}
-
-	var total int64
-	if sz, ok := eng.(engine.Sizer); ok {
-		total, _ = sz.Size(ctx) // only for the progress line
-	}
-	m := startPhase(ctx, "dump", total)
-	defer m.Stop()
-	m.stored = sink.stored.Load
 
 	upCtx, cancelUpload := context.WithCancel(ctx)
 	defer cancelUpload()
@@ -201,14 +202,9 @@ func (a *Activities) dumpTo(ctx context.Context, t config.Task, kind string, upl
 		pr, pw = io.Pipe()
 		sink.up = pw
 		go func() {
+			// Put reads to the end of the stream (the store contract),
+			// so a nil error means the whole dump is stored.
 			err := st.Put(upCtx, res.Key, pr, -1)
-			if err == nil {
-				// The store stopped reading before the end: not a
-				// complete upload.
-				if _, extra := pr.Read(make([]byte, 1)); extra != io.EOF {
-					err = errors.New("the store stopped reading before the end of the dump")
-				}
-			}
 			pr.CloseWithError(cmp.Or(err, io.ErrClosedPipe))
 			upDone <- err
 		}()
@@ -218,77 +214,105 @@ func (a *Activities) dumpTo(ctx context.Context, t config.Task, kind string, upl
 	if err != nil {
 		return DumpResult{}, permanent("InvalidTask", err)
 	}
-	info, derr := eng.Dump(ctx, m.Writer(w))
-	if derr == nil {
-		derr = w.Close()
+	m.track(w.In, sink.stored.Load, res.Key)
+	info, derr := eng.Dump(ctx, w)
+	// Did the upload fail first (and stop the dump), or the dump? Asked
+	// now: the writes below, into a pipe closed with the dump's error,
+	// fail too.
+	uploadFailed := sink.upErr != nil
+	if derr != nil {
+		// Stop the upload first, so the encoder's last writes fail fast
+		// instead of waiting on a reader that is gone.
+		cancelUpload()
+		if pw != nil {
+			pw.CloseWithError(derr)
+		}
+	}
+	// Close always: the encoder's goroutines may still be writing into
+	// the spool and the pipe.
+	if cerr := w.Close(); derr == nil {
+		derr = cerr
 	}
 	if derr == nil && spool {
 		derr = spoolFile.Sync()
 	}
 	var uerr error
 	if pw != nil {
-		if derr != nil {
-			cancelUpload() // abort the multipart upload
-			pw.CloseWithError(derr)
-		} else {
-			pw.Close()
-		}
+		pw.Close() // after CloseWithError this changes nothing
 		uerr = <-upDone
 	}
 	switch {
-	case spool && (isNoSpace(sink.spool.err) || (derr != nil && isNoSpace(derr))):
+	case spool && (isNoSpace(sink.spool.err) || isNoSpace(derr)):
 		if expect > 0 {
 			return DumpResult{}, noSpace(dir, expect, false)
 		}
 		return DumpResult{}, noSpace(dir, w.Size(), true)
-	case !spool && uerr != nil && derr != nil:
+	case spool && sink.spool.err != nil:
+		return DumpResult{}, fmt.Errorf("write the spooled copy %s: %w", path, sink.spool.err)
+	case !spool && uploadFailed:
 		// The dump stopped because the upload did: the upload's
 		// reason is the one that matters, and the retry dumps again.
-		return DumpResult{}, fmt.Errorf("upload %s: %w (spool: none, so the retry dumps again)", res.Key, uerr)
+		return DumpResult{}, storeError(fmt.Errorf("upload %s: %w (spool: none, so the retry dumps again)", res.Key, cmp.Or(uerr, sink.upErr)))
 	case derr != nil:
 		return DumpResult{}, classify(fmt.Errorf("dump %s: %w", t.Database, derr))
 	}
 	res.Size, res.SHA256, res.RawBytes = w.Size(), w.SHA256(), w.In()
 	res.ServerVersion, res.Format, res.Origin = info.ServerVersion, info.Format, info.Origin
 	res.Seconds = time.Since(start).Seconds()
-	if spool {
-		res.Path = path
-	}
 	if !upload {
+		res.Path = path
 		return res, nil
 	}
-	if uerr == nil {
-		uerr = sink.upErr
-	}
+	uerr = cmp.Or(uerr, sink.upErr)
 	if uerr == nil {
 		res.ManifestKey, uerr = a.putManifest(ctx, st, t, res)
 	}
 	if uerr != nil {
 		if !spool {
-			return DumpResult{}, fmt.Errorf("upload %s: %w (spool: none, so the retry dumps again)", res.Key, uerr)
+			return DumpResult{}, storeError(fmt.Errorf("upload %s: %w (spool: none, so the retry dumps again)", res.Key, uerr))
 		}
-		res.UploadError = failure.Text(uerr)
+		res.Path, res.UploadError = path, failure.Text(uerr)
 		return res, nil
 	}
-	res.Uploaded, res.Path = true, ""
+	res.Uploaded = true
 	return res, nil
 }
 
-// sweep aborts unfinished uploads of t's database that started before
-// this one (an upload whose abort failed leaves one behind).
-func (a *Activities) sweep(ctx context.Context, st store.Store, t config.Task, before time.Time) {
+// storeError marks a store's refusal that retrying cannot fix (no such
+// bucket, access denied) as non-retryable, so it does not cost a dump per
+// attempt; other store errors are left to the retry policy.
+func storeError(err error) error {
+	if errors.Is(err, store.ErrRefused) {
+		return permanent("StoreRefused", err)
+	}
+	return err
+}
+
+// sweep aborts unfinished uploads left by earlier attempts: the one the
+// last attempt of this step was writing (named in its last heartbeat), and
+// any of this database older than a day, which no step still runs (a
+// dump's time limit is a day). Uploads of other runs in progress, such as
+// another server's push of a database of the same name, are left alone.
+func (a *Activities) sweep(ctx context.Context, st store.Store, t config.Task, now time.Time) {
 	sw, ok := st.(store.Sweeper)
 	if !ok {
 		return
 	}
-	n, err := sw.Sweep(ctx, t.Path, func(key string) bool {
+	var last Progress
+	if activity.IsActivity(ctx) && activity.HasHeartbeatDetails(ctx) {
+		_ = activity.GetHeartbeatDetails(ctx, &last)
+	}
+	n, err := sw.Sweep(ctx, t.Path, func(key string, started time.Time) bool {
+		if key == last.Key {
+			return true
+		}
 		db, _, ok := dump.Parse(t.Path, key)
-		return ok && db == t.Database
-	}, before)
+		return ok && db == t.Database && started.Before(now.Add(-24*time.Hour))
+	})
 	if err != nil {
 		a.cfg.Logger.Warn("could not sweep unfinished uploads; the next push tries again", "database", t.Database, "error", err)
 	} else if n > 0 {
-		a.cfg.Logger.Info("aborted unfinished uploads left by earlier pushes", "database", t.Database, "count", n)
+		a.cfg.Logger.Info("aborted unfinished uploads left by earlier attempts", "database", t.Database, "count", n)
 	}
 }
 
@@ -330,6 +354,8 @@ type UploadResult struct {
 // dump is complete (and restorable) only once both are there. Re-running
 // it after a failure uploads the same file under the same key.
 func (a *Activities) Upload(ctx context.Context, in UploadInput) (UploadResult, error) {
+	m := startPhase(ctx, "upload", in.Dump.Size)
+	defer m.Stop()
 	st, err := a.storeFor(ctx, in.Task, in.Dump.Size)
 	if err != nil {
 		return UploadResult{}, err
@@ -347,8 +373,7 @@ func (a *Activities) Upload(ctx context.Context, in UploadInput) (UploadResult, 
 	// The key comes from the task: a before_upload push uploads under
 	// its sanitised_path.
 	d.Key = dump.Key(in.Task.Path, in.Task.Database, d.StartedAt, d.Compression)
-	m := startPhase(ctx, "upload", d.Size)
-	defer m.Stop()
+	m.track(nil, nil, d.Key)
 	a.sweep(ctx, st, in.Task, start)
 	if fp, ok := st.(store.FilePutter); ok {
 		err = fp.PutFile(ctx, d.Key, d.Path, d.Size)
@@ -356,11 +381,11 @@ func (a *Activities) Upload(ctx context.Context, in UploadInput) (UploadResult, 
 		err = st.Put(ctx, d.Key, m.Reader(f), d.Size)
 	}
 	if err != nil {
-		return UploadResult{}, fmt.Errorf("upload %s: %w", d.Key, err)
+		return UploadResult{}, storeError(fmt.Errorf("upload %s: %w", d.Key, err))
 	}
 	mkey, err := a.putManifest(ctx, st, in.Task, d)
 	if err != nil {
-		return UploadResult{}, err
+		return UploadResult{}, storeError(err)
 	}
 	return UploadResult{Key: d.Key, ManifestKey: mkey, Location: store.Describe(in.Task.StorageBackend, in.Task.URL, in.Task.Path),
 		Seconds: time.Since(start).Seconds()}, nil

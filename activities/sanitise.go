@@ -85,6 +85,7 @@ type SanitiseDumpInput struct {
 // into a new temp file, and drops the scratch copy and the raw file: only
 // the sanitised dump leaves the host.
 func (a *Activities) SanitiseDump(ctx context.Context, in SanitiseDumpInput) (DumpResult, error) {
+	defer startPhase(ctx, "sanitise", 0).Stop()
 	t := in.Task
 	run := activity.GetInfo(ctx).WorkflowExecution.RunID
 	scratch := engine.StagingName(t.Database, run+":scratch", 63)

@@ -41,6 +41,7 @@ const DefaultKeep = 7
 // location to register it at), snapshots the task's indices, waits for
 // SUCCESS (heartbeating the state) and prunes to the newest keep.
 func (a *Activities) SnapshotPush(ctx context.Context, in DumpInput) (SnapshotResult, error) {
+	defer startPhase(ctx, "snapshot", 0).Stop()
 	es, err := a.elastic(in.Task)
 	if err != nil {
 		return SnapshotResult{}, err
@@ -95,6 +96,7 @@ func (a *Activities) SnapshotResolve(ctx context.Context, in ResolveInput) (Reso
 // SnapshotRestore restores the snapshot named in.Path under the run's new
 // index names and checks it; Swap then makes it live.
 func (a *Activities) SnapshotRestore(ctx context.Context, in RestoreInput) (RestoreResult, error) {
+	defer startPhase(ctx, "restore", 0).Stop() // the cluster restores; this only waits
 	es, err := a.elastic(in.Task)
 	if err != nil {
 		return RestoreResult{}, err

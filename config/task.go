@@ -5,6 +5,7 @@
 package config
 
 import (
+	"cmp"
 	"errors"
 	"fmt"
 	"reflect"
@@ -15,6 +16,8 @@ import (
 	"sync"
 	"time"
 	"unicode/utf8"
+
+	"github.com/envsync/envsync/dump"
 )
 
 // Task is one sync job: what to dump or restore, where the dump lives and
@@ -703,26 +706,18 @@ const (
 	SpoolNone = "none"
 )
 
-// Compressions a task may name; the dump package implements them.
-var compressions = []string{"zstd", "gzip", "none"}
-
-var levelRanges = map[string][2]int{"zstd": {1, 22}, "gzip": {1, 9}}
-
 func (t *Task) validateDataPath(bad func(field, value, reason string)) {
-	if t.Compression != "" && !slices.Contains(compressions, t.Compression) {
-		bad("compression", t.Compression, "must be one of "+strings.Join(compressions, ", "))
+	if t.Compression != "" && !slices.Contains(dump.Compressions, t.Compression) {
+		bad("compression", t.Compression, "must be one of "+strings.Join(dump.Compressions, ", "))
 	}
 	if l := t.CompressionLevel; l != 0 {
-		c := t.Compression
-		if c == "" {
-			c = "zstd"
-		}
-		r, ok := levelRanges[c]
+		c := cmp.Or(t.Compression, dump.Compressions[0])
+		lo, hi := dump.LevelRange(c)
 		switch {
-		case !ok:
+		case hi == 0:
 			bad("compression_level", strconv.Itoa(l), "compression "+c+" has no levels")
-		case l < r[0] || l > r[1]:
-			bad("compression_level", strconv.Itoa(l), fmt.Sprintf("%s takes levels %d-%d", c, r[0], r[1]))
+		case l < lo || l > hi:
+			bad("compression_level", strconv.Itoa(l), fmt.Sprintf("%s takes levels %d-%d", c, lo, hi))
 		}
 	}
 	if t.Spool != "" && t.Spool != SpoolDisk && t.Spool != SpoolNone {

@@ -10,9 +10,11 @@ import (
 	"runtime"
 	"strings"
 	"sync/atomic"
+	"syscall"
 
 	"github.com/klauspost/compress/gzip"
 	"github.com/klauspost/compress/zstd"
+	"golang.org/x/sys/unix"
 )
 
 // Compressions a dump may be stored with. The manifest records which one,
@@ -95,6 +97,41 @@ func (d *Writer) Write(p []byte) (int, error) {
 	n, err := d.enc.Write(p)
 	d.in.Add(int64(n))
 	return n, err
+}
+
+// ReadFrom takes a database tool's output in large reads. exec copies a
+// child's stdout into an io.Writer 32 KiB at a time through a 64 KiB pipe;
+// at the rate of a dump that is tens of thousands of wake-ups, each of
+// which can leave the tool (and the server behind it) waiting while the
+// compressor works. A 1 MiB pipe and 1 MiB reads let them run ahead.
+func (d *Writer) ReadFrom(r io.Reader) (int64, error) {
+	// exec hands over the pipe's read end wrapped (os.File's WriteTo
+	// fallback), so reach the descriptor through SyscallConn, which does
+	// not switch it to blocking mode as Fd would. Best effort:
+	// F_SETPIPE_SZ fails on anything but a pipe, or above
+	// /proc/sys/fs/pipe-max-size, and the copy works regardless.
+	if sc, ok := r.(syscall.Conn); ok {
+		if rc, err := sc.SyscallConn(); err == nil {
+			_ = rc.Control(func(fd uintptr) { _, _ = unix.FcntlInt(fd, unix.F_SETPIPE_SZ, 1<<20) })
+		}
+	}
+	buf := make([]byte, 1<<20)
+	var total int64
+	for {
+		n, err := r.Read(buf)
+		if n > 0 {
+			if _, werr := d.Write(buf[:n]); werr != nil {
+				return total, werr
+			}
+			total += int64(n)
+		}
+		if err == io.EOF {
+			return total, nil
+		}
+		if err != nil {
+			return total, err
+		}
+	}
 }
 
 // Close flushes the compressed stream; Size and SHA256 are final after it.
@@ -192,12 +229,14 @@ func (d *Reader) Read(p []byte) (int, error) {
 	return n, err
 }
 
-// Finish reads what the consumer left unread, so damage in the last bytes
-// (and a trailer's checksum) is found even when the tool stopped reading
-// early, and returns the damage found, if any.
-func (d *Reader) Finish() error {
+// Finish reads up to limit bytes the consumer left unread (all of them
+// for a restore that succeeded, so damage in the last bytes and a
+// trailer's checksum are found even when the tool stopped reading early;
+// a little after a failed one, to tell damage from the tool's own error
+// without reading the rest of a large dump), and returns the damage found.
+func (d *Reader) Finish(limit int64) error {
 	if d.damage == nil {
-		_, _ = io.Copy(io.Discard, d)
+		_, _ = io.Copy(io.Discard, io.LimitReader(d, limit))
 	}
 	return d.damage
 }

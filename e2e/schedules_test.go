@@ -261,7 +261,7 @@ func TestScheduledRunRefusesToOverlap(t *testing.T) {
 		t.Fatal("the schedule started nothing")
 	}
 	err = tp.Client.GetWorkflow(ctx, started.WorkflowID, started.FirstExecutionRunID).Get(ctx, nil)
-	if err == nil || !strings.Contains(err.Error(), "another run of this database is in progress (workflow envsync-db9-orders)") {
+	if err == nil || !strings.Contains(err.Error(), "another run of this database is in progress (workflow envsync-db9-local/orders)") {
 		t.Errorf("scheduled run during a manual one: %v", err)
 	}
 	d, err := tp.Client.DescribeWorkflowExecution(ctx, manual.GetID(), manual.GetRunID())

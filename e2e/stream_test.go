@@ -190,6 +190,22 @@ func TestUploadBreaksHalfWay(t *testing.T) {
 	}
 }
 
+// With spool: none, a dump that fails on its own (here: no such database)
+// is reported with the database tool's reason and not retried as if the
+// upload had failed.
+func TestSpoolNoneDumpFailureIsTheDumps(t *testing.T) {
+	e := newEnv(t, true)
+	task := e.task(config.ActionPush, "no_such_db", "s3")
+	task.Spool = config.SpoolNone
+	out, err := e.run(starter.Request{Task: task})
+	if err == nil || !strings.Contains(err.Error(), "database no_such_db does not exist") || strings.Contains(err.Error(), "retry dumps again") {
+		t.Fatalf("push of a missing database: %v; want the server's reason, not an upload failure", err)
+	}
+	if n := e.attempts(t, out.WorkflowID, out.RunID); n["Dump"] > 1 {
+		t.Errorf("the dump of a missing database ran %d attempts; want 1", n["Dump"])
+	}
+}
+
 // With spool: none a push and a pull put nothing in the temp dir, at any
 // moment: inotify sees every file created there.
 func TestSpoolNoneLeavesTempDirUntouched(t *testing.T) {
@@ -219,25 +235,33 @@ func TestSpoolNoneLeavesTempDirUntouched(t *testing.T) {
 
 // An object damaged in its last part (its manifest still the original's)
 // is found while it streams into the staging copy: the pull fails naming
-// the key, the target stays as it was and no staging copy is left.
+// the key, the target stays as it was and no staging copy is left. With
+// zstd its frame checksum may catch it first; uncompressed, only the
+// sha256 over the stored bytes can.
 func TestDamagedLastPartFailsThePull(t *testing.T) {
 	e := newEnv(t, true)
 	e.randomDB("big", 12)
 	e.exec("postgres", "CREATE DATABASE big_staging")
 	e.exec("big_staging", "CREATE TABLE precious (v text)", "INSERT INTO precious VALUES ('still here')")
-	pushed := e.mustRun(starter.Request{Task: e.task(config.ActionPush, "big", "s3")}).Push
-	obj := e.getObject(t, bucket, pushed.Key)
-	obj[len(obj)-200] ^= 0x01
-	e.putObject(t, bucket, pushed.Key, obj)
+	for _, c := range []string{dump.Zstd, dump.None} {
+		t.Run(c, func(t *testing.T) {
+			push := e.task(config.ActionPush, "big", "s3")
+			push.Path, push.Compression = "damaged-"+c, c
+			pushed := e.mustRunT(t, starter.Request{Task: push}).Push
+			obj := e.getObject(t, bucket, pushed.Key)
+			obj[len(obj)-200] ^= 0x01
+			e.putObject(t, bucket, pushed.Key, obj)
 
-	pull := e.task(config.ActionPull, "big_staging", "s3")
-	pull.SourceDatabase = "big"
-	before := e.snapshot("big_staging")
-	_, err := e.run(starter.Request{Task: pull})
-	if err == nil || !strings.Contains(err.Error(), "dump "+pushed.Key+" is damaged") {
-		t.Fatalf("pull of an object damaged in its last part: %v; want it reported as damaged, naming the key", err)
+			pull := e.task(config.ActionPull, "big_staging", "s3")
+			pull.Path, pull.SourceDatabase = push.Path, "big"
+			before := e.snapshot("big_staging")
+			_, err := e.run(starter.Request{Task: pull})
+			if err == nil || !strings.Contains(err.Error(), "dump "+pushed.Key+" is damaged") {
+				t.Fatalf("pull of an object damaged in its last part: %v; want it reported as damaged, naming the key", err)
+			}
+			e.assertUntouched(t, "big_staging", before)
+		})
 	}
-	e.assertUntouched(t, "big_staging", before)
 }
 
 // Every compression pushes, pulls, and restores by hand with the README's
@@ -263,6 +287,26 @@ func TestEveryCompressionRestores(t *testing.T) {
 			pull.Path, pull.SourceDatabase = push.Path, "shop"
 			e.mustRunT(t, starter.Request{Task: pull})
 			sameRows(t, want, e.rows("copy_"+c))
+
+			if c == dump.Gzip {
+				// A manifest written before zstd has no compression
+				// field: it is read as gzip.
+				path := filepath.Join(e.fileDir, dump.ManifestKey(pushed.Key))
+				body, err := os.ReadFile(path)
+				if err != nil {
+					t.Fatal(err)
+				}
+				old := strings.Replace(string(body), `"compression": "gzip",`, "", 1)
+				if old == string(body) {
+					t.Fatalf("manifest has no gzip compression field to remove:\n%s", body)
+				}
+				if err := os.WriteFile(path, []byte(old), 0o644); err != nil {
+					t.Fatal(err)
+				}
+				pull.Database = "copy_old_gzip"
+				e.mustRunT(t, starter.Request{Task: pull})
+				sameRows(t, want, e.rows("copy_old_gzip"))
+			}
 
 			e.exec("postgres", "CREATE DATABASE by_hand_"+c)
 			cmd := exec.Command("sh", "-c", fmt.Sprintf(byHand[c], filepath.Join(e.fileDir, pushed.Key), filepath.Join(e.pg.BinDir, "pg_restore"),
@@ -302,8 +346,12 @@ func TestStalledStoreFailsTheAttempt(t *testing.T) {
 // envsync push on a terminal shows a live progress line, and while a step
 // is retried the line says so, with the attempt and the last error.
 func TestProgressLineOnTerminal(t *testing.T) {
+	// Heartbeat often, so a dump of seconds shows its progress.
+	every := activities.HeartbeatEvery
+	activities.HeartbeatEvery = 300 * time.Millisecond
+	t.Cleanup(func() { activities.HeartbeatEvery = every }) // runs after the worker stops
 	e, proxy := newProxiedEnv(t, activities.Config{})
-	e.randomDB("big", 12)
+	e.randomDB("big", 40)
 	proxy.Refuse()
 	dir := t.TempDir()
 	tasks := writeFile(t, dir, "tasks.yaml", fmt.Sprintf(`
@@ -346,6 +394,9 @@ tasks:
 	}
 	if !strings.Contains(out, "attempt 2") || !strings.Contains(out, "last error:") {
 		t.Errorf("the progress line never showed the retry and its error:\n%q", out)
+	}
+	if !strings.Contains(out, "MiB of ~") || !strings.Contains(out, "/s") {
+		t.Errorf("the progress line never showed bytes of the expected total and a rate:\n%q", out)
 	}
 	if !strings.Contains(stdout.String(), "pushed    postgresql/") {
 		t.Errorf("summary missing:\n%s", stdout.String())

@@ -71,8 +71,9 @@ func (w *Watch) watch(ctx context.Context, c client.Client, id, runID string) {
 	}
 }
 
-// progressLine describes the busiest pending step; key changes when the
-// step or its attempt does.
+// progressLine describes the first pending step that reports progress, is
+// being retried or has run for a few seconds; key changes when the step or
+// its attempt does.
 func progressLine(pending []*workflow.PendingActivityInfo) (line, key string) {
 	for _, p := range pending {
 		name := p.GetActivityType().GetName()

@@ -259,12 +259,16 @@ type ChainError struct {
 }
 
 func (e *ChainError) Error() string {
-	names := make([]string, len(e.Failed))
-	for i, c := range e.Failed {
-		names[i] = c.Task
+	var b strings.Builder
+	fmt.Fprintf(&b, "the push succeeded and %s is complete and restorable, but %d chained pull(s) did not start (their reasons are in the chained lines of the output); start them by hand with:",
+		e.Key, len(e.Failed))
+	for _, c := range e.Failed {
+		fmt.Fprintf(&b, "\n  envsync pull --tasks %s --task %s --key %s", e.Tasks, c.Task, e.Key)
+		if c.Namespace != "" {
+			fmt.Fprintf(&b, " --namespace %s", c.Namespace)
+		}
 	}
-	return fmt.Sprintf("the push succeeded and %s is complete and restorable, but the chained pull %s did not start (reason above); start it by hand with: envsync pull --tasks %s --task %s --key %s",
-		e.Key, strings.Join(names, ", "), e.Tasks, names[0], e.Key)
+	return b.String()
 }
 
 // Check turns an outcome that finished but left work undone (a chained

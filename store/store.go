@@ -23,7 +23,10 @@ type Object struct {
 // atomic: a reader sees the whole object or none of it, never a prefix left by
 // a failed upload.
 type Store interface {
-	// Put stores size bytes from r under key, replacing any object there.
+	// Put stores the bytes of r under key, replacing any object there. It
+	// reads r to its end before the object becomes visible: a nil error
+	// means all of r is stored. size, when >= 0, is how many bytes r
+	// holds, and a different count fails the Put.
 	Put(ctx context.Context, key string, r io.Reader, size int64) error
 	// Get reads key from byte offset onwards (offset 0: the whole object),
 	// so an interrupted download resumes instead of starting again.
@@ -61,7 +64,11 @@ type FileGetter interface {
 // Sweeper is implemented by stores where an upload that failed and could
 // not be cleaned up leaves debris (S3's unfinished multipart uploads, which
 // cost money and are never listed as objects). Sweep removes the debris
-// under prefix whose keys match and that is older than before.
+// under prefix for which match (given its key and when it started) is true.
 type Sweeper interface {
-	Sweep(ctx context.Context, prefix string, match func(key string) bool, before time.Time) (int, error)
+	Sweep(ctx context.Context, prefix string, match func(key string, started time.Time) bool) (int, error)
 }
+
+// ErrRefused is wrapped by errors a store answers that retrying cannot fix:
+// no such bucket, access denied, bad credentials.
+var ErrRefused = errors.New("refused by the store")

@@ -69,7 +69,11 @@ func Start(c client.Client, o Options) (stop func(), err error) {
 		o.Activities.Host = o.Host
 		// A host runs a few heavy steps at once at most: dumps and restores
 		// compete for the same disks and database.
-		w := sdkworker.New(c, config.TaskQueue(o.Host), sdkworker.Options{MaxConcurrentActivityExecutionSize: 4})
+		// The SDK sends heartbeats at most every 80% of the heartbeat
+		// timeout (24 s); progress lines and the UI want them as often
+		// as the steps record them.
+		w := sdkworker.New(c, config.TaskQueue(o.Host), sdkworker.Options{MaxConcurrentActivityExecutionSize: 4,
+			MaxHeartbeatThrottleInterval: activities.HeartbeatEvery, DefaultHeartbeatThrottleInterval: activities.HeartbeatEvery})
 		w.RegisterActivity(activities.New(o.Activities))
 		if err := w.Start(); err != nil {
 			stop()

@@ -115,8 +115,12 @@ func Pull(ctx workflow.Context, in PullInput) (res PullResult, err error) {
 	if snapshots {
 		ri.Path = rr.Key
 	}
+	// Runs started before the streamed restore downloaded first; they
+	// replay that way.
+	downloadFirst := task.RestoreJobs > 1 ||
+		workflow.GetVersion(ctx, "streamed-restore", workflow.DefaultVersion, 1) == workflow.DefaultVersion
 	var downloadSeconds float64
-	if !snapshots && task.RestoreJobs > 1 {
+	if !snapshots && downloadFirst {
 		began := workflow.Now(ctx)
 		var d activities.DownloadResult
 		if err := workflow.ExecuteActivity(on(ctx, task, r.t, stepTransfer), a.Download,

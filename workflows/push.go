@@ -157,7 +157,7 @@ func Push(ctx workflow.Context, in PushInput) (res PushResult, err error) {
 // starts it. Either way the push only waits for the start, so a failing
 // pull is visible on its own and does not turn the push red.
 func startChained(ctx workflow.Context, pull config.Task, key string) ChainedRun {
-	out := ChainedRun{Task: pull.Name, Namespace: pull.Namespace, WorkflowID: pull.WorkflowID()}
+	out := ChainedRun{Task: pull.Name, Namespace: pull.Namespace, WorkflowID: targetID(ctx, pull)}
 	log := workflow.GetLogger(ctx)
 	if pull.TemporalAddress == "" && (pull.Namespace == "" || pull.Namespace == workflow.GetInfo(ctx).Namespace) {
 		cctx := workflow.WithChildOptions(ctx, workflow.ChildWorkflowOptions{

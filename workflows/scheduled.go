@@ -36,7 +36,7 @@ type ScheduledResult struct {
 // one. A scheduled pull never has AllowProtected.
 func Scheduled(ctx workflow.Context, in ScheduledInput) (ScheduledResult, error) {
 	task := in.Task
-	res := ScheduledResult{WorkflowID: task.WorkflowID()}
+	res := ScheduledResult{WorkflowID: targetID(ctx, task)}
 	cctx := workflow.WithChildOptions(ctx, workflow.ChildWorkflowOptions{
 		WorkflowID:            res.WorkflowID,
 		TaskQueue:             config.CentralQueue,

@@ -15,6 +15,7 @@ import (
 	"context"
 	"flag"
 	"fmt"
+	"io"
 	"io/fs"
 	"log"
 	"net"
@@ -25,6 +26,7 @@ import (
 	"strconv"
 	"strings"
 	"sync/atomic"
+	"syscall"
 	"text/tabwriter"
 	"time"
 
@@ -158,6 +160,9 @@ func (b *bench) start(cmd *exec.Cmd) error {
 	if cmd.Env == nil && b.env != nil {
 		cmd.Env = b.env
 	}
+	if cmd.SysProcAttr == nil { // die with the benchmark, even on log.Fatal
+		cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+	}
 	logf, _ := os.Create(filepath.Join(b.dir, filepath.Base(cmd.Path)+"-"+strconv.Itoa(len(b.procs))+".log"))
 	cmd.Stdout, cmd.Stderr = logf, logf
 	if err := cmd.Start(); err != nil {
@@ -225,7 +230,7 @@ func upload(endpoint, key string) {
 		log.Fatal(err)
 	}
 	up := manager.NewUploader(c, func(u *manager.Uploader) { u.PartSize = 16 << 20; u.Concurrency = 4 })
-	if _, err := up.Upload(context.Background(), &s3.PutObjectInput{Bucket: aws.String(bucket), Key: aws.String(key), Body: os.Stdin}); err != nil {
+	if _, err := up.Upload(context.Background(), &s3.PutObjectInput{Bucket: aws.String(bucket), Key: aws.String(key), Body: struct{ io.Reader }{os.Stdin}}); err != nil {
 		log.Fatal(err)
 	}
 }
@@ -268,6 +273,10 @@ func (b *bench) measure(name, line string, watchWorker bool) {
 		log.Fatalf("%s: %v\n%s", name, err, out)
 	}
 	b.results[name] = append(b.results[name], sample{secs: secs, anonPeak: anonPeak.Load(), tempPeak: tempPeak.Load()})
+	if f, err := os.OpenFile(filepath.Join(b.dir, "commands.log"), os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o644); err == nil {
+		fmt.Fprintf(f, "== %s (%.1fs)\n%s\n", name, secs, out)
+		f.Close()
+	}
 	log.Printf("%-34s %6.1fs", name, secs)
 }
 

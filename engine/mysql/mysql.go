@@ -269,23 +269,30 @@ func charsetClause(cs, coll string) string {
 // live schema's, which belongs to this environment; without a live schema
 // the source's, from the manifest, when this server has that collation;
 // else the server's default, and a note says so.
-func (e *Engine) stagingCharset(ctx context.Context, admin *sql.DB, origin dump.Origin) (string, []string) {
-	if cs, err := charset(ctx, admin, e.t.Database); err == nil {
-		return cs, nil
-	}
-	if origin.Charset == "" || origin.Collation == "" {
-		return "", nil // a dump from before manifests recorded it
+func (e *Engine) stagingCharset(ctx context.Context, admin *sql.DB, origin dump.Origin) (string, []string, error) {
+	cs, err := charset(ctx, admin, e.t.Database)
+	switch {
+	case err == nil:
+		return cs, nil, nil
+	case !errors.Is(err, sql.ErrNoRows):
+		return "", nil, fmt.Errorf("mysql: read the character set of %s: %w", e.t.Database, err)
+	case origin.Charset == "" || origin.Collation == "":
+		return "", nil, nil // a dump from before manifests recorded it
 	}
 	var n int
-	err := admin.QueryRowContext(ctx, `SELECT COUNT(*) FROM information_schema.COLLATIONS WHERE COLLATION_NAME = ? AND CHARACTER_SET_NAME = ?`,
-		origin.Collation, origin.Charset).Scan(&n)
-	if err == nil && n == 1 && charsetName.MatchString(origin.Charset) && charsetName.MatchString(origin.Collation) {
-		return charsetClause(origin.Charset, origin.Collation), nil
+	if err := admin.QueryRowContext(ctx, `SELECT COUNT(*) FROM information_schema.COLLATIONS WHERE COLLATION_NAME = ? AND CHARACTER_SET_NAME = ?`,
+		origin.Collation, origin.Charset).Scan(&n); err != nil {
+		return "", nil, fmt.Errorf("mysql: look up collation %s: %w", origin.Collation, err)
 	}
-	var cs, coll string
-	_ = admin.QueryRowContext(ctx, "SELECT @@character_set_server, @@collation_server").Scan(&cs, &coll)
+	if n == 1 && charsetName.MatchString(origin.Charset) && charsetName.MatchString(origin.Collation) {
+		return charsetClause(origin.Charset, origin.Collation), nil, nil
+	}
+	var defCS, defColl string
+	if err := admin.QueryRowContext(ctx, "SELECT @@character_set_server, @@collation_server").Scan(&defCS, &defColl); err != nil {
+		return "", nil, fmt.Errorf("mysql: read the server's default character set: %w", err)
+	}
 	return "", []string{fmt.Sprintf("schema %s is new on this server and uses its default character set %s (%s): the source's %s (%s) is not available here",
-		e.t.Database, cs, coll, origin.Charset, origin.Collation)}
+		e.t.Database, defCS, defColl, origin.Charset, origin.Collation)}, nil
 }
 
 // Restore creates the staging schema (the live schema's character set and
@@ -301,7 +308,10 @@ func (e *Engine) Restore(ctx context.Context, r io.Reader, staging string, origi
 	if err != nil {
 		return nil, err
 	}
-	cs, notes := e.stagingCharset(ctx, admin, origin)
+	cs, notes, err := e.stagingCharset(ctx, admin, origin)
+	if err != nil {
+		return nil, err
+	}
 	create := "CREATE DATABASE " + ident(staging) + cs
 	for _, s := range []string{"DROP DATABASE IF EXISTS " + ident(staging), create} {
 		if _, err := admin.ExecContext(ctx, s); err != nil {

@@ -77,6 +77,10 @@ func (e *Engine) connect(ctx context.Context, db string) (*pgx.Conn, error) {
 		cfg.ConnectTimeout = 30 * time.Second
 	}
 	conn, err := pgx.ConnectConfig(ctx, cfg)
+	var pgErr *pgconn.PgError
+	if errors.As(err, &pgErr) && pgErr.Code == "3D000" { // invalid_catalog_name: retrying will not create it
+		return nil, engine.Permanent(fmt.Errorf("postgresql: database %s does not exist on %s", db, e.where()))
+	}
 	if err != nil {
 		return nil, fmt.Errorf("postgresql: connect to database %s on %s: %w (check PGUSER/PGPASSFILE on this worker)", db, e.where(), err)
 	}
@@ -331,10 +335,16 @@ func (e *Engine) createStaging(ctx context.Context, admin *pgx.Conn, staging str
 	if err := admin.QueryRow(ctx, "SELECT current_user").Scan(&me); err != nil {
 		return nil, fmt.Errorf("postgresql: read the worker's role: %w", err)
 	}
+	exists := false
+	if owner := origin.Owner; owner != "" && owner != me {
+		if err := admin.QueryRow(ctx, "SELECT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = $1)", owner).Scan(&exists); err != nil {
+			return nil, fmt.Errorf("postgresql: look up role %s: %w", owner, err)
+		}
+	}
 	var fallback string
 	switch owner := origin.Owner; {
 	case owner == "" || owner == me:
-	case !roleExists(ctx, admin, owner):
+	case !exists:
 		fallback = fmt.Sprintf("the source's owner role %s does not exist on this server", owner)
 	default:
 		_, err := admin.Exec(ctx, create+" OWNER "+ident(owner))
@@ -353,12 +363,6 @@ func (e *Engine) createStaging(ctx context.Context, admin *pgx.Conn, staging str
 		return nil, nil
 	}
 	return []string{fmt.Sprintf("database %s is new on this server and owned by %s: %s", e.t.Database, me, fallback)}, nil
-}
-
-func roleExists(ctx context.Context, conn *pgx.Conn, role string) bool {
-	var ok bool
-	err := conn.QueryRow(ctx, "SELECT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = $1)", role).Scan(&ok)
-	return err == nil && ok
 }
 
 // oldName is where the live database is moved during a swap: derived from

@@ -38,14 +38,17 @@ type Options struct {
 	// for servers that do not implement it.
 	NoEncryption bool
 	// PartSize of multipart uploads; 0 chooses it from ExpectedSize so
-	// that a dump of that size fits S3's 10,000 parts with room to spare.
-	// An upload holds about PartSize*(Concurrency+1) bytes in memory,
-	// whatever the dump's size.
+	// that a dump of that size fits S3's 10,000 parts with room to spare
+	// (8 MiB at least, doubling every 1000 parts past the expectation).
+	// Parts in flight are limited to about 128 MiB, plus the part being
+	// read: some 40 MiB for dumps up to 16 GiB, a part or two of the
+	// largest ones (TiB).
 	PartSize int64
 	// ExpectedSize is a guess of what a streamed upload will hold (the
 	// last dump's size); 0: unknown.
 	ExpectedSize int64
-	// Concurrency is how many parts are in flight at once; default 4.
+	// Concurrency is how many parts are in flight at once; default 4
+	// (fewer for parts too large to hold four of).
 	Concurrency int
 	// StallAfter fails a request whose bytes have not moved for this
 	// long (a server that accepts connections and never answers), so the
@@ -125,6 +128,9 @@ func (s *Store) Put(ctx context.Context, key string, r io.Reader, size int64) er
 		partSize = max(partSize, (size/(maxParts/2)+(1<<20)-1)&^((1<<20)-1))
 	}
 	first := make([]byte, partSize)
+	if size >= 0 && size < partSize {
+		first = make([]byte, size+1) // a manifest: a few KiB, not a part
+	}
 	n, err := io.ReadFull(r, first)
 	if err == io.EOF || err == io.ErrUnexpectedEOF {
 		// Small enough for one request.
@@ -140,7 +146,8 @@ func (s *Store) Put(ctx context.Context, key string, r io.Reader, size int64) er
 	if err != nil {
 		return fmt.Errorf("s3: upload %s: %w", s.where(key), explain(err))
 	}
-	up := &upload{s: s, key: key, id: created.UploadId, sem: make(chan struct{}, s.opts.Concurrency)}
+	inFlight := max(1, min(s.opts.Concurrency, int((128<<20)/partSize)))
+	up := &upload{s: s, key: key, id: created.UploadId, sem: make(chan struct{}, inFlight)}
 	total, err := up.run(ctx, r, first, partSize)
 	if err == nil && size >= 0 && total != size {
 		err = fmt.Errorf("%d bytes read, expected %d", total, size)
@@ -262,10 +269,9 @@ func (u *upload) failed() error {
 	return u.err
 }
 
-// Sweep aborts the unfinished multipart uploads under prefix whose keys
-// match and that started before since: the debris of uploads whose abort
-// failed. It returns how many it aborted.
-func (s *Store) Sweep(ctx context.Context, prefix string, match func(key string) bool, since time.Time) (int, error) {
+// Sweep aborts the unfinished multipart uploads under prefix that match:
+// the debris of uploads whose abort failed. It returns how many it aborted.
+func (s *Store) Sweep(ctx context.Context, prefix string, match func(key string, started time.Time) bool) (int, error) {
 	in := &s3.ListMultipartUploadsInput{Bucket: &s.opts.Bucket}
 	if prefix != "" {
 		in.Prefix = aws.String(prefix + "/")
@@ -277,7 +283,7 @@ func (s *Store) Sweep(ctx context.Context, prefix string, match func(key string)
 			return n, fmt.Errorf("s3: list unfinished uploads in %s: %w", s.where(prefix), explain(err))
 		}
 		for _, u := range out.Uploads {
-			if !match(aws.ToString(u.Key)) || !aws.ToTime(u.Initiated).Before(since) {
+			if !match(aws.ToString(u.Key), aws.ToTime(u.Initiated)) {
 				continue
 			}
 			if _, err := s.client.AbortMultipartUpload(ctx, &s3.AbortMultipartUploadInput{Bucket: &s.opts.Bucket, Key: u.Key, UploadId: u.UploadId}); err != nil {
@@ -351,7 +357,7 @@ func explain(err error) error {
 	if errors.As(err, &nsk) || errors.As(err, &nf) || (errors.As(err, &re) && re.HTTPStatusCode() == http.StatusNotFound) {
 		var api smithy.APIError
 		if errors.As(err, &api) && api.ErrorCode() == "NoSuchBucket" {
-			return fmt.Errorf("%w (the bucket does not exist: create it or fix url)", err)
+			return fmt.Errorf("%w (the bucket does not exist: create it or fix url): %w", store.ErrRefused, err)
 		}
 		return fmt.Errorf("%w: %w", store.ErrNotExist, err)
 	}
@@ -359,7 +365,7 @@ func explain(err error) error {
 	if errors.As(err, &api) {
 		switch api.ErrorCode() {
 		case "AccessDenied", "InvalidAccessKeyId", "SignatureDoesNotMatch":
-			return fmt.Errorf("%w (check the worker's AWS credentials and the bucket policy)", err)
+			return fmt.Errorf("%w (check the worker's AWS credentials and the bucket policy): %w", store.ErrRefused, err)
 		}
 	}
 	return err

@@ -22,7 +22,9 @@ var errStalled = errors.New("stalled")
 // a server that accepts a connection and never answers keeps an upload
 // "alive" for as long as the step's time limit, hours.
 type stallClient struct {
-	base  interface{ Do(*http.Request) (*http.Response, error) }
+	base interface {
+		Do(*http.Request) (*http.Response, error)
+	}
 	after time.Duration
 }
 
