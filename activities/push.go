@@ -233,13 +233,16 @@ func (a *Activities) dumpTo(ctx context.Context, t config.Task, kind string, upl
 	if cerr := w.Close(); derr == nil {
 		derr = cerr
 	}
-	if derr == nil && spool {
-		derr = spoolFile.Sync()
-	}
 	var uerr error
 	if pw != nil {
 		pw.Close() // after CloseWithError this changes nothing
 		uerr = <-upDone
+	}
+	if derr == nil && spool && (!upload || uerr != nil || sink.upErr != nil) {
+		// The spooled copy is handed on to Upload: make it survive a
+		// crash of the host. A copy that is deleted because the stream
+		// reached the store needs no trip to the disk.
+		derr = spoolFile.Sync()
 	}
 	switch {
 	case spool && (isNoSpace(sink.spool.err) || isNoSpace(derr)):
