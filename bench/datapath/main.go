@@ -148,9 +148,10 @@ tasks:
   push_s3:       {action: push, database: bench, storagebackend: s3, url: %s, path: spooled}
   push_s3_none:  {action: push, database: bench, storagebackend: s3, url: %s, path: streamed, spool: none}
   push_file:     {action: push, database: bench, storagebackend: file, url: %s, path: pg}
+  push_s3_raw:   {action: push, database: bench, storagebackend: s3, url: %s, path: raw, spool: none, compression: none}
   pull_s3:       {action: pull, database: bench_copy, source_database: bench, storagebackend: s3, url: %s, path: streamed}
   pull_file:     {action: pull, database: bench_copy, source_database: bench, storagebackend: file, url: %s, path: pg}
-`, b.pg.Addr(), bucket, bucket, filepath.Join(dir, "store"), bucket, filepath.Join(dir, "store"))
+`, b.pg.Addr(), bucket, bucket, filepath.Join(dir, "store"), bucket, bucket, filepath.Join(dir, "store"))
 	if err := os.WriteFile(filepath.Join(dir, "tasks.yaml"), []byte(tasks), 0o644); err != nil {
 		return nil, err
 	}
@@ -297,6 +298,7 @@ func (b *bench) run(rounds int, pushOnly bool) {
 		b.measure("envsync push, s3 (spool: disk)", envsync("push --task push_s3"), true)
 		b.measure("envsync push, s3 (spool: none)", envsync("push --task push_s3_none"), true)
 		b.measure("envsync push, file store", envsync("push --task push_file"), true)
+		b.measure("envsync push, s3, compression: none", envsync("push --task push_s3_raw"), true)
 		if pushOnly {
 			continue
 		}
