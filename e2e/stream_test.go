@@ -206,6 +206,49 @@ func TestSpoolNoneDumpFailureIsTheDumps(t *testing.T) {
 	}
 }
 
+// An upload whose abort fails too (the store refusing every request for a
+// while) leaves an unfinished multipart upload; the retry, which reads the
+// key it was writing from the last heartbeat, aborts it, so no debris is
+// left once the push succeeds.
+func TestFailedAbortIsSweptByTheRetry(t *testing.T) {
+	every := activities.HeartbeatEvery
+	activities.HeartbeatEvery = 200 * time.Millisecond // so the key is in a heartbeat before the failure
+	t.Cleanup(func() { activities.HeartbeatEvery = every })
+	e, proxy := newProxiedEnv(t, activities.Config{})
+	e.randomDB("big", 20)
+	task := e.task(config.ActionPush, "big", "s3")
+	task.Spool = config.SpoolNone
+	proxy.CutAfter(3 << 20)
+	run, err := starter.Start(context.Background(), e.temporal.Client, starter.Request{Task: task})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for deadline := time.Now().Add(time.Minute); proxy.Cut.Load() == 0; time.Sleep(2 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("no upload was cut within a minute")
+		}
+	}
+	proxy.Refuse() // the part's retries and the abort fail
+	e.waitPending(t, run.GetID(), "Dump", 2)
+	unfinished := func() int {
+		out, err := e.s3.Client.ListMultipartUploads(context.Background(), &s3.ListMultipartUploadsInput{Bucket: aws.String(bucket)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return len(out.Uploads)
+	}
+	if n := unfinished(); n == 0 {
+		t.Fatal("the failed attempt left no unfinished upload: this test would prove nothing")
+	}
+	proxy.Forward()
+	if err := run.Get(context.Background(), nil); err != nil {
+		t.Fatalf("push once the store is back: %v", err)
+	}
+	if n := unfinished(); n != 0 {
+		t.Errorf("%d unfinished uploads left after the retry succeeded", n)
+	}
+}
+
 // With spool: none a push and a pull put nothing in the temp dir, at any
 // moment: inotify sees every file created there.
 func TestSpoolNoneLeavesTempDirUntouched(t *testing.T) {

@@ -111,10 +111,11 @@ func (p *Proxy) handle(c net.Conn, mode int32) {
 		from = io.LimitReader(c, p.cutAfter.Load())
 	}
 	done := make(chan struct{}, 2)
-	go func() { _, _ = io.Copy(up, from); done <- struct{}{} }()
+	var sent atomic.Int64
+	go func() { n, _ := io.Copy(up, from); sent.Store(n); done <- struct{}{} }()
 	go func() { _, _ = io.Copy(c, up); done <- struct{}{} }()
 	<-done
-	if mode == modeCut {
-		p.Cut.Add(1)
+	if mode == modeCut && sent.Load() >= p.cutAfter.Load() {
+		p.Cut.Add(1) // cut for real, not a connection the client closed
 	}
 }

@@ -64,6 +64,7 @@ type Store struct {
 
 const (
 	minPartSize = 8 << 20
+	maxPartSize = 5 << 30 // S3's limit
 	maxParts    = 10000
 	// Part sizes double every partsPerSize parts, so even a dump far
 	// bigger than expected fits in maxParts: 8 MiB parts reach 8 TiB.
@@ -77,7 +78,7 @@ func New(ctx context.Context, o Options) (*Store, error) {
 	}
 	if o.PartSize == 0 {
 		// Aim for at most a fifth of the parts at the expected size.
-		o.PartSize = max(minPartSize, (o.ExpectedSize/(maxParts/5)+(1<<20)-1)&^((1<<20)-1))
+		o.PartSize = min(maxPartSize, max(minPartSize, (o.ExpectedSize/(maxParts/5)+(1<<20)-1)&^((1<<20)-1)))
 	}
 	if o.Concurrency == 0 {
 		o.Concurrency = 4
@@ -125,7 +126,7 @@ func (s *Store) where(key string) string { return "s3://" + s.opts.Bucket + "/" 
 func (s *Store) Put(ctx context.Context, key string, r io.Reader, size int64) error {
 	partSize := s.opts.PartSize
 	if size > 0 {
-		partSize = max(partSize, (size/(maxParts/2)+(1<<20)-1)&^((1<<20)-1))
+		partSize = min(maxPartSize, max(partSize, (size/(maxParts/2)+(1<<20)-1)&^((1<<20)-1)))
 	}
 	first := make([]byte, partSize)
 	if size >= 0 && size < partSize {
@@ -147,7 +148,7 @@ func (s *Store) Put(ctx context.Context, key string, r io.Reader, size int64) er
 		return fmt.Errorf("s3: upload %s: %w", s.where(key), explain(err))
 	}
 	inFlight := max(1, min(s.opts.Concurrency, int((128<<20)/partSize)))
-	up := &upload{s: s, key: key, id: created.UploadId, sem: make(chan struct{}, inFlight)}
+	up := &upload{s: s, key: key, id: created.UploadId, sem: make(chan struct{}, inFlight), free: make(chan []byte, inFlight+1)}
 	total, err := up.run(ctx, r, first, partSize)
 	if err == nil && size >= 0 && total != size {
 		err = fmt.Errorf("%d bytes read, expected %d", total, size)
@@ -184,10 +185,14 @@ func (s *Store) putOne(ctx context.Context, key string, body []byte, size int64)
 
 // upload is one multipart upload in flight.
 type upload struct {
-	s     *Store
-	key   string
-	id    *string
-	sem   chan struct{}
+	s   *Store
+	key string
+	id  *string
+	sem chan struct{}
+	// free holds part buffers whose upload is done, for the next parts:
+	// a fresh buffer per part would leave the garbage collector a
+	// multiple of the parts in flight to grow the heap into.
+	free  chan []byte
 	mu    sync.Mutex
 	parts []types.CompletedPart
 	err   error
@@ -229,15 +234,17 @@ func (u *upload) run(ctx context.Context, r io.Reader, first []byte, partSize in
 			u.mu.Lock()
 			u.parts = append(u.parts, types.CompletedPart{ETag: out.ETag, PartNumber: aws.Int32(num)})
 			u.mu.Unlock()
+			select {
+			case u.free <- body[:cap(body)]:
+			default:
+			}
 		}(num, buf)
 		if int64(len(buf)) < partSize {
 			break // that was the last, short part
 		}
 		buf = nil
-		if num%partsPerSize == 0 {
-			partSize *= 2
-		}
-		next := make([]byte, partSize)
+		partSize = grow(partSize, num)
+		next := u.buffer(partSize)
 		n, err := io.ReadFull(r, next)
 		if err != nil && err != io.EOF && err != io.ErrUnexpectedEOF {
 			u.fail(fmt.Errorf("read: %w", err))
@@ -253,6 +260,28 @@ func (u *upload) run(ctx context.Context, r io.Reader, first []byte, partSize in
 		return total, err
 	}
 	return total, ctx.Err()
+}
+
+// buffer is a part buffer of size bytes, reused when one is free.
+func (u *upload) buffer(size int64) []byte {
+	select {
+	case b := <-u.free:
+		if int64(cap(b)) >= size {
+			return b[:size]
+		}
+	default:
+	}
+	return make([]byte, size)
+}
+
+// grow is the size of the part after part num: doubled every
+// partsPerSize parts, so the 10,000 parts S3 allows hold far more than was
+// expected (8 MiB parts reach 8 TiB) while small dumps keep small parts.
+func grow(partSize int64, num int32) int64 {
+	if num%partsPerSize == 0 {
+		return min(partSize*2, maxPartSize)
+	}
+	return partSize
 }
 
 func (u *upload) fail(err error) {
