@@ -13,6 +13,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"strings"
 	"time"
 
 	"go.temporal.io/sdk/activity"
@@ -20,15 +21,7 @@ import (
 
 	"github.com/envsync/envsync/config"
 	"github.com/envsync/envsync/engine"
-	"github.com/envsync/envsync/engine/elastic"
-	"github.com/envsync/envsync/engine/files"
-	"github.com/envsync/envsync/engine/mongo"
-	"github.com/envsync/envsync/engine/mysql"
-	"github.com/envsync/envsync/engine/postgres"
 	"github.com/envsync/envsync/store"
-	"github.com/envsync/envsync/store/filestore"
-	"github.com/envsync/envsync/store/rsyncstore"
-	"github.com/envsync/envsync/store/s3store"
 )
 
 // Version is recorded in every manifest.
@@ -58,9 +51,10 @@ type Config struct {
 	// StallAfter fails a store request whose bytes stop moving for this
 	// long (0: the store's default, 45s).
 	StallAfter time.Duration
-	Postgres   postgres.Options
-	MySQL      mysql.Options
-	Logger     *slog.Logger
+	// Engines holds the engines' own settings of this host, by the
+	// name each engine registered them under (engine.Setting.Flag).
+	Engines map[string]string
+	Logger  *slog.Logger
 }
 
 // DefaultLockDir is where the original kept its reboot locks.
@@ -85,34 +79,52 @@ func New(cfg Config) *Activities {
 	if cfg.Host == "" {
 		cfg.Host, _ = os.Hostname()
 	}
-	if cfg.Postgres.Logger == nil {
-		cfg.Postgres.Logger = cfg.Logger
-	}
 	return &Activities{cfg: cfg}
 }
 
 func (a *Activities) engine(t config.Task) (engine.Engine, error) {
-	host, port := "", 0
+	info, ok := engine.Lookup(t.DBMS)
+	if !ok {
+		return nil, permanent("InvalidTask", fmt.Errorf("dbms %q is not supported by this worker (it has %s)", t.DBMS, strings.Join(engine.Names(), ", ")))
+	}
 	if t.DatabaseHostname != "" {
-		var err error
-		if host, port, err = config.SplitHostPort(t.DatabaseHostname); err != nil {
+		if _, _, err := config.SplitHostPort(t.DatabaseHostname); err != nil {
 			return nil, permanent("InvalidTask", fmt.Errorf("database_hostname %q: %w", t.DatabaseHostname, err))
 		}
 	}
-	target := engine.Target{Database: t.Database, Host: host, Port: port}
-	switch t.DBMS {
-	case "postgresql":
-		return postgres.New(target, a.cfg.Postgres), nil
-	case "mysql":
-		return mysql.New(target, t.ExcludedTables, a.cfg.MySQL), nil
-	case "files":
-		return files.New(t.Directory), nil
-	case "elasticsearch":
-		return elastic.New(target, t.Indices, elastic.Options{Logger: a.cfg.Logger})
-	case "mongo", "documentdb":
-		return mongo.New(target, mongo.Options{Logger: a.cfg.Logger}), nil
+	eng, err := info.New(t.Spec(), engine.Settings{Values: a.cfg.Engines, Logger: a.cfg.Logger})
+	if err != nil {
+		return nil, classify(err)
 	}
-	return nil, permanent("InvalidTask", fmt.Errorf("dbms %q is not supported by this worker", t.DBMS))
+	return eng, nil
+}
+
+// engineInfo is what the task's engine registered about itself.
+func engineInfo(t config.Task) (engine.Info, error) {
+	info, ok := engine.Lookup(t.DBMS)
+	if !ok {
+		return info, permanent("InvalidTask", fmt.Errorf("dbms %q is not supported by this worker (it has %s)", t.DBMS, strings.Join(engine.Names(), ", ")))
+	}
+	return info, nil
+}
+
+// native reports whether the task's store is its engine's own (a
+// snapshot repository the database server keeps), and returns the engine
+// as a Snapshotter if so.
+func (a *Activities) native(t config.Task) (engine.Snapshotter, bool, error) {
+	info, err := engineInfo(t)
+	if err != nil || info.Native == "" || info.Native != t.StorageBackend {
+		return nil, false, err
+	}
+	eng, err := a.engine(t)
+	if err != nil {
+		return nil, true, err
+	}
+	s, ok := eng.(engine.Snapshotter)
+	if !ok {
+		return nil, true, permanent("InvalidTask", fmt.Errorf("dbms %s declares store %s but cannot snapshot", t.DBMS, info.Native))
+	}
+	return s, true, nil
 }
 
 func (a *Activities) store(ctx context.Context, t config.Task) (store.Store, error) {
@@ -122,16 +134,13 @@ func (a *Activities) store(ctx context.Context, t config.Task) (store.Store, err
 // storeFor is the task's store, tuned for an upload of about expect bytes
 // (0: unknown).
 func (a *Activities) storeFor(ctx context.Context, t config.Task, expect int64) (store.Store, error) {
-	switch t.StorageBackend {
-	case "s3":
-		return s3store.New(ctx, s3store.Options{Bucket: t.URL, Endpoint: a.cfg.S3Endpoint, Region: a.cfg.S3Region, NoEncryption: a.cfg.S3NoEncryption,
-			ExpectedSize: expect, StallAfter: a.cfg.StallAfter})
-	case "file":
-		return filestore.New(t.URL)
-	case "rsync":
-		return rsyncstore.New(rsyncstore.Options{Target: t.URL, Identity: a.cfg.SSHIdentity, KnownHosts: a.cfg.SSHKnownHosts})
+	info, ok := store.Lookup(t.StorageBackend)
+	if !ok || info.Native {
+		return nil, permanent("InvalidTask", fmt.Errorf("storagebackend %q is not supported by this worker for streamed dumps", t.StorageBackend))
 	}
-	return nil, permanent("InvalidTask", fmt.Errorf("storagebackend %q is not supported by this worker", t.StorageBackend))
+	return info.New(ctx, store.Spec{URL: t.URL, ExpectedSize: expect, StallAfter: a.cfg.StallAfter,
+		S3Endpoint: a.cfg.S3Endpoint, S3Region: a.cfg.S3Region, S3NoEncryption: a.cfg.S3NoEncryption,
+		SSHIdentity: a.cfg.SSHIdentity, SSHKnownHosts: a.cfg.SSHKnownHosts})
 }
 
 // permanent marks err as not worth retrying; kind is a stable type string

@@ -15,6 +15,8 @@ import (
 	"strings"
 	"time"
 
+	"go.temporal.io/sdk/activity"
+
 	"github.com/envsync/envsync/config"
 	"github.com/envsync/envsync/dump"
 	"github.com/envsync/envsync/engine"
@@ -46,11 +48,33 @@ type ResolveResult struct {
 	// Origin is the source database's settings, for a target that lacks
 	// the database.
 	Origin dump.Origin
+	// Staging is the name of the copy this run restores into: the live
+	// name and a hash of the run, cut to the engine's limit.
+	Staging string `json:",omitempty"`
+	// Native says the dump is a snapshot in the server's own repository:
+	// the server restores it by name; there is nothing to download.
+	Native bool `json:",omitempty"`
 }
 
 // Resolve lists the store and picks a complete dump (one with a manifest)
 // of exactly this database.
-func (a *Activities) Resolve(ctx context.Context, in ResolveInput) (ResolveResult, error) {
+//
+// It also names the staging copy, as only the engine knows how long a name
+// its server takes.
+func (a *Activities) Resolve(ctx context.Context, in ResolveInput) (res ResolveResult, err error) {
+	info, err := engineInfo(in.Task)
+	if err != nil {
+		return res, err
+	}
+	defer func() {
+		res.Staging = engine.StagingName(in.Task.Database, activity.GetInfo(ctx).WorkflowExecution.RunID, info.MaxName)
+	}()
+	if s, ok, err := a.native(in.Task); err != nil || ok {
+		if err != nil {
+			return res, err
+		}
+		return snapshotResolve(ctx, s, in)
+	}
 	st, err := a.store(ctx, in.Task)
 	if err != nil {
 		return ResolveResult{}, err
@@ -265,6 +289,13 @@ type RestoreResult struct {
 // reported as damaged, naming its key, whatever the database tool made of
 // it; the workflow then drops the staging copy.
 func (a *Activities) Restore(ctx context.Context, in RestoreInput) (RestoreResult, error) {
+	if s, ok, err := a.native(in.Task); err != nil || ok {
+		if err != nil {
+			return RestoreResult{}, err
+		}
+		in.Key = cmp.Or(in.Key, in.Path) // runs started before keys were passed
+		return snapshotRestore(ctx, s, in)
+	}
 	m := startPhase(ctx, "restore", in.Size)
 	defer m.Stop()
 	eng, err := a.engine(in.Task)

@@ -59,6 +59,10 @@ type DumpResult struct {
 	Seconds   float64
 	// Sanitised is set for a dump sanitised on this host before upload.
 	Sanitised *dump.Sanitised
+	// Native says the dump is a snapshot the database server keeps in its
+	// own repository (Key names it): nothing was moved, and there is no
+	// manifest, size or checksum.
+	Native bool `json:",omitempty"`
 }
 
 // Dump streams the engine's dump through compression and sha256 to the
@@ -68,7 +72,16 @@ type DumpResult struct {
 // dumping again; with spool: none nothing touches the temp dir and a
 // failed upload fails the step, which dumps again. Memory stays flat
 // whatever the database's size.
+//
+// For a native store (the server's own snapshot repository) it takes a
+// snapshot there instead.
 func (a *Activities) Dump(ctx context.Context, in DumpInput) (DumpResult, error) {
+	if s, ok, err := a.native(in.Task); err != nil || ok {
+		if err != nil {
+			return DumpResult{}, err
+		}
+		return snapshotDump(ctx, s, in.Task)
+	}
 	return a.dumpTo(ctx, in.Task, "push", in.Upload, 0)
 }
 

@@ -88,7 +88,11 @@ func (a *Activities) SanitiseDump(ctx context.Context, in SanitiseDumpInput) (Du
 	defer startPhase(ctx, "sanitise", 0).Stop()
 	t := in.Task
 	run := activity.GetInfo(ctx).WorkflowExecution.RunID
-	scratch := engine.StagingName(t.Database, run+":scratch", 63)
+	info, err := engineInfo(t)
+	if err != nil {
+		return DumpResult{}, err
+	}
+	scratch := engine.StagingName(t.Database, run+":scratch", info.MaxName)
 	eng, err := a.engine(t)
 	if err != nil {
 		return DumpResult{}, err

@@ -14,6 +14,7 @@ import (
 
 	"gopkg.in/yaml.v3"
 
+	"github.com/envsync/envsync/engine"
 	"github.com/envsync/envsync/sanitise"
 )
 
@@ -382,10 +383,9 @@ func (t *Task) LoadRules(source string) error {
 	if err != nil {
 		return &FieldError{Source: source, Task: t.Name, Field: "sanitise_rules", Value: t.SanitiseRules, Reason: err.Error()}
 	}
-	mongo := t.DBMS == "mongo" || t.DBMS == "documentdb"
-	if r.ForMongo() != mongo && (len(r.Tables) > 0 || r.SQL != "" || len(r.Verify) > 0 || r.ForMongo()) {
+	if eng, ok := engine.Lookup(t.DBMS); ok && r.Kind() != "" && r.Kind() != eng.Rules {
 		kind := "SQL"
-		if r.ForMongo() {
+		if r.Kind() == sanitise.KindDocuments {
 			kind = "MongoDB"
 		}
 		return &FieldError{Source: source, Task: t.Name, Field: "sanitise_rules", Value: t.SanitiseRules,

@@ -18,6 +18,10 @@ import (
 	"unicode/utf8"
 
 	"github.com/envsync/envsync/dump"
+	"github.com/envsync/envsync/engine"
+	_ "github.com/envsync/envsync/engine/all" // the engines and stores tasks may name
+	"github.com/envsync/envsync/sanitise"
+	"github.com/envsync/envsync/store"
 )
 
 // Task is one sync job: what to dump or restore, where the dump lives and
@@ -149,28 +153,29 @@ const (
 )
 
 var (
-	actions    = []string{ActionPush, ActionPull, ActionS3Sync}
-	ensures    = []string{EnsurePresent, EnsureDisabled, EnsureAbsent}
-	allDBMS    = []string{"postgresql", "mysql", "mongo", "documentdb", "elasticsearch", "files"}
-	allBackend = []string{"s3", "file", "rsync", "es_snapshot", "elasticsearch"}
-
-	// legalStores lists the stores each engine can use; other pairs are
-	// refused at validation rather than failing half way through a run.
-	legalStores = map[string][]string{
-		"postgresql":    {"s3", "file", "rsync"},
-		"mysql":         {"s3", "file", "rsync"},
-		"files":         {"s3", "file", "rsync"},
-		"mongo":         {"s3", "file", "rsync"},
-		"elasticsearch": {"es_snapshot", "s3", "file", "rsync"},
-		"documentdb":    {"s3", "file", "rsync"},
-	}
+	actions = []string{ActionPush, ActionPull, ActionS3Sync}
+	ensures = []string{EnsurePresent, EnsureDisabled, EnsureAbsent}
 )
 
-// Engines returns the dbms values tasks may name.
-func Engines() []string { return slices.Clone(allDBMS) }
+// Engines returns the dbms values tasks may name: every registered engine
+// and its aliases (package engine/all lists them).
+func Engines() []string { return engine.Names() }
 
 // Backends returns the storage backends dbms can use.
-func Backends(dbms string) []string { return legalStores[dbms] }
+func Backends(dbms string) []string {
+	info, _ := engine.Lookup(dbms)
+	return slices.Clone(info.Stores)
+}
+
+// fieldRule says what a task key only some engines or stores read is for;
+// %s becomes the names of those that read it.
+var fieldRule = map[string]string{
+	"directory":       "only dbms %s archives a directory",
+	"indices":         "only %s tasks take an index pattern",
+	"excluded_tables": "only %s dumps leave tables out",
+	"restore_jobs":    "only %s restores in parallel",
+	"keep":            "only %s tasks keep a number of snapshots, and it must be positive",
+}
 
 // TimestampLayout is the -t format of the original script, read as UTC.
 const TimestampLayout = "2006-01-02T15:04"
@@ -184,10 +189,7 @@ var (
 	// host, host:port, [v6]:port
 	hostPortRe = regexp.MustCompile(`^(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9_.-]+|/[^\s]*)(:[0-9]{1,5})?$`)
 	// Hook names are file names in the hooks directory (NAME_MAX 255).
-	hookRe   = regexp.MustCompile(`^[A-Za-z0-9_][A-Za-z0-9_.-]{0,254}$`)
-	repoRe   = regexp.MustCompile(`^[a-z0-9][a-z0-9_-]*$`)
-	rsyncRe  = regexp.MustCompile(`^([A-Za-z0-9_.-]+@)?[A-Za-z0-9_.-]+(:[0-9]{1,5})?$`)
-	bucketRe = regexp.MustCompile(`^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$`)
+	hookRe = regexp.MustCompile(`^[A-Za-z0-9_][A-Za-z0-9_.-]{0,254}$`)
 )
 
 // What each pattern above accepts, in words, for the messages. "Letters"
@@ -199,9 +201,6 @@ const (
 	hostRule     = "1-253 characters of " + asciiName + ", starting with a letter or digit"
 	hookRule     = "1-255 characters of " + asciiName + ", not starting with . or -"
 	hostPortRule = "must be host, host:port, [IPv6 address]:port or an absolute socket directory; a host is " + asciiName
-	rsyncRule    = "must be [user@]host[:port] of the file server, user and host of " + asciiName
-	repoRule     = "lower-case ASCII letters a-z, digits 0-9, _ and -, starting with a letter or digit"
-	bucketRule   = "3-63 characters of lower-case ASCII letters a-z, digits 0-9, . and -, starting and ending with a letter or digit"
 )
 
 // FieldError says which field of which task in which file is wrong and why.
@@ -395,8 +394,8 @@ func (t *Task) Normalise() {
 	if t.Ensure == "" {
 		t.Ensure = EnsurePresent
 	}
-	if t.StorageBackend == "elasticsearch" {
-		t.StorageBackend = "es_snapshot"
+	if info, ok := store.Lookup(t.StorageBackend); ok {
+		t.StorageBackend = info.Name // an alias, such as the original's name
 	}
 	t.Path = strings.Trim(t.Path, "/")
 	t.TargetPath = strings.Trim(t.TargetPath, "/")
@@ -437,13 +436,13 @@ func (t *Task) Validate(source string) error {
 	if t.TargetURL != "" || t.TargetPath != "" || t.Delete {
 		bad("target_url", t.TargetURL, "only an s3_sync task copies to a target bucket")
 	}
-	dbmsOK := oneOf("dbms", t.DBMS, allDBMS)
-	backendOK := oneOf("storagebackend", t.StorageBackend, allBackend)
-	if dbmsOK && backendOK {
-		if stores := legalStores[t.DBMS]; !slices.Contains(stores, t.StorageBackend) {
-			bad("storagebackend", t.StorageBackend, fmt.Sprintf("cannot be used with dbms %s; legal backends for %s: %s",
-				t.DBMS, t.DBMS, strings.Join(stores, ", ")))
-		}
+	dbmsOK := oneOf("dbms", t.DBMS, engine.Names())
+	backendOK := oneOf("storagebackend", t.StorageBackend, store.Names())
+	eng, _ := engine.Lookup(t.DBMS)
+	sto, _ := store.Lookup(t.StorageBackend)
+	if dbmsOK && backendOK && !slices.Contains(eng.Stores, t.StorageBackend) {
+		bad("storagebackend", t.StorageBackend, fmt.Sprintf("cannot be used with dbms %s; legal backends for %s: %s",
+			t.DBMS, t.DBMS, strings.Join(eng.Stores, ", ")))
 	}
 	switch {
 	case t.Database == "":
@@ -458,28 +457,31 @@ func (t *Task) Validate(source string) error {
 			bad("source_database", t.SourceDatabase, "must be "+databaseRule)
 		}
 	}
-	switch {
-	case t.DBMS == "files" && t.Directory == "":
-		bad("directory", "", "required for dbms files: the absolute directory to archive or replace")
-	case t.DBMS == "files" && (!strings.HasPrefix(t.Directory, "/") || t.Directory == "/" || strings.Contains(t.Directory, "..")):
-		bad("directory", t.Directory, "must be an absolute directory other than /, without ..")
-	case t.DBMS != "files" && t.Directory != "":
-		bad("directory", t.Directory, "only dbms files archives a directory")
-	}
-	t.validateSanitise(bad)
+	t.validateSanitise(bad, eng, dbmsOK)
 	t.validateDataPath(bad)
-	if t.Indices != "" && t.DBMS != "elasticsearch" {
-		bad("indices", t.Indices, "only elasticsearch tasks take an index pattern")
+	// Keys only some engines or stores read: refused elsewhere, so a
+	// value that would be ignored is never mistaken for one that works.
+	for _, f := range t.specificFields() {
+		key, set := f[0], f[1]
+		takers := engine.Taking(key)
+		if key == "keep" {
+			takers = store.Taking(key)
+		}
+		if set != "" && dbmsOK && backendOK && !slices.Contains(eng.Fields, key) && !slices.Contains(sto.Fields, key) {
+			bad(key, set, fmt.Sprintf(fieldRule[key], strings.Join(takers, ", ")))
+		}
 	}
-	if t.Keep < 0 || (t.Keep > 0 && t.StorageBackend != "es_snapshot") {
-		bad("keep", fmt.Sprint(t.Keep), "only es_snapshot tasks keep a number of snapshots, and it must be positive")
-	}
-	if len(t.ExcludedTables) > 0 && t.DBMS != "mysql" {
-		bad("excluded_tables", strings.Join(t.ExcludedTables, ","), "only mysql dumps leave tables out")
+	if t.Keep < 0 {
+		bad("keep", fmt.Sprint(t.Keep), fmt.Sprintf(fieldRule["keep"], strings.Join(store.Taking("keep"), ", ")))
 	}
 	for _, x := range t.ExcludedTables {
 		if !databaseRe.MatchString(x) {
 			bad("excluded_tables", x, "not a table name: "+databaseRule)
+		}
+	}
+	if dbmsOK && eng.Check != nil {
+		for _, p := range eng.Check(t.Spec()) {
+			bad(p.Field, p.Value, p.Reason)
 		}
 	}
 	if t.DatabaseHostname != "" {
@@ -490,16 +492,10 @@ func (t *Task) Validate(source string) error {
 	switch {
 	case t.URL == "":
 		bad("url", "", "required: the bucket (s3) or directory (file) holding dumps")
-	case t.StorageBackend == "s3" && !bucketRe.MatchString(t.URL):
-		bad("url", t.URL, "not a valid S3 bucket name: "+bucketRule)
-	case t.StorageBackend == "es_snapshot" && !repoRe.MatchString(t.URL):
-		bad("url", t.URL, "must be the snapshot repository's name: "+repoRule)
-	case t.StorageBackend == "rsync" && !rsyncRe.MatchString(t.URL):
-		bad("url", t.URL, rsyncRule)
-	case t.StorageBackend == "rsync" && t.Path == "":
-		bad("path", t.Path, "required for rsync: the directory on the file server")
-	case t.StorageBackend == "file" && !strings.HasPrefix(t.URL, "/") && !strings.HasPrefix(t.URL, "."):
-		bad("url", t.URL, "must be an absolute directory (or start with ./) for the file store")
+	case backendOK && sto.Check != nil:
+		if field, value, reason := sto.Check(t.URL, t.Path); field != "" {
+			bad(field, value, reason)
+		}
 	}
 	if strings.Contains(t.Path, "..") {
 		bad("path", t.Path, "must not contain ..")
@@ -509,6 +505,34 @@ func (t *Task) Validate(source string) error {
 	}
 	t.validateCommon(bad)
 	return errs.orNil()
+}
+
+// specificFields are the task's keys that only some engines or stores
+// read, with their values ("" when unset), in a fixed order.
+func (t *Task) specificFields() [][2]string {
+	jobs, keep := "", ""
+	if t.RestoreJobs > 1 {
+		jobs = strconv.Itoa(t.RestoreJobs) // 1 is the default everywhere
+	}
+	if t.Keep > 0 {
+		keep = strconv.Itoa(t.Keep)
+	}
+	return [][2]string{
+		{"directory", t.Directory},
+		{"indices", t.Indices},
+		{"excluded_tables", strings.Join(t.ExcludedTables, ",")},
+		{"restore_jobs", jobs},
+		{"keep", keep},
+	}
+}
+
+// Spec is what the task's engine is told about it.
+func (t *Task) Spec() engine.Spec {
+	s := engine.Spec{Target: engine.Target{Database: t.Database}, Directory: t.Directory, Indices: t.Indices, ExcludedTables: t.ExcludedTables}
+	if t.DatabaseHostname != "" {
+		s.Host, s.Port, _ = SplitHostPort(t.DatabaseHostname) // Validate refuses a bad one
+	}
+	return s
 }
 
 func deref(p *int) any {
@@ -543,8 +567,8 @@ func (t *Task) WorkflowID() string {
 // "<database_hostname>/<database>", "local/<database>" for the engine's
 // default server on the worker host, or the directory of a files task.
 func (t *Task) Target() string {
-	if t.DBMS == "files" {
-		return t.Directory
+	if t.Directory != "" {
+		return t.Directory // only an engine that archives a directory takes one
 	}
 	server := t.DatabaseHostname
 	if server == "" {
@@ -619,8 +643,8 @@ func (t *Task) validateCommon(bad func(field, value, reason string)) {
 
 // Sanitise modes.
 const (
-	SanitiseOnPull       = "on_pull"
-	SanitiseBeforeUpload = "before_upload"
+	SanitiseOnPull       = sanitise.OnPull
+	SanitiseBeforeUpload = sanitise.BeforeUpload
 )
 
 // RulesLoaded checks that a task with a rule set carries the set's sha256,
@@ -634,7 +658,18 @@ func (t *Task) RulesLoaded() error {
 	return nil
 }
 
-func (t *Task) validateSanitise(bad func(field, value, reason string)) {
+// sanitisers returns the engines that support sanitise mode.
+func sanitisers(mode string) string {
+	var out []string
+	for _, e := range engine.All() {
+		if slices.Contains(e.Sanitise, mode) {
+			out = append(out, e.Name)
+		}
+	}
+	return strings.Join(out, ", ")
+}
+
+func (t *Task) validateSanitise(bad func(field, value, reason string), eng engine.Info, dbmsOK bool) {
 	mode := t.Sanitise
 	switch {
 	case t.SanitiseRules == "" && (mode != "" || t.SanitisedPath != ""):
@@ -643,16 +678,17 @@ func (t *Task) validateSanitise(bad func(field, value, reason string)) {
 	case t.SanitiseRules == "":
 	case !strings.HasPrefix(t.SanitiseRules, "/"):
 		bad("sanitise_rules", t.SanitiseRules, "must be an absolute path on the worker hosts")
-	case t.DBMS != "postgresql" && t.DBMS != "mysql" && t.DBMS != "mongo" && t.DBMS != "documentdb":
-		bad("sanitise_rules", t.SanitiseRules, "dbms "+t.DBMS+" cannot be sanitised; only postgresql, mysql and mongo")
+	case !dbmsOK:
+	case len(eng.Sanitise) == 0:
+		bad("sanitise_rules", t.SanitiseRules, "dbms "+t.DBMS+" cannot be sanitised; only "+sanitisers(SanitiseOnPull))
 	case mode != "" && mode != SanitiseOnPull && mode != SanitiseBeforeUpload:
 		bad("sanitise", mode, "must be on_pull or before_upload")
 	case t.Action == ActionPush && mode != SanitiseBeforeUpload:
 		bad("sanitise", mode, "a push sanitises only with sanitise: before_upload (and a sanitised_path)")
 	case t.Action == ActionPull && mode == SanitiseBeforeUpload:
 		bad("sanitise", mode, "before_upload is for the push; a pull sanitises its staging copy (on_pull)")
-	case mode == SanitiseBeforeUpload && t.DBMS != "postgresql" && t.DBMS != "mysql":
-		bad("sanitise", mode, "before_upload runs on postgresql and mysql; sanitise mongo on the pull")
+	case mode == SanitiseBeforeUpload && !slices.Contains(eng.Sanitise, mode):
+		bad("sanitise", mode, "before_upload runs on "+sanitisers(mode)+"; sanitise "+t.DBMS+" on the pull")
 	case mode == SanitiseBeforeUpload && (t.SanitisedPath == "" || strings.Trim(t.SanitisedPath, "/") == t.Path):
 		bad("sanitised_path", t.SanitisedPath, "required for before_upload, and different from path, so sanitised and raw dumps never mix")
 	}
@@ -667,9 +703,12 @@ func (t *Task) validateSync(bad func(field, value, reason string)) {
 	if t.StorageBackend != "s3" {
 		bad("storagebackend", t.StorageBackend, "s3_sync copies between S3 buckets: must be s3")
 	}
+	s3, _ := store.Lookup("s3")
 	for _, f := range [][2]string{{"url", t.URL}, {"target_url", t.TargetURL}} {
-		if !bucketRe.MatchString(f[1]) {
-			bad(f[0], f[1], "required: an S3 bucket name: "+bucketRule)
+		if f[1] == "" {
+			bad(f[0], f[1], "required: an S3 bucket name")
+		} else if _, _, reason := s3.Check(f[1], ""); reason != "" {
+			bad(f[0], f[1], reason)
 		}
 	}
 	if t.URL == t.TargetURL && t.Path == t.TargetPath {
@@ -725,7 +764,5 @@ func (t *Task) validateDataPath(bad func(field, value, reason string)) {
 	}
 	if t.RestoreJobs < 0 || t.RestoreJobs > 64 {
 		bad("restore_jobs", strconv.Itoa(t.RestoreJobs), "must be 1-64")
-	} else if t.RestoreJobs > 1 && t.DBMS != "postgresql" {
-		bad("restore_jobs", strconv.Itoa(t.RestoreJobs), "only postgresql restores in parallel (pg_restore -j)")
 	}
 }

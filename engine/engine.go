@@ -8,7 +8,9 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"errors"
 	"io"
+	"time"
 
 	"github.com/envsync/envsync/dump"
 	"github.com/envsync/envsync/sanitise"
@@ -98,4 +100,34 @@ type SanitiseReport struct {
 // staging copy before it is swapped in (or dumped again).
 type Sanitiser interface {
 	Sanitise(ctx context.Context, staging string, rules *sanitise.Rules, hashKey string) (SanitiseReport, error)
+}
+
+// Snapshotter is implemented by engines whose servers keep snapshots of
+// their own in a repository: the native store the engine registers
+// (Info.Native). No bytes pass through envsync; the workflows drive it
+// through the same Dump, Resolve and Restore steps as any other store.
+type Snapshotter interface {
+	// TakeSnapshot snapshots the database into repository repo (registered
+	// at location first when it is new), waits until the snapshot is
+	// complete, reporting its state to progress, and keeps only the
+	// newest keep snapshots of the database (keep 0: the engine's
+	// default).
+	TakeSnapshot(ctx context.Context, repo, location string, keep int, progress func(state string)) (SnapshotInfo, error)
+	// CompleteSnapshots lists the database's complete snapshots in repo.
+	CompleteSnapshots(ctx context.Context, repo string) ([]SnapshotInfo, error)
+	// RestoreNamedSnapshot restores snapshot name into staging, which
+	// Swap then makes live.
+	RestoreNamedSnapshot(ctx context.Context, repo, name, staging string) error
+}
+
+// ErrNoSnapshot is wrapped by RestoreNamedSnapshot's error when the
+// snapshot is not (or no longer) in the repository.
+var ErrNoSnapshot = errors.New("no such snapshot")
+
+// SnapshotInfo describes one snapshot in a native store.
+type SnapshotInfo struct {
+	Name string
+	Time time.Time
+	// Parts is how many indices (tables) it holds.
+	Parts int
 }

@@ -233,6 +233,35 @@ func (r *Rules) NeedsHashKey() bool {
 	return false
 }
 
+// Kinds of rule set, as engines declare which they run (engine.Info.Rules).
+const (
+	// KindSQL: tables with column rules, SQL statements, SELECT verifies.
+	KindSQL = "sql"
+	// KindDocuments: collections with field rules, update documents,
+	// filter verifies.
+	KindDocuments = "documents"
+)
+
+// Kind says which kind of engine the rule set is written for; "" for a
+// set with no rules.
+func (r *Rules) Kind() string {
+	switch {
+	case r.ForMongo():
+		return KindDocuments
+	case len(r.Tables) > 0 || r.SQL != "" || len(r.Verify) > 0:
+		return KindSQL
+	}
+	return ""
+}
+
+// Sanitise modes, as tasks name them and engines declare them.
+const (
+	// OnPull: a pull sanitises its staging copy before the swap.
+	OnPull = "on_pull"
+	// BeforeUpload: a push sanitises a scratch copy and uploads that.
+	BeforeUpload = "before_upload"
+)
+
 // ForMongo reports whether the rule set is written for MongoDB.
 func (r *Rules) ForMongo() bool {
 	return len(r.Collections) > 0 || len(r.MongoUpdates) > 0 || len(r.MongoVerify) > 0

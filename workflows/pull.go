@@ -51,9 +51,10 @@ type PullResult struct {
 	Notes []string `json:"notes,omitempty"`
 }
 
-// maxNameLen is each engine's limit on staging names (database names, or a
-// file name for files).
-var maxNameLen = map[string]int{"postgresql": 63, "mysql": 64, "files": 200, "mongo": 64, "documentdb": 64, "elasticsearch": 64}
+// legacyMaxName cut staging names of runs whose Resolve did not name the
+// staging copy (started before it did); the smallest engine limit, which
+// gives every name shorter than 47 bytes the same staging name as before.
+const legacyMaxName = 63
 
 // Pull locks reboots, runs the before hooks, picks the dump (newest complete
 // one, the one taken in the -t minute, or an exact key), downloads and
@@ -91,36 +92,30 @@ func Pull(ctx workflow.Context, in PullInput) (res PullResult, err error) {
 		return PullResult{Database: task.Database, Skipped: skip}, err
 	}
 	runID := workflow.GetInfo(ctx).WorkflowExecution.RunID
-	staging := engine.StagingName(task.Database, runID, maxNameLen[task.DBMS])
-
-	// With es_snapshot the cluster restores from its own repository:
-	// resolve and restore talk to it, and nothing is downloaded.
-	snapshots := task.StorageBackend == "es_snapshot"
-	resolve, restore := a.Resolve, a.Restore
-	if snapshots {
-		resolve, restore = a.SnapshotResolve, a.SnapshotRestore
-	}
 	var rr activities.ResolveResult
-	if err := workflow.ExecuteActivity(on(ctx, task, r.t, stepResolve), resolve,
+	if err := workflow.ExecuteActivity(on(ctx, task, r.t, stepResolve), a.Resolve,
 		activities.ResolveInput{Task: task, Minute: minute, Key: in.Key}).Get(ctx, &rr); err != nil {
 		return res, explain(task, r.t, "find dump of "+task.DumpName(), err)
 	}
 	r.key = rr.Key
+	// The host names the staging copy: only the engine knows its limit.
+	staging := rr.Staging
+	if staging == "" {
+		staging = engine.StagingName(task.Database, runID, legacyMaxName)
+	}
 	// The dump streams from the store into the staging copy, verified on
-	// the way; a parallel restore needs it on this host first. With
-	// es_snapshot the cluster restores from its own repository by name.
-	// Durations are the workflow's own clock: every attempt counts.
+	// the way; a parallel restore needs it on this host first. A snapshot
+	// in the server's own repository (rr.Native) is restored by the
+	// server, by name. Durations are the workflow's own clock: every
+	// attempt counts.
 	ri := activities.RestoreInput{Task: task, Key: rr.Key, Size: rr.Size, SHA256: rr.SHA256, Compression: rr.Compression,
 		Staging: staging, Origin: rr.Origin, Jobs: task.RestoreJobs}
-	if snapshots {
-		ri.Path = rr.Key
-	}
 	// Runs started before the streamed restore downloaded first; they
 	// replay that way.
 	downloadFirst := task.RestoreJobs > 1 ||
 		workflow.GetVersion(ctx, "streamed-restore", workflow.DefaultVersion, 1) == workflow.DefaultVersion
 	var downloadSeconds float64
-	if !snapshots && downloadFirst {
+	if !rr.Native && downloadFirst {
 		began := workflow.Now(ctx)
 		var d activities.DownloadResult
 		if err := workflow.ExecuteActivity(on(ctx, task, r.t, stepTransfer), a.Download,
@@ -140,7 +135,7 @@ func Pull(ctx workflow.Context, in PullInput) (res PullResult, err error) {
 	})
 	began := workflow.Now(ctx)
 	var restored activities.RestoreResult
-	if err := workflow.ExecuteActivity(on(ctx, task, r.t, stepRestore), restore, ri).Get(ctx, &restored); err != nil {
+	if err := workflow.ExecuteActivity(on(ctx, task, r.t, stepRestore), a.Restore, ri).Get(ctx, &restored); err != nil {
 		return res, explain(task, r.t, fmt.Sprintf("restore %s into staging database %s (the live database is untouched)", rr.Key, staging), err)
 	}
 	restoreSeconds := seconds(ctx, began)

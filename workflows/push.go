@@ -97,23 +97,11 @@ func Push(ctx workflow.Context, in PushInput) (res PushResult, err error) {
 		return PushResult{Skipped: skip}, err
 	}
 
-	if task.StorageBackend == "es_snapshot" {
-		// The cluster's snapshot repository is the store: no bytes move.
-		var s activities.SnapshotResult
-		if err := workflow.ExecuteActivity(on(ctx, task, r.t, stepDump), a.SnapshotPush, activities.DumpInput{Task: task}).Get(ctx, &s); err != nil {
-			return res, explain(task, r.t, "snapshot "+task.Database, err)
-		}
-		r.key, r.location = s.Name, "es_snapshot://"+task.URL
-		res = PushResult{Key: s.Name, Location: r.location, DumpSeconds: s.Seconds}
-		for _, pull := range in.Then {
-			res.Chained = append(res.Chained, startChained(ctx, pull, s.Name))
-		}
-		res.TotalSeconds = seconds(ctx, r.start)
-		return res, nil
-	}
 	// The dump streams to the store as it is taken; only a before_upload
-	// push keeps it on the host to sanitise it first. Durations are the
-	// workflow's own clock, so they count every attempt.
+	// push keeps it on the host to sanitise it first. A store the database
+	// server keeps itself (a snapshot repository) takes the dump in the
+	// same step: it comes back uploaded. Durations are the workflow's own
+	// clock, so they count every attempt.
 	sanitiseFirst := task.Sanitise == config.SanitiseBeforeUpload
 	var d activities.DumpResult
 	began := workflow.Now(ctx)
@@ -144,7 +132,7 @@ func Push(ctx workflow.Context, in PushInput) (res PushResult, err error) {
 	}
 	r.key, r.location = u.Key, u.Location
 	res = PushResult{Key: u.Key, ManifestKey: u.ManifestKey, Location: u.Location, Size: d.Size, SHA256: d.SHA256, Compression: d.Compression,
-		Streamed: d.Uploaded, DumpSeconds: dumpSeconds, UploadSeconds: uploadSeconds, Sanitised: d.Sanitised}
+		Streamed: d.Uploaded && !d.Native, DumpSeconds: dumpSeconds, UploadSeconds: uploadSeconds, Sanitised: d.Sanitised}
 	for _, pull := range in.Then {
 		res.Chained = append(res.Chained, startChained(ctx, pull, u.Key))
 	}

@@ -21,6 +21,7 @@ import (
 	"github.com/envsync/envsync/config"
 	"github.com/envsync/envsync/demo"
 	"github.com/envsync/envsync/devserver"
+	"github.com/envsync/envsync/engine"
 	"github.com/envsync/envsync/failure"
 	"github.com/envsync/envsync/notify"
 	"github.com/envsync/envsync/schedules"
@@ -155,12 +156,37 @@ func workerFlags(fs *flag.FlagSet) (*activities.Config, *string) {
 	fs.StringVar(&cfg.S3Endpoint, "s3-endpoint", os.Getenv("ENVSYNC_S3_ENDPOINT"), "S3-compatible endpoint URL (path-style); empty for AWS")
 	fs.StringVar(&cfg.S3Region, "s3-region", os.Getenv("AWS_REGION"), "S3 region")
 	fs.BoolVar(&cfg.S3NoEncryption, "s3-no-sse", false, "do not ask for server-side encryption (for servers without it)")
-	fs.StringVar(&cfg.Postgres.BinDir, "pg-bindir", os.Getenv("ENVSYNC_PG_BINDIR"), "directory of pg_dump/pg_restore (default: matching the server's version)")
+	// Each engine's own settings (where its tools are, say), as it
+	// registered them.
+	cfg.Engines = map[string]string{}
+	for _, e := range engine.All() {
+		for _, s := range e.Settings {
+			if v := os.Getenv(s.Env); v != "" {
+				cfg.Engines[s.Flag] = v
+			}
+			fs.Var(engineSetting{cfg.Engines, s.Flag}, s.Flag, s.Usage+" (dbms "+e.Name+"; default $"+s.Env+")")
+		}
+	}
 	fs.StringVar(&cfg.SSHIdentity, "ssh-identity", "", "ssh private key for rsync stores (default: ssh's)")
 	fs.StringVar(&cfg.SSHKnownHosts, "ssh-known-hosts", "", "known_hosts file for rsync stores (default: ssh's)")
 	fs.StringVar(&cfg.HooksDir, "hooks-dir", "", "directory of the executables tasks name as before/after hooks")
 	return cfg, h
 }
+
+// engineSetting is a flag that sets one engine setting of the worker.
+type engineSetting struct {
+	values map[string]string
+	name   string
+}
+
+func (s engineSetting) String() string {
+	if s.values == nil {
+		return ""
+	}
+	return s.values[s.name]
+}
+
+func (s engineSetting) Set(v string) error { s.values[s.name] = v; return nil }
 
 // monitoring holds the central worker's notify settings.
 type monitoring struct {

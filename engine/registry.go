@@ -1,0 +1,148 @@
+package engine
+
+import (
+	"fmt"
+	"log/slog"
+	"slices"
+	"sort"
+	"sync"
+)
+
+// Info is what an engine package says about itself when it registers: all
+// that the rest of envsync may know about an engine. Config validates tasks
+// against it, activities build engines with it, and workflows learn what
+// they need from activity results, so adding an engine is one package and
+// one import line (engine/all).
+type Info struct {
+	// Name is the dbms value tasks give; Aliases are other values meaning
+	// the same engine (a task keeps the value it was given).
+	Name    string
+	Aliases []string
+	// MaxName is the longest database name the server takes, in bytes:
+	// staging names are cut to fit.
+	MaxName int
+	// Stores are the storage backends the engine can use, by their
+	// registered names (package store).
+	Stores []string
+	// Fields are the task keys only some engines read (directory,
+	// indices, excluded_tables, restore_jobs). A task of another engine
+	// that sets one is refused, naming the engines that take it.
+	Fields []string
+	// Sanitise are the sanitise modes the engine supports (on_pull,
+	// before_upload); empty: its copies cannot be sanitised. Rules is the
+	// kind of rule set it runs (sanitise.KindSQL or KindDocuments).
+	Sanitise []string
+	Rules    string
+	// Check validates the task values the engine reads beyond the common
+	// ones; optional.
+	Check func(Spec) []Problem
+	// Settings are the worker-host settings the engine takes (e.g. where
+	// its tools are); the worker's flags are made from them.
+	Settings []Setting
+	// Native names the store the engine's own servers keep (a snapshot
+	// repository), which it registers in package store; its engines are
+	// Snapshotters. Empty for most.
+	Native string
+	// New returns the engine for one task on this worker host.
+	New func(Spec, Settings) (Engine, error)
+}
+
+// Spec is what an engine is told about a task.
+type Spec struct {
+	Target
+	// Directory is the tree a directory-archiving engine works on.
+	Directory string
+	// Indices is the index pattern a push of a search engine takes.
+	Indices string
+	// ExcludedTables are left out of dumps.
+	ExcludedTables []string
+}
+
+// Problem is a task value an engine refuses: the task key, the value and
+// why.
+type Problem struct {
+	Field, Value, Reason string
+}
+
+// Setting is one worker-host setting an engine takes: the worker has a
+// flag --Flag, defaulting to $Env.
+type Setting struct {
+	Flag, Env, Usage string
+}
+
+// Settings are a worker host's values for the engines' settings (keyed by
+// Setting.Flag) and its logger.
+type Settings struct {
+	Values map[string]string
+	Logger *slog.Logger
+}
+
+var registry = struct {
+	sync.RWMutex
+	byName map[string]*Info // names and aliases
+	names  []string         // canonical names, sorted
+}{byName: map[string]*Info{}}
+
+// Register makes an engine known; engine packages call it from init. A
+// name registered twice is a programming error and panics.
+func Register(info Info) {
+	if info.Name == "" || info.New == nil || info.MaxName <= 0 {
+		panic("engine.Register: Name, MaxName and New are required")
+	}
+	registry.Lock()
+	defer registry.Unlock()
+	for _, n := range append([]string{info.Name}, info.Aliases...) {
+		if _, dup := registry.byName[n]; dup {
+			panic(fmt.Sprintf("engine.Register: %q registered twice", n))
+		}
+		registry.byName[n] = &info
+	}
+	registry.names = append(registry.names, info.Name)
+	sort.Strings(registry.names)
+}
+
+// Lookup returns the engine registered under name or alias.
+func Lookup(name string) (Info, bool) {
+	registry.RLock()
+	defer registry.RUnlock()
+	i, ok := registry.byName[name]
+	if !ok {
+		return Info{}, false
+	}
+	return *i, true
+}
+
+// Names returns every name tasks may give as dbms, aliases included, in
+// a stable order.
+func Names() []string {
+	registry.RLock()
+	defer registry.RUnlock()
+	var out []string
+	for _, n := range registry.names {
+		out = append(out, n)
+		out = append(out, registry.byName[n].Aliases...)
+	}
+	return out
+}
+
+// All returns every registered engine, by name.
+func All() []Info {
+	registry.RLock()
+	defer registry.RUnlock()
+	out := make([]Info, 0, len(registry.names))
+	for _, n := range registry.names {
+		out = append(out, *registry.byName[n])
+	}
+	return out
+}
+
+// Taking returns the names of the engines that read the task key field.
+func Taking(field string) []string {
+	var out []string
+	for _, i := range All() {
+		if slices.Contains(i.Fields, field) {
+			out = append(out, i.Name)
+		}
+	}
+	return out
+}

@@ -1,0 +1,128 @@
+package store
+
+import (
+	"context"
+	"fmt"
+	"sort"
+	"sync"
+	"time"
+)
+
+// Info is what a store package says about itself when it registers. Config
+// validates tasks against it and activities open stores with it.
+type Info struct {
+	// Name is the storagebackend value tasks give; Aliases are other
+	// values meaning the same store, replaced by Name when a task is read.
+	Name    string
+	Aliases []string
+	// Native stores are kept by a database server itself (a snapshot
+	// repository): no bytes pass through envsync, and only the engine
+	// that declares the store (engine.Info.Native) uses it. They have no
+	// New.
+	Native bool
+	// URL says, for messages, what a task's url names in this store.
+	URL string
+	// Fields are the task keys only some stores read (keep).
+	Fields []string
+	// Check validates a task's url and path for this store: a non-empty
+	// field, value and reason refuse it. Optional.
+	Check func(url, path string) (field, value, reason string)
+	// New opens the store for one task on this worker host.
+	New func(ctx context.Context, s Spec) (Store, error)
+}
+
+// Spec is what a store is told: the task's url, and the worker host's own
+// settings for the stores it can reach.
+type Spec struct {
+	URL string
+	// ExpectedSize is about how many bytes an upload will hold (the last
+	// dump's size); 0: unknown.
+	ExpectedSize int64
+	// StallAfter fails a transfer whose bytes stop moving for this long;
+	// 0: the store's default.
+	StallAfter time.Duration
+	// S3-protocol servers: the endpoint (empty: AWS), region, and whether
+	// to leave out server-side encryption.
+	S3Endpoint, S3Region string
+	S3NoEncryption       bool
+	// ssh-reached file servers: private key and known_hosts files; empty
+	// means ssh's defaults.
+	SSHIdentity, SSHKnownHosts string
+}
+
+var registry = struct {
+	sync.RWMutex
+	byName map[string]*Info
+	names  []string
+}{byName: map[string]*Info{}}
+
+// Register makes a store known; store packages (and engines with a native
+// store) call it from init. A name registered twice panics.
+func Register(info Info) {
+	if info.Name == "" || (info.New == nil) != info.Native {
+		panic("store.Register: Name is required, and New unless the store is Native")
+	}
+	registry.Lock()
+	defer registry.Unlock()
+	for _, n := range append([]string{info.Name}, info.Aliases...) {
+		if _, dup := registry.byName[n]; dup {
+			panic(fmt.Sprintf("store.Register: %q registered twice", n))
+		}
+		registry.byName[n] = &info
+	}
+	registry.names = append(registry.names, info.Name)
+	sort.Strings(registry.names)
+}
+
+// Lookup returns the store registered under name or alias.
+func Lookup(name string) (Info, bool) {
+	registry.RLock()
+	defer registry.RUnlock()
+	i, ok := registry.byName[name]
+	if !ok {
+		return Info{}, false
+	}
+	return *i, true
+}
+
+// Names returns every name tasks may give as storagebackend, aliases
+// included, in a stable order.
+func Names() []string {
+	registry.RLock()
+	defer registry.RUnlock()
+	var out []string
+	for _, n := range registry.names {
+		out = append(out, n)
+		out = append(out, registry.byName[n].Aliases...)
+	}
+	return out
+}
+
+// Streams returns the names of the stores bytes are streamed to: every
+// store that is not native, for engines that can use any.
+func Streams() []string {
+	registry.RLock()
+	defer registry.RUnlock()
+	var out []string
+	for _, n := range registry.names {
+		if !registry.byName[n].Native {
+			out = append(out, n)
+		}
+	}
+	return out
+}
+
+// Taking returns the names of the stores that read the task key field.
+func Taking(field string) []string {
+	registry.RLock()
+	defer registry.RUnlock()
+	var out []string
+	for _, n := range registry.names {
+		for _, f := range registry.byName[n].Fields {
+			if f == field {
+				out = append(out, n)
+			}
+		}
+	}
+	return out
+}
