@@ -21,7 +21,7 @@ var _ engine.Sanitiser = (*Engine)(nil)
 // rows.
 func (e *Engine) Sanitise(ctx context.Context, staging string, rules *sanitise.Rules, hashKey string) (engine.SanitiseReport, error) {
 	rep := engine.SanitiseReport{Rows: map[string]int64{}}
-	if err := checkStaging(staging); err != nil {
+	if err := engine.CheckStaging("postgresql", staging); err != nil {
 		return rep, err
 	}
 	conn, err := e.connect(ctx, staging)
