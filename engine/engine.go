@@ -9,7 +9,9 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
+	"fmt"
 	"io"
+	"strings"
 	"time"
 
 	"github.com/envsync/envsync/dump"
@@ -68,6 +70,17 @@ func StagingName(live, runID string, maxLen int) string {
 // StagingMarker appears in every staging name; engines refuse to drop a
 // database without it, so a bug can never drop a live database.
 const StagingMarker = "_envsync_"
+
+// CheckStaging refuses a staging name without StagingMarker. Engines call
+// it before they create, write to or drop anything by that name: only a
+// bug can pass such a name, and it might be a live database's.
+// engineName prefixes the error, as in the engine's other errors.
+func CheckStaging(engineName, staging string) error {
+	if !strings.Contains(staging, StagingMarker) {
+		return Permanent(fmt.Errorf("%s: refusing to use %q as a staging name: it lacks %q, so it could be a live database; nothing was changed, and this is a bug in envsync to report", engineName, staging, StagingMarker))
+	}
+	return nil
+}
 
 // Sizer is implemented by engines that can say how big the database is
 // before dumping it: the total of the dump's progress line.

@@ -58,3 +58,17 @@ func TestRedactMongoDuplicateKey(t *testing.T) {
 		t.Errorf("%s", got)
 	}
 }
+
+// Only names with the marker pass, so a bug can never hand an engine a
+// live database's name to overwrite or drop.
+func TestCheckStaging(t *testing.T) {
+	if err := CheckStaging("postgresql", StagingName("orders", "run-1", 63)); err != nil {
+		t.Errorf("a staging name was refused: %v", err)
+	}
+	for _, name := range []string{"orders", "", "orders_envsync"} {
+		err := CheckStaging("postgresql", name)
+		if err == nil || !IsPermanent(err) || !strings.HasPrefix(err.Error(), "postgresql: ") || !strings.Contains(err.Error(), StagingMarker) {
+			t.Errorf("CheckStaging(%q) = %v; want a permanent error naming the marker", name, err)
+		}
+	}
+}

@@ -1,8 +1,9 @@
 // Package sanitise reads the rules that strip personal data from a restored
 // copy before anyone can reach it: declarative per-column (per-field)
 // transformers, environment rewrites, extra SQL or MongoDB updates, and
-// verify queries that must find nothing. Rules are compiled by each engine
-// into set-based statements; this package only reads and checks them.
+// verify queries that must find nothing. Rules are compiled into set-based
+// statements elsewhere (SQL by engine/sqlrules, MongoDB by its engine);
+// this package only reads and checks them.
 //
 // A rule set is a YAML file on the worker hosts. Tasks carry its path and
 // sha256, never its content, and the worker refuses a file whose hash

@@ -98,8 +98,12 @@ func (e *Engine) Dump(ctx context.Context, w io.Writer) (engine.DumpInfo, error)
 }
 
 func (e *Engine) sibling(staging string) (string, error) {
-	if !strings.Contains(staging, engine.StagingMarker) || strings.ContainsAny(staging, `/\`) {
-		return "", engine.Permanent(fmt.Errorf("files: refusing to use %q as a staging directory name", staging))
+	if err := engine.CheckStaging("files", staging); err != nil {
+		return "", err
+	}
+	// The name becomes one directory beside the live one, never a path.
+	if strings.ContainsAny(staging, `/\`) {
+		return "", engine.Permanent(fmt.Errorf("files: refusing to use %q as a staging directory name: it holds a path separator", staging))
 	}
 	return filepath.Join(filepath.Dir(e.dir), "."+staging), nil
 }

@@ -232,15 +232,6 @@ func indexSpecs(ctx context.Context, coll *mongo.Collection) ([]bson.D, error) {
 
 // stagedName is a collection's name while staged. No dot: FerretDB cannot
 // rename collections whose names hold one.
-// checkStaging refuses a staging prefix without the marker, so a bug can
-// never make envsync drop or overwrite live collections.
-func checkStaging(staging string) error {
-	if !strings.Contains(staging, engine.StagingMarker) {
-		return engine.Permanent(fmt.Errorf("mongo: refusing staging prefix %q without %q", staging, engine.StagingMarker))
-	}
-	return nil
-}
-
 func stagedName(staging, coll string) string { return staging + "-" + coll }
 
 // meta holds what the swap needs besides the staged collections: the
@@ -257,7 +248,7 @@ func (e *Engine) Restore(ctx context.Context, r io.Reader, staging string, _ dum
 
 // restore is Restore without the unused origin.
 func (e *Engine) restore(ctx context.Context, r io.Reader, staging string) error {
-	if err := checkStaging(staging); err != nil {
+	if err := engine.CheckStaging("mongo", staging); err != nil {
 		return err
 	}
 	c, err := e.connect(ctx)
@@ -411,7 +402,7 @@ const restoredName = "envsync.restored"
 // drops live collections the dump lacks, and records the label. Every step
 // checks what is done, so a retry completes instead of failing.
 func (e *Engine) Swap(ctx context.Context, staging, label string) error {
-	if err := checkStaging(staging); err != nil {
+	if err := engine.CheckStaging("mongo", staging); err != nil {
 		return err
 	}
 	c, err := e.connect(ctx)
@@ -500,7 +491,7 @@ func rename(ctx context.Context, admin, db *mongo.Database, database, from, to s
 
 // Drop removes staged collections left by a pull that did not swap.
 func (e *Engine) Drop(ctx context.Context, staging string) error {
-	if err := checkStaging(staging); err != nil {
+	if err := engine.CheckStaging("mongo", staging); err != nil {
 		return err
 	}
 	c, err := e.connect(ctx)

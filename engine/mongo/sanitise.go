@@ -28,7 +28,7 @@ var _ engine.Sanitiser = (*Engine)(nil)
 // nothing.
 func (e *Engine) Sanitise(ctx context.Context, staging string, rules *sanitise.Rules, hashKey string) (engine.SanitiseReport, error) {
 	rep := engine.SanitiseReport{Rows: map[string]int64{}}
-	if err := checkStaging(staging); err != nil {
+	if err := engine.CheckStaging("mongo", staging); err != nil {
 		return rep, err
 	}
 	c, err := e.connect(ctx)

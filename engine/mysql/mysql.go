@@ -184,13 +184,6 @@ func (e *Engine) Dump(ctx context.Context, w io.Writer) (engine.DumpInfo, error)
 	return engine.DumpInfo{ServerVersion: version, Format: "mysqldump-sql", Origin: origin}, nil
 }
 
-func checkStaging(staging string) error {
-	if !strings.Contains(staging, engine.StagingMarker) {
-		return engine.Permanent(fmt.Errorf("mysql: refusing to use %q as a staging schema: its name lacks %q", staging, engine.StagingMarker))
-	}
-	return nil
-}
-
 func (e *Engine) checkLive() error {
 	switch strings.ToLower(e.t.Database) {
 	case "mysql", "information_schema", "performance_schema", "sys":
@@ -219,7 +212,7 @@ func schemaExists(ctx context.Context, conn *sql.DB, name string) (bool, string,
 // adminFor checks that staging and the live name are safe to work on and
 // connects without a default schema.
 func (e *Engine) adminFor(ctx context.Context, staging string) (*sql.DB, error) {
-	if err := checkStaging(staging); err != nil {
+	if err := engine.CheckStaging("mysql", staging); err != nil {
 		return nil, err
 	}
 	if err := e.checkLive(); err != nil {
@@ -336,7 +329,7 @@ func (e *Engine) Restore(ctx context.Context, r io.Reader, staging string, origi
 
 // Drop removes a staging schema.
 func (e *Engine) Drop(ctx context.Context, staging string) error {
-	if err := checkStaging(staging); err != nil {
+	if err := engine.CheckStaging("mysql", staging); err != nil {
 		return err
 	}
 	admin, err := e.connect(ctx, "")

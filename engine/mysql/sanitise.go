@@ -2,11 +2,11 @@ package mysql
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"strings"
 
 	"github.com/envsync/envsync/engine"
+	"github.com/envsync/envsync/engine/sqlrules"
 	"github.com/envsync/envsync/sanitise"
 )
 
@@ -19,7 +19,7 @@ var _ engine.Sanitiser = (*Engine)(nil)
 // transaction; a failure leaves the staging schema to be dropped anyway.
 func (e *Engine) Sanitise(ctx context.Context, staging string, rules *sanitise.Rules, hashKey string) (engine.SanitiseReport, error) {
 	rep := engine.SanitiseReport{Rows: map[string]int64{}}
-	if err := checkStaging(staging); err != nil {
+	if err := engine.CheckStaging("mysql", staging); err != nil {
 		return rep, err
 	}
 	conn, err := e.connect(ctx, staging)
@@ -54,31 +54,17 @@ func (e *Engine) Sanitise(ctx context.Context, staging string, rules *sanitise.R
 		return rep, err
 	}
 	defer tx.Rollback()
-	exec := func(name, q string, args ...any) error {
-		res, err := tx.ExecContext(ctx, q, args...)
+	stmts, err := sqlrules.Compile(sqlrules.MySQL, rules.Tables, hashKey)
+	if err != nil {
+		return fail(err)
+	}
+	for _, s := range stmts {
+		res, err := tx.ExecContext(ctx, s.SQL, s.Args...)
 		if err != nil {
-			return fmt.Errorf("rule %s: %w", name, err)
+			return fail(fmt.Errorf("rule %s: %w", s, err))
 		}
 		n, _ := res.RowsAffected()
-		rep.Rows[name] = n
-		return nil
-	}
-	for _, t := range rules.Tables {
-		table := ident(t.Name)
-		if t.DeleteWhere != "" {
-			if err := exec(t.Name+".delete_where", "DELETE FROM "+table+" WHERE ("+t.DeleteWhere+")"); err != nil {
-				return fail(err)
-			}
-		}
-		for _, r := range t.Rules {
-			q, args, err := update(table, r, hashKey)
-			if err != nil {
-				return fail(fmt.Errorf("rule %s.%s: %w", t.Name, r.Column, err))
-			}
-			if err := exec(t.Name+"."+r.Column, q, args...); err != nil {
-				return fail(err)
-			}
-		}
+		rep.Rows[s.Rule] = n
 	}
 	for i, stmt := range splitSQL(rules.SQL) {
 		if _, err := tx.ExecContext(ctx, stmt); err != nil {
@@ -112,33 +98,4 @@ func splitSQL(s string) []string {
 		}
 	}
 	return out
-}
-
-// update compiles one rule into one set-based UPDATE.
-func update(table string, r sanitise.Rule, hashKey string) (string, []any, error) {
-	col := ident(r.Column)
-	set := func(expr string, args ...any) (string, []any, error) {
-		return "UPDATE " + table + " SET " + col + " = " + expr + " WHERE " + col + " IS NOT NULL", args, nil
-	}
-	switch r.Kind {
-	case "null":
-		return "UPDATE " + table + " SET " + col + " = NULL WHERE " + col + " IS NOT NULL", nil, nil
-	case "fixed":
-		return set("?", r.Value)
-	case "email":
-		return "UPDATE " + table + " AS t JOIN (SELECT v, ROW_NUMBER() OVER (ORDER BY v) AS n FROM (SELECT DISTINCT " + col + " AS v FROM " + table +
-			" WHERE " + col + " IS NOT NULL) s) d ON t." + col + " = d.v SET t." + col + " = CONCAT('anonymous-', d.n, '@example.com')", nil, nil
-	case "hash":
-		if hashKey == "" {
-			return "", nil, errors.New("the hash transformer needs ENVSYNC_HASH_KEY (16 characters or more) on the worker")
-		}
-		return set("SHA2(CONCAT(?, ':', "+col+"), 256)", hashKey)
-	case "lorem":
-		return set("LEFT(REPEAT('lorem ipsum dolor sit amet ', FLOOR(CHAR_LENGTH(" + col + ") / 27) + 1), CHAR_LENGTH(" + col + "))")
-	case "redact":
-		return set("REGEXP_REPLACE("+col+", ?, '[redacted]')", r.Pattern)
-	case "rewrite":
-		return set("REPLACE("+col+", ?, ?)", r.From, r.To)
-	}
-	return "", nil, fmt.Errorf("unknown transformer %q", r.Kind)
 }

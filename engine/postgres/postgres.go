@@ -214,13 +214,6 @@ func ident(s string) string { return pgx.Identifier{s}.Sanitize() }
 // default since 9.1, so only quotes need doubling).
 func literal(s string) string { return "'" + strings.ReplaceAll(s, "'", "''") + "'" }
 
-func checkStaging(staging string) error {
-	if !strings.Contains(staging, engine.StagingMarker) {
-		return engine.Permanent(fmt.Errorf("postgresql: refusing to use %q as a staging database: its name lacks %q", staging, engine.StagingMarker))
-	}
-	return nil
-}
-
 func (e *Engine) checkLive() error {
 	switch e.t.Database {
 	case "postgres", "template0", "template1", e.opts.MaintenanceDB:
@@ -232,7 +225,7 @@ func (e *Engine) checkLive() error {
 // adminFor checks that staging and the live name are safe to work on and
 // connects to the maintenance database.
 func (e *Engine) adminFor(ctx context.Context, staging string) (*pgx.Conn, error) {
-	if err := checkStaging(staging); err != nil {
+	if err := engine.CheckStaging("postgresql", staging); err != nil {
 		return nil, err
 	}
 	if err := e.checkLive(); err != nil {
@@ -538,7 +531,7 @@ func (e *Engine) carryOver(ctx context.Context, admin *pgx.Conn, old string, pre
 
 // Drop removes a staging database, ending any session on it.
 func (e *Engine) Drop(ctx context.Context, staging string) error {
-	if err := checkStaging(staging); err != nil {
+	if err := engine.CheckStaging("postgresql", staging); err != nil {
 		return err
 	}
 	admin, err := e.connect(ctx, e.opts.MaintenanceDB)
