@@ -11,7 +11,7 @@ import (
 	"github.com/envsync/envsync/config"
 	"github.com/envsync/envsync/dump"
 	"github.com/envsync/envsync/engine"
-	"github.com/envsync/envsync/sanitise"
+	"github.com/envsync/envsync/engine/sanitise"
 )
 
 // SanitiseInput names the staging copy to sanitise with the task's rules.

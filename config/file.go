@@ -15,7 +15,7 @@ import (
 	"gopkg.in/yaml.v3"
 
 	"github.com/envsync/envsync/engine"
-	"github.com/envsync/envsync/sanitise"
+	"github.com/envsync/envsync/engine/sanitise"
 )
 
 // setters maps each key a task may carry, in the tasks file and in a legacy

@@ -20,7 +20,7 @@ import (
 	"github.com/envsync/envsync/dump"
 	"github.com/envsync/envsync/engine"
 	_ "github.com/envsync/envsync/engine/all" // the engines and stores tasks may name
-	"github.com/envsync/envsync/sanitise"
+	"github.com/envsync/envsync/engine/sanitise"
 	"github.com/envsync/envsync/store"
 )
 
@@ -62,13 +62,13 @@ type Task struct {
 	SanitisedPath string `json:"sanitised_path,omitempty" yaml:"sanitised_path"`
 	// RequireSanitised (pull) refuses dumps not sanitised before upload.
 	RequireSanitised bool `json:"require_sanitised,omitempty" yaml:"require_sanitised"`
-	// Indices (dbms elasticsearch) is the index pattern a push takes;
+	// Indices (engines that read an index pattern) is what a push takes;
 	// default every non-hidden index.
 	Indices string `json:"indices,omitempty" yaml:"indices"`
-	// Keep (storagebackend es_snapshot) is how many snapshots of this
+	// Keep (stores that keep snapshots) is how many snapshots of this
 	// database to keep; default 7.
 	Keep int `json:"keep,omitempty" yaml:"keep"`
-	// ExcludedTables (dbms mysql) are left out of dumps.
+	// ExcludedTables (engines that take it) are left out of dumps.
 	ExcludedTables []string `json:"excluded_tables,omitempty" yaml:"excluded_tables"`
 	// Directory (dbms files) is the absolute directory archived on push
 	// and replaced on pull; Database then only names the dump.

@@ -10,7 +10,6 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 
@@ -20,6 +19,7 @@ import (
 	"github.com/envsync/envsync/activities"
 	"github.com/envsync/envsync/config"
 	"github.com/envsync/envsync/devserver"
+	"github.com/envsync/envsync/engine/postgres"
 	"github.com/envsync/envsync/internal/pgserver"
 	"github.com/envsync/envsync/starter"
 	"github.com/envsync/envsync/worker"
@@ -84,8 +84,8 @@ func Run(ctx context.Context, o Options) error {
 	}
 	defer stop()
 
-	base := config.Task{DBMS: "postgresql", StorageBackend: "file", DatabaseHostname: addr,
-		URL: filepath.Join(dir, "store"), Path: "postgresql", WorkerHost: workerHost}
+	base := config.Task{DBMS: postgres.Name, StorageBackend: "file", DatabaseHostname: addr,
+		URL: filepath.Join(dir, "store"), Path: postgres.Name, WorkerHost: workerHost}
 	push := base
 	push.Name, push.Action, push.Database = "push_"+source, config.ActionPush, source
 	say("\n== push %s -> %s", source, filepath.Join(base.URL, base.Path))
@@ -124,13 +124,9 @@ func throwawayPostgres(ctx context.Context, say func(string, ...any)) (*pgserver
 		if os.Geteuid() != 0 {
 			return nil, fmt.Errorf("%w\nas root run: apt-get update && %s\nor point --postgres at a server", err, pgserver.InstallHint)
 		}
-		say("PostgreSQL  not installed; installing: apt-get install -y postgresql")
-		for _, args := range [][]string{{"update", "-q"}, {"install", "-y", "-q", "postgresql"}} {
-			cmd := exec.CommandContext(ctx, "apt-get", args...)
-			cmd.Env = append(os.Environ(), "DEBIAN_FRONTEND=noninteractive")
-			if out, err := cmd.CombinedOutput(); err != nil {
-				return nil, fmt.Errorf("apt-get %s: %w: %s", strings.Join(args, " "), err, out)
-			}
+		say("PostgreSQL  not installed; installing: %s", pgserver.InstallHint)
+		if err := pgserver.Install(ctx); err != nil {
+			return nil, err
 		}
 	}
 	return pgserver.Start(ctx)

@@ -15,7 +15,7 @@ import (
 	"time"
 
 	"github.com/envsync/envsync/dump"
-	"github.com/envsync/envsync/sanitise"
+	"github.com/envsync/envsync/engine/sanitise"
 )
 
 // Target names a database on a server. Credentials are not here: each

@@ -2,7 +2,7 @@ package mongo
 
 import (
 	"github.com/envsync/envsync/engine"
-	"github.com/envsync/envsync/sanitise"
+	"github.com/envsync/envsync/engine/sanitise"
 )
 
 func init() {

@@ -13,8 +13,8 @@ import (
 	"github.com/envsync/envsync/dump"
 	"github.com/envsync/envsync/engine"
 	"github.com/envsync/envsync/engine/mongo"
+	"github.com/envsync/envsync/engine/sanitise/sanitisetest"
 	"github.com/envsync/envsync/internal/testenv"
-	"github.com/envsync/envsync/sanitise/sanitisetest"
 )
 
 // Fixed, rewrite and redact values that read like SQL, quotes, $1, $set,

@@ -6,8 +6,8 @@ import (
 	"strings"
 
 	"github.com/envsync/envsync/engine"
+	"github.com/envsync/envsync/engine/sanitise"
 	"github.com/envsync/envsync/engine/sqlrules"
-	"github.com/envsync/envsync/sanitise"
 )
 
 var _ engine.Sanitiser = (*Engine)(nil)

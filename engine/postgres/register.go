@@ -2,7 +2,7 @@ package postgres
 
 import (
 	"github.com/envsync/envsync/engine"
-	"github.com/envsync/envsync/sanitise"
+	"github.com/envsync/envsync/engine/sanitise"
 )
 
 // Name is the dbms value of PostgreSQL tasks.

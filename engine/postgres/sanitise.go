@@ -8,8 +8,8 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/envsync/envsync/engine"
+	"github.com/envsync/envsync/engine/sanitise"
 	"github.com/envsync/envsync/engine/sqlrules"
-	"github.com/envsync/envsync/sanitise"
 )
 
 var _ engine.Sanitiser = (*Engine)(nil)

@@ -10,8 +10,8 @@ import (
 
 	"github.com/envsync/envsync/engine"
 	"github.com/envsync/envsync/engine/postgres"
+	"github.com/envsync/envsync/engine/sanitise/sanitisetest"
 	"github.com/envsync/envsync/internal/testenv"
-	"github.com/envsync/envsync/sanitise/sanitisetest"
 )
 
 // Fixed, rewrite and redact values that read like SQL, quotes, $1,

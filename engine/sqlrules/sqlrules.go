@@ -17,7 +17,7 @@ import (
 	"strconv"
 	"strings"
 
-	"github.com/envsync/envsync/sanitise"
+	"github.com/envsync/envsync/engine/sanitise"
 )
 
 // Dialect is what one SQL dialect writes differently. Templates name their

@@ -6,7 +6,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/envsync/envsync/sanitise"
+	"github.com/envsync/envsync/engine/sanitise"
 )
 
 // The statement and arguments every dialect gets for every transformer,

@@ -12,6 +12,7 @@ import (
 	"path/filepath"
 	"sort"
 	"strconv"
+	"strings"
 	"syscall"
 	"time"
 
@@ -116,3 +117,16 @@ func (s *Server) Addr() string { return net.JoinHostPort(s.Host, strconv.Itoa(s.
 
 // Stop shuts the server down (fast shutdown) and removes its files.
 func (s *Server) Stop() { s.proc.Stop(syscall.SIGINT) }
+
+// Install installs Debian's PostgreSQL server binaries with apt-get (as
+// root), for a demo on a machine without them.
+func Install(ctx context.Context) error {
+	for _, args := range [][]string{{"update", "-q"}, {"install", "-y", "-q", "postgresql"}} {
+		cmd := exec.CommandContext(ctx, "apt-get", args...)
+		cmd.Env = append(os.Environ(), "DEBIAN_FRONTEND=noninteractive")
+		if out, err := cmd.CombinedOutput(); err != nil {
+			return fmt.Errorf("apt-get %s: %w: %s", strings.Join(args, " "), err, out)
+		}
+	}
+	return nil
+}

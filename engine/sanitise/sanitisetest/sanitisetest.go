@@ -10,7 +10,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/envsync/envsync/sanitise"
+	"github.com/envsync/envsync/engine/sanitise"
 )
 
 // Table is the table (collection) the rules name.
