@@ -7,9 +7,11 @@ import (
 	"io"
 	"maps"
 	"os"
+	"reflect"
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"gopkg.in/yaml.v3"
@@ -18,56 +20,182 @@ import (
 	"github.com/envsync/envsync/engine/sanitise"
 )
 
-// setters maps each key a task may carry, in the tasks file and in a legacy
-// .cfg, to the field it sets. One table for both formats keeps them in step.
-var setters = map[string]func(t *Task, v string) error{
-	"title":             func(t *Task, v string) error { t.Title = v; return nil },
-	"ensure":            func(t *Task, v string) error { t.Ensure = v; return nil },
-	"hour":              func(t *Task, v string) error { return setInt(&t.Hour, v) },
-	"minute":            func(t *Task, v string) error { return setInt(&t.Minute, v) },
-	"action":            func(t *Task, v string) error { t.Action = v; return nil },
-	"dbms":              func(t *Task, v string) error { t.DBMS = v; return nil },
-	"storagebackend":    func(t *Task, v string) error { t.StorageBackend = v; return nil },
-	"database":          func(t *Task, v string) error { t.Database = v; return nil },
-	"excluded_tables":   func(t *Task, v string) error { t.ExcludedTables = list(v); return nil },
-	"target_url":        func(t *Task, v string) error { t.TargetURL = v; return nil },
-	"target_path":       func(t *Task, v string) error { t.TargetPath = v; return nil },
-	"delete":            func(t *Task, v string) error { return setBool(&t.Delete, v) },
-	"sanitise_rules":    func(t *Task, v string) error { t.SanitiseRules = v; return nil },
-	"sanitise":          func(t *Task, v string) error { t.Sanitise = v; return nil },
-	"sanitised_path":    func(t *Task, v string) error { t.SanitisedPath = v; return nil },
-	"require_sanitised": func(t *Task, v string) error { return setBool(&t.RequireSanitised, v) },
-	// The original's names for the same.
-	"transformation_sql_file": func(t *Task, v string) error { t.SanitiseRules = v; return nil },
-	"pre_dump_transformation_sql_file": func(t *Task, v string) error {
-		return errors.New("sanitising before the dump needs a separate prefix for sanitised dumps, which a .cfg cannot say; use a tasks file with sanitise_rules, sanitise: before_upload and sanitised_path")
-	},
-	"indices":           func(t *Task, v string) error { t.Indices = v; return nil },
-	"keep":              func(t *Task, v string) error { return setIntValue(&t.Keep, v) },
-	"directory":         func(t *Task, v string) error { t.Directory = v; return nil },
-	"source_database":   func(t *Task, v string) error { t.SourceDatabase = v; return nil },
-	"database_hostname": func(t *Task, v string) error { t.DatabaseHostname = v; return nil },
-	"temppath":          func(t *Task, v string) error { t.TempPath = v; return nil },
-	"url":               func(t *Task, v string) error { t.URL = v; return nil },
-	"path":              func(t *Task, v string) error { t.Path = v; return nil },
-	"worker_host":       func(t *Task, v string) error { t.WorkerHost = v; return nil },
-	"timezone":          func(t *Task, v string) error { t.TimeZone = v; return nil },
-	"jitter":            func(t *Task, v string) error { return setDuration(&t.Jitter, v) },
-	"catchup_window":    func(t *Task, v string) error { return setDuration(&t.CatchupWindow, v) },
-	"then":              func(t *Task, v string) error { t.Then = list(v); return nil },
-	"namespace":         func(t *Task, v string) error { t.Namespace = v; return nil },
-	"temporal_address":  func(t *Task, v string) error { t.TemporalAddress = v; return nil },
-	"before":            func(t *Task, v string) error { t.Before = list(v); return nil },
-	"after":             func(t *Task, v string) error { t.After = list(v); return nil },
-	"protected":         func(t *Task, v string) error { return setBool(&t.Protected, v) },
-	"monitoring_host":   func(t *Task, v string) error { t.MonitoringHost = v; return nil },
-	"compression":       func(t *Task, v string) error { t.Compression = v; return nil },
-	"compression_level": func(t *Task, v string) error { return setIntValue(&t.CompressionLevel, v) },
-	"spool":             func(t *Task, v string) error { t.Spool = v; return nil },
-	"restore_jobs":      func(t *Task, v string) error { return setIntValue(&t.RestoreJobs, v) },
+// kind is how a Task field's value is read: from a string (a .cfg or a
+// flag) by set, from a YAML value by decode.
+type kind int
+
+const (
+	kindString kind = iota
+	kindInt
+	kindIntPtr // unset is nil, not 0
+	kindBool
+	kindDuration
+	kindList
+)
+
+// field is one key a task may carry and the Task field it sets.
+type field struct {
+	index int
+	kind  kind
 }
 
-// list reads a comma-separated value (YAML sequences arrive joined so).
+// fields maps each key, in the tasks file and in a legacy .cfg, to its
+// field. It is read from Task's yaml tags, so a field added there is a key
+// of both formats, spelled once.
+var fields = sync.OnceValue(func() map[string]field {
+	kinds := map[reflect.Type]kind{
+		reflect.TypeFor[string]():        kindString,
+		reflect.TypeFor[int]():           kindInt,
+		reflect.TypeFor[*int]():          kindIntPtr,
+		reflect.TypeFor[bool]():          kindBool,
+		reflect.TypeFor[time.Duration](): kindDuration,
+		reflect.TypeFor[[]string]():      kindList,
+	}
+	out := map[string]field{}
+	typ := reflect.TypeFor[Task]()
+	for i := range typ.NumField() {
+		f := typ.Field(i)
+		key, _, _ := strings.Cut(f.Tag.Get("yaml"), ",")
+		if key == "-" || key == "" {
+			continue
+		}
+		k, ok := kinds[f.Type]
+		if !ok {
+			panic(fmt.Sprintf("config: Task.%s is a %s, which set and decode cannot read", f.Name, f.Type))
+		}
+		out[key] = field{i, k}
+	}
+	return out
+})
+
+// knownKeys lists the keys for the unknown-key message.
+var knownKeys = sync.OnceValue(func() string {
+	return strings.Join(slices.Sorted(maps.Keys(fields())), ", ")
+})
+
+// The original script's names: aliases for a key, and keys refused with
+// the reason.
+var (
+	aliases = map[string]string{"transformation_sql_file": "sanitise_rules"}
+	refused = map[string]string{
+		"pre_dump_transformation_sql_file": "sanitising before the dump needs a separate prefix for sanitised dumps, which a .cfg cannot say; use a tasks file with sanitise_rules, sanitise: before_upload and sanitised_path",
+	}
+)
+
+// lookup finds key's field, or says why there is none.
+func lookup(key string) (field, string) {
+	if why, ok := refused[key]; ok {
+		return field{}, why
+	}
+	if canonical, ok := aliases[key]; ok {
+		key = canonical
+	}
+	f, ok := fields()[key]
+	if !ok {
+		return field{}, "unknown key; known keys: " + knownKeys()
+	}
+	return f, ""
+}
+
+// want says what a value of the field must be, for messages.
+func (f field) want() string {
+	switch f.kind {
+	case kindInt, kindIntPtr:
+		return "must be a whole number"
+	case kindBool:
+		return "must be true or false"
+	case kindDuration:
+		return "must be a duration such as 90s, 5m or 1h"
+	case kindList:
+		return "must be a list of names such as [a, b], or a single name"
+	}
+	return "must be a single value, not a list or mapping"
+}
+
+// set sets the field of t from a string, as a .cfg or a flag gives it.
+func (f field) set(t *Task, v string) error {
+	dst := reflect.ValueOf(t).Elem().Field(f.index)
+	var err error
+	switch f.kind {
+	case kindString:
+		dst.SetString(v)
+	case kindInt, kindIntPtr:
+		var n int
+		if n, err = strconv.Atoi(strings.TrimSpace(v)); err == nil {
+			if f.kind == kindIntPtr {
+				dst.Set(reflect.ValueOf(&n))
+			} else {
+				dst.SetInt(int64(n))
+			}
+		}
+	case kindBool:
+		var b bool
+		if b, err = strconv.ParseBool(strings.TrimSpace(v)); err == nil {
+			dst.SetBool(b)
+		}
+	case kindDuration:
+		var d time.Duration
+		if d, err = time.ParseDuration(strings.TrimSpace(v)); err == nil {
+			dst.SetInt(int64(d))
+		}
+	case kindList:
+		dst.Set(reflect.ValueOf(list(v)))
+	}
+	if err != nil {
+		return errors.New(f.want())
+	}
+	return nil
+}
+
+// decode sets the field of t from a tasks file value. yaml.v3 decodes it
+// into the field; what is checked first is where yaml.v3 would read a
+// value differently from a .cfg.
+func (f field) decode(t *Task, n *yaml.Node) error {
+	if n.Kind == yaml.AliasNode {
+		n = n.Alias
+	}
+	dst := reflect.ValueOf(t).Elem().Field(f.index)
+	if n.Kind == yaml.ScalarNode {
+		switch f.kind {
+		case kindList:
+			// A comma-separated value, as a .cfg writes a list.
+			if n.ShortTag() != "!!null" {
+				dst.Set(reflect.ValueOf(list(n.Value)))
+				return nil
+			}
+		case kindInt, kindIntPtr, kindBool:
+			// hour: "23" is 23, as it was when every value was read as a
+			// string.
+			if n.Style&(yaml.DoubleQuotedStyle|yaml.SingleQuotedStyle) != 0 {
+				plain := *n
+				plain.Style, plain.Tag = 0, ""
+				n = &plain
+			}
+			// yaml.v3 would truncate 1.5 to 1.
+			if n.ShortTag() == "!!float" {
+				return errors.New(f.want())
+			}
+		case kindDuration:
+			// yaml.v3 refuses a bare number, which would be nanoseconds;
+			// 0 needs no unit, as time.ParseDuration (and a .cfg) agree.
+			if n.Value == "0" {
+				dst.SetInt(0)
+				return nil
+			}
+		}
+	}
+	// Decoded into a new value and set only whole, so a list that fails
+	// half way leaves nothing behind.
+	v := reflect.New(dst.Type())
+	if err := n.Decode(v.Interface()); err != nil {
+		return errors.New(f.want())
+	}
+	dst.Set(v.Elem())
+	return nil
+}
+
+// list reads a comma-separated value. Its capacity is its length, so tasks
+// that share it (from defaults) never append into one another's.
 func list(v string) []string {
 	var out []string
 	for _, s := range strings.Split(v, ",") {
@@ -75,60 +203,20 @@ func list(v string) []string {
 			out = append(out, s)
 		}
 	}
-	return out
+	return slices.Clip(out)
 }
 
-func setDuration(dst *time.Duration, v string) error {
-	d, err := time.ParseDuration(strings.TrimSpace(v))
-	if err != nil {
-		return errors.New("must be a duration such as 90s, 5m or 1h")
-	}
-	*dst = d
-	return nil
-}
-
-func setBool(dst *bool, v string) error {
-	b, err := strconv.ParseBool(strings.TrimSpace(v))
-	if err != nil {
-		return errors.New("must be true or false")
-	}
-	*dst = b
-	return nil
-}
-
-func knownKeys() string {
-	return strings.Join(slices.Sorted(maps.Keys(setters)), ", ")
-}
-
-func setIntValue(dst *int, v string) error {
-	var p *int
-	if err := setInt(&p, v); err != nil {
-		return err
-	}
-	*dst = *p
-	return nil
-}
-
-func setInt(dst **int, v string) error {
-	n, err := strconv.Atoi(strings.TrimSpace(v))
-	if err != nil {
-		return errors.New("must be a whole number")
-	}
-	*dst = &n
-	return nil
-}
-
-// set applies one key of a task, reporting unknown keys and bad values.
+// set applies one key of a task from a string, reporting unknown keys and
+// bad values.
 func (t *Task) set(source, key, value string) error {
-	fe := &FieldError{Source: source, Task: t.Name, Field: key, Value: value}
-	set, ok := setters[key]
-	if !ok {
-		fe.Reason = "unknown key; known keys: " + knownKeys()
-		return fe
+	f, why := lookup(key)
+	if why == "" {
+		if err := f.set(t, value); err != nil {
+			why = err.Error()
+		}
 	}
-	if err := set(t, value); err != nil {
-		fe.Reason = err.Error()
-		return fe
+	if why != "" {
+		return &FieldError{Source: source, Task: t.Name, Field: key, Value: value, Reason: why}
 	}
 	return nil
 }
@@ -193,7 +281,7 @@ func ParseFile(path string, data []byte) (*File, error) {
 	}
 	var (
 		errs     Errors
-		defaults = map[string]string{}
+		defaults *yaml.Node
 		tasks    *yaml.Node
 	)
 	root := doc.Content[0]
@@ -209,10 +297,21 @@ func ParseFile(path string, data []byte) (*File, error) {
 		case "tasks":
 			tasks = v
 		case "defaults":
-			errs = append(errs, scalars(path, "defaults", v, defaults)...)
+			defaults = v
 		default:
 			errs = append(errs, fmt.Errorf("%s: line %d: unknown top-level key %s; expected tasks and optionally defaults", path, k.Line, quoteClip(k.Value)))
 		}
+	}
+	// Every task starts as a copy of the defaults, so its own values
+	// override them.
+	var base Task
+	lines := map[string]int{} // reused for each mapping's keys
+	validate := true
+	if defaults != nil {
+		es, decoded := decodeTask(path, "defaults", defaults, &base, lines)
+		errs = append(errs, es...)
+		// Without their defaults, tasks would only be refused for lacking them.
+		validate = decoded
 	}
 	if tasks == nil || tasks.Kind != yaml.MappingNode {
 		return nil, append(errs, fmt.Errorf("%s: missing tasks: mapping of task name to settings", path))
@@ -226,18 +325,12 @@ func ParseFile(path string, data []byte) (*File, error) {
 			continue
 		}
 		taskLines[name] = line
-		values := map[string]string{}
-		if es := scalars(path, "task "+clip(name), tasks.Content[i+1], values); es != nil {
-			errs = append(errs, es...)
-			continue
-		}
-		t := Task{Name: name}
-		for _, m := range []map[string]string{defaults, values} {
-			for _, k := range slices.Sorted(maps.Keys(m)) {
-				if err := t.set(path, k, m[k]); err != nil {
-					errs = append(errs, err)
-				}
-			}
+		t := base
+		t.Name = name
+		es, decoded := decodeTask(path, "task "+clip(name), tasks.Content[i+1], &t, lines)
+		errs = append(errs, es...)
+		if !decoded || !validate {
+			continue // what the task says is unclear; validating it would guess
 		}
 		t.Normalise()
 		if err := t.LoadRules(path); err != nil {
@@ -286,40 +379,70 @@ func (f *File) checkChains() Errors {
 	return errs
 }
 
-// scalars reads a mapping of scalar values into out. A key given twice is
-// refused: yaml.v3 keeps both when decoding into a Node, and out would
-// silently keep the last, so `database: small` then `database: big` would
-// push big.
-func scalars(path, what string, n *yaml.Node, out map[string]string) Errors {
+// decodeTask decodes a mapping of key: value (a task, or the defaults)
+// into t, over what t already holds. A key given twice is refused, naming
+// both lines: yaml.v3 keeps both in a Node, and decoding would keep the
+// last, so `database: small` then `database: big` would push big. Unknown
+// keys and values of the wrong type are FieldErrors naming file, task (or
+// defaults), key and value. decoded is false when the mapping is too
+// malformed (not a mapping, a key twice) to decode at all. what names the
+// mapping ("task x" or "defaults"); lines is scratch space, cleared here.
+func decodeTask(path, what string, n *yaml.Node, t *Task, lines map[string]int) (errs Errors, decoded bool) {
 	if n.Kind != yaml.MappingNode {
-		return Errors{fmt.Errorf("%s: line %d: %s must be a mapping of key: value", path, n.Line, what)}
+		return Errors{fmt.Errorf("%s: line %d: %s must be a mapping of key: value", path, n.Line, what)}, false
 	}
-	var errs Errors
-	lines := map[string]int{}
+	source := path
+	if what == "defaults" {
+		source += ": defaults"
+	}
+	clear(lines)
 	for i := 0; i+1 < len(n.Content); i += 2 {
-		k, v := n.Content[i], n.Content[i+1]
+		k := n.Content[i]
 		if first, ok := lines[k.Value]; ok {
 			errs = append(errs, fmt.Errorf("%s: %s: key %s given twice, at lines %d and %d; keep one", path, what, clip(k.Value), first, k.Line))
 			continue
 		}
 		lines[k.Value] = k.Line
-		switch v.Kind {
-		case yaml.ScalarNode:
-			out[k.Value] = v.Value
-		case yaml.SequenceNode: // a list of names: then, before, after
-			var items []string
-			for _, item := range v.Content {
-				if item.Kind != yaml.ScalarNode || strings.Contains(item.Value, ",") {
-					return append(errs, fmt.Errorf("%s: line %d: %s: %s must be a list of names", path, item.Line, what, clip(k.Value)))
-				}
-				items = append(items, item.Value)
+	}
+	if errs != nil {
+		return errs, false
+	}
+	for i := 0; i+1 < len(n.Content); i += 2 {
+		k, v := n.Content[i], n.Content[i+1]
+		f, why := lookup(k.Value)
+		if why == "" {
+			if err := f.decode(t, v); err != nil {
+				why = err.Error()
 			}
-			out[k.Value] = strings.Join(items, ",")
-		default:
-			return append(errs, fmt.Errorf("%s: line %d: %s: %s must be a single value or a list", path, v.Line, what, clip(k.Value)))
+		}
+		if why != "" {
+			errs = append(errs, &FieldError{Source: source, Task: t.Name, Field: k.Value, Value: text(v), Reason: why})
 		}
 	}
-	return errs
+	return errs, true
+}
+
+// text is a value as a message quotes it: a scalar as written, a list or
+// mapping in flow style.
+func text(n *yaml.Node) string {
+	var items []string
+	switch n.Kind {
+	case yaml.ScalarNode:
+		return n.Value
+	case yaml.AliasNode:
+		return text(n.Alias)
+	case yaml.SequenceNode:
+		for _, c := range n.Content {
+			items = append(items, text(c))
+		}
+		return "[" + strings.Join(items, ", ") + "]"
+	case yaml.MappingNode:
+		for i := 0; i+1 < len(n.Content); i += 2 {
+			items = append(items, text(n.Content[i])+": "+text(n.Content[i+1]))
+		}
+		return "{" + strings.Join(items, ", ") + "}"
+	}
+	return ""
 }
 
 // ReadLegacy parses the original script's sourceable configuration file:
