@@ -23,6 +23,7 @@ func TestWrongTypesRefused(t *testing.T) {
 		{"jitter: 90", `tasks.yaml: task t1: jitter "90": must be a duration such as 90s, 5m or 1h`},
 		{"catchup_window: [1h]", `tasks.yaml: task t1: catchup_window "[1h]": must be a duration such as 90s, 5m or 1h`},
 		{"protected: maybe", `tasks.yaml: task t1: protected "maybe": must be true or false`},
+		{"protected: yes", `tasks.yaml: task t1: protected "yes": must be true or false`},
 		{"delete: {a: b}", `tasks.yaml: task t1: delete "{a: b}": must be true or false`},
 		{"database: [a, b]", `tasks.yaml: task t1: database "[a, b]": must be a single value, not a list or mapping`},
 		{"title: {a: b}", `tasks.yaml: task t1: title "{a: b}": must be a single value, not a list or mapping`},
@@ -42,6 +43,7 @@ func TestValuesReadAsBefore(t *testing.T) {
 	f, err := ParseFile("tasks.yaml", []byte(decodeBase+`    hour: "23"
     minute: '5'
     protected: "true"
+    require_sanitised: 0
     jitter: 0
     catchup_window: 90s
     before: a, b
@@ -50,7 +52,7 @@ func TestValuesReadAsBefore(t *testing.T) {
 		t.Fatal(err)
 	}
 	task := f.Tasks[0]
-	if *task.Hour != 23 || *task.Minute != 5 || !task.Protected || task.Jitter != 0 || task.CatchupWindow != 90*time.Second || !slices.Equal(task.Before, []string{"a", "b"}) {
+	if *task.Hour != 23 || *task.Minute != 5 || !task.Protected || task.RequireSanitised || task.Jitter != 0 || task.CatchupWindow != 90*time.Second || !slices.Equal(task.Before, []string{"a", "b"}) {
 		t.Errorf("%+v", task)
 	}
 }

@@ -163,7 +163,14 @@ func (f field) decode(t *Task, n *yaml.Node) error {
 				dst.Set(reflect.ValueOf(list(n.Value)))
 				return nil
 			}
-		case kindInt, kindIntPtr, kindBool:
+		case kindBool:
+			// strconv's words (true, false, 1, 0, t, f), as tasks files
+			// have always taken and .cfg files take, not YAML 1.1's
+			// yes/no/on/off.
+			if n.ShortTag() != "!!null" {
+				return f.set(t, n.Value)
+			}
+		case kindInt, kindIntPtr:
 			// hour: "23" is 23, as it was when every value was read as a
 			// string.
 			if n.Style&(yaml.DoubleQuotedStyle|yaml.SingleQuotedStyle) != 0 {
