@@ -24,9 +24,6 @@ import (
 	"github.com/envsync/envsync/store"
 )
 
-// Version is recorded in every manifest.
-var Version = "0.1.0"
-
 // Config is what a worker host knows about itself; none of it travels in
 // workflow inputs.
 type Config struct {

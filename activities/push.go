@@ -14,6 +14,7 @@ import (
 
 	"go.temporal.io/sdk/activity"
 
+	"github.com/envsync/envsync/buildinfo"
 	"github.com/envsync/envsync/config"
 	"github.com/envsync/envsync/dump"
 	"github.com/envsync/envsync/engine"
@@ -338,7 +339,7 @@ func (a *Activities) putManifest(ctx context.Context, st store.Store, t config.T
 	man := dump.Manifest{
 		Format: dump.ManifestFormat, Key: d.Key, DBMS: t.DBMS, Database: t.Database,
 		SourceHost: a.cfg.Host, CreatedAt: d.StartedAt, Size: d.Size, SHA256: d.SHA256,
-		Compression: d.Compression, DumpFormat: d.Format, ServerVersion: d.ServerVersion, EnvsyncVersion: Version,
+		Compression: d.Compression, DumpFormat: d.Format, ServerVersion: d.ServerVersion, EnvsyncVersion: buildinfo.Version,
 		Sanitised: d.Sanitised, Origin: d.Origin,
 	}
 	body, err := man.Marshal()

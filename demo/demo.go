@@ -21,6 +21,7 @@ import (
 	"github.com/envsync/envsync/devserver"
 	"github.com/envsync/envsync/engine/postgres"
 	"github.com/envsync/envsync/internal/pgserver"
+	"github.com/envsync/envsync/launch"
 	"github.com/envsync/envsync/starter"
 	"github.com/envsync/envsync/worker"
 )
@@ -72,7 +73,7 @@ func Run(ctx context.Context, o Options) error {
 	}
 	defer srv.Stop()
 	say("Temporal    %s (embedded, state in %s)", srv.Address, filepath.Join(dir, "temporal.db"))
-	c, err := client.Dial(client.Options{HostPort: srv.Address, Namespace: srv.Namespace, Logger: starter.Logger()})
+	c, err := client.Dial(client.Options{HostPort: srv.Address, Namespace: srv.Namespace, Logger: launch.Logger()})
 	if err != nil {
 		return err
 	}

@@ -25,8 +25,8 @@ import (
 	"go.temporal.io/sdk/converter"
 
 	"github.com/envsync/envsync/config"
+	"github.com/envsync/envsync/launch"
 	"github.com/envsync/envsync/searchattr"
-	"github.com/envsync/envsync/starter"
 	"github.com/envsync/envsync/workflows"
 )
 
@@ -153,7 +153,7 @@ func Build(ctx context.Context, c client.Client, f *config.File, opts ...Option)
 		desired[i] = want{o, h}
 	}
 	if len(errs) > 0 {
-		return nil, &starter.InputError{Err: errs}
+		return nil, &launch.InputError{Err: errs}
 	}
 
 	listing.Store(true)

@@ -53,28 +53,28 @@ func ParseArgs(action string, args []string, stderr io.Writer) (Args, error) {
 		set[f] = fs.String(f, "", k)
 	}
 	if err := fs.Parse(args); err != nil {
-		return Args{}, &InputError{err}
+		return Args{}, &InputError{Err: err}
 	}
 	if fs.NArg() > 0 {
-		return Args{}, &InputError{fmt.Errorf("unexpected argument %q: options only (see -h)", fs.Arg(0))}
+		return Args{}, &InputError{Err: fmt.Errorf("unexpected argument %q: options only (see -h)", fs.Arg(0))}
 	}
 	var t config.Task
 	var then []config.Task
 	source := "command line"
 	switch {
 	case *tasksFile != "" && *legacy != "":
-		return Args{}, &InputError{fmt.Errorf("give either -f (legacy file) or --tasks, not both")}
+		return Args{}, &InputError{Err: fmt.Errorf("give either -f (legacy file) or --tasks, not both")}
 	case *tasksFile != "":
 		if *taskName == "" {
-			return Args{}, &InputError{fmt.Errorf("--tasks needs --task NAME")}
+			return Args{}, &InputError{Err: fmt.Errorf("--tasks needs --task NAME")}
 		}
 		f, err := config.LoadFile(*tasksFile)
 		if err != nil {
-			return Args{}, &InputError{err}
+			return Args{}, &InputError{Err: err}
 		}
 		var ok bool
 		if t, ok = f.Task(*taskName); !ok {
-			return Args{}, &InputError{fmt.Errorf("%s: no task named %q", *tasksFile, *taskName)}
+			return Args{}, &InputError{Err: fmt.Errorf("%s: no task named %q", *tasksFile, *taskName)}
 		}
 		for _, name := range t.Then {
 			pull, _ := f.Task(name) // LoadFile checked that it exists
@@ -84,12 +84,12 @@ func ParseArgs(action string, args []string, stderr io.Writer) (Args, error) {
 	case *legacy != "":
 		fh, err := os.Open(*legacy)
 		if err != nil {
-			return Args{}, &InputError{fmt.Errorf("-f: %w", err)}
+			return Args{}, &InputError{Err: fmt.Errorf("-f: %w", err)}
 		}
 		defer fh.Close()
 		t.Name = strings.TrimSuffix(filepath.Base(*legacy), filepath.Ext(*legacy))
 		if err := config.ReadLegacy(*legacy, fh, &t); err != nil {
-			return Args{}, &InputError{err}
+			return Args{}, &InputError{Err: err}
 		}
 		source = *legacy
 	}
@@ -100,11 +100,11 @@ func ParseArgs(action string, args []string, stderr io.Writer) (Args, error) {
 		}
 	})
 	if flagErr != nil {
-		return Args{}, &InputError{flagErr}
+		return Args{}, &InputError{Err: flagErr}
 	}
 	if action != "" {
 		if t.Action != "" && t.Action != action {
-			return Args{}, &InputError{&config.FieldError{Source: source, Task: t.Name, Field: "action", Value: t.Action,
+			return Args{}, &InputError{Err: &config.FieldError{Source: source, Task: t.Name, Field: "action", Value: t.Action,
 				Reason: fmt.Sprintf("conflicts with `envsync %s`; use `envsync run` to take the action from the file", action)}}
 		}
 		t.Action = action
@@ -117,10 +117,10 @@ func ParseArgs(action string, args []string, stderr io.Writer) (Args, error) {
 	}
 	t.Normalise()
 	if err := t.LoadRules(source); err != nil {
-		return Args{}, &InputError{err}
+		return Args{}, &InputError{Err: err}
 	}
 	r := Request{Task: t, Timestamp: *timestamp, Key: *key, AllowProtected: *allowProt, Then: then}
-	if err := r.Validate(source); err != nil {
+	if err := validate(&r, source); err != nil {
 		return Args{}, err
 	}
 	return Args{Request: r, Source: source, Namespace: *namespace}, nil

@@ -5,153 +5,31 @@ package starter
 
 import (
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
-	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
-	"log/slog"
-	"os"
 	"strings"
 
-	enumspb "go.temporal.io/api/enums/v1"
-	"go.temporal.io/api/serviceerror"
 	"go.temporal.io/sdk/client"
-	"go.temporal.io/sdk/converter"
-	"go.temporal.io/sdk/log"
 
-	"github.com/envsync/envsync/activities"
-	"github.com/envsync/envsync/config"
 	"github.com/envsync/envsync/dump"
-	"github.com/envsync/envsync/searchattr"
+	"github.com/envsync/envsync/launch"
 	"github.com/envsync/envsync/workflows"
 )
 
-// Request is one run to start.
-type Request struct {
-	Task config.Task
-	// Timestamp (pull only): restore the dump of that UTC minute.
-	Timestamp string
-	// Key (pull only): restore exactly this dump.
-	Key string
-	// AllowProtected (pull only): the person starting it means to pull
-	// into a protected target.
-	AllowProtected bool
-	// Then (push only): pulls to start with the pushed dump.
-	Then     []config.Task
-	Timeouts workflows.Timeouts
-}
+// Request is one run to start; see workflows.Request.
+type Request = workflows.Request
 
 // InputError is bad input from the user: the command exits 2.
-type InputError struct{ Err error }
+type InputError = launch.InputError
 
-func (e *InputError) Error() string { return e.Err.Error() }
-func (e *InputError) Unwrap() error { return e.Err }
+// validate checks the request where it enters, as the workflow will again.
+func validate(r *Request, source string) error { return launch.Validate(r, source) }
 
-const memoRequest = "envsync_request"
-
-// fingerprint identifies a request, so a repeated identical start attaches
-// to the run already going instead of being refused.
-func fingerprint(r Request) string {
-	b, _ := json.Marshal(struct {
-		Task           config.Task
-		Timestamp, Key string
-		AllowProtected bool
-		Then           []config.Task
-	}{r.Task, r.Timestamp, r.Key, r.AllowProtected, r.Then})
-	sum := sha256.Sum256(b)
-	return hex.EncodeToString(sum[:])
-}
-
-// Validate checks the request as the workflow will, before anything starts.
-func (r *Request) Validate(source string) error {
-	r.Task.Normalise()
-	if err := r.Task.Validate(source); err != nil {
-		return &InputError{err}
-	}
-	if r.Task.Protected && r.Task.Action == config.ActionPull && !r.AllowProtected {
-		return &InputError{&config.FieldError{Source: source, Task: r.Task.Name, Field: "protected", Value: "true",
-			Reason: "this pull would replace a protected database; add --allow-protected if you mean it"}}
-	}
-	if r.Timestamp != "" {
-		if r.Task.Action != config.ActionPull {
-			return &InputError{&config.FieldError{Source: source, Task: r.Task.Name, Field: "timestamp", Value: r.Timestamp, Reason: "only a pull restores a chosen dump"}}
-		}
-		if _, err := config.ParseTimestamp(source, r.Timestamp); err != nil {
-			return &InputError{err}
-		}
-	}
-	return nil
-}
-
-// Start starts the run, or attaches to one already running for the same
-// request. A different run of the same database is refused.
-func Start(ctx context.Context, c client.Client, r Request) (client.WorkflowRun, error) {
-	if err := r.Validate("request"); err != nil {
-		return nil, err
-	}
-	id := r.Task.WorkflowID()
-	fp := fingerprint(r)
-	opts := client.StartWorkflowOptions{
-		ID:                                       id,
-		TaskQueue:                                config.CentralQueue,
-		WorkflowIDReusePolicy:                    enumspb.WORKFLOW_ID_REUSE_POLICY_ALLOW_DUPLICATE,
-		WorkflowIDConflictPolicy:                 enumspb.WORKFLOW_ID_CONFLICT_POLICY_FAIL,
-		WorkflowExecutionErrorWhenAlreadyStarted: true,
-		TypedSearchAttributes:                    searchattr.For(r.Task),
-		Memo:                                     map[string]any{memoRequest: fp},
-		StaticSummary:                            fmt.Sprintf("%s %s %s via %s", r.Task.Action, r.Task.DBMS, r.Task.Database, r.Task.StorageBackend),
-	}
-	var run client.WorkflowRun
-	var err error
-	switch r.Task.Action {
-	case config.ActionPush:
-		run, err = c.ExecuteWorkflow(ctx, opts, "Push", workflows.PushInput{Task: r.Task, Then: r.Then, Timeouts: r.Timeouts})
-	case config.ActionS3Sync:
-		run, err = c.ExecuteWorkflow(ctx, opts, "Sync", workflows.SyncInput{Task: r.Task, Timeouts: r.Timeouts})
-	default:
-		run, err = c.ExecuteWorkflow(ctx, opts, "Pull", workflows.PullInput{Task: r.Task, Timestamp: r.Timestamp, Key: r.Key,
-			AllowProtected: r.AllowProtected, Timeouts: r.Timeouts})
-	}
-	var started *serviceerror.WorkflowExecutionAlreadyStarted
-	if errors.As(err, &started) {
-		return attach(ctx, c, id, started.RunId, fp)
-	}
-	var invalid *serviceerror.InvalidArgument
-	if errors.As(err, &invalid) {
-		return nil, fmt.Errorf("start %s: %w (if it names a search attribute, start `envsync worker` once to register them, or see the README)", id, err)
-	}
-	if err != nil {
-		return nil, fmt.Errorf("start %s: %w", id, err)
-	}
-	return run, nil
-}
-
-func attach(ctx context.Context, c client.Client, id, runID, fp string) (client.WorkflowRun, error) {
-	desc, err := c.DescribeWorkflowExecution(ctx, id, runID)
-	if err != nil {
-		return nil, fmt.Errorf("another run %s of this database is in progress, and describing it failed: %w", id, err)
-	}
-	info := desc.GetWorkflowExecutionInfo()
-	var theirs string
-	if p := info.GetMemo().GetFields()[memoRequest]; p != nil {
-		_ = converter.GetDefaultDataConverter().FromPayload(p, &theirs)
-	}
-	if theirs == fp {
-		return c.GetWorkflow(ctx, id, info.GetExecution().GetRunId()), nil
-	}
-	return nil, fmt.Errorf("another run of this database is in progress (%s workflow %s, run %s, started %s); wait for it, or cancel it with: temporal workflow cancel --workflow-id %s",
-		info.GetType().GetName(), id, info.GetExecution().GetRunId(), info.GetStartTime().AsTime().Format("2006-01-02 15:04:05Z"), id)
-}
-
-// Outcome is a finished run.
+// Outcome is a finished run: which, and its result.
 type Outcome struct {
 	WorkflowID string
 	RunID      string
-	Push       *workflows.PushResult
-	Pull       *workflows.PullResult
-	Sync       *activities.SyncResult
+	workflows.Results
 }
 
 // Run starts (or attaches to) the run and waits for it.
@@ -161,7 +39,7 @@ func Run(ctx context.Context, c client.Client, r Request) (Outcome, error) {
 
 // RunWatched is Run, printing progress to w (nil: none) while it waits.
 func RunWatched(ctx context.Context, c client.Client, r Request, w *Watch) (Outcome, error) {
-	run, err := Start(ctx, c, r)
+	run, err := launch.Start(ctx, c, r)
 	if err != nil {
 		return Outcome{}, err
 	}
@@ -172,18 +50,11 @@ func RunWatched(ctx context.Context, c client.Client, r Request, w *Watch) (Outc
 		go func() { w.watch(wctx, c, run.GetID(), run.GetRunID()); close(done) }()
 		defer func() { stop(); <-done }()
 	}
-	switch r.Task.Action {
-	case config.ActionPush:
-		out.Push = &workflows.PushResult{}
-		err = run.Get(ctx, out.Push)
-	case config.ActionS3Sync:
-		out.Sync = &activities.SyncResult{}
-		err = run.Get(ctx, out.Sync)
-	default:
-		out.Pull = &workflows.PullResult{}
-		err = run.Get(ctx, out.Pull)
+	act, err := workflows.ActionOf(r.Task.Action) // Start checked it
+	if err != nil {
+		return out, err
 	}
-	return out, err
+	return out, run.Get(ctx, act.Result(&out.Results))
 }
 
 // Report prints a run that succeeded, for a person: what ran, where it
@@ -299,10 +170,4 @@ func Failed(w io.Writer, o Outcome) {
 	}
 	fmt.Fprintf(w, "workflow  %s\nrun       %s\nfailed    see the run's history with: temporal workflow show --workflow-id %s --run-id %s\n",
 		o.WorkflowID, o.RunID, o.WorkflowID, o.RunID)
-}
-
-// Logger is the Temporal SDK logger for envsync's own processes: warnings
-// and errors to stderr, not the SDK's per-activity debug lines.
-func Logger() log.Logger {
-	return log.NewStructuredLogger(slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn})))
 }

@@ -6,7 +6,7 @@ import (
 
 	"go.temporal.io/sdk/client"
 
-	"github.com/envsync/envsync/starter"
+	"github.com/envsync/envsync/launch"
 	"github.com/envsync/envsync/workflows"
 )
 
@@ -23,7 +23,7 @@ func (c *chainer) start(ctx context.Context, in workflows.ChainInput) (workflows
 	var err error
 	switch {
 	case in.Task.TemporalAddress != "":
-		target, err = client.Dial(client.Options{HostPort: in.Task.TemporalAddress, Namespace: in.Task.Namespace, Logger: starter.Logger()})
+		target, err = client.Dial(client.Options{HostPort: in.Task.TemporalAddress, Namespace: in.Task.Namespace, Logger: launch.Logger()})
 	default:
 		target, err = client.NewClientFromExisting(c.client, client.Options{Namespace: in.Task.Namespace})
 	}
@@ -31,7 +31,7 @@ func (c *chainer) start(ctx context.Context, in workflows.ChainInput) (workflows
 		return out, fmt.Errorf("connect to namespace %s at %q for chained pull %s: %w", in.Task.Namespace, in.Task.TemporalAddress, in.Task.Name, err)
 	}
 	defer target.Close()
-	run, err := starter.Start(ctx, target, starter.Request{Task: in.Task, Key: in.Key})
+	run, err := launch.Start(ctx, target, workflows.Request{Task: in.Task, Key: in.Key})
 	if err != nil {
 		return out, err
 	}

@@ -62,25 +62,17 @@ const legacyMaxName = 63
 // in. Whatever fails, the live database stays as it was and the staging copy
 // is dropped; lock, temp files, after hooks and the report are seen to.
 func Pull(ctx workflow.Context, in PullInput) (res PullResult, err error) {
-	task := in.Task
-	task.Normalise()
-	if err := task.Validate("workflow input"); err != nil {
+	req := Request{Task: in.Task, Timestamp: in.Timestamp, Key: in.Key, AllowProtected: in.AllowProtected}
+	if err := req.Validate("workflow input"); err != nil {
 		return res, invalid(err)
 	}
+	task := req.Task
 	if task.Action != config.ActionPull {
 		return res, invalid(errorf("action is %q; the Pull workflow only pulls", task.Action))
 	}
-	if err := task.RulesLoaded(); err != nil {
-		return res, invalid(err)
-	}
-	if task.Protected && !in.AllowProtected {
-		return res, invalid(errorf("target %s is protected: pull into it only by hand, with envsync pull --allow-protected", task.Database))
-	}
 	var minute time.Time
 	if in.Timestamp != "" && in.Key == "" {
-		if minute, err = config.ParseTimestamp("workflow input", in.Timestamp); err != nil {
-			return res, invalid(err)
-		}
+		minute, _ = config.ParseTimestamp("workflow input", in.Timestamp) // valid: checked above
 	}
 	r := newRun(ctx, task, in.Timeouts)
 	r.location = fmt.Sprintf("%s://%s/%s", task.StorageBackend, task.URL, task.Path)

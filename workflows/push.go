@@ -77,16 +77,13 @@ var a *activities.Activities
 // chained pulls. The lock, temp file, after hooks and the monitoring report
 // are seen to however the run ends, cancellation included.
 func Push(ctx workflow.Context, in PushInput) (res PushResult, err error) {
-	task := in.Task
-	task.Normalise()
-	if err := task.Validate("workflow input"); err != nil {
+	req := Request{Task: in.Task, Then: in.Then}
+	if err := req.Validate("workflow input"); err != nil {
 		return res, invalid(err)
 	}
+	task := req.Task
 	if task.Action != config.ActionPush {
 		return res, invalid(errorf("action is %q; the Push workflow only pushes", task.Action))
-	}
-	if err := task.RulesLoaded(); err != nil {
-		return res, invalid(err)
 	}
 	r := newRun(ctx, task, in.Timeouts)
 	defer func() { r.finish(ctx, err) }()

@@ -7,7 +7,6 @@ import (
 	"go.temporal.io/sdk/temporal"
 	"go.temporal.io/sdk/workflow"
 
-	"github.com/envsync/envsync/activities"
 	"github.com/envsync/envsync/config"
 	"github.com/envsync/envsync/searchattr"
 )
@@ -20,13 +19,11 @@ type ScheduledInput struct {
 	Then []config.Task `json:"then,omitempty"`
 }
 
-// ScheduledResult names the run the schedule started.
+// ScheduledResult names the run the schedule started, and its result.
 type ScheduledResult struct {
-	WorkflowID string                 `json:"workflow_id"`
-	RunID      string                 `json:"run_id"`
-	Push       *PushResult            `json:"push,omitempty"`
-	Pull       *PullResult            `json:"pull,omitempty"`
-	Sync       *activities.SyncResult `json:"sync,omitempty"`
+	WorkflowID string `json:"workflow_id"`
+	RunID      string `json:"run_id"`
+	Results
 }
 
 // Scheduled runs a task's Push or Pull as a child under the database's own
@@ -44,20 +41,12 @@ func Scheduled(ctx workflow.Context, in ScheduledInput) (ScheduledResult, error)
 		ParentClosePolicy:     enumspb.PARENT_CLOSE_POLICY_REQUEST_CANCEL,
 		TypedSearchAttributes: searchattr.For(task),
 	})
-	var child workflow.ChildWorkflowFuture
-	switch task.Action {
-	case config.ActionPush:
-		res.Push = &PushResult{}
-		child = workflow.ExecuteChildWorkflow(cctx, Push, PushInput{Task: task, Then: in.Then})
-	case config.ActionPull:
-		res.Pull = &PullResult{}
-		child = workflow.ExecuteChildWorkflow(cctx, Pull, PullInput{Task: task})
-	case config.ActionS3Sync:
-		res.Sync = &activities.SyncResult{}
-		child = workflow.ExecuteChildWorkflow(cctx, Sync, SyncInput{Task: task})
-	default:
-		return res, invalid(errorf("action %q cannot be scheduled", task.Action))
+	act, err := ActionOf(task.Action)
+	if err != nil {
+		return res, invalid(err)
 	}
+	// A scheduled pull never has AllowProtected.
+	child := workflow.ExecuteChildWorkflow(cctx, act.Workflow, act.Input(Request{Task: task, Then: in.Then}))
 	var exec workflow.Execution
 	if err := child.GetChildWorkflowExecution().Get(ctx, &exec); err != nil {
 		if temporal.IsWorkflowExecutionAlreadyStartedError(err) {
@@ -67,11 +56,5 @@ func Scheduled(ctx workflow.Context, in ScheduledInput) (ScheduledResult, error)
 		return res, err
 	}
 	res.RunID = exec.RunID
-	var out any = res.Pull
-	if res.Push != nil {
-		out = res.Push
-	} else if res.Sync != nil {
-		out = res.Sync
-	}
-	return res, child.Get(ctx, out)
+	return res, child.Get(ctx, act.Result(&res.Results))
 }

@@ -20,11 +20,11 @@ type SyncInput struct {
 // original's s3_sync, for cross-account replication), under the same lock,
 // hooks and monitoring as push and pull.
 func Sync(ctx workflow.Context, in SyncInput) (res activities.SyncResult, err error) {
-	task := in.Task
-	task.Normalise()
-	if err := task.Validate("workflow input"); err != nil {
+	req := Request{Task: in.Task}
+	if err := req.Validate("workflow input"); err != nil {
 		return res, invalid(err)
 	}
+	task := req.Task
 	if task.Action != config.ActionS3Sync {
 		return res, invalid(errorf("action is %q; the Sync workflow only runs s3_sync", task.Action))
 	}

@@ -18,11 +18,13 @@ import (
 	"golang.org/x/term"
 
 	"github.com/envsync/envsync/activities"
+	"github.com/envsync/envsync/buildinfo"
 	"github.com/envsync/envsync/config"
 	"github.com/envsync/envsync/demo"
 	"github.com/envsync/envsync/devserver"
 	"github.com/envsync/envsync/engine"
 	"github.com/envsync/envsync/failure"
+	"github.com/envsync/envsync/launch"
 	"github.com/envsync/envsync/notify"
 	"github.com/envsync/envsync/schedules"
 	"github.com/envsync/envsync/searchattr"
@@ -78,7 +80,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	case "schedules":
 		err = runSchedules(ctx, args, stdout, stderr)
 	case "version":
-		fmt.Fprintln(stdout, "envsync", activities.Version)
+		fmt.Fprintln(stdout, "envsync", buildinfo.Version)
 	case "-h", "--help", "help":
 		fmt.Fprint(stdout, usage)
 	default:
@@ -109,7 +111,7 @@ func dial(namespace string) (client.Client, error) {
 	if addr == "" {
 		addr = "127.0.0.1:7233"
 	}
-	c, err := client.Dial(client.Options{HostPort: addr, Namespace: namespace, Logger: starter.Logger()})
+	c, err := client.Dial(client.Options{HostPort: addr, Namespace: namespace, Logger: launch.Logger()})
 	if err != nil {
 		return nil, fmt.Errorf("connect to Temporal at %s: %w (set TEMPORAL_ADDRESS, or start `envsync dev`)", addr, err)
 	}
@@ -284,7 +286,7 @@ func runDev(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 		return err
 	}
 	defer srv.Stop()
-	c, err := client.Dial(client.Options{HostPort: srv.Address, Namespace: srv.Namespace, Logger: starter.Logger()})
+	c, err := client.Dial(client.Options{HostPort: srv.Address, Namespace: srv.Namespace, Logger: launch.Logger()})
 	if err != nil {
 		return err
 	}

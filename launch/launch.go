@@ -1,0 +1,117 @@
+// Package launch starts envsync runs on Temporal: under the workflow ID of
+// the target they write or read, attaching to an identical request already
+// running, refusing a different one. The command line, chained pulls and
+// tests all start runs through it.
+package launch
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+
+	enumspb "go.temporal.io/api/enums/v1"
+	"go.temporal.io/api/serviceerror"
+	"go.temporal.io/sdk/client"
+	"go.temporal.io/sdk/converter"
+	"go.temporal.io/sdk/log"
+
+	"github.com/envsync/envsync/config"
+	"github.com/envsync/envsync/searchattr"
+	"github.com/envsync/envsync/workflows"
+)
+
+// InputError is bad input from the user: the command exits 2.
+type InputError struct{ Err error }
+
+func (e *InputError) Error() string { return e.Err.Error() }
+func (e *InputError) Unwrap() error { return e.Err }
+
+const memoRequest = "envsync_request"
+
+// fingerprint identifies a request, so a repeated identical start attaches
+// to the run already going instead of being refused.
+func fingerprint(r workflows.Request) string {
+	b, _ := json.Marshal(struct {
+		Task           config.Task
+		Timestamp, Key string
+		AllowProtected bool
+		Then           []config.Task
+	}{r.Task, r.Timestamp, r.Key, r.AllowProtected, r.Then})
+	sum := sha256.Sum256(b)
+	return hex.EncodeToString(sum[:])
+}
+
+// validate checks the request where it enters, as the workflow will
+// again: bad input is refused before anything starts, and exits 2.
+// Validate is workflows.Request.Validate, its error an InputError.
+func Validate(r *workflows.Request, source string) error {
+	if err := r.Validate(source); err != nil {
+		return &InputError{err}
+	}
+	return nil
+}
+
+// Start starts the run, or attaches to one already running for the same
+// request. A different run of the same database is refused.
+func Start(ctx context.Context, c client.Client, r workflows.Request) (client.WorkflowRun, error) {
+	if err := Validate(&r, "request"); err != nil {
+		return nil, err
+	}
+	act, err := workflows.ActionOf(r.Task.Action)
+	if err != nil {
+		return nil, &InputError{err}
+	}
+	id := r.Task.WorkflowID()
+	fp := fingerprint(r)
+	opts := client.StartWorkflowOptions{
+		ID:                                       id,
+		TaskQueue:                                config.CentralQueue,
+		WorkflowIDReusePolicy:                    enumspb.WORKFLOW_ID_REUSE_POLICY_ALLOW_DUPLICATE,
+		WorkflowIDConflictPolicy:                 enumspb.WORKFLOW_ID_CONFLICT_POLICY_FAIL,
+		WorkflowExecutionErrorWhenAlreadyStarted: true,
+		TypedSearchAttributes:                    searchattr.For(r.Task),
+		Memo:                                     map[string]any{memoRequest: fp},
+		StaticSummary:                            act.Summary(r.Task),
+	}
+	run, err := c.ExecuteWorkflow(ctx, opts, act.Workflow, act.Input(r))
+	var started *serviceerror.WorkflowExecutionAlreadyStarted
+	if errors.As(err, &started) {
+		return attach(ctx, c, id, started.RunId, fp)
+	}
+	var invalid *serviceerror.InvalidArgument
+	if errors.As(err, &invalid) {
+		return nil, fmt.Errorf("start %s: %w (if it names a search attribute, start `envsync worker` once to register them, or see the README)", id, err)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("start %s: %w", id, err)
+	}
+	return run, nil
+}
+
+func attach(ctx context.Context, c client.Client, id, runID, fp string) (client.WorkflowRun, error) {
+	desc, err := c.DescribeWorkflowExecution(ctx, id, runID)
+	if err != nil {
+		return nil, fmt.Errorf("another run %s of this database is in progress, and describing it failed: %w", id, err)
+	}
+	info := desc.GetWorkflowExecutionInfo()
+	var theirs string
+	if p := info.GetMemo().GetFields()[memoRequest]; p != nil {
+		_ = converter.GetDefaultDataConverter().FromPayload(p, &theirs)
+	}
+	if theirs == fp {
+		return c.GetWorkflow(ctx, id, info.GetExecution().GetRunId()), nil
+	}
+	return nil, fmt.Errorf("another run of this database is in progress (%s workflow %s, run %s, started %s); wait for it, or cancel it with: temporal workflow cancel --workflow-id %s",
+		info.GetType().GetName(), id, info.GetExecution().GetRunId(), info.GetStartTime().AsTime().Format("2006-01-02 15:04:05Z"), id)
+}
+
+// Logger is the Temporal SDK logger for envsync's own processes: warnings
+// and errors to stderr, not the SDK's per-activity debug lines.
+func Logger() log.Logger {
+	return log.NewStructuredLogger(slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn})))
+}
