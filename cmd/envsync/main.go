@@ -2,7 +2,10 @@
 // Temporal. Subcommands only; the work is in the packages they call.
 //
 // Every subcommand is a row of the commands table; its help is generated
-// from the flags it defines, so help cannot drift from the flags.
+// from the flags it defines, so help cannot drift from the flags. Built with
+// -tags lean, the binary leaves out dev and demo, and with them the
+// embedded Temporal server and Web UI: that is the worker for database
+// hosts (see the Dockerfile).
 package main
 
 import (
@@ -24,7 +27,8 @@ import (
 )
 
 // command is one subcommand. define defines the command's flags on fs and
-// returns the function that runs it once they are parsed.
+// returns the function that runs it once they are parsed; it is nil when
+// the command is not in this build (see lean.go).
 type command struct {
 	name     string // one word, or a noun and a verb ("schedules apply")
 	summary  string // one line, for the list of commands
@@ -83,6 +87,10 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		printCommands(stderr)
 		return 2
 	}
+	if c.define == nil {
+		fmt.Fprintf(stderr, "envsync: %s is not in this build: this is the lean worker build (-tags lean), which leaves out the embedded Temporal server; %s is in the default build (go build ./cmd/envsync)\n", c.name, c.name)
+		return 2
+	}
 	fs := newFlagSet(c)
 	runCmd := c.define(fs)
 	err := fs.Parse(args)
@@ -129,12 +137,16 @@ func printCommands(w io.Writer) {
 		width = max(width, len(c.name))
 	}
 	for _, c := range commands {
-		fmt.Fprintf(w, "  %-*s  %s\n", width, c.name, c.summary)
+		summary := c.summary
+		if c.define == nil {
+			summary += " (not in this build)"
+		}
+		fmt.Fprintf(w, "  %-*s  %s\n", width, c.name, summary)
 	}
 	fmt.Fprintf(w, "  %-*s  %s\n", width, "help [command]", "this list, or a command's flags")
 	var temporal []string
 	for _, c := range commands {
-		if talksToTemporal(c) {
+		if c.define != nil && talksToTemporal(c) {
 			temporal = append(temporal, c.name)
 		}
 	}
