@@ -4,7 +4,10 @@ WORKDIR /src
 COPY go.mod go.sum ./
 RUN go mod download
 COPY . .
-RUN CGO_ENABLED=0 go build -o /envsync ./cmd/envsync
+# The lean build: every command a worker, `schedules apply` or a starter
+# needs, without `dev` and `demo` and the Temporal server and Web UI they
+# embed (README, "Lean worker").
+RUN CGO_ENABLED=0 go build -tags lean -o /envsync ./cmd/envsync
 
 FROM debian:bookworm-slim
 # One image serves every worker, and a worker runs the tools of whichever

@@ -3,7 +3,6 @@ package starter
 import (
 	"flag"
 	"fmt"
-	"io"
 	"os"
 	"path/filepath"
 	"strings"
@@ -28,89 +27,110 @@ func DefaultNamespace() string {
 	return "default"
 }
 
-// ParseArgs reads a command line. action is "push" or "pull" for those
-// subcommands and "" for run, which takes the action from -a or the file.
-// Precedence: tasks file (--tasks/--task) or legacy file (-f), then flags.
-func ParseArgs(action string, args []string, stderr io.Writer) (Args, error) {
-	fs := flag.NewFlagSet("envsync "+orRun(action), flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	var (
-		legacy    = fs.String("f", "", "legacy configuration file (key=\"value\" lines)")
-		tasksFile = fs.String("tasks", "", "YAML tasks file")
-		taskName  = fs.String("task", "", "task name in the tasks file")
-		timestamp = fs.String("t", "", "pull the dump taken in this UTC minute, YYYY-MM-DDTHH:MM")
-		key       = fs.String("key", "", "pull exactly this dump key")
-		allowProt = fs.Bool("allow-protected", false, "pull into a target marked protected")
-		namespace = fs.String("namespace", DefaultNamespace(), "Temporal namespace")
-		worker    = fs.String("worker-host", "", "host whose worker runs the steps (default $ENVSYNC_WORKER_HOST, else this host's name)")
-	)
-	// The original's flags, each setting one task key.
-	flagKeys := map[string]string{"a": "action", "D": "dbms", "S": "storagebackend", "T": "temppath",
-		"d": "database", "H": "database_hostname", "u": "url", "p": "path",
-		"s": "transformation_sql_file", "F": "pre_dump_transformation_sql_file"}
-	set := map[string]*string{}
-	for f, k := range flagKeys {
-		set[f] = fs.String(f, "", k)
+// legacyFlags are the original script's single-letter flags, each setting
+// one task key.
+var legacyFlags = []struct{ flag, key string }{
+	{"a", "action"}, {"D", "dbms"}, {"S", "storagebackend"}, {"T", "temppath"},
+	{"d", "database"}, {"H", "database_hostname"}, {"u", "url"}, {"p", "path"},
+	{"s", "transformation_sql_file"}, {"F", "pre_dump_transformation_sql_file"},
+}
+
+// Flags are the options of push, pull and run, defined on the caller's
+// FlagSet so that its help lists them. The caller parses; Args reads the
+// result.
+type Flags struct {
+	fs        *flag.FlagSet
+	action    string
+	legacy    *string
+	tasksFile *string
+	taskName  *string
+	timestamp *string
+	key       *string
+	allowProt *bool
+	namespace *string
+	worker    *string
+}
+
+// DefineFlags defines the options on fs. action is "push" or "pull" for
+// those subcommands and "" for run, which takes the action from -a or the
+// file.
+func DefineFlags(fs *flag.FlagSet, action string) *Flags {
+	f := &Flags{
+		fs:        fs,
+		action:    action,
+		legacy:    fs.String("f", "", "legacy configuration `file` (key=\"value\" lines, as the original's .cfg)"),
+		tasksFile: fs.String("tasks", "", "YAML tasks `file`"),
+		taskName:  fs.String("task", "", "task `name` in the tasks file"),
+		timestamp: fs.String("t", "", "pull the dump taken in this UTC minute, `YYYY-MM-DDTHH:MM`"),
+		key:       fs.String("key", "", "pull exactly this dump `key`"),
+		allowProt: fs.Bool("allow-protected", false, "pull into a target marked protected"),
+		namespace: fs.String("namespace", DefaultNamespace(), "Temporal namespace"),
+		worker:    fs.String("worker-host", "", "`host` whose worker runs the steps (default $ENVSYNC_WORKER_HOST, else this host's name)"),
 	}
-	if err := fs.Parse(args); err != nil {
-		return Args{}, &InputError{Err: err}
+	for _, l := range legacyFlags {
+		fs.String(l.flag, "", "set the task's `"+l.key+"` (overrides the file)")
 	}
-	if fs.NArg() > 0 {
-		return Args{}, &InputError{Err: fmt.Errorf("unexpected argument %q: options only (see -h)", fs.Arg(0))}
-	}
+	return f
+}
+
+// Args reads the parsed flags into a request. Precedence: tasks file
+// (--tasks/--task) or legacy file (-f), then the single-letter flags.
+func (f *Flags) Args() (Args, error) {
 	var t config.Task
 	var then []config.Task
 	source := "command line"
 	switch {
-	case *tasksFile != "" && *legacy != "":
+	case *f.tasksFile != "" && *f.legacy != "":
 		return Args{}, &InputError{Err: fmt.Errorf("give either -f (legacy file) or --tasks, not both")}
-	case *tasksFile != "":
-		if *taskName == "" {
+	case *f.tasksFile != "":
+		if *f.taskName == "" {
 			return Args{}, &InputError{Err: fmt.Errorf("--tasks needs --task NAME")}
 		}
-		f, err := config.LoadFile(*tasksFile)
+		file, err := config.LoadFile(*f.tasksFile)
 		if err != nil {
 			return Args{}, &InputError{Err: err}
 		}
 		var ok bool
-		if t, ok = f.Task(*taskName); !ok {
-			return Args{}, &InputError{Err: fmt.Errorf("%s: no task named %q", *tasksFile, *taskName)}
+		if t, ok = file.Task(*f.taskName); !ok {
+			return Args{}, &InputError{Err: fmt.Errorf("%s: no task named %q", *f.tasksFile, *f.taskName)}
 		}
 		for _, name := range t.Then {
-			pull, _ := f.Task(name) // LoadFile checked that it exists
+			pull, _ := file.Task(name) // LoadFile checked that it exists
 			then = append(then, pull)
 		}
-		source = *tasksFile
-	case *legacy != "":
-		fh, err := os.Open(*legacy)
+		source = *f.tasksFile
+	case *f.legacy != "":
+		fh, err := os.Open(*f.legacy)
 		if err != nil {
 			return Args{}, &InputError{Err: fmt.Errorf("-f: %w", err)}
 		}
 		defer fh.Close()
-		t.Name = strings.TrimSuffix(filepath.Base(*legacy), filepath.Ext(*legacy))
-		if err := config.ReadLegacy(*legacy, fh, &t); err != nil {
+		t.Name = strings.TrimSuffix(filepath.Base(*f.legacy), filepath.Ext(*f.legacy))
+		if err := config.ReadLegacy(*f.legacy, fh, &t); err != nil {
 			return Args{}, &InputError{Err: err}
 		}
-		source = *legacy
+		source = *f.legacy
 	}
 	var flagErr error
-	fs.Visit(func(f *flag.Flag) {
-		if k, ok := flagKeys[f.Name]; ok && flagErr == nil {
-			flagErr = config.SetKey(&t, "command line", k, f.Value.String())
+	f.fs.Visit(func(fl *flag.Flag) {
+		for _, l := range legacyFlags {
+			if l.flag == fl.Name && flagErr == nil {
+				flagErr = config.SetKey(&t, "command line", l.key, fl.Value.String())
+			}
 		}
 	})
 	if flagErr != nil {
 		return Args{}, &InputError{Err: flagErr}
 	}
-	if action != "" {
-		if t.Action != "" && t.Action != action {
+	if f.action != "" {
+		if t.Action != "" && t.Action != f.action {
 			return Args{}, &InputError{Err: &config.FieldError{Source: source, Task: t.Name, Field: "action", Value: t.Action,
-				Reason: fmt.Sprintf("conflicts with `envsync %s`; use `envsync run` to take the action from the file", action)}}
+				Reason: fmt.Sprintf("conflicts with `envsync %s`; use `envsync run` to take the action from the file", f.action)}}
 		}
-		t.Action = action
+		t.Action = f.action
 	}
-	if t.WorkerHost == "" || *worker != "" {
-		t.WorkerHost = firstNonEmpty(*worker, os.Getenv("ENVSYNC_WORKER_HOST"), hostname())
+	if t.WorkerHost == "" || *f.worker != "" {
+		t.WorkerHost = firstNonEmpty(*f.worker, os.Getenv("ENVSYNC_WORKER_HOST"), hostname())
 	}
 	if t.Name == "" {
 		t.Name = t.Action + "_" + t.Database
@@ -119,18 +139,11 @@ func ParseArgs(action string, args []string, stderr io.Writer) (Args, error) {
 	if err := t.LoadRules(source); err != nil {
 		return Args{}, &InputError{Err: err}
 	}
-	r := Request{Task: t, Timestamp: *timestamp, Key: *key, AllowProtected: *allowProt, Then: then}
+	r := Request{Task: t, Timestamp: *f.timestamp, Key: *f.key, AllowProtected: *f.allowProt, Then: then}
 	if err := validate(&r, source); err != nil {
 		return Args{}, err
 	}
-	return Args{Request: r, Source: source, Namespace: *namespace}, nil
-}
-
-func orRun(action string) string {
-	if action == "" {
-		return "run"
-	}
-	return action
+	return Args{Request: r, Source: source, Namespace: *f.namespace}, nil
 }
 
 func firstNonEmpty(vals ...string) string {

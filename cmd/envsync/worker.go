@@ -1,0 +1,133 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"strings"
+
+	"github.com/envsync/envsync/activities"
+	"github.com/envsync/envsync/engine"
+	"github.com/envsync/envsync/notify"
+	"github.com/envsync/envsync/searchattr"
+	"github.com/envsync/envsync/starter"
+	"github.com/envsync/envsync/worker"
+)
+
+func workerCommand(fs *flag.FlagSet) func(context.Context, io.Writer, io.Writer) error {
+	ns := namespaceFlag(fs)
+	central := fs.Bool("central", false, "also run the workflows (the central queue)")
+	noHost := fs.Bool("no-host", false, "run no host activities (a central-only worker, with --central)")
+	cfg, host := workerFlags(fs)
+	mon := monitoringFlags(fs)
+	return func(ctx context.Context, _, _ io.Writer) error {
+		notifier, err := mon.activities()
+		if err != nil {
+			return err
+		}
+		c, err := dial(*ns)
+		if err != nil {
+			return err
+		}
+		defer c.Close()
+		if err := searchattr.Register(ctx, c, *ns); err != nil {
+			slog.Warn("search attributes not registered; starts will fail until they are", "error", err)
+		}
+		o := worker.Options{Central: *central, Host: *host, Activities: *cfg, Notify: notifier}
+		if *noHost {
+			o.Host = ""
+		}
+		slog.Info("envsync worker running", "central", o.Central, "host_queue", o.Host)
+		return worker.Run(ctx, c, o)
+	}
+}
+
+func workerFlags(fs *flag.FlagSet) (*activities.Config, *string) {
+	cfg := &activities.Config{}
+	host, _ := os.Hostname()
+	h := fs.String("host", host, "this database host's `name`: serves task queue envsync-host-NAME")
+	fs.StringVar(&cfg.LockDir, "lock-dir", activities.DefaultLockDir, "`directory` of reboot-lock files")
+	fs.StringVar(&cfg.TempDir, "temp-dir", "", "`directory` for dumps in flight when a task names no temppath (default $TMPDIR/envsync)")
+	fs.StringVar(&cfg.S3Endpoint, "s3-endpoint", os.Getenv("ENVSYNC_S3_ENDPOINT"), "S3-compatible endpoint `URL` (path-style); empty for AWS")
+	fs.StringVar(&cfg.S3Region, "s3-region", os.Getenv("AWS_REGION"), "S3 `region`")
+	fs.BoolVar(&cfg.S3NoEncryption, "s3-no-sse", false, "do not ask for server-side encryption (for servers without it)")
+	// Each engine's own settings (where its tools are, say), as it
+	// registered them.
+	cfg.Engines = map[string]string{}
+	for _, e := range engine.All() {
+		for _, s := range e.Settings {
+			if v := os.Getenv(s.Env); v != "" {
+				cfg.Engines[s.Flag] = v
+			}
+			fs.Var(engineSetting{cfg.Engines, s.Flag}, s.Flag, s.Usage+" (dbms "+e.Name+"; default $"+s.Env+")")
+		}
+	}
+	fs.StringVar(&cfg.SSHIdentity, "ssh-identity", "", "ssh private key `file` for rsync stores (default: ssh's)")
+	fs.StringVar(&cfg.SSHKnownHosts, "ssh-known-hosts", "", "known_hosts `file` for rsync stores (default: ssh's)")
+	fs.StringVar(&cfg.HooksDir, "hooks-dir", "", "`directory` of the executables tasks name as before/after hooks")
+	return cfg, h
+}
+
+// engineSetting is a flag that sets one engine setting of the worker.
+type engineSetting struct {
+	values map[string]string
+	name   string
+}
+
+func (s engineSetting) String() string {
+	if s.values == nil {
+		return ""
+	}
+	return s.values[s.name]
+}
+
+func (s engineSetting) Set(v string) error { s.values[s.name] = v; return nil }
+
+// monitoring holds the central worker's notify settings.
+type monitoring struct {
+	icingaURL, icingaCA, icingaUser, icingaPasswordFile, service string
+	nscaServer, nscaConfig                                       string
+	nscaPort                                                     int
+}
+
+func monitoringFlags(fs *flag.FlagSet) *monitoring {
+	m := &monitoring{}
+	fs.StringVar(&m.icingaURL, "icinga-url", os.Getenv("ENVSYNC_ICINGA_URL"), "Icinga 2 API `URL`, e.g. https://icinga.internal:5665")
+	fs.StringVar(&m.icingaCA, "icinga-ca", "", "CA certificate `file` (PEM) of the Icinga API")
+	fs.StringVar(&m.icingaUser, "icinga-user", "envsync", "Icinga API `user`")
+	fs.StringVar(&m.icingaPasswordFile, "icinga-password-file", "", "`file` holding the API user's password (else $ENVSYNC_ICINGA_PASSWORD)")
+	fs.StringVar(&m.service, "icinga-service", notify.DefaultService, "service name `template`; {title} is the task's title")
+	fs.StringVar(&m.nscaServer, "nsca-server", "", "send results with send_nsca to this NSCA `host` instead")
+	fs.IntVar(&m.nscaPort, "nsca-port", 0, "NSCA `port` (default send_nsca's)")
+	fs.StringVar(&m.nscaConfig, "nsca-config", "", "send_nsca configuration `file`")
+	return m
+}
+
+func (m *monitoring) activities() (*notify.Activities, error) {
+	a := &notify.Activities{Service: m.service}
+	switch {
+	case m.icingaURL != "" && m.nscaServer != "":
+		return nil, &starter.InputError{Err: errors.New("give --icinga-url or --nsca-server, not both")}
+	case m.icingaURL != "":
+		password := os.Getenv("ENVSYNC_ICINGA_PASSWORD")
+		if m.icingaPasswordFile != "" {
+			b, err := os.ReadFile(m.icingaPasswordFile)
+			if err != nil {
+				return nil, &starter.InputError{Err: fmt.Errorf("--icinga-password-file: %w", err)}
+			}
+			password = strings.TrimSpace(string(b))
+		}
+		ic, err := notify.NewIcinga(m.icingaURL, m.icingaCA, m.icingaUser, password)
+		if err != nil {
+			return nil, &starter.InputError{Err: err}
+		}
+		a.Sender = ic
+	case m.nscaServer != "":
+		a.Sender = &notify.NSCA{Server: m.nscaServer, Port: m.nscaPort, Config: m.nscaConfig}
+	}
+	return a, nil
+}
