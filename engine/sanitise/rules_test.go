@@ -53,7 +53,7 @@ func TestBadRulesRefused(t *testing.T) {
 
 // The README's example rule set must stay valid.
 func TestReadmeExample(t *testing.T) {
-	readme, err := os.ReadFile("../README.md")
+	readme, err := os.ReadFile("../../README.md")
 	if err != nil {
 		t.Fatal(err)
 	}

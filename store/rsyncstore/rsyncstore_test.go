@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/rand"
 	"errors"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"strings"
@@ -46,11 +47,23 @@ func TestInterruptedUploadResumes(t *testing.T) {
 	slow := filepath.Join(t.TempDir(), "rsync")
 	os.WriteFile(slow, []byte("#!/bin/sh\nexec /usr/bin/rsync --bwlimit=8m \"$@\"\n"), 0o755)
 	t.Setenv("PATH", filepath.Dir(slow)+":"+os.Getenv("PATH"))
-	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
+	// Interrupt it once half has arrived, whatever the machine's load:
+	// a fixed delay, on a busy machine, can end before ssh has even
+	// connected, and then nothing is left to resume.
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	go func() {
+		defer cancel()
+		for ctx.Err() == nil {
+			if arrived(d.Root) >= int64(len(data))/2 {
+				return
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+	}()
 	err := s.PutFile(ctx, key, local, int64(len(data)))
 	cancel()
 	if err == nil {
-		t.Fatal("the throttled upload finished within 3s; the test cannot interrupt it")
+		t.Fatal("the throttled upload finished before half had arrived; the test cannot interrupt it")
 	}
 	if _, err := s.Stat(context.Background(), key); !errors.Is(err, store.ErrNotExist) {
 		t.Fatalf("interrupted upload is visible: %v", err)
@@ -70,4 +83,19 @@ func TestInterruptedUploadResumes(t *testing.T) {
 	if len(got) != len(data) || string(got[:1024]) != string(data[:1024]) || string(got[len(got)-1024:]) != string(data[len(data)-1024:]) {
 		t.Error("the resumed upload differs from the source")
 	}
+}
+
+// arrived is how many bytes are under root, temp and partial files
+// included.
+func arrived(root string) int64 {
+	var n int64
+	filepath.WalkDir(root, func(_ string, d fs.DirEntry, err error) error {
+		if err == nil && d.Type().IsRegular() {
+			if fi, err := d.Info(); err == nil {
+				n += fi.Size()
+			}
+		}
+		return nil
+	})
+	return n
 }
