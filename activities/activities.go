@@ -51,7 +51,12 @@ type Config struct {
 	// Engines holds the engines' own settings of this host, by the
 	// name each engine registered them under (engine.Setting.Flag).
 	Engines map[string]string
-	Logger  *slog.Logger
+	// DumpPriority is the CPU and I/O priority of dump tools (pg_dump,
+	// mysqldump); zero leaves them at the worker's.
+	DumpPriority engine.Priority
+	// UploadLimit caps uploads to a store, in bytes a second (0: none).
+	UploadLimit int64
+	Logger      *slog.Logger
 }
 
 // DefaultLockDir is where the original kept its reboot locks.
@@ -89,7 +94,7 @@ func (a *Activities) engine(t config.Task) (engine.Engine, error) {
 			return nil, permanent("InvalidTask", fmt.Errorf("database_hostname %q: %w", t.DatabaseHostname, err))
 		}
 	}
-	eng, err := info.New(t.Spec(), engine.Settings{Values: a.cfg.Engines, Logger: a.cfg.Logger})
+	eng, err := info.New(t.Spec(), engine.Settings{Values: a.cfg.Engines, Logger: a.cfg.Logger, DumpPriority: a.cfg.DumpPriority})
 	if err != nil {
 		return nil, classify(err)
 	}
@@ -137,7 +142,7 @@ func (a *Activities) storeFor(ctx context.Context, t config.Task, expect int64) 
 	}
 	return info.New(ctx, store.Spec{URL: t.URL, ExpectedSize: expect, StallAfter: a.cfg.StallAfter,
 		S3Endpoint: a.cfg.S3Endpoint, S3Region: a.cfg.S3Region, S3NoEncryption: a.cfg.S3NoEncryption,
-		SSHIdentity: a.cfg.SSHIdentity, SSHKnownHosts: a.cfg.SSHKnownHosts})
+		SSHIdentity: a.cfg.SSHIdentity, SSHKnownHosts: a.cfg.SSHKnownHosts, UploadLimit: a.cfg.UploadLimit})
 }
 
 // permanent marks err as not worth retrying; kind is a stable type string

@@ -218,7 +218,7 @@ func (a *Activities) dumpTo(ctx context.Context, t config.Task, kind string, upl
 		go func() {
 			// Put reads to the end of the stream (the store contract),
 			// so a nil error means the whole dump is stored.
-			err := st.Put(upCtx, res.Key, pr, -1)
+			err := st.Put(upCtx, res.Key, limitReads(upCtx, pr, a.cfg.UploadLimit), -1)
 			pr.CloseWithError(cmp.Or(err, io.ErrClosedPipe))
 			upDone <- err
 		}()
@@ -395,7 +395,7 @@ func (a *Activities) Upload(ctx context.Context, in UploadInput) (UploadResult, 
 	if fp, ok := st.(store.FilePutter); ok {
 		err = fp.PutFile(ctx, d.Key, d.Path, d.Size)
 	} else {
-		err = st.Put(ctx, d.Key, m.Reader(f), d.Size)
+		err = st.Put(ctx, d.Key, limitReads(ctx, m.Reader(f), a.cfg.UploadLimit), d.Size)
 	}
 	if err != nil {
 		return UploadResult{}, storeError(fmt.Errorf("upload %s: %w", d.Key, err))

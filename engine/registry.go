@@ -75,6 +75,8 @@ type Setting struct {
 type Settings struct {
 	Values map[string]string
 	Logger *slog.Logger
+	// DumpPriority is what engines that run a dump tool run it at.
+	DumpPriority Priority
 }
 
 var registry = struct {

@@ -48,6 +48,10 @@ type Spec struct {
 	// ssh-reached file servers: private key and known_hosts files; empty
 	// means ssh's defaults.
 	SSHIdentity, SSHKnownHosts string
+	// UploadLimit caps uploads, in bytes a second (0: none), for stores
+	// that send files with tools of their own; streams are paced by the
+	// caller.
+	UploadLimit int64
 }
 
 var registry = struct {

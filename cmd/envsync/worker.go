@@ -8,6 +8,7 @@ import (
 	"io"
 	"log/slog"
 	"os"
+	"strconv"
 	"strings"
 
 	"github.com/envsync/envsync/activities"
@@ -55,6 +56,24 @@ func workerFlags(fs *flag.FlagSet) (*activities.Config, *string) {
 	fs.StringVar(&cfg.S3Endpoint, "s3-endpoint", os.Getenv("ENVSYNC_S3_ENDPOINT"), "S3-compatible endpoint `URL` (path-style); empty for AWS")
 	fs.StringVar(&cfg.S3Region, "s3-region", os.Getenv("AWS_REGION"), "S3 `region`")
 	fs.BoolVar(&cfg.S3NoEncryption, "s3-no-sse", false, "do not ask for server-side encryption (for servers without it)")
+	// Dumps leave production serving: the original's nice and ionice.
+	cfg.DumpPriority = engine.DefaultPriority
+	fs.Func("dump-nice", "`niceness` 0-19 of dump tools (pg_dump, mysqldump); 0: the worker's (default 10)", func(v string) error {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 0 || n > 19 {
+			return fmt.Errorf("want 0-19, got %q", v)
+		}
+		cfg.DumpPriority.Nice = n
+		return nil
+	})
+	fs.Func("dump-ionice", "I/O `class[:level]` of dump tools, as ionice -c CLASS -n LEVEL, or none (default 2:7)", func(v string) (err error) {
+		cfg.DumpPriority.IOClass, cfg.DumpPriority.IOLevel, err = engine.ParseIONice(v)
+		return err
+	})
+	fs.Func("upload-limit", "cap uploads to stores at this `rate`, e.g. 50MiB/s (default: none)", func(v string) (err error) {
+		cfg.UploadLimit, err = activities.ParseRate(v)
+		return err
+	})
 	// Each engine's own settings (where its tools are, say), as it
 	// registered them.
 	cfg.Engines = map[string]string{}

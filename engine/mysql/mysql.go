@@ -40,6 +40,8 @@ type Options struct {
 	// BinDir holds mysqldump and mysql; empty: $PATH.
 	BinDir string
 	Logger *slog.Logger
+	// DumpPriority is mysqldump's CPU and I/O priority.
+	DumpPriority engine.Priority
 }
 
 // Engine is one schema on one server.
@@ -178,7 +180,7 @@ func (e *Engine) Dump(ctx context.Context, w io.Writer) (engine.DumpInfo, error)
 	stderr := &engine.Tail{}
 	cmd := exec.CommandContext(ctx, bin, args...)
 	cmd.Stdout, cmd.Stderr = w, stderr
-	if err := cmd.Run(); err != nil {
+	if err := e.opts.DumpPriority.Run(cmd); err != nil {
 		return engine.DumpInfo{}, fmt.Errorf("mysql: mysqldump of %s failed: %w: %s", e.t.Database, err, stderr)
 	}
 	return engine.DumpInfo{ServerVersion: version, Format: "mysqldump-sql", Origin: origin}, nil

@@ -37,6 +37,8 @@ type Options struct {
 	// MaintenanceDB is where admin statements run; default "postgres".
 	MaintenanceDB string
 	Logger        *slog.Logger
+	// DumpPriority is pg_dump's CPU and I/O priority.
+	DumpPriority engine.Priority
 }
 
 // Engine is one database on one server.
@@ -175,7 +177,7 @@ func (e *Engine) Dump(ctx context.Context, w io.Writer) (engine.DumpInfo, error)
 	stderr := &engine.Tail{}
 	cmd := exec.CommandContext(ctx, pgDump, "--format=custom", "--compress=0", "--no-password", "--dbname="+e.t.Database)
 	cmd.Env, cmd.Stdout, cmd.Stderr = e.toolEnv(), w, stderr
-	if err := cmd.Run(); err != nil {
+	if err := e.opts.DumpPriority.Run(cmd); err != nil {
 		return engine.DumpInfo{}, fmt.Errorf("postgresql: pg_dump of %s failed: %w: %s", e.t.Database, err, stderr)
 	}
 	return engine.DumpInfo{ServerVersion: version, Format: "pg_dump-custom", Origin: dump.Origin{Owner: src.owner}}, nil

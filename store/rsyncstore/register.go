@@ -23,7 +23,7 @@ func init() {
 			return "", "", ""
 		},
 		New: func(_ context.Context, s store.Spec) (store.Store, error) {
-			return New(Options{Target: s.URL, Identity: s.SSHIdentity, KnownHosts: s.SSHKnownHosts})
+			return New(Options{Target: s.URL, Identity: s.SSHIdentity, KnownHosts: s.SSHKnownHosts, BWLimit: s.UploadLimit})
 		},
 	})
 }

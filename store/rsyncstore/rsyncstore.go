@@ -31,12 +31,16 @@ type Options struct {
 	Target     string
 	Identity   string
 	KnownHosts string
+	// BWLimit caps transfers, in bytes a second (0: none).
+	BWLimit int64
 }
 
 // Store is a directory tree on one server.
 type Store struct {
 	dest string // [user@]host
 	ssh  []string
+	// upload are extra rsync arguments for uploads (the cap).
+	upload []string
 	// sent is the byte count rsync reported for the last transfer, for
 	// logs and for tests that check a resumed transfer sent less.
 	sent atomic.Int64
@@ -64,7 +68,12 @@ func New(o Options) (*Store, error) {
 	if o.KnownHosts != "" {
 		sshArgs = append(sshArgs, "-o", "UserKnownHostsFile="+o.KnownHosts)
 	}
-	return &Store{dest: dest, ssh: sshArgs}, nil
+	s := &Store{dest: dest, ssh: sshArgs}
+	if o.BWLimit > 0 {
+		// rsync's unit is KiB a second; at least 1, as 0 means none.
+		s.upload = []string{"--bwlimit=" + strconv.FormatInt(max(o.BWLimit>>10, 1), 10)}
+	}
+	return s, nil
 }
 
 // LastSent is what rsync reported sending in the last transfer.
@@ -123,7 +132,7 @@ func (s *Store) PutFile(ctx context.Context, key, local string, size int64) erro
 	if err != nil {
 		return err
 	}
-	out, err := s.rsync(ctx, "--partial-dir=.rsync-partial", "--mkpath", "--stats", "--chmod=F640", local, s.dest+":"+p)
+	out, err := s.rsync(ctx, append(s.upload, "--partial-dir=.rsync-partial", "--mkpath", "--stats", "--chmod=F640", local, s.dest+":"+p)...)
 	if err != nil {
 		return fmt.Errorf("rsync: put %s: %w (will resume)", key, err)
 	}

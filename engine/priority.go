@@ -1,0 +1,104 @@
+package engine
+
+import (
+	"fmt"
+	"os/exec"
+	"runtime"
+	"strconv"
+	"strings"
+
+	"golang.org/x/sys/unix"
+)
+
+// Priority is the CPU and I/O priority a database tool runs at on the
+// host, so a dump leaves production serving: the original ran pg_dump
+// under `nice ionice -c2 -n7`. The zero value changes nothing.
+type Priority struct {
+	// Nice is the tool's niceness, 1-19 (0: the worker's own).
+	Nice int
+	// IOClass is the I/O scheduling class, 1 realtime, 2 best-effort or
+	// 3 idle (0: the worker's own), and IOLevel the level within
+	// best-effort or realtime, 0 (first) to 7 (last).
+	IOClass, IOLevel int
+}
+
+// DefaultPriority is the original's: nice 10, ionice -c2 -n7.
+var DefaultPriority = Priority{Nice: 10, IOClass: 2, IOLevel: 7}
+
+// ParseIONice reads CLASS:LEVEL (2:7), CLASS (3) or "none".
+func ParseIONice(v string) (class, level int, err error) {
+	if v == "" || v == "none" {
+		return 0, 0, nil
+	}
+	c, l, hasLevel := strings.Cut(v, ":")
+	class, err = strconv.Atoi(c)
+	if err == nil && hasLevel {
+		level, err = strconv.Atoi(l)
+	}
+	if err != nil || class < 1 || class > 3 || level < 0 || level > 7 {
+		return 0, 0, fmt.Errorf("ionice %q: want CLASS[:LEVEL], class 1 (realtime), 2 (best-effort) or 3 (idle), level 0-7, or none", v)
+	}
+	return class, level, nil
+}
+
+// Linux's ioprio_set(2) ABI.
+const (
+	ioprioWhoProcess = 1
+	ioprioClassShift = 13
+)
+
+// Start starts cmd at priority p. The thread that forks it is lowered
+// first, so the tool runs lowered from its first instruction (its children
+// too: both settings are inherited), and restored after; when it cannot
+// be (raising a priority needs CAP_SYS_NICE) it is not handed back to the
+// runtime, which retires it. The worker's other threads are never touched.
+func (p Priority) Start(cmd *exec.Cmd) error {
+	if p == (Priority{}) {
+		return cmd.Start()
+	}
+	errc := make(chan error, 1)
+	go func() {
+		runtime.LockOSThread()
+		tid := unix.Gettid()
+		// The kernel reports 20 - nice, so that it is never negative.
+		raw, err := unix.Getpriority(unix.PRIO_PROCESS, tid)
+		if err != nil {
+			errc <- fmt.Errorf("read the worker's nice: %w", err)
+			return
+		}
+		oldNice := 20 - raw
+		oldIO, _, e := unix.Syscall(unix.SYS_IOPRIO_GET, ioprioWhoProcess, uintptr(tid), 0)
+		if e != 0 {
+			errc <- fmt.Errorf("read the worker's ionice: %w", e)
+			return
+		}
+		if p.Nice != 0 {
+			if err := unix.Setpriority(unix.PRIO_PROCESS, tid, p.Nice); err != nil {
+				errc <- fmt.Errorf("set nice %d for %s: %w", p.Nice, cmd.Path, err)
+				return
+			}
+		}
+		if p.IOClass != 0 {
+			prio := p.IOClass<<ioprioClassShift | p.IOLevel
+			if _, _, e := unix.Syscall(unix.SYS_IOPRIO_SET, ioprioWhoProcess, uintptr(tid), uintptr(prio)); e != 0 {
+				errc <- fmt.Errorf("set ionice %d:%d for %s: %w", p.IOClass, p.IOLevel, cmd.Path, e)
+				return
+			}
+		}
+		errc <- cmd.Start()
+		if unix.Setpriority(unix.PRIO_PROCESS, tid, oldNice) == nil {
+			if _, _, e := unix.Syscall(unix.SYS_IOPRIO_SET, ioprioWhoProcess, uintptr(tid), oldIO); e == 0 {
+				runtime.UnlockOSThread()
+			}
+		}
+	}()
+	return <-errc
+}
+
+// Run is Start at priority p, then Wait.
+func (p Priority) Run(cmd *exec.Cmd) error {
+	if err := p.Start(cmd); err != nil {
+		return err
+	}
+	return cmd.Wait()
+}
