@@ -469,3 +469,26 @@ func openPTY(t *testing.T) (master, slave *os.File) {
 	t.Cleanup(func() { m.Close() })
 	return m, s
 }
+
+// A worker with --upload-limit paces its uploads: a push of about 4 MB at
+// 1 MiB/s takes at least about 4 s (a lower bound: a busy machine can only
+// make it slower), and the dump arrives whole.
+func TestUploadLimitCapsThePush(t *testing.T) {
+	e := newEnvWith(t, false, worker.Options{Activities: activities.Config{UploadLimit: 1 << 20}})
+	e.exec("postgres", "CREATE DATABASE capped")
+	e.exec("capped", "CREATE TABLE t AS SELECT repeat(md5(i::text), 40) AS v FROM generate_series(1, 3000) i")
+	push := e.task("push", "capped", "file")
+	push.Compression = "none" // the size sent is the dump's own
+	out := e.mustRun(starter.Request{Task: push})
+	p := out.Push
+	floor := float64(p.Size) / float64(1<<20)
+	if p.Size < 3<<20 || p.DumpSeconds < 0.8*floor {
+		t.Errorf("pushed %d bytes in %.1fs at a 1 MiB/s cap; want at least %.1fs", p.Size, p.DumpSeconds, 0.8*floor)
+	}
+	pull := e.task("pull", "capped_copy", "file")
+	pull.SourceDatabase = "capped"
+	e.mustRun(starter.Request{Task: pull})
+	if want, got := e.rows("capped"), e.rows("capped_copy"); fmt.Sprint(want) != fmt.Sprint(got) {
+		t.Error("the capped dump restores to something else")
+	}
+}
