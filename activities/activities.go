@@ -85,9 +85,9 @@ func New(cfg Config) *Activities {
 }
 
 func (a *Activities) engine(t config.Task) (engine.Engine, error) {
-	info, ok := engine.Lookup(t.DBMS)
-	if !ok {
-		return nil, permanent("InvalidTask", fmt.Errorf("dbms %q is not supported by this worker (it has %s)", t.DBMS, strings.Join(engine.Names(), ", ")))
+	info, err := engineInfo(t)
+	if err != nil {
+		return nil, err
 	}
 	if t.DatabaseHostname != "" {
 		if _, _, err := config.SplitHostPort(t.DatabaseHostname); err != nil {

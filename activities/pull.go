@@ -293,7 +293,7 @@ func (a *Activities) Restore(ctx context.Context, in RestoreInput) (RestoreResul
 		if err != nil {
 			return RestoreResult{}, err
 		}
-		in.Key = cmp.Or(in.Key, in.Path) // runs started before keys were passed
+		in.Key = cmp.Or(in.Key, in.Path) // snapshot runs named it in Path too
 		return snapshotRestore(ctx, s, in)
 	}
 	m := startPhase(ctx, "restore", in.Size)

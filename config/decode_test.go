@@ -18,6 +18,7 @@ func TestWrongTypesRefused(t *testing.T) {
 		{"hour: abc\n    minute: 0", `tasks.yaml: task t1: hour "abc": must be a whole number`},
 		{"hour: 1.5\n    minute: 0", `tasks.yaml: task t1: hour "1.5": must be a whole number`},
 		{"hour: [1, 2]\n    minute: 0", `tasks.yaml: task t1: hour "[1, 2]": must be a whole number`},
+		{"keep: 0x3", `tasks.yaml: task t1: keep "0x3": must be a whole number`},
 		{"keep: many", `tasks.yaml: task t1: keep "many": must be a whole number`},
 		{"jitter: soon", `tasks.yaml: task t1: jitter "soon": must be a duration such as 90s, 5m or 1h`},
 		{"jitter: 90", `tasks.yaml: task t1: jitter "90": must be a duration such as 90s, 5m or 1h`},
@@ -42,6 +43,7 @@ func TestWrongTypesRefused(t *testing.T) {
 func TestValuesReadAsBefore(t *testing.T) {
 	f, err := ParseFile("tasks.yaml", []byte(decodeBase+`    hour: "23"
     minute: '5'
+    restore_jobs: 08
     protected: "true"
     require_sanitised: 0
     jitter: 0
@@ -52,7 +54,7 @@ func TestValuesReadAsBefore(t *testing.T) {
 		t.Fatal(err)
 	}
 	task := f.Tasks[0]
-	if *task.Hour != 23 || *task.Minute != 5 || !task.Protected || task.RequireSanitised || task.Jitter != 0 || task.CatchupWindow != 90*time.Second || !slices.Equal(task.Before, []string{"a", "b"}) {
+	if *task.Hour != 23 || *task.Minute != 5 || !task.Protected || task.RequireSanitised || task.RestoreJobs != 8 || task.Jitter != 0 || task.CatchupWindow != 90*time.Second || !slices.Equal(task.Before, []string{"a", "b"}) {
 		t.Errorf("%+v", task)
 	}
 }

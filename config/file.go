@@ -163,24 +163,13 @@ func (f field) decode(t *Task, n *yaml.Node) error {
 				dst.Set(reflect.ValueOf(list(n.Value)))
 				return nil
 			}
-		case kindBool:
-			// strconv's words (true, false, 1, 0, t, f), as tasks files
-			// have always taken and .cfg files take, not YAML 1.1's
-			// yes/no/on/off.
+		case kindBool, kindInt, kindIntPtr:
+			// strconv's reading, as tasks files have always had and .cfg
+			// files have: hour: "23" is 23, minute: 08 is 8 (not an
+			// invalid octal), 1.5 and 0x3 are refused; booleans are true,
+			// false, 1, 0, t, f, not YAML 1.1's yes/no/on/off.
 			if n.ShortTag() != "!!null" {
 				return f.set(t, n.Value)
-			}
-		case kindInt, kindIntPtr:
-			// hour: "23" is 23, as it was when every value was read as a
-			// string.
-			if n.Style&(yaml.DoubleQuotedStyle|yaml.SingleQuotedStyle) != 0 {
-				plain := *n
-				plain.Style, plain.Tag = 0, ""
-				n = &plain
-			}
-			// yaml.v3 would truncate 1.5 to 1.
-			if n.ShortTag() == "!!float" {
-				return errors.New(f.want())
 			}
 		case kindDuration:
 			// yaml.v3 refuses a bare number, which would be nanoseconds;

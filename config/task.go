@@ -703,10 +703,12 @@ func (t *Task) validateSync(bad func(field, value, reason string)) {
 	if t.StorageBackend != "s3" {
 		bad("storagebackend", t.StorageBackend, "s3_sync copies between S3 buckets: must be s3")
 	}
-	s3, _ := store.Lookup("s3")
+	s3, ok := store.Lookup("s3")
 	for _, f := range [][2]string{{"url", t.URL}, {"target_url", t.TargetURL}} {
 		if f[1] == "" {
 			bad(f[0], f[1], "required: an S3 bucket name")
+		} else if !ok || s3.Check == nil {
+			bad(f[0], f[1], "this envsync has no s3 store")
 		} else if _, _, reason := s3.Check(f[1], ""); reason != "" {
 			bad(f[0], f[1], reason)
 		}

@@ -46,12 +46,20 @@ func fingerprint(r workflows.Request) string {
 	return hex.EncodeToString(sum[:])
 }
 
-// validate checks the request where it enters, as the workflow will
-// again: bad input is refused before anything starts, and exits 2.
-// Validate is workflows.Request.Validate, its error an InputError.
+// Validate checks a request where it enters envsync: as the workflow will
+// (workflows.Request.Validate), and a -t that a --key would override must
+// still be a pull's valid minute. Its error is an InputError.
 func Validate(r *workflows.Request, source string) error {
+	if r.Timestamp != "" {
+		if r.Task.Action != config.ActionPull {
+			return &InputError{Err: &config.FieldError{Source: source, Task: r.Task.Name, Field: "timestamp", Value: r.Timestamp, Reason: "only a pull restores a chosen dump"}}
+		}
+		if _, err := config.ParseTimestamp(source, r.Timestamp); err != nil {
+			return &InputError{Err: err}
+		}
+	}
 	if err := r.Validate(source); err != nil {
-		return &InputError{err}
+		return &InputError{Err: err}
 	}
 	return nil
 }

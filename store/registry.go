@@ -20,8 +20,6 @@ type Info struct {
 	// that declares the store (engine.Info.Native) uses it. They have no
 	// New.
 	Native bool
-	// URL says, for messages, what a task's url names in this store.
-	URL string
 	// Fields are the task keys only some stores read (keep).
 	Fields []string
 	// Check validates a task's url and path for this store: a non-empty
@@ -98,20 +96,6 @@ func Names() []string {
 	for _, n := range registry.names {
 		out = append(out, n)
 		out = append(out, registry.byName[n].Aliases...)
-	}
-	return out
-}
-
-// Streams returns the names of the stores bytes are streamed to: every
-// store that is not native, for engines that can use any.
-func Streams() []string {
-	registry.RLock()
-	defer registry.RUnlock()
-	var out []string
-	for _, n := range registry.names {
-		if !registry.byName[n].Native {
-			out = append(out, n)
-		}
 	}
 	return out
 }

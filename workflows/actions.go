@@ -37,7 +37,7 @@ func (r *Request) Validate(source string) error {
 	}
 	if r.Task.Protected && r.Task.Action == config.ActionPull && !r.AllowProtected {
 		return &config.FieldError{Source: source, Task: r.Task.Name, Field: "protected", Value: "true",
-			Reason: "this pull would replace a protected database; pull into it only by hand, with envsync pull --allow-protected"}
+			Reason: "this pull would replace a protected database; pull into it only by hand: add --allow-protected if you mean it"}
 	}
 	if r.Timestamp != "" && r.Key == "" {
 		if r.Task.Action != config.ActionPull {

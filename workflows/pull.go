@@ -9,6 +9,7 @@ import (
 	"github.com/envsync/envsync/activities"
 	"github.com/envsync/envsync/config"
 	"github.com/envsync/envsync/engine"
+	"github.com/envsync/envsync/store"
 )
 
 // PullInput starts a pull.
@@ -51,10 +52,17 @@ type PullResult struct {
 	Notes []string `json:"notes,omitempty"`
 }
 
-// legacyMaxName cut staging names of runs whose Resolve did not name the
-// staging copy (started before it did); the smallest engine limit, which
-// gives every name shorter than 47 bytes the same staging name as before.
-const legacyMaxName = 63
+// legacyNative reports whether this is a run started before native stores
+// (a server's own snapshot repository) shared the Dump, Resolve and Restore
+// steps, replaying with such a store: it scheduled the Snapshot* activities
+// by name, and must again. Only such replays read the store registry here.
+func legacyNative(ctx workflow.Context, task config.Task) bool {
+	if workflow.GetVersion(ctx, "native-store-steps", workflow.DefaultVersion, 1) != workflow.DefaultVersion {
+		return false
+	}
+	info, _ := store.Lookup(task.StorageBackend)
+	return info.Native
+}
 
 // Pull locks reboots, runs the before hooks, picks the dump (newest complete
 // one, the one taken in the -t minute, or an exact key), downloads and
@@ -84,17 +92,25 @@ func Pull(ctx workflow.Context, in PullInput) (res PullResult, err error) {
 		return PullResult{Database: task.Database, Skipped: skip}, err
 	}
 	runID := workflow.GetInfo(ctx).WorkflowExecution.RunID
+	resolve, restore := a.Resolve, a.Restore
+	legacy := legacyNative(ctx, task)
+	if legacy {
+		resolve, restore = a.SnapshotResolve, a.SnapshotRestore
+	}
 	var rr activities.ResolveResult
-	if err := workflow.ExecuteActivity(on(ctx, task, r.t, stepResolve), a.Resolve,
+	if err := workflow.ExecuteActivity(on(ctx, task, r.t, stepResolve), resolve,
 		activities.ResolveInput{Task: task, Minute: minute, Key: in.Key}).Get(ctx, &rr); err != nil {
 		return res, explain(task, r.t, "find dump of "+task.DumpName(), err)
 	}
 	r.key = rr.Key
 	// The host names the staging copy: only the engine knows its limit.
+	// Runs started before it did computed it here, with the same limit.
 	staging := rr.Staging
 	if staging == "" {
-		staging = engine.StagingName(task.Database, runID, legacyMaxName)
+		info, _ := engine.Lookup(task.DBMS) // validated above
+		staging = engine.StagingName(task.Database, runID, info.MaxName)
 	}
+	native := rr.Native || legacy
 	// The dump streams from the store into the staging copy, verified on
 	// the way; a parallel restore needs it on this host first. A snapshot
 	// in the server's own repository (rr.Native) is restored by the
@@ -107,7 +123,7 @@ func Pull(ctx workflow.Context, in PullInput) (res PullResult, err error) {
 	downloadFirst := task.RestoreJobs > 1 ||
 		workflow.GetVersion(ctx, "streamed-restore", workflow.DefaultVersion, 1) == workflow.DefaultVersion
 	var downloadSeconds float64
-	if !rr.Native && downloadFirst {
+	if !native && downloadFirst {
 		began := workflow.Now(ctx)
 		var d activities.DownloadResult
 		if err := workflow.ExecuteActivity(on(ctx, task, r.t, stepTransfer), a.Download,
@@ -127,7 +143,7 @@ func Pull(ctx workflow.Context, in PullInput) (res PullResult, err error) {
 	})
 	began := workflow.Now(ctx)
 	var restored activities.RestoreResult
-	if err := workflow.ExecuteActivity(on(ctx, task, r.t, stepRestore), a.Restore, ri).Get(ctx, &restored); err != nil {
+	if err := workflow.ExecuteActivity(on(ctx, task, r.t, stepRestore), restore, ri).Get(ctx, &restored); err != nil {
 		return res, explain(task, r.t, fmt.Sprintf("restore %s into staging database %s (the live database is untouched)", rr.Key, staging), err)
 	}
 	restoreSeconds := seconds(ctx, began)

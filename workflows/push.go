@@ -93,6 +93,19 @@ func Push(ctx workflow.Context, in PushInput) (res PushResult, err error) {
 	if skip, err := r.preflight(ctx); err != nil || skip != "" {
 		return PushResult{Skipped: skip}, err
 	}
+	if legacyNative(ctx, task) {
+		var s activities.SnapshotResult
+		if err := workflow.ExecuteActivity(on(ctx, task, r.t, stepDump), a.SnapshotPush, activities.DumpInput{Task: task}).Get(ctx, &s); err != nil {
+			return res, explain(task, r.t, "snapshot "+task.Database, err)
+		}
+		r.key, r.location = s.Name, task.StorageBackend+"://"+task.URL
+		res = PushResult{Key: s.Name, Location: r.location, DumpSeconds: s.Seconds}
+		for _, pull := range in.Then {
+			res.Chained = append(res.Chained, startChained(ctx, pull, s.Name))
+		}
+		res.TotalSeconds = seconds(ctx, r.start)
+		return res, nil
+	}
 
 	// The dump streams to the store as it is taken; only a before_upload
 	// push keeps it on the host to sanitise it first. A store the database

@@ -349,3 +349,44 @@ func TestInvalidInputRunsNoStep(t *testing.T) {
 		})
 	}
 }
+
+// A store the server keeps itself (a snapshot repository) goes through the
+// same steps: the dump comes back stored, so nothing is uploaded, and the
+// resolved snapshot is restored by name, so nothing is downloaded. The
+// staging copy is the one the host named.
+func TestNativeStoreTakesTheSameSteps(t *testing.T) {
+	env, c := setup(t, nil, map[string]any{"Dump": func(context.Context, activities.DumpInput) (activities.DumpResult, error) {
+		return activities.DumpResult{Key: "orders-20261125t233005z", Location: "es_snapshot://repo", Uploaded: true, Native: true}, nil
+	}})
+	push := task("push")
+	push.DBMS, push.StorageBackend, push.URL, push.Path = "elasticsearch", "es_snapshot", "repo", ""
+	env.ExecuteWorkflow(Push, PushInput{Task: push})
+	var res PushResult
+	if err := env.GetWorkflowResult(&res); err != nil {
+		t.Fatal(err)
+	}
+	if c.get("Upload") != 0 || res.Key != "orders-20261125t233005z" || res.Streamed {
+		t.Errorf("uploads=%d result %+v; want the snapshot, no upload", c.get("Upload"), res)
+	}
+
+	var restored activities.RestoreInput
+	env, c = setup(t, nil, map[string]any{
+		"Resolve": func(context.Context, activities.ResolveInput) (activities.ResolveResult, error) {
+			return activities.ResolveResult{Key: "orders-20261125t233005z", Native: true, Staging: "orders_envsync_host"}, nil
+		},
+		"Restore": func(_ context.Context, in activities.RestoreInput) (activities.RestoreResult, error) {
+			restored = in
+			return activities.RestoreResult{}, nil
+		},
+	})
+	pull := task("pull")
+	pull.DBMS, pull.StorageBackend, pull.URL, pull.Path = "elasticsearch", "es_snapshot", "repo", ""
+	env.ExecuteWorkflow(Pull, PullInput{Task: pull})
+	var pres PullResult
+	if err := env.GetWorkflowResult(&pres); err != nil {
+		t.Fatal(err)
+	}
+	if c.get("Download") != 0 || restored.Key != "orders-20261125t233005z" || restored.Staging != "orders_envsync_host" || pres.Staging != "orders_envsync_host" {
+		t.Errorf("downloads=%d restored %+v result %+v; want the snapshot restored by name into the host's staging name", c.get("Download"), restored, pres)
+	}
+}

@@ -28,7 +28,6 @@ func init() {
 		// The original called it by the engine's name.
 		Aliases: []string{"elasticsearch"},
 		Native:  true,
-		URL:     "the snapshot repository's name",
 		Fields:  []string{"keep"},
 		Check: func(url, _ string) (string, string, string) {
 			if !repoRe.MatchString(url) {

@@ -10,7 +10,6 @@ import (
 func init() {
 	store.Register(store.Info{
 		Name: "file",
-		URL:  "the base directory",
 		Check: func(url, _ string) (string, string, string) {
 			if !strings.HasPrefix(url, "/") && !strings.HasPrefix(url, ".") {
 				return "url", url, "must be an absolute directory (or start with ./) for the file store"

@@ -12,7 +12,6 @@ var targetRe = regexp.MustCompile(`^([A-Za-z0-9_.-]+@)?[A-Za-z0-9_.-]+(:[0-9]{1,
 func init() {
 	store.Register(store.Info{
 		Name: "rsync",
-		URL:  "the file server",
 		Check: func(url, path string) (string, string, string) {
 			switch {
 			case !targetRe.MatchString(url):

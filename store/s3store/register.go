@@ -15,7 +15,6 @@ const BucketRule = "3-63 characters of lower-case ASCII letters a-z, digits 0-9,
 func init() {
 	store.Register(store.Info{
 		Name: "s3",
-		URL:  "the bucket",
 		Check: func(url, _ string) (string, string, string) {
 			if !bucketRe.MatchString(url) {
 				return "url", url, "not a valid S3 bucket name: " + BucketRule
