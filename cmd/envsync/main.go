@@ -84,6 +84,18 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	}
 	c, args, ok := lookup(args)
 	if !ok {
+		// A noun without its verb (envsync schedules) gets the commands
+		// it starts, not "unknown".
+		var near []string
+		for _, c := range commands {
+			if noun, verb, two := strings.Cut(c.name, " "); two && noun == args[0] {
+				near = append(near, fmt.Sprintf("envsync %s %s %s", noun, verb, c.synopsis))
+			}
+		}
+		if len(near) > 0 {
+			fmt.Fprintf(stderr, "usage: %s\n", strings.Join(near, "\n       "))
+			return 2
+		}
 		fmt.Fprintf(stderr, "envsync: unknown command %q\n\n", args[0])
 		printCommands(stderr)
 		return 2

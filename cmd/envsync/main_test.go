@@ -99,3 +99,11 @@ func TestTopLevelHelpNamesEveryCommand(t *testing.T) {
 		}
 	}
 }
+
+// A noun without its verb shows the commands it starts, exit 2.
+func TestNounWithoutVerbShowsItsCommands(t *testing.T) {
+	code, _, errOut := runCaptured(t, "schedules")
+	if code != 2 || !strings.Contains(errOut, "envsync schedules apply -f") {
+		t.Errorf("exit %d, stderr %q; want 2 and the schedules apply usage", code, errOut)
+	}
+}
