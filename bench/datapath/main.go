@@ -35,6 +35,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/feature/s3/manager"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 
+	"github.com/envsync/envsync/engine/postgres"
 	"github.com/envsync/envsync/internal/pgserver"
 	"github.com/envsync/envsync/internal/testenv"
 )
@@ -141,7 +142,7 @@ CREATE INDEX items_name ON items ((doc->>'name'));`, rows)
 	b.dbBytes, _ = strconv.ParseInt(strings.TrimSpace(out), 10, 64)
 	tasks := fmt.Sprintf(`
 defaults:
-  dbms: postgresql
+  dbms: %s
   database_hostname: %s
   worker_host: bench
 tasks:
@@ -151,7 +152,7 @@ tasks:
   push_s3_raw:   {action: push, database: bench, storagebackend: s3, url: %s, path: raw, spool: none, compression: none}
   pull_s3:       {action: pull, database: bench_copy, source_database: bench, storagebackend: s3, url: %s, path: streamed}
   pull_file:     {action: pull, database: bench_copy, source_database: bench, storagebackend: file, url: %s, path: pg}
-`, b.pg.Addr(), bucket, bucket, filepath.Join(dir, "store"), bucket, bucket, filepath.Join(dir, "store"))
+`, postgres.Name, b.pg.Addr(), bucket, bucket, filepath.Join(dir, "store"), bucket, bucket, filepath.Join(dir, "store"))
 	if err := os.WriteFile(filepath.Join(dir, "tasks.yaml"), []byte(tasks), 0o644); err != nil {
 		return nil, err
 	}
