@@ -85,7 +85,7 @@ func (a *Activities) SyncStores(ctx context.Context, in SyncInput) (SyncResult, 
 				continue
 			}
 		}
-		if reason, err := copyDump(ctx, src, dst, key, target, man, m); err != nil {
+		if reason, err := copyDump(ctx, src, dst, key, target, man, m, a.cfg.UploadLimit); err != nil {
 			return res, err
 		} else if reason != "" {
 			res.Skipped = append(res.Skipped, Skipped{key, reason})
@@ -113,9 +113,9 @@ func (a *Activities) SyncStores(ctx context.Context, in SyncInput) (SyncResult, 
 }
 
 // copyDump streams one dump's data to the target while hashing it, then
-// writes its manifest under the target key. A mismatch removes the copy and
-// returns the reason.
-func copyDump(ctx context.Context, src, dst store.Store, key, target string, man dump.Manifest, m *meter) (string, error) {
+// writes its manifest under the target key, at most limit bytes a second
+// (0: no cap). A mismatch removes the copy and returns the reason.
+func copyDump(ctx context.Context, src, dst store.Store, key, target string, man dump.Manifest, m *meter, limit int64) (string, error) {
 	r, err := src.Get(ctx, key, 0)
 	if errors.Is(err, store.ErrNotExist) {
 		return "its data object is missing", nil
@@ -126,7 +126,8 @@ func copyDump(ctx context.Context, src, dst store.Store, key, target string, man
 	// longer object without copying all of it.
 	sum := sha256.New()
 	var counted dump.Counter
-	err = dst.Put(ctx, target, io.TeeReader(m.Reader(io.LimitReader(r, man.Size+1)), io.MultiWriter(sum, &counted)), -1)
+	data := io.TeeReader(m.Reader(io.LimitReader(r, man.Size+1)), io.MultiWriter(sum, &counted))
+	err = dst.Put(ctx, target, limitReads(ctx, data, limit), -1)
 	r.Close()
 	if err != nil {
 		return "", fmt.Errorf("copy %s: %w", key, err)
