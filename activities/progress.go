@@ -8,6 +8,8 @@ import (
 	"time"
 
 	"go.temporal.io/sdk/activity"
+
+	"github.com/envsync/envsync/metrics"
 )
 
 // Progress is the heartbeat detail of long steps. The Temporal UI shows it
@@ -45,6 +47,7 @@ var HeartbeatEvery = 5 * time.Second
 // request whose bytes stop moving), not the heartbeat's. Every step with a
 // heartbeat timeout starts one first thing, before any slow call.
 type meter struct {
+	ctx   context.Context
 	phase string
 	n     atomic.Int64
 	total atomic.Int64
@@ -64,7 +67,7 @@ func startMeter(ctx context.Context) *meter { return startPhase(ctx, "", 0) }
 // startPhase starts a meter for phase with total bytes expected (0:
 // unknown).
 func startPhase(ctx context.Context, phase string, total int64) *meter {
-	m := &meter{phase: phase, start: time.Now(), stop: make(chan struct{})}
+	m := &meter{ctx: ctx, phase: phase, start: time.Now(), stop: make(chan struct{})}
 	m.total.Store(total)
 	if !activity.IsActivity(ctx) {
 		return m
@@ -115,7 +118,16 @@ func (m *meter) Progress() Progress {
 	return p
 }
 
-func (m *meter) Stop() { m.once.Do(func() { close(m.stop) }) }
+// Stop ends the heartbeats and counts the bytes moved in the worker's
+// metrics, when it serves any.
+func (m *meter) Stop() {
+	m.once.Do(func() {
+		close(m.stop)
+		if mv := metrics.FromContext(m.ctx); mv != nil {
+			mv.Moved(m.phase, m.Progress().Bytes)
+		}
+	})
+}
 
 func (m *meter) Reader(r io.Reader) io.Reader { return meterReader{m, r} }
 

@@ -7,6 +7,7 @@ package notify
 import (
 	"context"
 	"fmt"
+	"go.temporal.io/sdk/activity"
 	"log/slog"
 	"strings"
 
@@ -62,6 +63,9 @@ type Activities struct {
 	// Service is the service name template; {title} is the task's title.
 	Service string
 	Logger  *slog.Logger
+	// Observe, when set, is told every run's report once (the worker's
+	// metrics count runs with it).
+	Observe func(Report)
 }
 
 // ServiceName is the Icinga service of task under template tmpl
@@ -101,6 +105,9 @@ func Message(r Report) string {
 // Notify sends the run's check result. Without a configured sender it only
 // logs, so a worker without monitoring still runs.
 func (a *Activities) Notify(ctx context.Context, r Report) error {
+	if a.Observe != nil && (!activity.IsActivity(ctx) || activity.GetInfo(ctx).Attempt == 1) {
+		a.Observe(r)
+	}
 	res := Result{Host: r.Task.MonitoredHost(), Service: ServiceName(a.Service, r.Task), Output: Message(r)}
 	switch r.Outcome {
 	case OutcomeOK:

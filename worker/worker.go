@@ -10,11 +10,13 @@ import (
 
 	"go.temporal.io/sdk/activity"
 	"go.temporal.io/sdk/client"
+	"go.temporal.io/sdk/interceptor"
 	sdkworker "go.temporal.io/sdk/worker"
 	"go.temporal.io/sdk/workflow"
 
 	"github.com/envsync/envsync/activities"
 	"github.com/envsync/envsync/config"
+	"github.com/envsync/envsync/metrics"
 	"github.com/envsync/envsync/notify"
 	"github.com/envsync/envsync/workflows"
 )
@@ -29,6 +31,9 @@ type Options struct {
 	Activities activities.Config
 	// Notify reports outcomes to monitoring (central worker); nil only logs.
 	Notify *notify.Activities
+	// Metrics, when set, counts runs, bytes and step durations (see
+	// package metrics); the caller serves them.
+	Metrics *metrics.Metrics
 }
 
 // Register adds the workflows to a worker, under their stable type names.
@@ -52,11 +57,16 @@ func Start(c client.Client, o Options) (stop func(), err error) {
 		}
 	}
 	if o.Central {
-		w := sdkworker.New(c, config.CentralQueue, sdkworker.Options{})
+		w := sdkworker.New(c, config.CentralQueue, sdkworker.Options{Interceptors: o.interceptors()})
 		Register(w)
-		n := o.Notify
-		if n == nil {
-			n = &notify.Activities{}
+		n := &notify.Activities{}
+		if o.Notify != nil {
+			n = o.Notify
+		}
+		if o.Metrics != nil {
+			observed := *n
+			observed.Observe = func(r notify.Report) { o.Metrics.RunFinished(r.Task.Name, r.Task.Action, r.Outcome) }
+			n = &observed
 		}
 		w.RegisterActivity(n)
 		w.RegisterActivityWithOptions((&chainer{client: c}).start, activity.RegisterOptions{Name: workflows.StartChainedPullActivity})
@@ -73,7 +83,8 @@ func Start(c client.Client, o Options) (stop func(), err error) {
 		// timeout (24 s); progress lines and the UI want them as often
 		// as the steps record them.
 		w := sdkworker.New(c, config.TaskQueue(o.Host), sdkworker.Options{MaxConcurrentActivityExecutionSize: 4,
-			MaxHeartbeatThrottleInterval: activities.HeartbeatEvery, DefaultHeartbeatThrottleInterval: activities.HeartbeatEvery})
+			MaxHeartbeatThrottleInterval: activities.HeartbeatEvery, DefaultHeartbeatThrottleInterval: activities.HeartbeatEvery,
+			Interceptors: o.interceptors()})
 		w.RegisterActivity(activities.New(o.Activities))
 		if err := w.Start(); err != nil {
 			stop()
@@ -82,6 +93,13 @@ func Start(c client.Client, o Options) (stop func(), err error) {
 		started = append(started, w)
 	}
 	return stop, nil
+}
+
+func (o Options) interceptors() []interceptor.WorkerInterceptor {
+	if o.Metrics == nil {
+		return nil
+	}
+	return []interceptor.WorkerInterceptor{o.Metrics.Interceptor()}
 }
 
 // Run starts the workers and blocks until ctx ends.

@@ -215,12 +215,15 @@ func namespaceFlag(fs *flag.FlagSet) *string {
 	return fs.String("namespace", starter.DefaultNamespace(), "Temporal namespace")
 }
 
-func dial(namespace string) (client.Client, error) {
+func dial(namespace string) (client.Client, error) { return dialWith(namespace, nil) }
+
+// dialWith is dial, reporting the SDK's metrics to h (nil: none).
+func dialWith(namespace string, h client.MetricsHandler) (client.Client, error) {
 	addr := os.Getenv("TEMPORAL_ADDRESS")
 	if addr == "" {
 		addr = "127.0.0.1:7233"
 	}
-	c, err := client.Dial(client.Options{HostPort: addr, Namespace: namespace, Logger: launch.Logger()})
+	c, err := client.Dial(client.Options{HostPort: addr, Namespace: namespace, Logger: launch.Logger(), MetricsHandler: h})
 	if err != nil {
 		return nil, fmt.Errorf("connect to Temporal at %s: %w (set TEMPORAL_ADDRESS, or start `envsync dev`)", addr, err)
 	}

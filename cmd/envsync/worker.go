@@ -11,8 +11,11 @@ import (
 	"strconv"
 	"strings"
 
+	"go.temporal.io/sdk/client"
+
 	"github.com/envsync/envsync/activities"
 	"github.com/envsync/envsync/engine"
+	"github.com/envsync/envsync/metrics"
 	"github.com/envsync/envsync/notify"
 	"github.com/envsync/envsync/searchattr"
 	"github.com/envsync/envsync/starter"
@@ -25,12 +28,24 @@ func workerCommand(fs *flag.FlagSet) func(context.Context, io.Writer, io.Writer)
 	noHost := fs.Bool("no-host", false, "run no host activities (a central-only worker, with --central)")
 	cfg, host := workerFlags(fs)
 	mon := monitoringFlags(fs)
+	listen := fs.String("metrics-listen", "", "serve Prometheus metrics on `addr`ess host:port at /metrics (default: off)")
 	return func(ctx context.Context, _, _ io.Writer) error {
 		notifier, err := mon.activities()
 		if err != nil {
 			return err
 		}
-		c, err := dial(*ns)
+		var m *metrics.Metrics
+		var sdkMetrics client.MetricsHandler
+		if *listen != "" {
+			m = metrics.New()
+			addr, err := m.Serve(ctx, *listen)
+			if err != nil {
+				return &starter.InputError{Err: fmt.Errorf("--metrics-listen %s: %w", *listen, err)}
+			}
+			sdkMetrics = m.SDK()
+			slog.Info("metrics served", "url", "http://"+addr+"/metrics")
+		}
+		c, err := dialWith(*ns, sdkMetrics)
 		if err != nil {
 			return err
 		}
@@ -38,7 +53,7 @@ func workerCommand(fs *flag.FlagSet) func(context.Context, io.Writer, io.Writer)
 		if err := searchattr.Register(ctx, c, *ns); err != nil {
 			slog.Warn("search attributes not registered; starts will fail until they are", "error", err)
 		}
-		o := worker.Options{Central: *central, Host: *host, Activities: *cfg, Notify: notifier}
+		o := worker.Options{Central: *central, Host: *host, Activities: *cfg, Notify: notifier, Metrics: m}
 		if *noHost {
 			o.Host = ""
 		}
