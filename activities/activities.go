@@ -8,6 +8,7 @@ package activities
 import (
 	"context"
 	"errors"
+	"filippo.io/age"
 	"fmt"
 	"log/slog"
 	"os"
@@ -56,7 +57,10 @@ type Config struct {
 	DumpPriority engine.Priority
 	// UploadLimit caps uploads to a store, in bytes a second (0: none).
 	UploadLimit int64
-	Logger      *slog.Logger
+	// AgeIdentities decrypt encrypted dumps on pull; they stay on this
+	// host.
+	AgeIdentities []age.Identity
+	Logger        *slog.Logger
 }
 
 // DefaultLockDir is where the original kept its reboot locks.

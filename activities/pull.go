@@ -15,6 +15,7 @@ import (
 	"strings"
 	"time"
 
+	"filippo.io/age"
 	"go.temporal.io/sdk/activity"
 
 	"github.com/envsync/envsync/config"
@@ -51,6 +52,9 @@ type ResolveResult struct {
 	// Staging is the name of the copy this run restores into: the live
 	// name and a hash of the run, cut to the engine's limit.
 	Staging string `json:",omitempty"`
+	// Encrypted says the dump is encrypted with age; the worker holds an
+	// identity that opens it (checked here, before anything is restored).
+	Encrypted bool `json:",omitempty"`
 	// Native says the dump is a snapshot in the server's own repository:
 	// the server restores it by name; there is nothing to download.
 	Native bool `json:",omitempty"`
@@ -109,7 +113,10 @@ func (a *Activities) Resolve(ctx context.Context, in ResolveInput) (res ResolveR
 	if in.Task.RequireSanitised && (m.Sanitised == nil || !m.Sanitised.Verified || m.Sanitised.RulesSHA256 == "") {
 		return ResolveResult{}, permanent("NotSanitised", fmt.Errorf("dump %s was not sanitised before upload, and this task requires sanitised dumps; point it at the sanitised_path of a before_upload push", key))
 	}
-	return ResolveResult{Key: key, Size: m.Size, SHA256: m.SHA256, CreatedAt: m.CreatedAt, SourceHost: m.SourceHost, ServerVersion: m.ServerVersion,
+	if _, err := a.opens(key, m.Encrypted); err != nil {
+		return ResolveResult{}, err
+	}
+	return ResolveResult{Encrypted: m.Encrypted != nil, Key: key, Size: m.Size, SHA256: m.SHA256, CreatedAt: m.CreatedAt, SourceHost: m.SourceHost, ServerVersion: m.ServerVersion,
 		Compression: cmp.Or(m.Compression, dump.Gzip), Origin: m.Origin}, nil
 }
 
@@ -272,6 +279,8 @@ type RestoreInput struct {
 	Origin dump.Origin
 	// Jobs > 1 restores with that many parallel jobs (engines that can).
 	Jobs int
+	// Encrypted: decrypt with this worker's age identities.
+	Encrypted bool `json:",omitempty"`
 }
 
 // RestoreResult reports the restore's duration, and what a person should
@@ -317,7 +326,7 @@ func (a *Activities) Restore(ctx context.Context, in RestoreInput) (RestoreResul
 		if in.Jobs > 1 {
 			notes, err = a.restoreParallel(ctx, eng, m.Reader(f), in)
 		} else {
-			notes, err = restoreCompressed(ctx, eng, m.Reader(f), in.Staging, key, in.Origin, in.Compression)
+			notes, err = restoreCompressed(ctx, eng, m.Reader(f), in.Staging, key, in.Origin, in.Compression, a.decryptFor(in)...)
 		}
 		if err != nil {
 			return RestoreResult{}, err
@@ -341,7 +350,7 @@ func (a *Activities) Restore(ctx context.Context, in RestoreInput) (RestoreResul
 	}
 	defer body.Close()
 	src := &verifying{r: m.Reader(body), sum: sha256.New()}
-	notes, rerr := restoreCompressed(ctx, eng, src, in.Staging, key, in.Origin, in.Compression)
+	notes, rerr := restoreCompressed(ctx, eng, src, in.Staging, key, in.Origin, in.Compression, a.decryptFor(in)...)
 	if src.err == nil && ctx.Err() == nil && (rerr == nil || in.Size-src.n <= 256<<20) {
 		// What the restore left unread still has to match the manifest:
 		// all of it after a restore that succeeded; after one that
@@ -363,6 +372,15 @@ func (a *Activities) Restore(ctx context.Context, in RestoreInput) (RestoreResul
 		return RestoreResult{}, rerr
 	}
 	return RestoreResult{Seconds: time.Since(start).Seconds(), Notes: notes}, nil
+}
+
+// decryptFor is the identities to decrypt in's dump with: none for a dump
+// that is not encrypted.
+func (a *Activities) decryptFor(in RestoreInput) []age.Identity {
+	if !in.Encrypted {
+		return nil
+	}
+	return a.cfg.AgeIdentities
 }
 
 // verifying hashes and counts the stored bytes as they stream past, and
@@ -389,8 +407,8 @@ func (v *verifying) sha256() string { return hex.EncodeToString(v.sum.Sum(nil)) 
 // restoreCompressed decompresses a stored dump into the engine's restore.
 // Damage to the compressed stream is reported as damage to the dump named
 // key, whatever the database tool made of its input ending early.
-func restoreCompressed(ctx context.Context, eng engine.Engine, r io.Reader, staging, key string, origin dump.Origin, compression string) ([]string, error) {
-	zr, err := dump.NewReader(r, compression)
+func restoreCompressed(ctx context.Context, eng engine.Engine, r io.Reader, staging, key string, origin dump.Origin, compression string, ids ...age.Identity) ([]string, error) {
+	zr, err := dump.NewReader(r, compression, ids...)
 	if err != nil {
 		return nil, permanent("CorruptDump", fmt.Errorf("dump %s is damaged: not %s data (%v); the live database is untouched", key, compression, err))
 	}
@@ -423,7 +441,7 @@ func (a *Activities) restoreParallel(ctx context.Context, eng engine.Engine, r i
 	if err != nil {
 		return nil, fmt.Errorf("create archive file: %w", err)
 	}
-	zr, err := dump.NewReader(r, in.Compression)
+	zr, err := dump.NewReader(r, in.Compression, a.decryptFor(in)...)
 	if err != nil {
 		f.Close()
 		return nil, permanent("CorruptDump", fmt.Errorf("dump %s is damaged: not %s data (%v); the live database is untouched", in.Key, in.Compression, err))

@@ -60,6 +60,9 @@ type DumpResult struct {
 	Seconds   float64
 	// Sanitised is set for a dump sanitised on this host before upload.
 	Sanitised *dump.Sanitised
+	// Recipients fingerprint the age recipients the dump is encrypted to
+	// (none: not encrypted).
+	Recipients []string `json:",omitempty"`
 	// Native says the dump is a snapshot the database server keeps in its
 	// own repository (Key names it): nothing was moved, and there is no
 	// manifest, size or checksum.
@@ -83,7 +86,13 @@ func (a *Activities) Dump(ctx context.Context, in DumpInput) (DumpResult, error)
 		}
 		return snapshotDump(ctx, s, in.Task)
 	}
-	return a.dumpTo(ctx, in.Task, "push", in.Upload, 0)
+	t := in.Task
+	if !in.Upload {
+		// A raw dump stays on this host to be sanitised: only the
+		// sanitised copy that leaves it is encrypted.
+		t.EncryptTo = nil
+	}
+	return a.dumpTo(ctx, t, "push", in.Upload, 0)
 }
 
 // compression is the task's compression, defaulted.
@@ -224,7 +233,14 @@ func (a *Activities) dumpTo(ctx context.Context, t config.Task, kind string, upl
 		}()
 	}
 
-	w, err := dump.NewWriter(sink, comp, t.CompressionLevel)
+	recipients, err := ageRecipients(t)
+	if err != nil {
+		return DumpResult{}, err
+	}
+	for _, r := range t.EncryptTo {
+		res.Recipients = append(res.Recipients, dump.Fingerprint(r))
+	}
+	w, err := dump.NewWriter(sink, comp, t.CompressionLevel, recipients...)
 	if err != nil {
 		return DumpResult{}, permanent("InvalidTask", err)
 	}
@@ -341,6 +357,9 @@ func (a *Activities) putManifest(ctx context.Context, st store.Store, t config.T
 		SourceHost: a.cfg.Host, CreatedAt: d.StartedAt, Size: d.Size, SHA256: d.SHA256,
 		Compression: d.Compression, DumpFormat: d.Format, ServerVersion: d.ServerVersion, EnvsyncVersion: buildinfo.Version,
 		Sanitised: d.Sanitised, Origin: d.Origin,
+	}
+	if len(d.Recipients) > 0 {
+		man.Encrypted = &dump.Encrypted{Recipients: d.Recipients}
 	}
 	body, err := man.Marshal()
 	if err != nil {

@@ -7,6 +7,7 @@ package config
 import (
 	"cmp"
 	"errors"
+	"filippo.io/age"
 	"fmt"
 	"reflect"
 	"regexp"
@@ -137,6 +138,11 @@ type Task struct {
 	CompressionLevel int    `json:"compression_level,omitempty" yaml:"compression_level"`
 	Spool            string `json:"spool,omitempty" yaml:"spool"`
 	RestoreJobs      int    `json:"restore_jobs,omitempty" yaml:"restore_jobs"`
+	// EncryptTo are age recipients (public keys, age1...) a push encrypts
+	// its dump to before it leaves the host; a pulling worker decrypts
+	// with an identity of its own (envsync worker --age-identity). Public
+	// keys only, so they can sit in the tasks file.
+	EncryptTo []string `json:"encrypt_to,omitempty" yaml:"encrypt_to"`
 }
 
 // Actions, engines and stores that tasks may name.
@@ -471,6 +477,9 @@ func (t *Task) Validate(source string) error {
 			bad(key, set, fmt.Sprintf(fieldRule[key], strings.Join(takers, ", ")))
 		}
 	}
+	if len(t.EncryptTo) > 0 && backendOK && sto.Native {
+		bad("encrypt_to", strings.Join(t.EncryptTo, ","), "storagebackend "+t.StorageBackend+" is kept by the database server itself; envsync cannot encrypt it")
+	}
 	if t.Keep < 0 {
 		bad("keep", fmt.Sprint(t.Keep), fmt.Sprintf(fieldRule["keep"], strings.Join(store.Taking("keep"), ", ")))
 	}
@@ -763,6 +772,19 @@ func (t *Task) validateDataPath(bad func(field, value, reason string)) {
 	}
 	if t.Spool != "" && t.Spool != SpoolDisk && t.Spool != SpoolNone {
 		bad("spool", t.Spool, "must be disk (default) or none")
+	}
+	for _, r := range t.EncryptTo {
+		if strings.HasPrefix(strings.ToUpper(r), "AGE-SECRET-KEY-") {
+			// Never echoed: a message is no place for a secret key.
+			bad("encrypt_to", "AGE-SECRET-KEY-…", "this is a secret key: give its public key (age-keygen -y FILE), keep the secret key on the pulling worker only, and consider it exposed")
+			continue
+		}
+		if _, err := age.ParseX25519Recipient(r); err != nil {
+			bad("encrypt_to", r, "not an age recipient (a public key, age1...): "+err.Error())
+		}
+	}
+	if len(t.EncryptTo) > 0 && t.Action != ActionPush {
+		bad("encrypt_to", strings.Join(t.EncryptTo, ","), "only a push encrypts; a pull decrypts with its worker's --age-identity")
 	}
 	if t.RestoreJobs < 0 || t.RestoreJobs > 64 {
 		bad("restore_jobs", strconv.Itoa(t.RestoreJobs), "must be 1-64")

@@ -16,6 +16,8 @@
 package dump
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -104,6 +106,23 @@ type Manifest struct {
 	Sanitised *Sanitised `json:"sanitised,omitempty"`
 	// Origin is the source database's own settings.
 	Origin Origin `json:"origin,omitzero"`
+	// Encrypted is set for a dump encrypted with age before it left its
+	// host: Size and SHA256 are of the encrypted object.
+	Encrypted *Encrypted `json:"encrypted,omitempty"`
+}
+
+// Encrypted says to whom a dump is encrypted, by fingerprints of the
+// recipients' public keys: enough to tell a pulling worker whether its
+// identity opens it, and no key.
+type Encrypted struct {
+	Recipients []string `json:"recipients"`
+}
+
+// Fingerprint names an age recipient (public key) in manifests and
+// messages: the first 12 hex digits of the sha256 of its text.
+func Fingerprint(recipient string) string {
+	sum := sha256.Sum256([]byte(recipient))
+	return hex.EncodeToString(sum[:6])
 }
 
 // Origin records settings of the source database that live outside its

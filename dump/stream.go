@@ -4,6 +4,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
+	"filippo.io/age"
 	"fmt"
 	"hash"
 	"io"
@@ -51,16 +52,27 @@ const DefaultZstdLevel = 1
 // object stored, without a second pass over the data.
 type Writer struct {
 	enc io.WriteCloser
-	sum hash.Hash
-	n   Counter
-	in  atomic.Int64
+	// sealed encrypts the compressed stream (nil: not encrypted); the
+	// size and sha256 are of what it writes, the object stored.
+	sealed io.WriteCloser
+	sum    hash.Hash
+	n      Counter
+	in     atomic.Int64
 }
 
 // NewWriter returns a Writer that sends data compressed with c at level
-// (0: the default) to w. zstd encodes on every core.
-func NewWriter(w io.Writer, c string, level int) (*Writer, error) {
+// (0: the default) to w, encrypted with age to recipients when there are
+// any. zstd encodes on every core.
+func NewWriter(w io.Writer, c string, level int, recipients ...age.Recipient) (*Writer, error) {
 	d := &Writer{sum: sha256.New()}
-	out := io.MultiWriter(w, d.sum, &d.n)
+	var out io.Writer = io.MultiWriter(w, d.sum, &d.n)
+	if len(recipients) > 0 {
+		sealed, err := age.Encrypt(out, recipients...)
+		if err != nil {
+			return nil, fmt.Errorf("encrypt the dump: %w", err)
+		}
+		d.sealed, out = sealed, sealed
+	}
 	switch c {
 	case Zstd, "":
 		if level == 0 {
@@ -134,8 +146,17 @@ func (d *Writer) ReadFrom(r io.Reader) (int64, error) {
 	}
 }
 
-// Close flushes the compressed stream; Size and SHA256 are final after it.
-func (d *Writer) Close() error { return d.enc.Close() }
+// Close flushes the compressed (and encrypted) stream; Size and SHA256 are
+// final after it.
+func (d *Writer) Close() error {
+	if err := d.enc.Close(); err != nil {
+		return err
+	}
+	if d.sealed != nil {
+		return d.sealed.Close()
+	}
+	return nil
+}
 
 // Size is the number of compressed bytes written.
 func (d *Writer) Size() int64 { return int64(d.n) }
@@ -193,14 +214,24 @@ func (s *sourceReader) Read(p []byte) (int, error) {
 	return n, err
 }
 
-// NewReader starts decompressing a dump stored with compression c; a
-// stream that does not even start as c fails here.
-func NewReader(r io.Reader, c string) (*Reader, error) {
+// NewReader starts decompressing a dump stored with compression c, and
+// decrypting it first with identities when there are any (an encrypted
+// dump); a stream that does not even start as c, or as age for one of
+// identities, fails here.
+func NewReader(r io.Reader, c string, identities ...age.Identity) (*Reader, error) {
 	src := &sourceReader{r: r}
 	d := &Reader{src: src, close: func() {}}
+	var in io.Reader = src
+	if len(identities) > 0 {
+		opened, err := age.Decrypt(src, identities...)
+		if err != nil {
+			return nil, err
+		}
+		in = opened
+	}
 	switch c {
 	case Gzip, "": // manifests from before zstd have no other
-		zr, err := gzip.NewReader(src)
+		zr, err := gzip.NewReader(in)
 		if err != nil {
 			return nil, err
 		}
@@ -208,13 +239,13 @@ func NewReader(r io.Reader, c string) (*Reader, error) {
 	case Zstd:
 		// One goroutine: decoding is cheap next to any restore, and
 		// zstd's parallel decoder buffers blocks ahead in memory.
-		zr, err := zstd.NewReader(src, zstd.WithDecoderConcurrency(1), zstd.WithDecoderLowmem(true))
+		zr, err := zstd.NewReader(in, zstd.WithDecoderConcurrency(1), zstd.WithDecoderLowmem(true))
 		if err != nil {
 			return nil, err
 		}
 		d.dec, d.close = zr, zr.Close
 	case None:
-		d.dec = src
+		d.dec = in
 	default:
 		return nil, fmt.Errorf("unknown compression %q", c)
 	}

@@ -117,7 +117,7 @@ func Pull(ctx workflow.Context, in PullInput) (res PullResult, err error) {
 	// server, by name. Durations are the workflow's own clock: every
 	// attempt counts.
 	ri := activities.RestoreInput{Task: task, Key: rr.Key, Size: rr.Size, SHA256: rr.SHA256, Compression: rr.Compression,
-		Staging: staging, Origin: rr.Origin, Jobs: task.RestoreJobs}
+		Staging: staging, Origin: rr.Origin, Jobs: task.RestoreJobs, Encrypted: rr.Encrypted}
 	// Runs started before the streamed restore downloaded first; they
 	// replay that way.
 	downloadFirst := task.RestoreJobs > 1 ||

@@ -85,6 +85,11 @@ func workerFlags(fs *flag.FlagSet) (*activities.Config, *string) {
 		cfg.DumpPriority.IOClass, cfg.DumpPriority.IOLevel, err = engine.ParseIONice(v)
 		return err
 	})
+	fs.Func("age-identity", "age identity `file` (age-keygen's) that decrypts encrypted dumps on pull; may be given more than once", func(v string) error {
+		ids, err := activities.LoadAgeIdentities(v)
+		cfg.AgeIdentities = append(cfg.AgeIdentities, ids...)
+		return err
+	})
 	fs.Func("upload-limit", "cap uploads to stores at this `rate`, e.g. 50MiB/s (default: none)", func(v string) (err error) {
 		cfg.UploadLimit, err = activities.ParseRate(v)
 		return err
