@@ -73,7 +73,7 @@ func TestMetricsScrapedFromAWorker(t *testing.T) {
 	resp.Body.Close()
 	page := string(body)
 	for series, want := range map[string]float64{
-		`envsync_runs_total{action="push",outcome="ok",task="push_metered"}`:   1,
+		`envsync_runs_total{action="push",outcome="ok",task="push_metered"}`:    1,
 		`envsync_runs_total{action="pull",outcome="failed",task="pull_nosuch"}`: 1,
 	} {
 		if got := metricValue(page, series); got != want {
