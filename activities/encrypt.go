@@ -45,12 +45,12 @@ func LoadAgeIdentities(path string) ([]age.Identity, error) {
 	return ids, nil
 }
 
-// opens checks, before anything is restored, that this worker holds an
-// identity for one of the recipients an encrypted dump names, and returns
-// the identities to decrypt it with.
-func (a *Activities) opens(key string, enc *dump.Encrypted) ([]age.Identity, error) {
+// canOpen checks, before anything is restored, that this worker holds an
+// identity for one of the recipients an encrypted dump names (enc nil: the
+// dump is not encrypted).
+func (a *Activities) canOpen(key string, enc *dump.Encrypted) error {
 	if enc == nil {
-		return nil, nil
+		return nil
 	}
 	var mine []string
 	for _, id := range a.cfg.AgeIdentities {
@@ -62,7 +62,7 @@ func (a *Activities) opens(key string, enc *dump.Encrypted) ([]age.Identity, err
 		mine = append(mine, fp)
 		for _, r := range enc.Recipients {
 			if r == fp {
-				return a.cfg.AgeIdentities, nil
+				return nil
 			}
 		}
 	}
@@ -70,6 +70,6 @@ func (a *Activities) opens(key string, enc *dump.Encrypted) ([]age.Identity, err
 	if len(mine) > 0 {
 		have = strings.Join(mine, ", ")
 	}
-	return nil, permanent("NoIdentity", fmt.Errorf("dump %s is encrypted to %d recipient(s) (fingerprints %s), and this worker's age identities are %s; nothing was restored, the live database is untouched",
+	return permanent("NoIdentity", fmt.Errorf("dump %s is encrypted to %d recipient(s) (fingerprints %s), and this worker's age identities are %s; nothing was restored, the live database is untouched",
 		key, len(enc.Recipients), strings.Join(enc.Recipients, ", "), have))
 }

@@ -113,7 +113,7 @@ func (a *Activities) Resolve(ctx context.Context, in ResolveInput) (res ResolveR
 	if in.Task.RequireSanitised && (m.Sanitised == nil || !m.Sanitised.Verified || m.Sanitised.RulesSHA256 == "") {
 		return ResolveResult{}, permanent("NotSanitised", fmt.Errorf("dump %s was not sanitised before upload, and this task requires sanitised dumps; point it at the sanitised_path of a before_upload push", key))
 	}
-	if _, err := a.opens(key, m.Encrypted); err != nil {
+	if err := a.canOpen(key, m.Encrypted); err != nil {
 		return ResolveResult{}, err
 	}
 	return ResolveResult{Encrypted: m.Encrypted != nil, Key: key, Size: m.Size, SHA256: m.SHA256, CreatedAt: m.CreatedAt, SourceHost: m.SourceHost, ServerVersion: m.ServerVersion,
