@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"fmt"
 	"os"
@@ -10,9 +11,13 @@ import (
 	"testing"
 
 	"filippo.io/age"
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/s3"
 
 	"github.com/envsync/envsync/activities"
+	"github.com/envsync/envsync/config"
 	"github.com/envsync/envsync/dump"
+	"github.com/envsync/envsync/internal/testenv"
 	"github.com/envsync/envsync/starter"
 	"github.com/envsync/envsync/worker"
 )
@@ -65,6 +70,25 @@ func TestEncryptedDumpRoundTrip(t *testing.T) {
 			e.mustRunT(t, starter.Request{Task: pull})
 			if want, got := e.rows("secret"), e.rows("secret_copy_"+backend); fmt.Sprint(want) != fmt.Sprint(got) {
 				t.Error("the decrypted pull differs from the source")
+			}
+
+			if backend == "s3" {
+				// s3_sync copies the ciphertext as is; a pull from the
+				// copy decrypts it.
+				if _, err := e.s3.Client.CreateBucket(context.Background(), &s3.CreateBucketInput{Bucket: aws.String("enc-replica")}); err != nil {
+					t.Fatal(err)
+				}
+				sync := config.Task{Name: "replicate_enc", Action: config.ActionS3Sync, StorageBackend: "s3", URL: bucket, Path: push.Path,
+					TargetURL: "enc-replica", TargetPath: "copied", WorkerHost: testenv.Host}
+				if res := e.mustRunT(t, starter.Request{Task: sync}).Sync; len(res.Copied) != 1 {
+					t.Fatalf("sync copied %v, want the one encrypted dump", res.Copied)
+				}
+				fromCopy := e.task("pull", "secret_from_copy", backend)
+				fromCopy.URL, fromCopy.Path, fromCopy.SourceDatabase = "enc-replica", "copied", "secret"
+				e.mustRunT(t, starter.Request{Task: fromCopy})
+				if want, got := e.rows("secret"), e.rows("secret_from_copy"); fmt.Sprint(want) != fmt.Sprint(got) {
+					t.Error("the pull from the s3_sync copy differs from the source")
+				}
 			}
 
 			// Encrypted to someone else only: refused, target untouched.
