@@ -59,21 +59,7 @@ func (l *limiter) wait(n int) error {
 	return nil
 }
 
-// limitWriter paces writes to w; limitReader paces reads from r. Both
-// pass through untouched when rate is 0.
-type limitWriter struct {
-	w io.Writer
-	l *limiter
-}
-
-func (lw limitWriter) Write(p []byte) (int, error) {
-	n, err := lw.w.Write(p)
-	if werr := lw.l.wait(n); err == nil {
-		err = werr
-	}
-	return n, err
-}
-
+// limitReader paces reads from r.
 type limitReader struct {
 	r io.Reader
 	l *limiter
@@ -87,13 +73,8 @@ func (lr limitReader) Read(p []byte) (int, error) {
 	return n, err
 }
 
-func limitWrites(ctx context.Context, w io.Writer, rate int64) io.Writer {
-	if rate <= 0 {
-		return w
-	}
-	return limitWriter{w, newLimiter(ctx, rate)}
-}
-
+// limitReads paces reads from r to rate bytes a second; r itself when
+// rate is 0 (no cap).
 func limitReads(ctx context.Context, r io.Reader, rate int64) io.Reader {
 	if rate <= 0 {
 		return r

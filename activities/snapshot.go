@@ -80,7 +80,6 @@ func snapshotRestore(ctx context.Context, s engine.Snapshotter, in RestoreInput)
 // SnapshotResult describes a snapshot taken by SnapshotPush.
 type SnapshotResult struct {
 	Name    string
-	Indices int
 	Seconds float64
 }
 

@@ -141,6 +141,4 @@ var ErrNoSnapshot = errors.New("no such snapshot")
 type SnapshotInfo struct {
 	Name string
 	Time time.Time
-	// Parts is how many indices (tables) it holds.
-	Parts int
 }

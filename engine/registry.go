@@ -1,11 +1,10 @@
 package engine
 
 import (
-	"fmt"
 	"log/slog"
 	"slices"
-	"sort"
-	"sync"
+
+	"github.com/envsync/envsync/internal/registry"
 )
 
 // Info is what an engine package says about itself when it registers: all
@@ -79,11 +78,7 @@ type Settings struct {
 	DumpPriority Priority
 }
 
-var registry = struct {
-	sync.RWMutex
-	byName map[string]*Info // names and aliases
-	names  []string         // canonical names, sorted
-}{byName: map[string]*Info{}}
+var engines = registry.New[Info]("engine")
 
 // Register makes an engine known; engine packages call it from init. A
 // name registered twice is a programming error and panics.
@@ -91,52 +86,18 @@ func Register(info Info) {
 	if info.Name == "" || info.New == nil || info.MaxName <= 0 {
 		panic("engine.Register: Name, MaxName and New are required")
 	}
-	registry.Lock()
-	defer registry.Unlock()
-	for _, n := range append([]string{info.Name}, info.Aliases...) {
-		if _, dup := registry.byName[n]; dup {
-			panic(fmt.Sprintf("engine.Register: %q registered twice", n))
-		}
-		registry.byName[n] = &info
-	}
-	registry.names = append(registry.names, info.Name)
-	sort.Strings(registry.names)
+	engines.Add(info.Name, info.Aliases, info)
 }
 
 // Lookup returns the engine registered under name or alias.
-func Lookup(name string) (Info, bool) {
-	registry.RLock()
-	defer registry.RUnlock()
-	i, ok := registry.byName[name]
-	if !ok {
-		return Info{}, false
-	}
-	return *i, true
-}
+func Lookup(name string) (Info, bool) { return engines.Lookup(name) }
 
 // Names returns every name tasks may give as dbms, aliases included, in
 // a stable order.
-func Names() []string {
-	registry.RLock()
-	defer registry.RUnlock()
-	var out []string
-	for _, n := range registry.names {
-		out = append(out, n)
-		out = append(out, registry.byName[n].Aliases...)
-	}
-	return out
-}
+func Names() []string { return engines.Names() }
 
 // All returns every registered engine, by name.
-func All() []Info {
-	registry.RLock()
-	defer registry.RUnlock()
-	out := make([]Info, 0, len(registry.names))
-	for _, n := range registry.names {
-		out = append(out, *registry.byName[n])
-	}
-	return out
-}
+func All() []Info { return engines.All() }
 
 // Taking returns the names of the engines that read the task key field.
 func Taking(field string) []string {

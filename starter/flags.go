@@ -8,6 +8,7 @@ import (
 	"strings"
 
 	"github.com/envsync/envsync/config"
+	"github.com/envsync/envsync/launch"
 )
 
 // Args are the command-line options of push, pull and run: the original
@@ -140,7 +141,7 @@ func (f *Flags) Args() (Args, error) {
 		return Args{}, &InputError{Err: err}
 	}
 	r := Request{Task: t, Timestamp: *f.timestamp, Key: *f.key, AllowProtected: *f.allowProt, Then: then}
-	if err := validate(&r, source); err != nil {
+	if err := launch.Validate(&r, source); err != nil {
 		return Args{}, err
 	}
 	return Args{Request: r, Source: source, Namespace: *f.namespace}, nil

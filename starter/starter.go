@@ -22,9 +22,6 @@ type Request = workflows.Request
 // InputError is bad input from the user: the command exits 2.
 type InputError = launch.InputError
 
-// validate checks the request where it enters, as the workflow will again.
-func validate(r *Request, source string) error { return launch.Validate(r, source) }
-
 // Outcome is a finished run: which, and its result.
 type Outcome struct {
 	WorkflowID string

@@ -2,10 +2,10 @@ package store
 
 import (
 	"context"
-	"fmt"
-	"sort"
-	"sync"
+	"slices"
 	"time"
+
+	"github.com/envsync/envsync/internal/registry"
 )
 
 // Info is what a store package says about itself when it registers. Config
@@ -52,11 +52,7 @@ type Spec struct {
 	UploadLimit int64
 }
 
-var registry = struct {
-	sync.RWMutex
-	byName map[string]*Info
-	names  []string
-}{byName: map[string]*Info{}}
+var stores = registry.New[Info]("store")
 
 // Register makes a store known; store packages (and engines with a native
 // store) call it from init. A name registered twice panics.
@@ -64,52 +60,22 @@ func Register(info Info) {
 	if info.Name == "" || (info.New == nil) != info.Native {
 		panic("store.Register: Name is required, and New unless the store is Native")
 	}
-	registry.Lock()
-	defer registry.Unlock()
-	for _, n := range append([]string{info.Name}, info.Aliases...) {
-		if _, dup := registry.byName[n]; dup {
-			panic(fmt.Sprintf("store.Register: %q registered twice", n))
-		}
-		registry.byName[n] = &info
-	}
-	registry.names = append(registry.names, info.Name)
-	sort.Strings(registry.names)
+	stores.Add(info.Name, info.Aliases, info)
 }
 
 // Lookup returns the store registered under name or alias.
-func Lookup(name string) (Info, bool) {
-	registry.RLock()
-	defer registry.RUnlock()
-	i, ok := registry.byName[name]
-	if !ok {
-		return Info{}, false
-	}
-	return *i, true
-}
+func Lookup(name string) (Info, bool) { return stores.Lookup(name) }
 
 // Names returns every name tasks may give as storagebackend, aliases
 // included, in a stable order.
-func Names() []string {
-	registry.RLock()
-	defer registry.RUnlock()
-	var out []string
-	for _, n := range registry.names {
-		out = append(out, n)
-		out = append(out, registry.byName[n].Aliases...)
-	}
-	return out
-}
+func Names() []string { return stores.Names() }
 
 // Taking returns the names of the stores that read the task key field.
 func Taking(field string) []string {
-	registry.RLock()
-	defer registry.RUnlock()
 	var out []string
-	for _, n := range registry.names {
-		for _, f := range registry.byName[n].Fields {
-			if f == field {
-				out = append(out, n)
-			}
+	for _, i := range stores.All() {
+		if slices.Contains(i.Fields, field) {
+			out = append(out, i.Name)
 		}
 	}
 	return out

@@ -51,9 +51,10 @@ func main() {
 	rounds := flag.Int("rounds", 3, "rounds of every measurement; medians are printed")
 	keep := flag.Bool("keep", false, "keep the work directory")
 	pushOnly := flag.Bool("push-only", false, "measure pushes only")
+	workerFlags := flag.String("worker-flags", "", "more flags for the worker under test, e.g. \"--dump-nice 0 --dump-ionice none\" to measure what the dump priority costs")
 	flag.Parse()
 	log.SetFlags(log.Ltime)
-	b, err := setup(*rows)
+	b, err := setup(*rows, strings.Fields(*workerFlags))
 	if err != nil {
 		log.Fatal(err)
 	}
@@ -79,7 +80,7 @@ type sample struct {
 	tempPeak int64
 }
 
-func setup(rows int) (*bench, error) {
+func setup(rows int, workerFlags []string) (*bench, error) {
 	dir, err := os.MkdirTemp("", "envsync-bench-")
 	if err != nil {
 		return nil, err
@@ -120,7 +121,7 @@ func setup(rows int) (*bench, error) {
 		return nil, err
 	}
 	waitPort(temporalPort)
-	b.worker = exec.Command(b.bin, "worker", "--host", "bench", "--temp-dir", filepath.Join(dir, "spool"), "--lock-dir", filepath.Join(dir, "locks"))
+	b.worker = exec.Command(b.bin, append([]string{"worker", "--host", "bench", "--temp-dir", filepath.Join(dir, "spool"), "--lock-dir", filepath.Join(dir, "locks")}, workerFlags...)...)
 	if err := b.start(b.worker); err != nil {
 		return nil, err
 	}

@@ -30,7 +30,7 @@ func (e *Engine) TakeSnapshot(ctx context.Context, repo, location string, keep i
 	if err != nil {
 		return engine.SnapshotInfo{}, err
 	}
-	return engine.SnapshotInfo{Name: s.Name, Time: s.Time, Parts: len(s.Indices)}, nil
+	return engine.SnapshotInfo{Name: s.Name, Time: s.Time}, nil
 }
 
 // CompleteSnapshots lists the database's SUCCESS snapshots in repo.
@@ -42,7 +42,7 @@ func (e *Engine) CompleteSnapshots(ctx context.Context, repo string) ([]engine.S
 	var out []engine.SnapshotInfo
 	for _, s := range all {
 		if s.State == "SUCCESS" {
-			out = append(out, engine.SnapshotInfo{Name: s.Name, Time: s.Time, Parts: len(s.Indices)})
+			out = append(out, engine.SnapshotInfo{Name: s.Name, Time: s.Time})
 		}
 	}
 	return out, nil
