@@ -24,8 +24,10 @@ type CleanupInput struct {
 func (a *Activities) RemoveTemp(ctx context.Context, in CleanupInput) error {
 	for _, kind := range []string{"push", "push-sanitised", "pull", "pull-archive"} {
 		p := a.tempName(ctx, in.Task, kind)
-		if err := os.Remove(p); err != nil && !errors.Is(err, fs.ErrNotExist) {
-			return fmt.Errorf("remove temp file %s: %w", p, err)
+		for _, p := range []string{p, countsFile(p)} {
+			if err := os.Remove(p); err != nil && !errors.Is(err, fs.ErrNotExist) {
+				return fmt.Errorf("remove temp file %s: %w", p, err)
+			}
 		}
 	}
 	return nil

@@ -63,6 +63,9 @@ type DumpResult struct {
 	// Recipients fingerprint the age recipients the dump is encrypted to
 	// (none: not encrypted).
 	Recipients []string `json:",omitempty"`
+	// Counted summarises the counts the manifest records (verify:
+	// counts); the counts themselves are not in history.
+	Counted *Tally `json:",omitempty"`
 	// Native says the dump is a snapshot the database server keeps in its
 	// own repository (Key names it): nothing was moved, and there is no
 	// manifest, size or checksum.
@@ -211,6 +214,7 @@ func (a *Activities) dumpTo(ctx context.Context, t config.Task, kind string, upl
 		defer func() {
 			if res.Path == "" { // not handed on: uploaded, or failed
 				os.Remove(path)
+				os.Remove(countsFile(path))
 			}
 		}()
 	}
@@ -291,21 +295,29 @@ func (a *Activities) dumpTo(ctx context.Context, t config.Task, kind string, upl
 	}
 	res.Size, res.SHA256, res.RawBytes = w.Size(), w.SHA256(), w.In()
 	res.ServerVersion, res.Format, res.Origin = info.ServerVersion, info.Format, info.Origin
+	res.Counted = tally(info.Counts)
 	res.Seconds = time.Since(start).Seconds()
-	if !upload {
+	// handOn leaves the spooled copy, and its counts, to the next step.
+	handOn := func() (DumpResult, error) {
+		if err := writeCounts(path, info.Counts); err != nil {
+			return DumpResult{}, err
+		}
 		res.Path = path
 		return res, nil
 	}
+	if !upload {
+		return handOn()
+	}
 	uerr = cmp.Or(uerr, sink.upErr)
 	if uerr == nil {
-		res.ManifestKey, uerr = a.putManifest(ctx, st, t, res)
+		res.ManifestKey, uerr = a.putManifest(ctx, st, t, res, info.Counts)
 	}
 	if uerr != nil {
 		if !spool {
 			return DumpResult{}, storeError(fmt.Errorf("upload %s: %w (spool: none, so the retry dumps again)", res.Key, uerr))
 		}
-		res.Path, res.UploadError = path, failure.Text(uerr)
-		return res, nil
+		res.UploadError = failure.Text(uerr)
+		return handOn()
 	}
 	res.Uploaded = true
 	return res, nil
@@ -351,12 +363,12 @@ func (a *Activities) sweep(ctx context.Context, st store.Store, t config.Task, n
 
 // putManifest writes the dump's manifest, last: a dump is complete (and
 // restorable) only once it is there.
-func (a *Activities) putManifest(ctx context.Context, st store.Store, t config.Task, d DumpResult) (string, error) {
+func (a *Activities) putManifest(ctx context.Context, st store.Store, t config.Task, d DumpResult, counts *dump.Counts) (string, error) {
 	man := dump.Manifest{
 		Format: dump.ManifestFormat, Key: d.Key, DBMS: t.DBMS, Database: t.Database,
 		SourceHost: a.cfg.Host, CreatedAt: d.StartedAt, Size: d.Size, SHA256: d.SHA256,
 		Compression: d.Compression, DumpFormat: d.Format, ServerVersion: d.ServerVersion, EnvsyncVersion: buildinfo.Version,
-		Sanitised: d.Sanitised, Origin: d.Origin,
+		Sanitised: d.Sanitised, Origin: d.Origin, Counts: counts,
 	}
 	if len(d.Recipients) > 0 {
 		man.Encrypted = &dump.Encrypted{Recipients: d.Recipients}
@@ -419,7 +431,11 @@ func (a *Activities) Upload(ctx context.Context, in UploadInput) (UploadResult, 
 	if err != nil {
 		return UploadResult{}, storeError(fmt.Errorf("upload %s: %w", d.Key, err))
 	}
-	mkey, err := a.putManifest(ctx, st, in.Task, d)
+	counts, err := readCounts(d.Path)
+	if err != nil {
+		return UploadResult{}, err
+	}
+	mkey, err := a.putManifest(ctx, st, in.Task, d, counts)
 	if err != nil {
 		return UploadResult{}, storeError(err)
 	}

@@ -123,7 +123,8 @@ func (a *Activities) SanitiseDump(ctx context.Context, in SanitiseDumpInput) (Du
 		return DumpResult{}, err
 	}
 	os.Remove(in.Dump.Path)
-	out.StartedAt = in.Dump.StartedAt // the dump's time is the production read's
+	os.Remove(countsFile(in.Dump.Path)) // the raw dump's: out has the sanitised copy's
+	out.StartedAt = in.Dump.StartedAt   // the dump's time is the production read's
 	out.Origin = in.Dump.Origin
 	out.Sanitised = &dump.Sanitised{RulesSHA256: res.RulesSHA256, Verified: true}
 	return out, nil

@@ -143,6 +143,10 @@ type Task struct {
 	// with an identity of its own (envsync worker --age-identity). Public
 	// keys only, so they can sit in the tasks file.
 	EncryptTo []string `json:"encrypt_to,omitempty" yaml:"encrypt_to"`
+	// Verify is "counts" (default: a push records the rows per table its
+	// dump's snapshot holds, a pull checks its staging copy holds as many
+	// before the swap) or "none".
+	Verify string `json:"verify,omitempty" yaml:"verify"`
 }
 
 // Actions, engines and stores that tasks may name.
@@ -537,7 +541,8 @@ func (t *Task) specificFields() [][2]string {
 
 // Spec is what the task's engine is told about it.
 func (t *Task) Spec() engine.Spec {
-	s := engine.Spec{Target: engine.Target{Database: t.Database}, Directory: t.Directory, Indices: t.Indices, ExcludedTables: t.ExcludedTables}
+	s := engine.Spec{Target: engine.Target{Database: t.Database}, Directory: t.Directory, Indices: t.Indices, ExcludedTables: t.ExcludedTables,
+		Count: t.Verifies()}
 	if t.DatabaseHostname != "" {
 		s.Host, s.Port, _ = SplitHostPort(t.DatabaseHostname) // Validate refuses a bad one
 	}
@@ -750,6 +755,16 @@ func SplitHostPort(v string) (string, int, error) {
 	return strings.Trim(v[:i], "[]"), port, nil
 }
 
+// Verify modes.
+const (
+	VerifyCounts = "counts"
+	VerifyNone   = "none"
+)
+
+// Verifies says whether the task counts rows: a push into its manifest, a
+// pull in its staging copy.
+func (t *Task) Verifies() bool { return t.Verify != VerifyNone }
+
 // Spool modes.
 const (
 	SpoolDisk = "disk"
@@ -772,6 +787,9 @@ func (t *Task) validateDataPath(bad func(field, value, reason string)) {
 	}
 	if t.Spool != "" && t.Spool != SpoolDisk && t.Spool != SpoolNone {
 		bad("spool", t.Spool, "must be disk (default) or none")
+	}
+	if t.Verify != "" && t.Verify != VerifyCounts && t.Verify != VerifyNone {
+		bad("verify", t.Verify, "must be counts (default) or none")
 	}
 	for _, r := range t.EncryptTo {
 		if strings.HasPrefix(strings.ToUpper(r), "AGE-SECRET-KEY-") {

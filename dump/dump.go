@@ -109,6 +109,9 @@ type Manifest struct {
 	// Encrypted is set for a dump encrypted with age before it left its
 	// host: Size and SHA256 are of the encrypted object.
 	Encrypted *Encrypted `json:"encrypted,omitempty"`
+	// Counts are the rows per table the dump holds, when its push counted
+	// them (verify: counts).
+	Counts *Counts `json:"counts,omitempty"`
 }
 
 // Encrypted says to whom a dump is encrypted, by fingerprints of the

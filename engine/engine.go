@@ -34,6 +34,9 @@ type DumpInfo struct {
 	// Origin holds the source database's own settings (owner, character
 	// set), which a dump of its contents does not carry.
 	Origin dump.Origin
+	// Counts are the rows per table the dump holds, seen by its own
+	// snapshot, when the engine was asked to count (Spec.Count) and can.
+	Counts *dump.Counts
 }
 
 // Engine is one database engine on one server.
@@ -100,6 +103,15 @@ type ParallelRestorer interface {
 // reason skips the run, visibly, instead of failing it.
 type Preflighter interface {
 	Preflight(ctx context.Context, action string) (skip string, err error)
+}
+
+// Counter is implemented by engines that count what a dump holds (when
+// Spec.Count asks Dump to) and what a restored copy holds, so a pull can
+// refuse a copy that lost rows before it is swapped in.
+type Counter interface {
+	// Count returns the rows (documents) per table of database, named
+	// as in the dump's DumpInfo.Counts.
+	Count(ctx context.Context, database string) (map[string]int64, error)
 }
 
 // SanitiseReport says what sanitising did: rows (documents) changed or

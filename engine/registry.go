@@ -55,6 +55,9 @@ type Spec struct {
 	Indices string
 	// ExcludedTables are left out of dumps.
 	ExcludedTables []string
+	// Count asks Dump to record the rows per table it dumped (see
+	// Counter), at the cost of reading every table once more.
+	Count bool
 }
 
 // Problem is a task value an engine refuses: the task key, the value and

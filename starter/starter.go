@@ -78,6 +78,9 @@ func Report(w io.Writer, o Outcome) {
 		} else {
 			fmt.Fprintf(w, "took      dump %.1fs, upload %.1fs, total %.1fs\n", p.DumpSeconds, p.UploadSeconds, p.TotalSeconds)
 		}
+		if p.Counted != nil {
+			fmt.Fprintf(w, "counted   %s (in the manifest, for pulls to verify)\n", p.Counted.Counts())
+		}
 		if p.Sanitised != nil {
 			fmt.Fprintf(w, "sanitised before upload with rules sha256 %s, verified\n", p.Sanitised.RulesSHA256)
 		}
@@ -107,6 +110,12 @@ func Report(w io.Writer, o Outcome) {
 			fmt.Fprintf(w, "took      download %.1fs, restore %.1fs, total %.1fs\n", p.DownloadSeconds, p.RestoreSeconds, p.TotalSeconds)
 		} else {
 			fmt.Fprintf(w, "took      download and restore %.1fs (streamed), total %.1fs\n", p.RestoreSeconds, p.TotalSeconds)
+		}
+		if v := p.Verified; v != nil {
+			fmt.Fprintf(w, "verify    %s\n", v.Summary())
+			for _, n := range v.Notes {
+				fmt.Fprintf(w, "note      %s\n", n)
+			}
 		}
 		if s := p.Sanitised; s != nil {
 			fmt.Fprintf(w, "sanitised with rules sha256 %s: %d rules, %d verify queries passed\n", s.RulesSHA256, len(s.Rows), s.Verified)

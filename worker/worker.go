@@ -7,6 +7,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 
 	"go.temporal.io/sdk/activity"
 	"go.temporal.io/sdk/client"
@@ -34,6 +35,9 @@ type Options struct {
 	// Metrics, when set, counts runs, bytes and step durations (see
 	// package metrics); the caller serves them.
 	Metrics *metrics.Metrics
+	// Interceptors are added to every worker's own (tracing, tests that
+	// change what a step sees).
+	Interceptors []interceptor.WorkerInterceptor
 }
 
 // Register adds the workflows to a worker, under their stable type names.
@@ -96,10 +100,11 @@ func Start(c client.Client, o Options) (stop func(), err error) {
 }
 
 func (o Options) interceptors() []interceptor.WorkerInterceptor {
-	if o.Metrics == nil {
-		return nil
+	out := slices.Clone(o.Interceptors)
+	if o.Metrics != nil {
+		out = append(out, o.Metrics.Interceptor())
 	}
-	return []interceptor.WorkerInterceptor{o.Metrics.Interceptor()}
+	return out
 }
 
 // Run starts the workers and blocks until ctx ends.

@@ -64,7 +64,9 @@ var (
 	stepDump     = step{name: "dump", startToEnd: 24 * time.Hour, heartbeat: true, maxAttempts: 3, initial: 10 * time.Second}
 	stepRestore  = step{name: "restore", startToEnd: 24 * time.Hour, heartbeat: true, maxAttempts: 4, initial: 10 * time.Second}
 	stepSanitise = step{name: "sanitise", startToEnd: 12 * time.Hour, heartbeat: true, maxAttempts: 2, initial: 30 * time.Second}
-	stepSwap     = step{name: "swap", startToEnd: 10 * time.Minute, maxAttempts: 5, initial: 5 * time.Second}
+	// Counting reads every table of the staging copy once.
+	stepVerify = step{name: "verify", startToEnd: 12 * time.Hour, heartbeat: true, maxAttempts: 3, initial: 10 * time.Second}
+	stepSwap   = step{name: "swap", startToEnd: 10 * time.Minute, maxAttempts: 5, initial: 5 * time.Second}
 	// Network transfers: many attempts, each resuming or repeating only
 	// the transfer.
 	stepTransfer = step{name: "transfer", startToEnd: 12 * time.Hour, heartbeat: true, maxAttempts: 10, initial: 10 * time.Second}

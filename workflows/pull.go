@@ -47,6 +47,9 @@ type PullResult struct {
 	Skipped string `json:"skipped,omitempty"`
 	// Sanitised reports the rules applied before the swap: counts only.
 	Sanitised *activities.SanitiseResult `json:"sanitised,omitempty"`
+	// Verified says how the staging copy compared with the rows its dump
+	// counted at the source (verify: counts).
+	Verified *activities.VerifyResult `json:"verified,omitempty"`
 	// Notes say what a person should know about the new database, such
 	// as a setting of the source it could not keep.
 	Notes []string `json:"notes,omitempty"`
@@ -147,6 +150,18 @@ func Pull(ctx workflow.Context, in PullInput) (res PullResult, err error) {
 		return res, explain(task, r.t, fmt.Sprintf("restore %s into staging database %s (the live database is untouched)", rr.Key, staging), err)
 	}
 	restoreSeconds := seconds(ctx, began)
+	// Compared before sanitising: the check is of the data path (the copy
+	// holds what the dump held), and sanitise rules that delete rows
+	// would otherwise have to be subtracted. Runs started before this
+	// step replay without it.
+	if !native && task.Verifies() && workflow.GetVersion(ctx, "verify-counts", workflow.DefaultVersion, 1) == 1 {
+		var vr activities.VerifyResult
+		if err := workflow.ExecuteActivity(on(ctx, task, r.t, stepVerify), a.Verify,
+			activities.VerifyInput{Task: task, Key: rr.Key, Staging: staging}).Get(ctx, &vr); err != nil {
+			return res, explain(task, r.t, "verify "+staging+" against the counts of "+rr.Key+" (the live database is untouched)", err)
+		}
+		res.Verified = &vr
+	}
 	if task.SanitiseRules != "" {
 		// Sanitise and verify the copy before anyone can reach it: if this
 		// fails, the copy is dropped and the live database stays as it was.
@@ -165,7 +180,7 @@ func Pull(ctx workflow.Context, in PullInput) (res PullResult, err error) {
 	swapped = true
 	return PullResult{Key: rr.Key, Size: rr.Size, SHA256: rr.SHA256, DumpCreatedAt: rr.CreatedAt, SourceHost: rr.SourceHost,
 		Database: task.Database, Staging: staging, DownloadSeconds: downloadSeconds, RestoreSeconds: restoreSeconds,
-		TotalSeconds: seconds(ctx, r.start), Sanitised: res.Sanitised, Notes: restored.Notes}, nil
+		TotalSeconds: seconds(ctx, r.start), Sanitised: res.Sanitised, Verified: res.Verified, Notes: restored.Notes}, nil
 }
 
 func errorf(format string, args ...any) error { return fmt.Errorf(format, args...) }

@@ -47,6 +47,9 @@ type PushResult struct {
 	Skipped string `json:"skipped,omitempty"`
 	// Sanitised records the rule set a before_upload push applied.
 	Sanitised *dump.Sanitised `json:"sanitised,omitempty"`
+	// CountedTables and CountedRows are what the manifest records for a
+	// pull to verify against (verify: counts).
+	Counted *activities.Tally `json:"counted,omitempty"`
 }
 
 // ChainInput asks the central worker to start a pull in another namespace
@@ -142,7 +145,8 @@ func Push(ctx workflow.Context, in PushInput) (res PushResult, err error) {
 	}
 	r.key, r.location = u.Key, u.Location
 	res = PushResult{Key: u.Key, ManifestKey: u.ManifestKey, Location: u.Location, Size: d.Size, SHA256: d.SHA256, Compression: d.Compression,
-		Streamed: d.Uploaded && !d.Native, DumpSeconds: dumpSeconds, UploadSeconds: uploadSeconds, Sanitised: d.Sanitised}
+		Streamed: d.Uploaded && !d.Native, DumpSeconds: dumpSeconds, UploadSeconds: uploadSeconds, Sanitised: d.Sanitised,
+		Counted: d.Counted}
 	for _, pull := range in.Then {
 		res.Chained = append(res.Chained, startChained(ctx, pull, u.Key))
 	}

@@ -99,6 +99,9 @@ func setup(t *testing.T, fail map[string]error, override ...map[string]any) (*te
 	on(acts.Restore, "Restore", func(context.Context, activities.RestoreInput) (activities.RestoreResult, error) {
 		return activities.RestoreResult{}, step("Restore")
 	})
+	on(acts.Verify, "Verify", func(context.Context, activities.VerifyInput) (activities.VerifyResult, error) {
+		return activities.VerifyResult{Tally: activities.Tally{Tables: 3, Rows: 42}, Exact: true}, step("Verify")
+	})
 	on(acts.Swap, "Swap", func(context.Context, activities.SwapInput) error { return step("Swap") })
 	on(acts.DropStaging, "DropStaging", func(context.Context, activities.DropInput) error { return step("DropStaging") })
 	on(acts.RunHook, "RunHook", func(_ context.Context, in activities.HookInput) error {
@@ -229,7 +232,7 @@ func TestPullFailuresNeverSwapAndCleanUp(t *testing.T) {
 		failing     string
 		dropStaging int32 // staging exists only once restore has started
 	}{
-		{"Resolve", 0}, {"Download", 0}, {"Restore", 1}, {"Swap", 1},
+		{"Resolve", 0}, {"Download", 0}, {"Restore", 1}, {"Verify", 1}, {"Swap", 1},
 	}
 	for _, tc := range cases {
 		t.Run(tc.failing, func(t *testing.T) {
@@ -388,5 +391,35 @@ func TestNativeStoreTakesTheSameSteps(t *testing.T) {
 	}
 	if c.get("Download") != 0 || restored.Key != "orders-20261125t233005z" || restored.Staging != "orders_envsync_host" || pres.Staging != "orders_envsync_host" {
 		t.Errorf("downloads=%d restored %+v result %+v; want the snapshot restored by name into the host's staging name", c.get("Download"), restored, pres)
+	}
+}
+
+// A pull verifies its staging copy by default, before the swap, and reports
+// it; verify: none skips the step.
+func TestPullVerifiesBeforeSwap(t *testing.T) {
+	for _, mode := range []string{"", config.VerifyCounts, config.VerifyNone} {
+		verified := 0
+		env, _ := setup(t, nil, map[string]any{
+			"Verify": func(context.Context, activities.VerifyInput) (activities.VerifyResult, error) {
+				verified++
+				return activities.VerifyResult{Tally: activities.Tally{Tables: 3, Rows: 42}, Exact: true}, nil
+			},
+			"Swap": func(context.Context, activities.SwapInput) error {
+				if (mode == config.VerifyNone) != (verified == 0) {
+					t.Errorf("verify %q: Verify ran %d times before the swap", mode, verified)
+				}
+				return nil
+			},
+		})
+		pull := task("pull")
+		pull.Verify = mode
+		env.ExecuteWorkflow(Pull, PullInput{Task: pull})
+		var res PullResult
+		if err := env.GetWorkflowResult(&res); err != nil {
+			t.Fatal(err)
+		}
+		if got := res.Verified != nil; got != (mode != config.VerifyNone) || verified > 1 {
+			t.Errorf("verify %q: result %+v, Verify ran %d times", mode, res.Verified, verified)
+		}
 	}
 }

@@ -39,6 +39,8 @@ type Options struct {
 	Logger        *slog.Logger
 	// DumpPriority is pg_dump's CPU and I/O priority.
 	DumpPriority engine.Priority
+	// Count asks Dump to count the rows it dumps (engine.Spec.Count).
+	Count bool
 }
 
 // Engine is one database on one server.
@@ -161,12 +163,12 @@ func (e *Engine) Dump(ctx context.Context, w io.Writer) (engine.DumpInfo, error)
 	if err != nil {
 		return engine.DumpInfo{}, err
 	}
+	defer conn.Close(context.WithoutCancel(ctx))
 	version, major, err := serverVersion(ctx, conn)
 	var src dbInfo
 	if err == nil {
 		src, err = lookup(ctx, conn, e.t.Database)
 	}
-	conn.Close(ctx)
 	if err != nil {
 		return engine.DumpInfo{}, err
 	}
@@ -174,13 +176,45 @@ func (e *Engine) Dump(ctx context.Context, w io.Writer) (engine.DumpInfo, error)
 	if err != nil {
 		return engine.DumpInfo{}, err
 	}
+	info := engine.DumpInfo{ServerVersion: version, Format: "pg_dump-custom", Origin: dump.Origin{Owner: src.owner}}
+	args := []string{"--format=custom", "--compress=0", "--no-password", "--dbname=" + e.t.Database}
+	// Counting: pg_dump reads the snapshot this connection exported, and
+	// the connection counts in it meanwhile. The transaction stays open
+	// until pg_dump is done, so pg_dump can always import it.
+	var snap *snapshot
+	if e.opts.Count {
+		if snap, err = exportSnapshot(ctx, conn); err != nil {
+			return engine.DumpInfo{}, err
+		}
+		defer snap.tx.Rollback(context.WithoutCancel(ctx))
+		args = append(args, "--snapshot="+snap.id)
+	}
+	cctx, stopCounting := context.WithCancel(ctx)
+	defer stopCounting()
+	var counted <-chan countResult
+	if snap != nil {
+		counted = snap.count(cctx)
+	}
 	stderr := &engine.Tail{}
-	cmd := exec.CommandContext(ctx, pgDump, "--format=custom", "--compress=0", "--no-password", "--dbname="+e.t.Database)
+	cmd := exec.CommandContext(ctx, pgDump, args...)
 	cmd.Env, cmd.Stdout, cmd.Stderr = e.toolEnv(), w, stderr
-	if err := e.opts.DumpPriority.Run(cmd); err != nil {
+	err = e.opts.DumpPriority.Run(cmd)
+	if counted != nil {
+		if err != nil {
+			stopCounting()
+		}
+		// Wait even then: the connection is the counter's until it
+		// returns, and is closed after.
+		c := <-counted
+		if err == nil && c.err != nil {
+			return engine.DumpInfo{}, c.err
+		}
+		info.Counts = exactCounts(c.tables)
+	}
+	if err != nil {
 		return engine.DumpInfo{}, fmt.Errorf("postgresql: pg_dump of %s failed: %w: %s", e.t.Database, err, stderr)
 	}
-	return engine.DumpInfo{ServerVersion: version, Format: "pg_dump-custom", Origin: dump.Origin{Owner: src.owner}}, nil
+	return info, nil
 }
 
 type dbInfo struct {

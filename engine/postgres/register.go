@@ -19,7 +19,7 @@ func init() {
 		Settings: []engine.Setting{{Flag: "pg-bindir", Env: "ENVSYNC_PG_BINDIR",
 			Usage: "`directory` of pg_dump/pg_restore (default: matching the server's version)"}},
 		New: func(s engine.Spec, w engine.Settings) (engine.Engine, error) {
-			return New(s.Target, Options{BinDir: w.Values["pg-bindir"], Logger: w.Logger, DumpPriority: w.DumpPriority}), nil
+			return New(s.Target, Options{BinDir: w.Values["pg-bindir"], Logger: w.Logger, DumpPriority: w.DumpPriority, Count: s.Count}), nil
 		},
 	})
 }
