@@ -42,6 +42,8 @@ type Options struct {
 	Logger *slog.Logger
 	// DumpPriority is mysqldump's CPU and I/O priority.
 	DumpPriority engine.Priority
+	// Count asks Dump to count the rows it dumps (engine.Spec.Count).
+	Count bool
 }
 
 // Engine is one schema on one server.
@@ -177,13 +179,43 @@ func (e *Engine) Dump(ctx context.Context, w io.Writer) (engine.DumpInfo, error)
 		args = append(args, "--ignore-table="+e.t.Database+"."+t)
 	}
 	args = append(args, "--", e.t.Database)
+	info := engine.DumpInfo{ServerVersion: version, Format: "mysqldump-sql", Origin: origin}
+	var c *counting
+	var counted <-chan countResult
+	cctx, stopCounting := context.WithCancel(ctx)
+	defer stopCounting()
+	if e.opts.Count {
+		if c, err = e.beginCounting(ctx); err != nil {
+			return engine.DumpInfo{}, err
+		}
+		defer c.close()
+		// The lock goes once mysqldump shows it has its snapshot (its
+		// first table), or when it ends, whichever comes first.
+		if !c.exact {
+			c.release()
+		}
+		w = &watch{w: w, found: c.release}
+		counted = c.count(cctx)
+	}
 	stderr := &engine.Tail{}
 	cmd := exec.CommandContext(ctx, bin, args...)
 	cmd.Stdout, cmd.Stderr = w, stderr
-	if err := e.opts.DumpPriority.Run(cmd); err != nil {
+	err = e.opts.DumpPriority.Run(cmd)
+	if c != nil {
+		if err != nil {
+			stopCounting()
+		}
+		c.release()
+		r := <-counted // the session is the counter's until it returns
+		if err == nil && r.err != nil {
+			return engine.DumpInfo{}, r.err
+		}
+		info.Counts = r.counts
+	}
+	if err != nil {
 		return engine.DumpInfo{}, fmt.Errorf("mysql: mysqldump of %s failed: %w: %s", e.t.Database, err, stderr)
 	}
-	return engine.DumpInfo{ServerVersion: version, Format: "mysqldump-sql", Origin: origin}, nil
+	return info, nil
 }
 
 func (e *Engine) checkLive() error {

@@ -14,7 +14,7 @@ func init() {
 		Sanitise: []string{sanitise.OnPull, sanitise.BeforeUpload},
 		Rules:    sanitise.KindSQL,
 		New: func(s engine.Spec, w engine.Settings) (engine.Engine, error) {
-			return New(s.Target, s.ExcludedTables, Options{Logger: w.Logger, DumpPriority: w.DumpPriority}), nil
+			return New(s.Target, s.ExcludedTables, Options{Logger: w.Logger, DumpPriority: w.DumpPriority, Count: s.Count}), nil
 		},
 	})
 }
