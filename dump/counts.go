@@ -14,11 +14,14 @@ type Counts struct {
 	// Of names what was counted in messages: "table", "collection",
 	// "index".
 	Of string `json:"of"`
-	// Exact says the counts were taken within the dump's own snapshot
-	// (PostgreSQL, MySQL), so a restore that differs has lost or gained
-	// rows. Counts taken beside a dump that has no snapshot (MongoDB,
-	// Elasticsearch) can differ by the writes made while it ran.
-	Exact  bool             `json:"exact"`
+	// Exact says the counts are what the dump holds, counted within its
+	// own snapshot (PostgreSQL, MySQL) or as it was written (MongoDB,
+	// Elasticsearch), so a restore that differs has lost or gained rows.
+	// Counts taken beside the dump (MySQL without its lock) can differ by
+	// the writes made meanwhile: only a missing table fails then.
+	Exact bool `json:"exact"`
+	// Note says how the counts were taken where that is not obvious.
+	Note   string           `json:"note,omitempty"`
 	Tables map[string]int64 `json:"tables"`
 }
 

@@ -337,6 +337,22 @@ func TestEveryEngineAndStorePair(t *testing.T) {
 					t.Errorf("pulled %s, pushed %s", pulled.Pull.Key, pushed.Push.Key)
 				}
 				fx.compare(t, e, backend)
+				// Every engine that counts verified the copy against the
+				// push's counts; a tree of files and a server's own
+				// snapshot are not counted.
+				v, c := pulled.Pull.Verified, pushed.Push.Counted
+				switch {
+				case dbms == "files":
+					if v == nil || !strings.Contains(v.Skipped, "does not count") {
+						t.Errorf("verified %+v, want skipped: the engine does not count", v)
+					}
+				case backend == "es_snapshot":
+					if v != nil || c != nil {
+						t.Errorf("a native snapshot was counted (%+v) or verified (%+v)", c, v)
+					}
+				case v == nil || c == nil || v.Skipped != "" || v.Tables == 0 || v.Tables != c.Tables || v.Rows != c.Rows || !v.Exact:
+					t.Errorf("push counted %+v, pull verified %+v: want the same non-empty exact counts", c, v)
+				}
 				if dbms == "files" && backend == "file" {
 					byHand := filepath.Join(t.TempDir(), "by-hand")
 					os.MkdirAll(byHand, 0o755)

@@ -109,9 +109,9 @@ type Preflighter interface {
 // Spec.Count asks Dump to) and what a restored copy holds, so a pull can
 // refuse a copy that lost rows before it is swapped in.
 type Counter interface {
-	// Count returns the rows (documents) per table of database, named
-	// as in the dump's DumpInfo.Counts.
-	Count(ctx context.Context, database string) (map[string]int64, error)
+	// Count returns the rows (documents) per table of the copy Restore
+	// named staging, named as in the dump's DumpInfo.Counts.
+	Count(ctx context.Context, staging string) (map[string]int64, error)
 }
 
 // SanitiseReport says what sanitising did: rows (documents) changed or

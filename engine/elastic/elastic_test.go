@@ -45,18 +45,25 @@ func TestDumpRestoreSwap(t *testing.T) {
 	d := esdouble.Start(t)
 	seed(t, d)
 	ctx := context.Background()
-	e, err := elastic.New(target(t, d, "shop"), "shop-*", elastic.Options{})
+	e, err := elastic.New(target(t, d, "shop"), "shop-*", elastic.Options{Count: true})
 	if err != nil {
 		t.Fatal(err)
 	}
 	wantOrders, _ := d.Index("shop-orders")
 	var archive bytes.Buffer
-	if _, err := e.Dump(ctx, &archive); err != nil {
+	info, err := e.Dump(ctx, &archive)
+	if err != nil {
 		t.Fatal(err)
+	}
+	if c := info.Counts; c == nil || c.Of != "index" || !c.Exact || fmt.Sprint(c.Tables) != "map[shop-orders:2500 shop-users:1]" {
+		t.Fatalf("counts %+v, want the documents dumped per index", c)
 	}
 	for gen, staging := range []string{"shop_envsync_aaaa1111", "shop_envsync_bbbb2222"} {
 		if _, err := e.Restore(ctx, bytes.NewReader(archive.Bytes()), staging, dump.Origin{}); err != nil {
 			t.Fatal(err)
+		}
+		if got, err := e.Count(ctx, staging); err != nil || len(info.Counts.Compare(got)) != 0 {
+			t.Errorf("generation %d: staging counts %v (%v), dump's %v", gen, got, err, info.Counts.Tables)
 		}
 		if err := e.Swap(ctx, staging, "l"); err != nil {
 			t.Fatal(err)

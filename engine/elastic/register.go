@@ -20,7 +20,7 @@ func init() {
 		Fields:  []string{"indices"},
 		Native:  SnapshotStore,
 		New: func(s engine.Spec, w engine.Settings) (engine.Engine, error) {
-			return New(s.Target, s.Indices, Options{Logger: w.Logger})
+			return New(s.Target, s.Indices, Options{Logger: w.Logger, Count: s.Count})
 		},
 	})
 	store.Register(store.Info{

@@ -39,6 +39,9 @@ const MaxName = 64
 // Options tune the engine.
 type Options struct {
 	Logger *slog.Logger
+	// Count asks Dump to record the documents it dumped per collection
+	// (engine.Spec.Count).
+	Count bool
 }
 
 // Engine is one database on one server.
@@ -153,10 +156,12 @@ func (e *Engine) Dump(ctx context.Context, w io.Writer) (engine.DumpInfo, error)
 		return engine.DumpInfo{}, err
 	}
 	var tr trailer
+	dumped := map[string]int64{}
 	for _, s := range specs {
 		if s.Type != "collection" || !userCollection(s.Name) {
 			continue
 		}
+		dumped[s.Name] = 0
 		indexes, err := indexSpecs(ctx, db.Collection(s.Name))
 		if err != nil {
 			return engine.DumpInfo{}, err
@@ -175,6 +180,7 @@ func (e *Engine) Dump(ctx context.Context, w io.Writer) (engine.DumpInfo, error)
 				return engine.DumpInfo{}, err
 			}
 			tr.Documents++
+			dumped[s.Name]++
 		}
 		err = cur.Err()
 		cur.Close(ctx)
@@ -196,7 +202,51 @@ func (e *Engine) Dump(ctx context.Context, w io.Writer) (engine.DumpInfo, error)
 	if err := aw.flush(); err != nil {
 		return engine.DumpInfo{}, err
 	}
-	return engine.DumpInfo{ServerVersion: version, Format: ArchiveFormat}, nil
+	info := engine.DumpInfo{ServerVersion: version, Format: ArchiveFormat}
+	if e.opts.Count {
+		info.Counts = &dump.Counts{Of: "collection", Exact: true, Tables: dumped, Note: notPointInTime}
+	}
+	return info, nil
+}
+
+// notPointInTime is the manifest's caveat: the counts are what the archive
+// holds (so a restore must hold exactly as many), but MongoDB has no
+// snapshot across collections, so a write made during the dump may be in
+// one collection and not another.
+const notPointInTime = "counted as dumped, collection by collection; not a point-in-time snapshot of the source"
+
+var _ engine.Counter = (*Engine)(nil)
+
+// Count counts the documents of every collection of the staging copy
+// staging (the collections Restore staged in the live database), by the
+// names they had in the dump.
+func (e *Engine) Count(ctx context.Context, staging string) (map[string]int64, error) {
+	if err := engine.CheckStaging("mongo", staging); err != nil {
+		return nil, err
+	}
+	c, err := e.connect(ctx)
+	if err != nil {
+		return nil, err
+	}
+	defer c.Disconnect(context.WithoutCancel(ctx))
+	db := c.Database(e.t.Database)
+	names, err := db.ListCollectionNames(ctx, bson.D{})
+	if err != nil {
+		return nil, fmt.Errorf("mongo: list collections of %s: %w", e.t.Database, err)
+	}
+	out := map[string]int64{}
+	for _, n := range names {
+		coll, ok := strings.CutPrefix(n, staging+"-")
+		if !ok || n == metaName(staging) {
+			continue
+		}
+		count, err := db.Collection(n).CountDocuments(ctx, bson.D{})
+		if err != nil {
+			return nil, fmt.Errorf("mongo: count the documents of %s.%s: %w", e.t.Database, n, err)
+		}
+		out[coll] = count
+	}
+	return out, nil
 }
 
 func indexSpecs(ctx context.Context, coll *mongo.Collection) ([]bson.D, error) {

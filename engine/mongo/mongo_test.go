@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"maps"
 	"sort"
 	"strings"
 	"testing"
@@ -105,13 +106,20 @@ func TestRoundTrip(t *testing.T) {
 	if skip, err := mongo.New(target, mongo.Options{}).Preflight(ctx, "push"); err != nil || skip != "" {
 		t.Fatalf("preflight on a standalone server: %q %v", skip, err)
 	}
-	if _, err := mongo.New(target, mongo.Options{}).Dump(ctx, &archive); err != nil {
+	info, err := mongo.New(target, mongo.Options{Count: true}).Dump(ctx, &archive)
+	if err != nil {
 		t.Fatal(err)
+	}
+	if c := info.Counts; c == nil || !c.Exact || c.Of != "collection" || c.Note == "" || !maps.Equal(c.Tables, map[string]int64{"users": 2500, "orders": 1}) {
+		t.Errorf("counts %+v, want users 2500 and orders 1 as dumped, with the caveat", c)
 	}
 	target.Database = "shop_copy"
 	e := mongo.New(target, mongo.Options{})
 	if _, err := e.Restore(ctx, bytes.NewReader(archive.Bytes()), "shop_copy_envsync_1", dump.Origin{}); err != nil {
 		t.Fatal(err)
+	}
+	if got, err := e.Count(ctx, "shop_copy_envsync_1"); err != nil || len(info.Counts.Compare(got)) != 0 {
+		t.Errorf("staging counts %v (%v), dump's %v", got, err, info.Counts.Tables)
 	}
 	if n, _ := dst.Collection("users").CountDocuments(ctx, bson.D{{Key: "stale", Value: true}}); n != 1 {
 		t.Fatal("restore touched the live collection before the swap")

@@ -15,7 +15,7 @@ func init() {
 		Sanitise: []string{sanitise.OnPull},
 		Rules:    sanitise.KindDocuments,
 		New: func(s engine.Spec, w engine.Settings) (engine.Engine, error) {
-			return New(s.Target, Options{Logger: w.Logger}), nil
+			return New(s.Target, Options{Logger: w.Logger, Count: s.Count}), nil
 		},
 	})
 }
