@@ -150,10 +150,13 @@ tasks:
   push_s3:       {action: push, database: bench, storagebackend: s3, url: %s, path: spooled}
   push_s3_none:  {action: push, database: bench, storagebackend: s3, url: %s, path: streamed, spool: none}
   push_file:     {action: push, database: bench, storagebackend: file, url: %s, path: pg}
+  push_file_nv:  {action: push, database: bench, storagebackend: file, url: %s, path: pg_nv, verify: none}
   push_s3_raw:   {action: push, database: bench, storagebackend: s3, url: %s, path: raw, spool: none, compression: none}
   pull_s3:       {action: pull, database: bench_copy, source_database: bench, storagebackend: s3, url: %s, path: streamed}
   pull_file:     {action: pull, database: bench_copy, source_database: bench, storagebackend: file, url: %s, path: pg}
-`, postgres.Name, b.pg.Addr(), bucket, bucket, filepath.Join(dir, "store"), bucket, bucket, filepath.Join(dir, "store"))
+  pull_file_nv:  {action: pull, database: bench_copy, source_database: bench, storagebackend: file, url: %s, path: pg, verify: none}
+`, postgres.Name, b.pg.Addr(), bucket, bucket, filepath.Join(dir, "store"), filepath.Join(dir, "store"), bucket, bucket,
+		filepath.Join(dir, "store"), filepath.Join(dir, "store"))
 	if err := os.WriteFile(filepath.Join(dir, "tasks.yaml"), []byte(tasks), 0o644); err != nil {
 		return nil, err
 	}
@@ -300,6 +303,10 @@ func (b *bench) run(rounds int, pushOnly bool) {
 		b.measure("envsync push, s3 (spool: disk)", envsync("push --task push_s3"), true)
 		b.measure("envsync push, s3 (spool: none)", envsync("push --task push_s3_none"), true)
 		b.measure("envsync push, file store", envsync("push --task push_file"), true)
+		// What verify: counts costs: the same push without counting, and
+		// the extra read alone (count(*) of every table).
+		b.measure("envsync push, file store, verify: none", envsync("push --task push_file_nv"), true)
+		b.measure("count(*) of every table (what counting reads)", fmt.Sprintf("%s %s -d bench -c 'SELECT count(*) FROM items'", pg("psql"), conn), false)
 		b.measure("envsync push, s3, compression: none", envsync("push --task push_s3_raw"), true)
 		if pushOnly {
 			continue
@@ -308,6 +315,7 @@ func (b *bench) run(rounds int, pushOnly bool) {
 			pg("psql"), conn, pg("pg_restore"), conn, archive), false)
 		b.measure("envsync pull, s3", envsync("pull --task pull_s3"), true)
 		b.measure("envsync pull, file store", envsync("pull --task pull_file"), true)
+		b.measure("envsync pull, file store, verify: none", envsync("pull --task pull_file_nv"), true)
 	}
 	b.report(rounds)
 }
