@@ -74,6 +74,7 @@ func TestTasksFileErrorsNameFileTaskFieldAndValue(t *testing.T) {
 		"pre-dump sql":       {"action: push\n    pre_dump_transformation_sql_file: /x.sql", []string{`pre_dump_transformation_sql_file "/x.sql": sanitising before the dump needs a separate prefix`}},
 		"excluded not mysql": {"action: push\n    excluded_tables: a,b", []string{`excluded_tables "a,b": only mysql dumps leave tables out`}},
 		"not a recipient":    {"action: push\n    encrypt_to: [age1nope]", []string{`encrypt_to "age1nope": not an age recipient (a public key, age1...)`}},
+		"verify":             {"action: push\n    verify: rows", []string{`verify "rows": must be counts (default) or none`}},
 		"secret key":         {"action: push\n    encrypt_to: [AGE-SECRET-KEY-1QQQ]", []string{`encrypt_to "AGE-SECRET-KEY-…": this is a secret key`}},
 		"pull encrypts":      {"action: pull\n    encrypt_to: [age1ql3z7hjy54pw3hyww5ayyfg7zqgvc7w3j2elw8zmrj2kg5sfn9aqmcac8p]", []string{`encrypt_to "age1ql3z7hjy54pw3hyww5ayyfg7zqgvc7w3j2elw8zmrj2kg5sfn9aqmcac8p": only a push encrypts`}},
 	}
