@@ -34,6 +34,11 @@ const certValidity = 365 * 24 * time.Hour
 // another day, so clients set up against an earlier start keep working,
 // and makes new ones otherwise.
 func LoadOrCreateCerts(dir string) (*Certs, error) {
+	// Absolute, so the paths printed for clients work from anywhere.
+	dir, err := filepath.Abs(dir)
+	if err != nil {
+		return nil, fmt.Errorf("devserver: certificates: %w", err)
+	}
 	c := &Certs{
 		Dir: dir, CA: filepath.Join(dir, "ca.pem"),
 		ServerCert: filepath.Join(dir, "server.pem"), ServerKey: filepath.Join(dir, "server-key.pem"),

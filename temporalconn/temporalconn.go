@@ -52,7 +52,10 @@ type Conn struct {
 	Options client.Options
 	// Profile is the profile read ("default" when none was named), and
 	// File the config file it was read from ("" when there is none).
+	// InFile says whether the file has that profile ("default" may be
+	// absent).
 	Profile, File string
+	InFile        bool
 	tls           *envconfig.ClientConfigTLS // nil: plain text
 	apiKey        bool
 }
@@ -75,6 +78,10 @@ func Load(r Request) (Conn, error) {
 	})
 	if err != nil {
 		return c, c.explainLoad(err)
+	}
+	if c.File != "" {
+		all, err := envconfig.LoadClientConfig(envconfig.LoadClientConfigOptions{EnvLookup: env})
+		c.InFile = err == nil && all.Profiles[c.Profile] != nil
 	}
 	if r.Namespace != "" {
 		prof.Namespace = r.Namespace
@@ -116,8 +123,8 @@ func configFile(env envconfig.EnvLookup) string {
 
 // from says where the settings came from, for messages.
 func (c Conn) from() string {
-	if c.File == "" {
-		return "environment; no config file"
+	if !c.InFile {
+		return "environment; no config file profile"
 	}
 	return "profile " + c.Profile + " of " + c.File + " and the environment"
 }
@@ -193,7 +200,7 @@ func (c Conn) String() string {
 	if c.apiKey {
 		with = append(with, "API key")
 	}
-	if c.File != "" {
+	if c.InFile {
 		with = append(with, "profile "+c.Profile)
 	}
 	return s + " (" + strings.Join(with, ", ") + ")"
