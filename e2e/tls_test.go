@@ -1,6 +1,7 @@
 package e2e
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"errors"
@@ -188,4 +189,68 @@ func startWorkerBinary(t *testing.T, env map[string]string, args ...string) {
 			t.Logf("envsync %s (%v):\n%s", strings.Join(args, " "), env, log.String())
 		}
 	})
+}
+
+// `envsync dev --tls` prints the exports a client needs, and they are
+// enough: a push through the binary with them alone completes on dev's
+// own worker.
+func TestDevTLSExportsConnect(t *testing.T) {
+	pg := testenv.StartPostgres(t)
+	execOn(t, pg, "postgres", "CREATE DATABASE notes")
+	execOn(t, pg, "notes", "CREATE TABLE n AS SELECT i FROM generate_series(1, 50) i")
+	dir := t.TempDir()
+	cmd := exec.Command(binary(t), "dev", "--tls", "--dir", filepath.Join(dir, "state"), "--host", testenv.Host,
+		"--port", fmt.Sprint(testenv.FreePort(t)), "--ui-port", fmt.Sprint(testenv.FreePort(t)))
+	cmd.Env = binaryEnv(nil)
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var logs bytes.Buffer
+	cmd.Stderr = &logs
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		_ = cmd.Process.Signal(syscall.SIGTERM)
+		_ = cmd.Wait()
+	})
+	env := map[string]string{"TEMPORAL_CONFIG_FILE": filepath.Join(dir, "none.toml")}
+	lines := make(chan string)
+	go func() {
+		defer close(lines)
+		sc := bufio.NewScanner(out)
+		for sc.Scan() {
+			lines <- sc.Text()
+		}
+	}()
+	timeout := time.After(2 * time.Minute)
+	for env["TEMPORAL_TLS_SERVER_CA_CERT_PATH"] == "" {
+		select {
+		case line, ok := <-lines:
+			if !ok {
+				t.Fatalf("envsync dev --tls ended before printing its exports:\n%s", logs.String())
+			}
+			if kv, ok := strings.CutPrefix(line, "export "); ok {
+				k, v, _ := strings.Cut(kv, "=")
+				env[k] = v
+			}
+		case <-timeout:
+			t.Fatalf("envsync dev --tls printed no exports within 2 minutes:\n%s", logs.String())
+		}
+	}
+	go func() {
+		for range lines { // keep dev's stdout flowing
+		}
+	}()
+	for _, k := range []string{"TEMPORAL_ADDRESS", "TEMPORAL_TLS_CLIENT_CERT_PATH", "TEMPORAL_TLS_CLIENT_KEY_PATH"} {
+		if env[k] == "" {
+			t.Fatalf("envsync dev --tls did not print export %s=...; printed %v", k, env)
+		}
+	}
+	r := runBinary(t, env, "push", "-D", "postgresql", "-S", "file", "-d", "notes", "-H", pg.Addr(),
+		"-u", filepath.Join(dir, "store"), "-p", "postgresql", "--worker-host", testenv.Host)
+	if r.code != 0 || !strings.Contains(r.stdout, "pushed    postgresql/") {
+		t.Fatalf("push with dev's exports: exit %d\n%s\n%s", r.code, r.stdout, r.stderr)
+	}
 }
