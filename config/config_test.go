@@ -76,7 +76,12 @@ func TestTasksFileErrorsNameFileTaskFieldAndValue(t *testing.T) {
 		"not a recipient":    {"action: push\n    encrypt_to: [age1nope]", []string{`encrypt_to "age1nope": not an age recipient (a public key, age1...)`}},
 		"verify":             {"action: push\n    verify: rows", []string{`verify "rows": must be counts (default) or none`}},
 		"secret key":         {"action: push\n    encrypt_to: [AGE-SECRET-KEY-1QQQ]", []string{`encrypt_to "AGE-SECRET-KEY-…": this is a secret key`}},
-		"pull encrypts":      {"action: pull\n    encrypt_to: [age1ql3z7hjy54pw3hyww5ayyfg7zqgvc7w3j2elw8zmrj2kg5sfn9aqmcac8p]", []string{`encrypt_to "age1ql3z7hjy54pw3hyww5ayyfg7zqgvc7w3j2elw8zmrj2kg5sfn9aqmcac8p": only a push encrypts`}},
+		"profile and address": {"action: pull\n    temporal_profile: staging\n    temporal_address: staging:7233",
+			[]string{`temporal_profile "staging": give temporal_address (a plain-text cluster) or temporal_profile`}},
+		"profile on a push": {"action: push\n    temporal_profile: staging", []string{`temporal_profile "staging": only a pull`}},
+		"credential as profile": {"action: pull\n    temporal_profile: eyJhbGciOiJFUzI1NiJ9.c2VjcmV0LWFwaS1rZXktdGhhdC1tdXN0LW5vdC1iZS1lY2hvZWQ",
+			[]string{`temporal_profile "…": must be the name of a profile`}},
+		"pull encrypts": {"action: pull\n    encrypt_to: [age1ql3z7hjy54pw3hyww5ayyfg7zqgvc7w3j2elw8zmrj2kg5sfn9aqmcac8p]", []string{`encrypt_to "age1ql3z7hjy54pw3hyww5ayyfg7zqgvc7w3j2elw8zmrj2kg5sfn9aqmcac8p": only a push encrypts`}},
 	}
 	for name, tc := range cases {
 		t.Run(name, func(t *testing.T) {
@@ -92,6 +97,9 @@ func TestTasksFileErrorsNameFileTaskFieldAndValue(t *testing.T) {
 				if !strings.Contains(err.Error(), w) {
 					t.Errorf("error lacks %q:\n%v", w, err)
 				}
+			}
+			if strings.Contains(err.Error(), "eyJ") {
+				t.Errorf("error echoes what may be a credential:\n%v", err)
 			}
 		})
 	}

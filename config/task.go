@@ -107,11 +107,15 @@ type Task struct {
 	// Then names pull tasks to start, with the pushed dump, when a push
 	// succeeds.
 	Then []string `json:"then,omitempty" yaml:"then"`
-	// Namespace and TemporalAddress place a chained pull in another
-	// namespace or cluster (staging often lives in another account);
-	// empty means the pushing run's own.
+	// Namespace, and TemporalAddress or TemporalProfile, place a chained
+	// pull in another namespace or cluster (staging often lives in another
+	// account); empty means the pushing run's own. TemporalAddress is a
+	// plain-text cluster; TemporalProfile names a profile of the central
+	// worker's Temporal client config file (address, TLS, API key), so
+	// only the name travels in the task, never a credential.
 	Namespace       string `json:"namespace,omitempty" yaml:"namespace"`
 	TemporalAddress string `json:"temporal_address,omitempty" yaml:"temporal_address"`
+	TemporalProfile string `json:"temporal_profile,omitempty" yaml:"temporal_profile"`
 
 	// Before and After name hooks: executables in the worker host's hooks
 	// directory, run before the first data step and after the run
@@ -652,6 +656,26 @@ func (t *Task) validateCommon(bad func(field, value, reason string)) {
 	}
 	if t.MonitoringHost != "" && !hostRe.MatchString(t.MonitoringHost) {
 		bad("monitoring_host", t.MonitoringHost, "must be a host name: "+hostRule)
+	}
+	t.validateTemporal(bad)
+}
+
+// profileRe is a client config profile name, as a TOML bare key: short, so
+// that an API key or a certificate pasted here is refused (and not echoed).
+var profileRe = regexp.MustCompile(`^[A-Za-z0-9_-]{1,64}$`)
+
+// validateTemporal checks where a chained pull goes.
+func (t *Task) validateTemporal(bad func(field, value, reason string)) {
+	if t.TemporalProfile != "" && t.Action != ActionPull {
+		bad("temporal_profile", t.TemporalProfile, "only a pull started by a push's then runs in another cluster")
+	}
+	if t.TemporalAddress != "" && t.TemporalProfile != "" {
+		bad("temporal_profile", t.TemporalProfile, "give temporal_address (a plain-text cluster) or temporal_profile (a profile with address, TLS and API key), not both; the profile's address is the cluster's")
+	}
+	if t.TemporalProfile != "" && !profileRe.MatchString(t.TemporalProfile) {
+		// Never echoed: a value this long or odd is more likely a pasted
+		// credential than a profile name.
+		bad("temporal_profile", "…", "must be the name of a profile of the central worker's Temporal config file (letters, digits, _ and -, at most 64): the profile holds the address, TLS settings and API key, the task only its name")
 	}
 }
 

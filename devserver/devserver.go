@@ -36,6 +36,11 @@ type Options struct {
 	// AnyPort takes a free port when Port is taken, instead of failing.
 	AnyPort bool
 	UIPort  int // Web UI, default 8233; -1 disables the UI
+	// TLS serves the frontend over TLS and requires client certificates
+	// (mTLS), with the certificates of Dir/tls (see LoadOrCreateCerts).
+	// The Web UI stays plain HTTP on loopback and reaches the frontend
+	// with the client certificate.
+	TLS bool
 	// Logger for the server's own logs; nil discards them.
 	Logger log.Logger
 }
@@ -47,6 +52,8 @@ type Server struct {
 	Address   string // host:port for clients
 	UIURL     string // empty without UI
 	Namespace string
+	// Certs are the certificates clients need; nil without TLS.
+	Certs *Certs
 }
 
 const host = "127.0.0.1"
@@ -135,6 +142,21 @@ func Start(o Options) (*Server, error) {
 	conf.NamespaceDefaults.Archival.History.State = "disabled"
 	conf.NamespaceDefaults.Archival.Visibility.State = "disabled"
 	conf.PublicClient.HostPort = addr
+	var certs *Certs
+	if o.TLS {
+		if certs, err = LoadOrCreateCerts(filepath.Join(o.Dir, "tls")); err != nil {
+			return nil, err
+		}
+		// The frontend demands a certificate signed by our CA of every
+		// client, the server's own system worker included.
+		trust := config.ClientTLS{ServerName: "localhost", RootCAFiles: []string{certs.CA}}
+		conf.Global.TLS.Frontend = config.GroupTLS{
+			Server: config.ServerTLS{CertFile: certs.ServerCert, KeyFile: certs.ServerKey,
+				ClientCAFiles: []string{certs.CA}, RequireClientAuth: true},
+			Client: trust,
+		}
+		conf.Global.TLS.SystemWorker = config.WorkerTLS{CertFile: certs.ClientCert, KeyFile: certs.ClientKey, Client: trust}
+	}
 
 	authorizer, err := authorization.GetAuthorizerFromConfig(&conf.Global.Authorization)
 	if err != nil {
@@ -160,7 +182,7 @@ func Start(o Options) (*Server, error) {
 	if err := srv.Start(); err != nil {
 		return nil, fmt.Errorf("devserver: start: %w", err)
 	}
-	s := &Server{srv: srv, Address: addr, Namespace: o.Namespace}
+	s := &Server{srv: srv, Address: addr, Namespace: o.Namespace, Certs: certs}
 	if o.UIPort >= 0 {
 		if o.UIPort == 0 {
 			o.UIPort = 8233
@@ -171,11 +193,16 @@ func Start(o Options) (*Server, error) {
 				return nil, err
 			}
 		}
-		s.ui = uiserver.NewServer(uioptions.WithConfigProvider(&uiconfig.Config{
+		uiConf := &uiconfig.Config{
 			Host: host, Port: o.UIPort, TemporalGRPCAddress: addr, EnableUI: true,
 			DefaultNamespace: o.Namespace, CORS: uiconfig.CORS{CookieInsecure: true},
 			HideLogs: true, DisableNewsFetch: true,
-		}))
+		}
+		if certs != nil {
+			uiConf.TLS = uiconfig.TLS{CaFile: certs.CA, CertFile: certs.ClientCert, KeyFile: certs.ClientKey,
+				ServerName: "localhost", EnableHostVerification: true}
+		}
+		s.ui = uiserver.NewServer(uioptions.WithConfigProvider(uiConf))
 		go func() { _ = s.ui.Start() }() // Start blocks; failures show as an unreachable URL
 		s.UIURL = fmt.Sprintf("http://%s:%d/namespaces/%s/workflows", host, o.UIPort, o.Namespace)
 	}

@@ -12,20 +12,12 @@ import (
 )
 
 // Args are the command-line options of push, pull and run: the original
-// script's single-letter flags, plus what Temporal needs.
+// script's single-letter flags and envsync's own. Where Temporal is, is
+// the caller's (package temporalconn).
 type Args struct {
 	Request Request
 	// Source names where the task came from, for messages.
-	Source    string
-	Namespace string
-}
-
-// DefaultNamespace is $TEMPORAL_NAMESPACE, else "default".
-func DefaultNamespace() string {
-	if ns := os.Getenv("TEMPORAL_NAMESPACE"); ns != "" {
-		return ns
-	}
-	return "default"
+	Source string
 }
 
 // legacyFlags are the original script's single-letter flags, each setting
@@ -48,7 +40,6 @@ type Flags struct {
 	timestamp *string
 	key       *string
 	allowProt *bool
-	namespace *string
 	worker    *string
 }
 
@@ -65,7 +56,6 @@ func DefineFlags(fs *flag.FlagSet, action string) *Flags {
 		timestamp: fs.String("t", "", "pull the dump taken in this UTC minute, `YYYY-MM-DDTHH:MM`"),
 		key:       fs.String("key", "", "pull exactly this dump `key`"),
 		allowProt: fs.Bool("allow-protected", false, "pull into a target marked protected"),
-		namespace: fs.String("namespace", DefaultNamespace(), "Temporal namespace"),
 		worker:    fs.String("worker-host", "", "`host` whose worker runs the steps (default $ENVSYNC_WORKER_HOST, else this host's name)"),
 	}
 	for _, l := range legacyFlags {
@@ -144,7 +134,7 @@ func (f *Flags) Args() (Args, error) {
 	if err := launch.Validate(&r, source); err != nil {
 		return Args{}, err
 	}
-	return Args{Request: r, Source: source, Namespace: *f.namespace}, nil
+	return Args{Request: r, Source: source}, nil
 }
 
 func firstNonEmpty(vals ...string) string {

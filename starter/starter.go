@@ -89,6 +89,9 @@ func Report(w io.Writer, o Outcome) {
 			if c.Namespace != "" {
 				where += " in namespace " + c.Namespace
 			}
+			if c.Profile != "" {
+				where += " of profile " + c.Profile
+			}
 			if c.Error != "" {
 				fmt.Fprintf(w, "chained   %s (%s) did not start: %s\n", c.Task, where, c.Error)
 			} else {
@@ -143,6 +146,9 @@ func (e *ChainError) Error() string {
 		fmt.Fprintf(&b, "\n  envsync pull --tasks %s --task %s --key %s", e.Tasks, c.Task, e.Key)
 		if c.Namespace != "" {
 			fmt.Fprintf(&b, " --namespace %s", c.Namespace)
+		}
+		if c.Profile != "" {
+			fmt.Fprintf(&b, " --profile %s", c.Profile)
 		}
 	}
 	return b.String()

@@ -61,8 +61,10 @@ type ChainInput struct {
 
 // ChainedRun is a pull started by a push.
 type ChainedRun struct {
-	Task       string `json:"task"`
-	Namespace  string `json:"namespace,omitempty"`
+	Task      string `json:"task"`
+	Namespace string `json:"namespace,omitempty"`
+	// Profile is the task's temporal_profile: the cluster the run is in.
+	Profile    string `json:"profile,omitempty"`
 	WorkflowID string `json:"workflow_id"`
 	RunID      string `json:"run_id,omitempty"`
 	Error      string `json:"error,omitempty"`
@@ -159,9 +161,9 @@ func Push(ctx workflow.Context, in PushInput) (res PushResult, err error) {
 // starts it. Either way the push only waits for the start, so a failing
 // pull is visible on its own and does not turn the push red.
 func startChained(ctx workflow.Context, pull config.Task, key string) ChainedRun {
-	out := ChainedRun{Task: pull.Name, Namespace: pull.Namespace, WorkflowID: targetID(ctx, pull)}
+	out := ChainedRun{Task: pull.Name, Namespace: pull.Namespace, Profile: pull.TemporalProfile, WorkflowID: targetID(ctx, pull)}
 	log := workflow.GetLogger(ctx)
-	if pull.TemporalAddress == "" && (pull.Namespace == "" || pull.Namespace == workflow.GetInfo(ctx).Namespace) {
+	if pull.TemporalAddress == "" && pull.TemporalProfile == "" && (pull.Namespace == "" || pull.Namespace == workflow.GetInfo(ctx).Namespace) {
 		cctx := workflow.WithChildOptions(ctx, workflow.ChildWorkflowOptions{
 			WorkflowID:            out.WorkflowID,
 			TaskQueue:             config.CentralQueue,

@@ -25,6 +25,7 @@ import (
 	"github.com/envsync/envsync/buildinfo"
 	"github.com/envsync/envsync/launch"
 	"github.com/envsync/envsync/starter"
+	"github.com/envsync/envsync/temporalconn"
 )
 
 // command is one subcommand. define defines the command's flags on fs and
@@ -59,8 +60,11 @@ const (
 	exitStatus = "Exit status: 0 done, 1 the run failed, 2 bad input."
 	// temporalNote closes the help of the commands that talk to Temporal:
 	// those with a --namespace flag.
-	temporalNote = `Temporal: $TEMPORAL_ADDRESS (default 127.0.0.1:7233), namespace --namespace or
-$TEMPORAL_NAMESPACE (default "default").`
+	temporalNote = `Temporal: as the temporal CLI, from $TEMPORAL_ADDRESS (default 127.0.0.1:7233),
+namespace --namespace or $TEMPORAL_NAMESPACE (default "default"), TLS and API key
+from $TEMPORAL_TLS_*, $TEMPORAL_API_KEY, and a profile (--profile or $TEMPORAL_PROFILE)
+of $TEMPORAL_CONFIG_FILE (default ~/.config/temporalio/temporal.toml); flags win
+over the environment, the environment over the profile.`
 )
 
 func main() {
@@ -211,23 +215,28 @@ func exitCode(err error, stderr io.Writer) int {
 	return 1
 }
 
-func namespaceFlag(fs *flag.FlagSet) *string {
-	return fs.String("namespace", starter.DefaultNamespace(), "Temporal namespace")
+// temporalFlags are the connection flags of every command that dials
+// Temporal; the rest of the connection is the temporal CLI's environment
+// and profile file (package temporalconn).
+func temporalFlags(fs *flag.FlagSet) *temporalconn.Request {
+	r := &temporalconn.Request{}
+	fs.StringVar(&r.Namespace, "namespace", "", "Temporal `namespace` (default $TEMPORAL_NAMESPACE, else the profile's, else \"default\")")
+	fs.StringVar(&r.Profile, "profile", "", "client config profile `name` (default $TEMPORAL_PROFILE, else \"default\")")
+	return r
 }
 
-func dial(namespace string) (client.Client, error) { return dialWith(namespace, nil) }
+func dial(ctx context.Context, r *temporalconn.Request) (client.Client, temporalconn.Conn, error) {
+	return dialWith(ctx, r, nil)
+}
 
 // dialWith is dial, reporting the SDK's metrics to h (nil: none).
-func dialWith(namespace string, h client.MetricsHandler) (client.Client, error) {
-	addr := os.Getenv("TEMPORAL_ADDRESS")
-	if addr == "" {
-		addr = "127.0.0.1:7233"
-	}
-	c, err := client.Dial(client.Options{HostPort: addr, Namespace: namespace, Logger: launch.Logger(), MetricsHandler: h})
+func dialWith(ctx context.Context, r *temporalconn.Request, h client.MetricsHandler) (client.Client, temporalconn.Conn, error) {
+	conn, err := temporalconn.Load(*r)
 	if err != nil {
-		return nil, fmt.Errorf("connect to Temporal at %s: %w (set TEMPORAL_ADDRESS, or start `envsync dev`)", addr, err)
+		return nil, conn, &starter.InputError{Err: err}
 	}
-	return c, nil
+	c, err := conn.Dial(ctx, launch.Logger(), h)
+	return c, conn, err
 }
 
 func versionCommand(*flag.FlagSet) func(context.Context, io.Writer, io.Writer) error {

@@ -13,7 +13,7 @@ import (
 )
 
 func schedulesCommand(fs *flag.FlagSet) func(context.Context, io.Writer, io.Writer) error {
-	ns := namespaceFlag(fs)
+	temporal := temporalFlags(fs)
 	file := fs.String("f", "", "tasks `file` (YAML); required")
 	dry := fs.Bool("dry-run", false, "print the plan, change nothing")
 	prune := fs.Bool("prune", false, "also delete envsync schedules the file no longer names")
@@ -25,7 +25,7 @@ func schedulesCommand(fs *flag.FlagSet) func(context.Context, io.Writer, io.Writ
 		if err != nil {
 			return &starter.InputError{Err: err}
 		}
-		c, err := dial(*ns)
+		c, _, err := dial(ctx, temporal)
 		if err != nil {
 			return err
 		}

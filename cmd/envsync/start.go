@@ -12,6 +12,7 @@ import (
 
 	"github.com/envsync/envsync/failure"
 	"github.com/envsync/envsync/starter"
+	"github.com/envsync/envsync/temporalconn"
 )
 
 // startCommand is push and pull (action "push", "pull") and run (action
@@ -19,18 +20,19 @@ import (
 func startCommand(action string) func(*flag.FlagSet) func(context.Context, io.Writer, io.Writer) error {
 	return func(fs *flag.FlagSet) func(context.Context, io.Writer, io.Writer) error {
 		flags := starter.DefineFlags(fs, action)
+		temporal := temporalFlags(fs)
 		return func(ctx context.Context, stdout, stderr io.Writer) error {
-			return startRun(ctx, flags, stdout, stderr)
+			return startRun(ctx, flags, temporal, stdout, stderr)
 		}
 	}
 }
 
-func startRun(ctx context.Context, flags *starter.Flags, stdout, stderr io.Writer) error {
+func startRun(ctx context.Context, flags *starter.Flags, temporal *temporalconn.Request, stdout, stderr io.Writer) error {
 	parsed, err := flags.Args()
 	if err != nil {
 		return err
 	}
-	c, err := dial(parsed.Namespace)
+	c, _, err := dial(ctx, temporal)
 	if err != nil {
 		return err
 	}

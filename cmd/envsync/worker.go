@@ -23,7 +23,7 @@ import (
 )
 
 func workerCommand(fs *flag.FlagSet) func(context.Context, io.Writer, io.Writer) error {
-	ns := namespaceFlag(fs)
+	temporal := temporalFlags(fs)
 	central := fs.Bool("central", false, "also run the workflows (the central queue)")
 	noHost := fs.Bool("no-host", false, "run no host activities (a central-only worker, with --central)")
 	cfg, host := workerFlags(fs)
@@ -45,19 +45,19 @@ func workerCommand(fs *flag.FlagSet) func(context.Context, io.Writer, io.Writer)
 			sdkMetrics = m.SDK()
 			slog.Info("metrics served", "url", "http://"+addr+"/metrics")
 		}
-		c, err := dialWith(*ns, sdkMetrics)
+		c, conn, err := dialWith(ctx, temporal, sdkMetrics)
 		if err != nil {
 			return err
 		}
 		defer c.Close()
-		if err := searchattr.Register(ctx, c, *ns); err != nil {
+		if err := searchattr.Register(ctx, c, conn.Options.Namespace); err != nil {
 			slog.Warn("search attributes not registered; starts will fail until they are", "error", err)
 		}
 		o := worker.Options{Central: *central, Host: *host, Activities: *cfg, Notify: notifier, Metrics: m}
 		if *noHost {
 			o.Host = ""
 		}
-		slog.Info("envsync worker running", "central", o.Central, "host_queue", o.Host)
+		slog.Info("envsync worker running", "temporal", conn.String(), "central", o.Central, "host_queue", o.Host)
 		return worker.Run(ctx, c, o)
 	}
 }

@@ -1,0 +1,59 @@
+package temporalconn
+
+import (
+	"context"
+	"fmt"
+	"strings"
+
+	"go.temporal.io/api/serviceerror"
+	"go.temporal.io/sdk/client"
+	"go.temporal.io/sdk/log"
+	"google.golang.org/grpc/codes"
+)
+
+// Dial connects and checks that the server answers (the SDK's Dial asks
+// for the server's capabilities), so a refused handshake is reported here,
+// with the setting to change, not at the first call. logger and h (the
+// SDK's metrics) may be nil.
+func (c Conn) Dial(ctx context.Context, logger log.Logger, h client.MetricsHandler) (client.Client, error) {
+	o := c.Options
+	o.Logger, o.MetricsHandler = logger, h
+	cl, err := client.DialContext(ctx, o)
+	if err != nil {
+		return nil, fmt.Errorf("connect to Temporal at %s: %w%s", c, err, c.hint(err))
+	}
+	return cl, nil
+}
+
+// hint says what to set for the handshake and authentication failures an
+// operator can fix, from the error texts of crypto/tls, crypto/x509 and
+// gRPC, which have no types for them once gRPC has wrapped them.
+func (c Conn) hint(err error) string {
+	msg := err.Error()
+	cert := "set TEMPORAL_TLS_CLIENT_CERT_PATH and TEMPORAL_TLS_CLIENT_KEY_PATH (or a profile's tls.client_cert_path and tls.client_key_path)"
+	switch {
+	case strings.Contains(msg, "certificate required"),
+		c.tls != nil && c.tls.ClientCertPath == "" && len(c.tls.ClientCertData) == 0 && strings.Contains(msg, "bad certificate"):
+		return ": the server requires a client certificate: " + cert
+	case strings.Contains(msg, "unknown certificate authority"), strings.Contains(msg, "bad certificate"), strings.Contains(msg, "certificate expired"):
+		return ": the server refused the client certificate: " + cert + " to a certificate its client CA signed, and not expired"
+	case strings.Contains(msg, "certificate signed by unknown authority"):
+		return ": the server's certificate is signed by a CA this host does not trust: set TEMPORAL_TLS_SERVER_CA_CERT_PATH (or a profile's tls.server_ca_cert_path) to that CA's certificate"
+	case strings.Contains(msg, "certificate is valid for"), strings.Contains(msg, "certificate is not valid for"):
+		return ": the server's certificate names another host: connect by a name it holds, or set TEMPORAL_TLS_SERVER_NAME (or a profile's tls.server_name) to one"
+	case strings.Contains(msg, "first record does not look like a TLS handshake"):
+		return ": the server speaks plain text, not TLS: set TEMPORAL_TLS=false (or a profile's tls.disabled = true), or unset TEMPORAL_API_KEY if it turned TLS on"
+	case c.tls == nil && (strings.Contains(msg, "server preface") || strings.Contains(msg, "connection reset") || strings.Contains(msg, "EOF")):
+		return ": the server may require TLS: set TEMPORAL_TLS=true and TEMPORAL_TLS_SERVER_CA_CERT_PATH, and for mTLS " + cert
+	}
+	code := serviceerror.ToStatus(err).Code()
+	switch {
+	case code == codes.Unauthenticated && c.apiKey:
+		return ": the server refused the API key: set TEMPORAL_API_KEY (or a profile's api_key) to a valid key"
+	case code == codes.Unauthenticated:
+		return ": the server wants credentials: set TEMPORAL_API_KEY (or a profile's api_key), or a client certificate: " + cert
+	case code == codes.PermissionDenied:
+		return ": the credentials are not allowed namespace " + c.Options.Namespace + ": check TEMPORAL_NAMESPACE / --namespace and the key's or certificate's permissions"
+	}
+	return ": check TEMPORAL_ADDRESS (or a profile's address), or start `envsync dev`"
+}

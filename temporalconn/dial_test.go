@@ -1,0 +1,44 @@
+package temporalconn
+
+import (
+	"fmt"
+	"strings"
+	"testing"
+
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+)
+
+// Refusals after the handshake come as gRPC status codes, wrapped by the
+// SDK's Dial as here; the hint names the setting for each. (Handshake
+// refusals are tested against a real mTLS server in package devserver.)
+func TestHintForRefusedCredentials(t *testing.T) {
+	withKey, err := Load(Request{Env: MapEnv{"TEMPORAL_CONFIG_FILE": "/nonexistent", "TEMPORAL_API_KEY": "k"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	without, err := Load(Request{Env: MapEnv{"TEMPORAL_CONFIG_FILE": "/nonexistent"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	wrap := func(c codes.Code) error {
+		return fmt.Errorf("failed reaching server: %w", status.Error(c, "request unauthorized"))
+	}
+	for _, tc := range []struct {
+		name string
+		conn Conn
+		err  error
+		want string
+	}{
+		{"a bad API key", withKey, wrap(codes.Unauthenticated), "the server refused the API key: set TEMPORAL_API_KEY (or a profile's api_key)"},
+		{"no credentials", without, wrap(codes.Unauthenticated), "set TEMPORAL_API_KEY (or a profile's api_key), or a client certificate"},
+		{"another namespace's key", withKey, wrap(codes.PermissionDenied), "not allowed namespace default"},
+		{"nothing listening", without, fmt.Errorf("failed reaching server: %w", status.Error(codes.Unavailable, "connection refused")), "check TEMPORAL_ADDRESS"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if got := tc.conn.hint(tc.err); !strings.Contains(got, tc.want) {
+				t.Errorf("hint %q\nwant it to say %q", got, tc.want)
+			}
+		})
+	}
+}
