@@ -1,9 +1,11 @@
 package e2e
 
 import (
+	"bytes"
 	"context"
 	"crypto/sha256"
 	"database/sql"
+	"encoding/json"
 	"fmt"
 	"io/fs"
 	"os"
@@ -13,6 +15,7 @@ import (
 	"testing"
 	"time"
 
+	"filippo.io/age"
 	"go.mongodb.org/mongo-driver/bson"
 	"go.mongodb.org/mongo-driver/bson/primitive"
 	"go.mongodb.org/mongo-driver/mongo"
@@ -20,6 +23,7 @@ import (
 
 	"github.com/envsync/envsync/activities"
 	"github.com/envsync/envsync/config"
+	"github.com/envsync/envsync/dump"
 	"github.com/envsync/envsync/internal/esdouble"
 	"github.com/envsync/envsync/internal/testenv"
 	"github.com/envsync/envsync/starter"
@@ -316,7 +320,15 @@ func walk(t *testing.T, dir string) map[string]string {
 // then compare the two.
 func TestEveryEngineAndStorePair(t *testing.T) {
 	sshd := testenv.StartSSHD(t)
-	e := newEnvWith(t, true, worker.Options{Activities: activities.Config{SSHIdentity: sshd.Identity, SSHKnownHosts: sshd.KnownHosts}})
+	// Dumps through rsync are encrypted, so every engine (and, with
+	// TestEncryptedDumpRoundTrip's file and s3, every store) is proven
+	// with encryption too.
+	id, err := age.GenerateX25519Identity()
+	if err != nil {
+		t.Fatal(err)
+	}
+	e := newEnvWith(t, true, worker.Options{Activities: activities.Config{SSHIdentity: sshd.Identity, SSHKnownHosts: sshd.KnownHosts,
+		AgeIdentities: []age.Identity{id}}})
 	e.sshd = sshd
 	e.mdb = testenv.StartMariaDB(t)
 	e.mongo = testenv.StartMongo(t)
@@ -331,7 +343,13 @@ func TestEveryEngineAndStorePair(t *testing.T) {
 		for _, backend := range config.Backends(dbms) {
 			t.Run(dbms+"/"+backend, func(t *testing.T) {
 				push, pull := fx.prepare(t, e, backend)
+				if backend == "rsync" {
+					push.EncryptTo = []string{id.Recipient().String()}
+				}
 				pushed := e.mustRunT(t, starter.Request{Task: push})
+				if backend == "rsync" {
+					e.assertEncrypted(t, pushed.Push.Key)
+				}
 				pulled := e.mustRunT(t, starter.Request{Task: pull})
 				if pulled.Pull.Key != pushed.Push.Key {
 					t.Errorf("pulled %s, pushed %s", pulled.Pull.Key, pushed.Push.Key)
@@ -377,5 +395,26 @@ func TestEveryEngineAndStorePair(t *testing.T) {
 				}
 			})
 		}
+	}
+}
+
+// assertEncrypted checks that the dump at key in the rsync store (a path
+// under the sshd's root) is age ciphertext and its manifest says so.
+func (e *env) assertEncrypted(t *testing.T, key string) {
+	t.Helper()
+	data, err := os.ReadFile("/" + key)
+	if err != nil {
+		t.Fatalf("dump %s not in the rsync store: %v", key, err)
+	}
+	if !bytes.HasPrefix(data, []byte("age-encryption.org/v1")) {
+		t.Errorf("stored dump is not age ciphertext (starts %q)", data[:min(40, len(data))])
+	}
+	man, err := os.ReadFile("/" + dump.ManifestKey(key))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var m dump.Manifest
+	if err := json.Unmarshal(man, &m); err != nil || m.Encrypted == nil || len(m.Encrypted.Recipients) != 1 {
+		t.Errorf("manifest encryption %+v (%v), want one recipient", m.Encrypted, err)
 	}
 }
