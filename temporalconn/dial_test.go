@@ -1,6 +1,7 @@
 package temporalconn
 
 import (
+	"errors"
 	"fmt"
 	"strings"
 	"testing"
@@ -21,6 +22,10 @@ func TestHintForRefusedCredentials(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	tlsNoCert, err := Load(Request{Env: MapEnv{"TEMPORAL_CONFIG_FILE": "/nonexistent", "TEMPORAL_TLS": "true"}})
+	if err != nil {
+		t.Fatal(err)
+	}
 	wrap := func(c codes.Code) error {
 		return fmt.Errorf("failed reaching server: %w", status.Error(c, "request unauthorized"))
 	}
@@ -33,6 +38,8 @@ func TestHintForRefusedCredentials(t *testing.T) {
 		{"a bad API key", withKey, wrap(codes.Unauthenticated), "the server refused the API key: set TEMPORAL_API_KEY (or a profile's api_key)"},
 		{"no credentials", without, wrap(codes.Unauthenticated), "set TEMPORAL_API_KEY (or a profile's api_key), or a client certificate"},
 		{"another namespace's key", withKey, wrap(codes.PermissionDenied), "not allowed namespace default"},
+		{"mTLS refused by closing (TLS 1.3)", tlsNoCert, errors.New("failed reaching server: write tcp 127.0.0.1:1->127.0.0.1:2: write: broken pipe"),
+			"as one that requires a client certificate does: set TEMPORAL_TLS_CLIENT_CERT_PATH and TEMPORAL_TLS_CLIENT_KEY_PATH"},
 		{"nothing listening", without, fmt.Errorf("failed reaching server: %w", status.Error(codes.Unavailable, "connection refused")), "check TEMPORAL_ADDRESS"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
