@@ -75,6 +75,10 @@ func TestTasksFileErrorsNameFileTaskFieldAndValue(t *testing.T) {
 		"excluded not mysql": {"action: push\n    excluded_tables: a,b", []string{`excluded_tables "a,b": only mysql dumps leave tables out`}},
 		"not a recipient":    {"action: push\n    encrypt_to: [age1nope]", []string{`encrypt_to "age1nope": not an age recipient (a public key, age1...)`}},
 		"secret key":         {"action: push\n    encrypt_to: [AGE-SECRET-KEY-1QQQ]", []string{`encrypt_to "AGE-SECRET-KEY-…": this is a secret key`}},
+		"keep negative":      {"action: push\n    keep: -1", []string{`keep "-1": only tasks on stores`, "and it must be positive"}},
+		"keep_days negative": {"action: push\n    keep_days: -2", []string{`keep_days "-2": only tasks on stores`}},
+		"keep_days snapshot": {"action: push\n    dbms: elasticsearch\n    storagebackend: es_snapshot\n    url: repo\n    keep_days: 3", []string{`keep_days "3": only tasks on stores file, rsync, s3 prune dumps by age`}},
+		"keep on a pull":     {"action: pull\n    keep: 3", []string{`keep "3": only a push prunes the dumps it writes; set keep on the push task that writes to s3://dumps/`}},
 		"pull encrypts":      {"action: pull\n    encrypt_to: [age1ql3z7hjy54pw3hyww5ayyfg7zqgvc7w3j2elw8zmrj2kg5sfn9aqmcac8p]", []string{`encrypt_to "age1ql3z7hjy54pw3hyww5ayyfg7zqgvc7w3j2elw8zmrj2kg5sfn9aqmcac8p": only a push encrypts`}},
 	}
 	for name, tc := range cases {
