@@ -78,6 +78,12 @@ func Report(w io.Writer, o Outcome) {
 		} else {
 			fmt.Fprintf(w, "took      dump %.1fs, upload %.1fs, total %.1fs\n", p.DumpSeconds, p.UploadSeconds, p.TotalSeconds)
 		}
+		if p.Prune != nil {
+			fmt.Fprintf(w, "pruned    %d dumps and %d orphans, %s freed\n", p.Prune.Dumps, p.Prune.Orphans, dump.HumanSize(p.Prune.Bytes))
+		}
+		if p.PruneError != "" {
+			fmt.Fprintf(w, "prune     FAILED: %s\n", p.PruneError)
+		}
 		if p.Sanitised != nil {
 			fmt.Fprintf(w, "sanitised before upload with rules sha256 %s, verified\n", p.Sanitised.RulesSHA256)
 		}

@@ -93,7 +93,7 @@ func checkRetentionTask(task config.Task, push bool) error {
 func pruneAfterPush(ctx workflow.Context, task config.Task, t Timeouts, res *PushResult) {
 	var p activities.PruneResult
 	if err := workflow.ExecuteActivity(on(ctx, task, t, stepPrune), a.Prune, activities.PruneInput{Task: task}).Get(ctx, &p); err != nil {
-		res.PruneError = fmt.Sprintf("the push succeeded, but pruning old dumps failed: %s; they stay until the next push prunes, or run `envsync prune --task %s`",
+		res.PruneError = fmt.Sprintf("the push succeeded, but pruning old dumps failed: %s; they stay until the next push prunes, or run `envsync prune --tasks FILE --task %s`",
 			failure.Text(explain(task, t, "prune", err)), task.Name)
 		workflow.GetLogger(ctx).Error("prune after push failed", "task", task.Name, "error", err)
 		return

@@ -74,7 +74,7 @@ func TestFailedPruneDoesNotFailThePush(t *testing.T) {
 				t.Fatal(err)
 			}
 			if res.Key == "" || res.Prune != nil || !strings.Contains(res.PruneError, "the push succeeded, but pruning old dumps failed") ||
-				!strings.Contains(res.PruneError, "envsync prune --task orders_push") {
+				!strings.Contains(res.PruneError, "envsync prune --tasks FILE --task orders_push") {
 				t.Fatalf("result %+v", res)
 			}
 			if got := c.get("Prune"); got != tc.attempts {
