@@ -29,9 +29,11 @@ type PruneInput struct {
 type PruneResult struct {
 	Location string `json:"location"`
 	DryRun   bool   `json:"dry_run,omitempty"`
-	// Removed lists every object removed (or, on a dry run, that would
-	// be), with its reason.
-	Removed []retention.Removal `json:"removed,omitempty"`
+	// Removed lists the objects removed (or, on a dry run, that would
+	// be), with their reasons: the first maxListed; Unlisted counts the
+	// rest, so a first prune of a long history stays a small result.
+	Removed  []retention.Removal `json:"removed,omitempty"`
+	Unlisted int                 `json:"unlisted,omitempty"`
 	// Protected lists dumps the policy would remove that a hold keeps.
 	Protected []retention.Kept `json:"protected,omitempty"`
 	// Dumps and Orphans count Removed; Bytes is what they held.
@@ -114,8 +116,16 @@ func (a *Activities) Prune(ctx context.Context, in PruneInput) (PruneResult, err
 	return res, nil
 }
 
+// maxListed bounds the removals a result names: results are kept in
+// Temporal's history, where a payload has a size limit.
+const maxListed = 500
+
 func (r *PruneResult) add(rm retention.Removal) {
-	r.Removed = append(r.Removed, rm)
+	if len(r.Removed) < maxListed {
+		r.Removed = append(r.Removed, rm)
+	} else {
+		r.Unlisted++
+	}
 	r.Bytes += rm.Bytes
 	if rm.Orphan {
 		r.Orphans++

@@ -110,6 +110,9 @@ func ReportPrune(w io.Writer, task string, r activities.PruneResult) {
 		}
 		fmt.Fprintf(w, "  %s %s %s (%s): %s\n", done, what, rm.Key, dump.HumanSize(rm.Bytes), rm.Reason)
 	}
+	if r.Unlisted > 0 {
+		fmt.Fprintf(w, "  %s %d more, not listed\n", done, r.Unlisted)
+	}
 	for _, k := range r.Protected {
 		fmt.Fprintf(w, "  kept %s: %s\n", k.Key, k.Reason)
 	}
