@@ -83,6 +83,17 @@ func TestRetentionThroughPushesAndBinary(t *testing.T) {
 	if got := e.complete(t, push.Path, "kept"); fmt.Sprint(got) != fmt.Sprint(pushed[2:]) {
 		t.Fatalf("after prune: %v, want %v", got, pushed[2:])
 	}
+	// A pull holds its dump while it runs and removes the hold when it
+	// ends.
+	pull := e.task("pull", "kept_copy", "s3")
+	pull.SourceDatabase = "kept"
+	out := e.mustRun(starter.Request{Task: pull})
+	if out.Pull.Key != pushed[3] || len(out.Pull.Notes) != 0 {
+		t.Fatalf("pull restored %s with notes %v, want %s and no note", out.Pull.Key, out.Pull.Notes, pushed[3])
+	}
+	if n := e.attempts(t, out.WorkflowID, out.RunID)["ReleaseHold"]; n != 1 {
+		t.Errorf("the pull removed its hold %d times, want once", n)
+	}
 	for _, k := range e.keys(t, bucket) {
 		if strings.Contains(k, ".envsync-holds/") {
 			t.Errorf("hold %s left behind", k)
