@@ -34,9 +34,10 @@ const HoldDir = ".envsync-holds"
 const Forever = "keep"
 
 // PullLease is how long a pull's hold protects its dump when the pull never
-// removes it (its worker died for good). It outlasts a pull's longest
-// restore (24h, retried), so a live pull keeps its protection, and a crashed
-// one does not protect for ever.
+// removes it (its worker died for good), so a crashed pull does not protect
+// for ever. Three days cover a pull whose day-long restore is retried
+// twice; a pull that retries for longer is unprotected after that, which
+// matters only when it restores a dump older than the newest (always kept).
 const PullLease = 72 * time.Hour
 
 // OrphanAge is how old a data object without a manifest must be before it
