@@ -134,14 +134,17 @@ func (r *PruneResult) add(rm retention.Removal) {
 	}
 }
 
-// readHolds reads the holds in a listing. A hold that cannot be decoded
-// protects nothing and is reported, never deleted: someone wrote it.
+// readHolds reads the holds in a listing, heartbeating (each read is a
+// round trip, an ssh connection on rsync). A hold that cannot be decoded
+// protects nothing and is logged on the worker, never deleted: someone
+// wrote it.
 func readHolds(ctx context.Context, st store.Store, prefix string, objs []store.Object, warn func(string, ...any)) (map[string]retention.Hold, error) {
 	out := map[string]retention.Hold{}
 	for _, o := range objs {
 		if !retention.IsHoldKey(prefix, o.Key) {
 			continue
 		}
+		activity.RecordHeartbeat(ctx, o.Key)
 		h, err := readHold(ctx, st, o.Key)
 		if errors.Is(err, store.ErrNotExist) {
 			continue // its pull ended since the listing

@@ -93,7 +93,7 @@ func (h Hold) Marshal() []byte {
 func UnmarshalHold(key string, data []byte) (Hold, error) {
 	var h Hold
 	if err := json.Unmarshal(data, &h); err != nil || h.Key == "" {
-		return h, fmt.Errorf("hold %s is not an envsync hold (invalid JSON or no key); it still protects nothing: delete it or fix it", key)
+		return h, fmt.Errorf("hold %s is not an envsync hold (invalid JSON or no key); it protects nothing: delete it or fix it", key)
 	}
 	return h, nil
 }
