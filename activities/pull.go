@@ -33,6 +33,9 @@ type ResolveInput struct {
 	// Key, when set, names the exact dump (a chained pull restores the
 	// dump its push wrote); it wins over Minute.
 	Key string
+	// Hold writes a hold on the chosen dump, so no prune removes it while
+	// this pull runs; the pull releases it when it ends (ReleaseHold).
+	Hold bool `json:",omitempty"`
 }
 
 // ResolveResult is the chosen dump, as its manifest describes it.
@@ -58,6 +61,10 @@ type ResolveResult struct {
 	// Native says the dump is a snapshot in the server's own repository:
 	// the server restores it by name; there is nothing to download.
 	Native bool `json:",omitempty"`
+	// Hold is the key of the hold written for this pull; HoldError says
+	// why none could be (the pull goes on, unprotected).
+	Hold      string `json:",omitempty"`
+	HoldError string `json:",omitempty"`
 }
 
 // Resolve lists the store and picks a complete dump (one with a manifest)
@@ -116,8 +123,12 @@ func (a *Activities) Resolve(ctx context.Context, in ResolveInput) (res ResolveR
 	if err := a.canOpen(key, m.Encrypted); err != nil {
 		return ResolveResult{}, err
 	}
-	return ResolveResult{Encrypted: m.Encrypted != nil, Key: key, Size: m.Size, SHA256: m.SHA256, CreatedAt: m.CreatedAt, SourceHost: m.SourceHost, ServerVersion: m.ServerVersion,
-		Compression: cmp.Or(m.Compression, dump.Gzip), Origin: m.Origin}, nil
+	res = ResolveResult{Encrypted: m.Encrypted != nil, Key: key, Size: m.Size, SHA256: m.SHA256, CreatedAt: m.CreatedAt, SourceHost: m.SourceHost, ServerVersion: m.ServerVersion,
+		Compression: cmp.Or(m.Compression, dump.Gzip), Origin: m.Origin}
+	if in.Hold {
+		res.Hold, res.HoldError = a.holdForPull(ctx, st, in.Task, key)
+	}
+	return res, nil
 }
 
 func (a *Activities) readManifest(ctx context.Context, st store.Store, key string) (dump.Manifest, error) {

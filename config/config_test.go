@@ -81,7 +81,11 @@ func TestTasksFileErrorsNameFileTaskFieldAndValue(t *testing.T) {
 		"profile on a push": {"action: push\n    temporal_profile: staging", []string{`temporal_profile "staging": only a pull`}},
 		"credential as profile": {"action: pull\n    temporal_profile: eyJhbGciOiJFUzI1NiJ9.c2VjcmV0LWFwaS1rZXktdGhhdC1tdXN0LW5vdC1iZS1lY2hvZWQ",
 			[]string{`temporal_profile "…": must be the name of a profile`}},
-		"pull encrypts": {"action: pull\n    encrypt_to: [age1ql3z7hjy54pw3hyww5ayyfg7zqgvc7w3j2elw8zmrj2kg5sfn9aqmcac8p]", []string{`encrypt_to "age1ql3z7hjy54pw3hyww5ayyfg7zqgvc7w3j2elw8zmrj2kg5sfn9aqmcac8p": only a push encrypts`}},
+		"pull encrypts":      {"action: pull\n    encrypt_to: [age1ql3z7hjy54pw3hyww5ayyfg7zqgvc7w3j2elw8zmrj2kg5sfn9aqmcac8p]", []string{`encrypt_to "age1ql3z7hjy54pw3hyww5ayyfg7zqgvc7w3j2elw8zmrj2kg5sfn9aqmcac8p": only a push encrypts`}},
+		"keep negative":      {"action: push\n    keep: -1", []string{`keep "-1": only tasks on stores`, "and it must be positive"}},
+		"keep_days negative": {"action: push\n    keep_days: -2", []string{`keep_days "-2": only tasks on stores`}},
+		"keep_days snapshot": {"action: push\n    dbms: elasticsearch\n    storagebackend: es_snapshot\n    url: repo\n    keep_days: 3", []string{`keep_days "3": only tasks on stores file, rsync, s3 prune dumps by age`}},
+		"keep on a pull":     {"action: pull\n    keep: 3", []string{`keep "3": only a push prunes the dumps it writes; set keep on the push task that writes to s3://dumps/`}},
 	}
 	for name, tc := range cases {
 		t.Run(name, func(t *testing.T) {

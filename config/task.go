@@ -66,9 +66,15 @@ type Task struct {
 	// Indices (engines that read an index pattern) is what a push takes;
 	// default every non-hidden index.
 	Indices string `json:"indices,omitempty" yaml:"indices"`
-	// Keep (stores that keep snapshots) is how many snapshots of this
-	// database to keep; default 7.
+	// Keep is how many dumps of this database a push keeps in its store:
+	// after a push, older complete dumps beyond the newest Keep are pruned
+	// (s3, file, rsync). A snapshot repository (es_snapshot) keeps that
+	// many snapshots; default 7. 0: no limit.
 	Keep int `json:"keep,omitempty" yaml:"keep"`
+	// KeepDays (push, s3, file, rsync) prunes dumps older than this many
+	// days after a push; with Keep too, a dump goes only when both say
+	// so. 0: no limit.
+	KeepDays int `json:"keep_days,omitempty" yaml:"keep_days"`
 	// ExcludedTables (engines that take it) are left out of dumps.
 	ExcludedTables []string `json:"excluded_tables,omitempty" yaml:"excluded_tables"`
 	// Directory (dbms files) is the absolute directory archived on push
@@ -188,7 +194,8 @@ var fieldRule = map[string]string{
 	"indices":         "only %s tasks take an index pattern",
 	"excluded_tables": "only %s dumps leave tables out",
 	"restore_jobs":    "only %s restores in parallel",
-	"keep":            "only %s tasks keep a number of snapshots, and it must be positive",
+	"keep":            "only tasks on stores %s keep a number of dumps, and it must be positive",
+	"keep_days":       "only tasks on stores %s prune dumps by age, and it must be a positive number of days",
 }
 
 // TimestampLayout is the -t format of the original script, read as UTC.
@@ -478,7 +485,7 @@ func (t *Task) Validate(source string) error {
 	for _, f := range t.specificFields() {
 		key, set := f[0], f[1]
 		takers := engine.Taking(key)
-		if key == "keep" {
+		if key == "keep" || key == "keep_days" {
 			takers = store.Taking(key)
 		}
 		if set != "" && dbmsOK && backendOK && !slices.Contains(eng.Fields, key) && !slices.Contains(sto.Fields, key) {
@@ -490,6 +497,19 @@ func (t *Task) Validate(source string) error {
 	}
 	if t.Keep < 0 {
 		bad("keep", fmt.Sprint(t.Keep), fmt.Sprintf(fieldRule["keep"], strings.Join(store.Taking("keep"), ", ")))
+	}
+	if t.KeepDays < 0 {
+		bad("keep_days", fmt.Sprint(t.KeepDays), fmt.Sprintf(fieldRule["keep_days"], strings.Join(store.Taking("keep_days"), ", ")))
+	}
+	// Retention prunes what a push wrote, after the push: on a pull it
+	// would never run, and a person would think it did.
+	if t.Action != ActionPush && backendOK && !sto.Native {
+		if t.Keep > 0 {
+			bad("keep", fmt.Sprint(t.Keep), "only a push prunes the dumps it writes; set keep on the push task that writes to "+t.StorageBackend+"://"+t.URL+"/"+t.Path)
+		}
+		if t.KeepDays > 0 {
+			bad("keep_days", fmt.Sprint(t.KeepDays), "only a push prunes the dumps it writes; set keep_days on the push task that writes to "+t.StorageBackend+"://"+t.URL+"/"+t.Path)
+		}
 	}
 	for _, x := range t.ExcludedTables {
 		if !databaseRe.MatchString(x) {
@@ -527,12 +547,15 @@ func (t *Task) Validate(source string) error {
 // specificFields are the task's keys that only some engines or stores
 // read, with their values ("" when unset), in a fixed order.
 func (t *Task) specificFields() [][2]string {
-	jobs, keep := "", ""
+	jobs, keep, days := "", "", ""
 	if t.RestoreJobs > 1 {
 		jobs = strconv.Itoa(t.RestoreJobs) // 1 is the default everywhere
 	}
 	if t.Keep > 0 {
 		keep = strconv.Itoa(t.Keep)
+	}
+	if t.KeepDays > 0 {
+		days = strconv.Itoa(t.KeepDays)
 	}
 	return [][2]string{
 		{"directory", t.Directory},
@@ -540,6 +563,7 @@ func (t *Task) specificFields() [][2]string {
 		{"excluded_tables", strings.Join(t.ExcludedTables, ",")},
 		{"restore_jobs", jobs},
 		{"keep", keep},
+		{"keep_days", days},
 	}
 }
 

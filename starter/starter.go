@@ -81,6 +81,12 @@ func Report(w io.Writer, o Outcome) {
 		if p.Counted != nil {
 			fmt.Fprintf(w, "counted   %s (in the manifest, for pulls to verify)\n", p.Counted.Counts())
 		}
+		if p.Prune != nil {
+			fmt.Fprintf(w, "pruned    %d dumps and %d orphans, %s freed\n", p.Prune.Dumps, p.Prune.Orphans, dump.HumanSize(p.Prune.Bytes))
+		}
+		if p.PruneError != "" {
+			fmt.Fprintf(w, "prune     FAILED: %s\n", p.PruneError)
+		}
 		if p.Sanitised != nil {
 			fmt.Fprintf(w, "sanitised before upload with rules sha256 %s, verified\n", p.Sanitised.RulesSHA256)
 		}

@@ -45,6 +45,8 @@ func Register(w sdkworker.Registry) {
 	w.RegisterWorkflowWithOptions(workflows.Push, workflow.RegisterOptions{Name: "Push"})
 	w.RegisterWorkflowWithOptions(workflows.Pull, workflow.RegisterOptions{Name: "Pull"})
 	w.RegisterWorkflowWithOptions(workflows.Sync, workflow.RegisterOptions{Name: "Sync"})
+	w.RegisterWorkflowWithOptions(workflows.PruneDumps, workflow.RegisterOptions{Name: "PruneDumps"})
+	w.RegisterWorkflowWithOptions(workflows.KeepDump, workflow.RegisterOptions{Name: "KeepDump"})
 	w.RegisterWorkflowWithOptions(workflows.Scheduled, workflow.RegisterOptions{Name: "Scheduled"})
 }
 

@@ -67,6 +67,9 @@ var (
 	// Counting reads every table of the staging copy once.
 	stepVerify = step{name: "verify", startToEnd: 12 * time.Hour, heartbeat: true, maxAttempts: 3, initial: 10 * time.Second}
 	stepSwap   = step{name: "swap", startToEnd: 10 * time.Minute, maxAttempts: 5, initial: 5 * time.Second}
+	// Listing and deleting old dumps: a failure is usually the store
+	// being away, worth a few patient retries; each attempt plans anew.
+	stepPrune = step{name: "prune", startToEnd: 30 * time.Minute, heartbeat: true, maxAttempts: 4, initial: 30 * time.Second}
 	// Network transfers: many attempts, each resuming or repeating only
 	// the transfer.
 	stepTransfer = step{name: "transfer", startToEnd: 12 * time.Hour, heartbeat: true, maxAttempts: 10, initial: 10 * time.Second}

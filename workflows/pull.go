@@ -100,12 +100,26 @@ func Pull(ctx workflow.Context, in PullInput) (res PullResult, err error) {
 	if legacy {
 		resolve, restore = a.SnapshotResolve, a.SnapshotRestore
 	}
+	// Resolve holds the dump it picks against pruning until this run
+	// ends. Runs started before holds existed replay without one.
+	hold := !legacy && workflow.GetVersion(ctx, "pull-hold", workflow.DefaultVersion, 1) != workflow.DefaultVersion
 	var rr activities.ResolveResult
 	if err := workflow.ExecuteActivity(on(ctx, task, r.t, stepResolve), resolve,
-		activities.ResolveInput{Task: task, Minute: minute, Key: in.Key}).Get(ctx, &rr); err != nil {
+		activities.ResolveInput{Task: task, Minute: minute, Key: in.Key, Hold: hold}).Get(ctx, &rr); err != nil {
 		return res, explain(task, r.t, "find dump of "+task.DumpName(), err)
 	}
 	r.key = rr.Key
+	var notes []string
+	if rr.HoldError != "" {
+		notes = append(notes, rr.HoldError)
+	}
+	if rr.Hold != "" {
+		r.cleanups = append(r.cleanups, func(cctx workflow.Context) {
+			if err := workflow.ExecuteActivity(cctx, a.ReleaseHold, activities.ReleaseInput{Task: task, Hold: rr.Hold}).Get(cctx, nil); err != nil {
+				workflow.GetLogger(ctx).Error("could not remove the pull's hold; it expires by itself", "hold", rr.Hold, "error", err)
+			}
+		})
+	}
 	// The host names the staging copy: only the engine knows its limit.
 	// Runs started before it did computed it here, with the same limit.
 	staging := rr.Staging
@@ -180,7 +194,7 @@ func Pull(ctx workflow.Context, in PullInput) (res PullResult, err error) {
 	swapped = true
 	return PullResult{Key: rr.Key, Size: rr.Size, SHA256: rr.SHA256, DumpCreatedAt: rr.CreatedAt, SourceHost: rr.SourceHost,
 		Database: task.Database, Staging: staging, DownloadSeconds: downloadSeconds, RestoreSeconds: restoreSeconds,
-		TotalSeconds: seconds(ctx, r.start), Sanitised: res.Sanitised, Verified: res.Verified, Notes: restored.Notes}, nil
+		TotalSeconds: seconds(ctx, r.start), Sanitised: res.Sanitised, Verified: res.Verified, Notes: append(notes, restored.Notes...)}, nil
 }
 
 func errorf(format string, args ...any) error { return fmt.Errorf(format, args...) }

@@ -47,9 +47,13 @@ type PushResult struct {
 	Skipped string `json:"skipped,omitempty"`
 	// Sanitised records the rule set a before_upload push applied.
 	Sanitised *dump.Sanitised `json:"sanitised,omitempty"`
-	// CountedTables and CountedRows are what the manifest records for a
-	// pull to verify against (verify: counts).
+	// Counted is how many tables and rows the manifest records for a pull
+	// to verify against (verify: counts).
 	Counted *activities.Tally `json:"counted,omitempty"`
+	// Prune is what the task's keep and keep_days removed after the
+	// push; PruneError says why pruning failed (the push still succeeded).
+	Prune      *activities.PruneResult `json:"prune,omitempty"`
+	PruneError string                  `json:"prune_error,omitempty"`
 }
 
 // ChainInput asks the central worker to start a pull in another namespace
@@ -151,6 +155,13 @@ func Push(ctx workflow.Context, in PushInput) (res PushResult, err error) {
 		Counted: d.Counted}
 	for _, pull := range in.Then {
 		res.Chained = append(res.Chained, startChained(ctx, pull, u.Key))
+	}
+	// After the chained pulls start, so pruning never delays them; the
+	// new dump is the newest, which a prune never removes. Runs started
+	// before retention existed replay without the step.
+	if !d.Native && (task.Keep > 0 || task.KeepDays > 0) &&
+		workflow.GetVersion(ctx, "prune-after-push", workflow.DefaultVersion, 1) != workflow.DefaultVersion {
+		pruneAfterPush(ctx, task, r.t, &res)
 	}
 	res.TotalSeconds = seconds(ctx, r.start)
 	return res, nil

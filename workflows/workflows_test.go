@@ -26,6 +26,7 @@ func task(action string) config.Task {
 // happened exactly once and that nothing ran twice that should not.
 type counts struct {
 	m       map[string]*atomic.Int32
+	order   []string // steps in the order they ran
 	hooks   []string
 	reports []notify.Report
 }
@@ -36,6 +37,7 @@ func (c *counts) inc(name string) {
 		c.m[name] = &atomic.Int32{}
 	}
 	c.m[name].Add(1)
+	c.order = append(c.order, name)
 }
 func (c *counts) get(name string) int32 {
 	if c.m[name] == nil {
@@ -111,6 +113,10 @@ func setup(t *testing.T, fail map[string]error, override ...map[string]any) (*te
 	on(acts.Preflight, "Preflight", func(context.Context, activities.PreflightInput) (activities.PreflightResult, error) {
 		return activities.PreflightResult{}, step("Preflight")
 	})
+	on(acts.Prune, "Prune", func(_ context.Context, in activities.PruneInput) (activities.PruneResult, error) {
+		return activities.PruneResult{Dumps: 2, Bytes: 84, DryRun: in.DryRun}, step("Prune")
+	})
+	on(acts.ReleaseHold, "ReleaseHold", func(context.Context, activities.ReleaseInput) error { return step("ReleaseHold") })
 	on(notifier.Notify, "Notify", func(_ context.Context, r notify.Report) error {
 		c.reports = append(c.reports, r)
 		return step("Notify")

@@ -40,6 +40,8 @@ type server struct {
 	restored []string
 	// failRestore makes every restore fail half way.
 	failRestore bool
+	// gate, when set, holds every restore until it is closed.
+	gate chan struct{}
 }
 
 var srv = &server{dbs: map[string][]byte{}}
@@ -70,6 +72,16 @@ func (f fake) Restore(ctx context.Context, r io.Reader, staging string, _ dump.O
 	b, err := io.ReadAll(r)
 	if err != nil {
 		return nil, err
+	}
+	srv.mu.Lock()
+	gate := srv.gate
+	srv.mu.Unlock()
+	if gate != nil {
+		select {
+		case <-gate:
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		}
 	}
 	srv.mu.Lock()
 	defer srv.mu.Unlock()

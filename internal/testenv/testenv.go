@@ -97,6 +97,9 @@ func StartPostgres(t *testing.T) *pgserver.Server {
 type S3 struct {
 	Endpoint string
 	Client   *s3.Client
+	// Dir is the server's posix backend: object KEY of bucket B is the
+	// file Dir/B/KEY (tests age objects through it).
+	Dir string
 }
 
 // VersityInstall is how the S3 server is installed.
@@ -135,7 +138,7 @@ func StartS3(t *testing.T, buckets ...string) *S3 {
 			t.Fatalf("create bucket %s: %v", b, err)
 		}
 	}
-	return &S3{Endpoint: endpoint, Client: c}
+	return &S3{Endpoint: endpoint, Client: c, Dir: dir}
 }
 
 // S3Key and S3Secret are the credentials of the test S3 server.

@@ -10,6 +10,8 @@ import (
 func init() {
 	store.Register(store.Info{
 		Name: "file",
+		// A push prunes its dumps here (retention).
+		Fields: []string{"keep", "keep_days"},
 		Check: func(url, _ string) (string, string, string) {
 			if !strings.HasPrefix(url, "/") && !strings.HasPrefix(url, ".") {
 				return "url", url, "must be an absolute directory (or start with ./) for the file store"

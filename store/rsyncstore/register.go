@@ -12,6 +12,8 @@ var targetRe = regexp.MustCompile(`^([A-Za-z0-9_.-]+@)?[A-Za-z0-9_.-]+(:[0-9]{1,
 func init() {
 	store.Register(store.Info{
 		Name: "rsync",
+		// A push prunes its dumps here (retention).
+		Fields: []string{"keep", "keep_days"},
 		Check: func(url, path string) (string, string, string) {
 			switch {
 			case !targetRe.MatchString(url):

@@ -15,6 +15,8 @@ const BucketRule = "3-63 characters of lower-case ASCII letters a-z, digits 0-9,
 func init() {
 	store.Register(store.Info{
 		Name: "s3",
+		// A push prunes its dumps here (retention).
+		Fields: []string{"keep", "keep_days"},
 		Check: func(url, _ string) (string, string, string) {
 			if !bucketRe.MatchString(url) {
 				return "url", url, "not a valid S3 bucket name: " + BucketRule
