@@ -70,7 +70,7 @@ func TestTLSRequiresClientCertificate(t *testing.T) {
 		want string
 	}{
 		{"no client certificate", without("TEMPORAL_TLS_CLIENT_CERT_PATH", "TEMPORAL_TLS_CLIENT_KEY_PATH"),
-			"client certificate: set TEMPORAL_TLS_CLIENT_CERT_PATH and TEMPORAL_TLS_CLIENT_KEY_PATH"},
+			"set TEMPORAL_TLS_CLIENT_CERT_PATH and TEMPORAL_TLS_CLIENT_KEY_PATH"},
 		{"server CA not trusted", without("TEMPORAL_TLS_SERVER_CA_CERT_PATH"), "set TEMPORAL_TLS_SERVER_CA_CERT_PATH"},
 		{"plain text", temporalconn.MapEnv{"TEMPORAL_ADDRESS": s.Address, "TEMPORAL_CONFIG_FILE": dir + "/none.toml"},
 			"set TEMPORAL_TLS=true"},

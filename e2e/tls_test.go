@@ -70,7 +70,7 @@ tasks:
 	}
 	t.Run("without a client certificate: refused, naming the settings", func(t *testing.T) {
 		r := runBinary(t, tlsEnv, "push", "--tasks", tasks, "--task", "push_shop")
-		want := "client certificate: set TEMPORAL_TLS_CLIENT_CERT_PATH and TEMPORAL_TLS_CLIENT_KEY_PATH"
+		want := "set TEMPORAL_TLS_CLIENT_CERT_PATH and TEMPORAL_TLS_CLIENT_KEY_PATH"
 		if r.code != 1 || !strings.Contains(r.stderr, want) {
 			t.Fatalf("push without a certificate: exit %d, want 1 and stderr saying %q\n%s\n%s", r.code, want, r.stdout, r.stderr)
 		}
