@@ -1,9 +1,7 @@
 package e2e
 
 import (
-	"bytes"
 	"context"
-	"errors"
 	"fmt"
 	"os"
 	"os/exec"
@@ -53,21 +51,7 @@ type result struct {
 
 func (e *env) envsync(t *testing.T, args ...string) result {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
-	defer cancel()
-	cmd := exec.CommandContext(ctx, binary(t), args...)
-	cmd.Env = append(os.Environ(), "TEMPORAL_ADDRESS="+e.temporal.Server.GetFrontendHostPort(), "TEMPORAL_NAMESPACE="+e.temporal.Namespace)
-	var stdout, stderr bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &stdout, &stderr
-	err := cmd.Run()
-	var exit *exec.ExitError
-	code := 0
-	if errors.As(err, &exit) {
-		code = exit.ExitCode()
-	} else if err != nil {
-		t.Fatal(err)
-	}
-	return result{code, stdout.String(), stderr.String()}
+	return runBinary(t, map[string]string{"TEMPORAL_ADDRESS": e.temporal.Server.GetFrontendHostPort(), "TEMPORAL_NAMESPACE": e.temporal.Namespace}, args...)
 }
 
 func writeFile(t *testing.T, dir, name, body string) string {
