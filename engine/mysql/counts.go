@@ -7,7 +7,9 @@ import (
 	"fmt"
 	"io"
 	"slices"
+	"strings"
 	"sync"
+	"time"
 
 	"github.com/envsync/envsync/dump"
 	"github.com/envsync/envsync/engine"
@@ -29,10 +31,14 @@ type counting struct {
 	conn   *sql.Conn
 	schema string
 	skip   []string
-	// exact is false when the lock could not be had; why says why.
-	exact    bool
-	unlock   sync.Once
-	released chan struct{}
+	// locked says the session holds the global read lock; exact that the
+	// counts will be mysqldump's (the lock was had and released only once
+	// mysqldump began). note says why not.
+	locked, exact bool
+	note          string
+	unlock        sync.Once
+	released      chan struct{}
+	timer         *time.Timer
 }
 
 func (e *Engine) beginCounting(ctx context.Context) (*counting, error) {
@@ -45,34 +51,59 @@ func (e *Engine) beginCounting(ctx context.Context) (*counting, error) {
 		db.Close()
 		return nil, fmt.Errorf("mysql: open the counting session: %w", err)
 	}
-	c := &counting{db: db, conn: conn, schema: e.t.Database, skip: e.excluded, exact: true, released: make(chan struct{})}
-	if _, err := conn.ExecContext(ctx, fmt.Sprintf("SET SESSION lock_wait_timeout = %d", lockWait)); err == nil {
+	c := &counting{db: db, conn: conn, schema: e.t.Database, skip: e.excluded, released: make(chan struct{})}
+	_, err = conn.ExecContext(ctx, fmt.Sprintf("SET SESSION lock_wait_timeout = %d", lockWait))
+	if err == nil {
 		_, err = conn.ExecContext(ctx, "FLUSH TABLES WITH READ LOCK")
-		if err != nil {
-			c.exact = false
-			e.opts.Logger.Warn("could not take the global read lock to count rows within mysqldump's snapshot; counting beside it (grant RELOAD, or look for long queries)", "database", e.t.Database, "error", err)
-		}
 	}
-	if _, err := conn.ExecContext(ctx, "START TRANSACTION WITH CONSISTENT SNAPSHOT, READ ONLY"); err != nil {
+	if err == nil {
+		c.locked, c.exact = true, true
+		// Writers wait while the lock is held: it goes when mysqldump
+		// shows it has begun, or after lockWait whatever happens (the
+		// counts are then not mysqldump's).
+		c.timer = time.AfterFunc(lockWait*time.Second, func() { c.releaseAs(false, "mysqldump had not begun within the lock's time") })
+	} else {
+		c.note = "counted beside mysqldump, not in its snapshot: the global read lock could not be had (" + err.Error() + ")"
+		e.opts.Logger.Warn("could not take the global read lock to count rows within mysqldump's snapshot; counting beside it (grant RELOAD, or look for long queries)", "database", e.t.Database, "error", err)
+	}
+	// The counts wait for locks as mysqldump's reads do.
+	_, err = conn.ExecContext(ctx, "SET SESSION lock_wait_timeout = @@GLOBAL.lock_wait_timeout")
+	if err == nil {
+		_, err = conn.ExecContext(ctx, "START TRANSACTION WITH CONSISTENT SNAPSHOT, READ ONLY")
+	}
+	if err != nil {
 		c.close()
-		return nil, fmt.Errorf("mysql: start the counting transaction: %w", err)
+		return nil, fmt.Errorf("mysql: start the counting transaction (verify: none skips counting): %w", err)
 	}
 	return c, nil
 }
 
 // release lets writers go on: mysqldump has its snapshot.
-func (c *counting) release() {
+func (c *counting) release() { c.releaseAs(true, "") }
+
+// releaseAs releases the lock once; in time says mysqldump had begun by
+// then, else note says why the counts are not its.
+func (c *counting) releaseAs(inTime bool, note string) {
 	c.unlock.Do(func() {
-		if c.exact {
+		if c.timer != nil {
+			c.timer.Stop()
+		}
+		if c.locked {
 			// Not LOCK TABLES, so this does not end the transaction.
 			c.conn.ExecContext(context.Background(), "UNLOCK TABLES")
+		}
+		if !inTime && c.exact {
+			c.exact, c.note = false, "counted beside mysqldump, not in its snapshot: "+note
 		}
 		close(c.released)
 	})
 }
 
 // count counts once the lock is released (counting under it would hold
-// writers up), in the background; the result arrives on the channel.
+// writers up), in the background, then ends the transaction at once: it
+// holds a metadata lock on every table it counted, which would keep an
+// ALTER (and everything queued behind it) waiting until the dump ends.
+// The result arrives on the channel.
 func (c *counting) count(ctx context.Context) <-chan countResult {
 	out := make(chan countResult, 1)
 	go func() {
@@ -82,8 +113,14 @@ func (c *counting) count(ctx context.Context) <-chan countResult {
 			out <- countResult{err: ctx.Err()}
 			return
 		}
-		tables, err := countTables(ctx, c.conn, c.schema, c.skip)
-		out <- countResult{&dump.Counts{Of: "table", Exact: c.exact, Tables: tables}, err}
+		tables, other, err := countTables(ctx, c.conn, c.schema, c.skip)
+		c.conn.ExecContext(context.WithoutCancel(ctx), "ROLLBACK")
+		counts := &dump.Counts{Of: "table", Exact: c.exact, Note: c.note, Tables: tables}
+		if len(other) > 0 && counts.Exact {
+			counts.Exact = false
+			counts.Note = fmt.Sprintf("tables %s are not InnoDB, so in no snapshot: a write during the dump can change their counts", strings.Join(other, ", "))
+		}
+		out <- countResult{counts, err}
 	}()
 	return out
 }
@@ -106,37 +143,44 @@ type querier interface {
 
 // countTables counts the rows of schema's base tables (not views), less
 // skip: the tables a dump leaves out.
-func countTables(ctx context.Context, q querier, schema string, skip []string) (map[string]int64, error) {
-	rows, err := q.QueryContext(ctx, `SELECT TABLE_NAME FROM information_schema.TABLES WHERE TABLE_SCHEMA = ? AND TABLE_TYPE = 'BASE TABLE'`, schema)
+// other lists the counted tables of engines without transactions (MyISAM),
+// which no snapshot covers.
+func countTables(ctx context.Context, q querier, schema string, skip []string) (counts map[string]int64, other []string, err error) {
+	rows, err := q.QueryContext(ctx, `SELECT TABLE_NAME, COALESCE(ENGINE, '') FROM information_schema.TABLES WHERE TABLE_SCHEMA = ? AND TABLE_TYPE = 'BASE TABLE'`, schema)
 	if err != nil {
-		return nil, fmt.Errorf("mysql: list the tables of %s to count: %w", schema, err)
+		return nil, nil, fmt.Errorf("mysql: list the tables of %s to count (verify: none skips counting): %w", schema, err)
 	}
 	var names []string
 	for rows.Next() {
-		var n string
-		if err := rows.Scan(&n); err != nil {
+		var n, eng string
+		if err := rows.Scan(&n, &eng); err != nil {
 			rows.Close()
-			return nil, err
+			return nil, nil, err
 		}
-		if !slices.Contains(skip, n) {
-			names = append(names, n)
+		if slices.Contains(skip, n) {
+			continue
+		}
+		names = append(names, n)
+		if !strings.EqualFold(eng, "InnoDB") {
+			other = append(other, n)
 		}
 	}
 	if err := rows.Close(); err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("mysql: list the tables of %s to count: %w", schema, err)
+		return nil, nil, fmt.Errorf("mysql: list the tables of %s to count: %w", schema, err)
 	}
-	out := make(map[string]int64, len(names))
+	counts = make(map[string]int64, len(names))
 	for _, n := range names {
 		var c int64
 		if err := q.QueryRowContext(ctx, "SELECT COUNT(*) FROM "+ident(schema)+"."+ident(n)).Scan(&c); err != nil {
-			return nil, fmt.Errorf("mysql: count the rows of %s.%s: %w", schema, n, err)
+			return nil, nil, fmt.Errorf("mysql: count the rows of %s.%s (verify: none skips counting): %w", schema, n, err)
 		}
-		out[n] = c
+		counts[n] = c
 	}
-	return out, nil
+	slices.Sort(other)
+	return counts, other, nil
 }
 
 // Count counts the rows of every table of schema (a restored staging copy).
@@ -146,7 +190,8 @@ func (e *Engine) Count(ctx context.Context, schema string) (map[string]int64, er
 		return nil, err
 	}
 	defer db.Close()
-	return countTables(ctx, db, schema, nil)
+	counts, _, err := countTables(ctx, db, schema, nil)
+	return counts, err
 }
 
 // begun are lines mysqldump writes only after it started its transaction:

@@ -173,7 +173,9 @@ func (e *Engine) Dump(ctx context.Context, w io.Writer) (engine.DumpInfo, error)
 	if err != nil {
 		return engine.DumpInfo{}, err
 	}
-	args := append(e.toolArgs(), "--single-transaction", "--quick", "--routines", "--triggers", "--events",
+	// --comments: a my.cnf [mysqldump] skip-comments must not hide the
+	// lines that tell the counting session mysqldump has begun.
+	args := append(e.toolArgs(), "--single-transaction", "--quick", "--comments", "--routines", "--triggers", "--events",
 		"--hex-blob", "--skip-dump-date", "--no-tablespaces")
 	for _, t := range e.excluded {
 		args = append(args, "--ignore-table="+e.t.Database+"."+t)
@@ -191,7 +193,7 @@ func (e *Engine) Dump(ctx context.Context, w io.Writer) (engine.DumpInfo, error)
 		defer c.close()
 		// The lock goes once mysqldump shows it has its snapshot (its
 		// first table), or when it ends, whichever comes first.
-		if !c.exact {
+		if !c.locked {
 			c.release()
 		}
 		w = &watch{w: w, found: c.release}

@@ -46,7 +46,7 @@ func countTables(ctx context.Context, q pgx.Tx) (map[string]int64, error) {
 		var n int64
 		// ONLY: an inherited table's children are counted as themselves.
 		if err := q.QueryRow(ctx, "SELECT count(*) FROM ONLY "+pgx.Identifier{t[0], t[1]}.Sanitize()).Scan(&n); err != nil {
-			return nil, fmt.Errorf("postgresql: count the rows of %s.%s: %w", t[0], t[1], err)
+			return nil, fmt.Errorf("postgresql: count the rows of %s.%s (verify: none skips counting): %w", t[0], t[1], err)
 		}
 		counts[t[0]+"."+t[1]] = n
 	}
