@@ -109,6 +109,20 @@ func (a *Activities) Resolve(ctx context.Context, in ResolveInput) (res ResolveR
 	} else if db, _, ok := dump.Parse(in.Task.Path, key); !ok || db != in.Task.DumpName() {
 		return ResolveResult{}, permanent("NoDump", fmt.Errorf("key %s is not a dump of %s under %s", key, in.Task.DumpName(), loc))
 	}
+	// The hold goes down before the manifest is read: a prune that did
+	// not see it deletes the manifest first, so this read fails cleanly,
+	// and one that sees it after deleting the manifest keeps the data.
+	var hold, holdErr string
+	if in.Hold {
+		hold, holdErr = a.holdForPull(ctx, st, in.Task, key)
+		defer func() {
+			if err != nil && hold != "" {
+				if derr := st.Delete(context.WithoutCancel(ctx), hold); derr != nil {
+					a.cfg.Logger.Warn("could not remove the hold of a pull that found no dump to restore; it expires by itself", "hold", hold, "error", derr)
+				}
+			}
+		}()
+	}
 	m, err := a.readManifest(ctx, st, key)
 	if err != nil {
 		return ResolveResult{}, err
@@ -125,9 +139,7 @@ func (a *Activities) Resolve(ctx context.Context, in ResolveInput) (res ResolveR
 	}
 	res = ResolveResult{Encrypted: m.Encrypted != nil, Key: key, Size: m.Size, SHA256: m.SHA256, CreatedAt: m.CreatedAt, SourceHost: m.SourceHost, ServerVersion: m.ServerVersion,
 		Compression: cmp.Or(m.Compression, dump.Gzip), Origin: m.Origin}
-	if in.Hold {
-		res.Hold, res.HoldError = a.holdForPull(ctx, st, in.Task, key)
-	}
+	res.Hold, res.HoldError = hold, holdErr
 	return res, nil
 }
 

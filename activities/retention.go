@@ -60,6 +60,9 @@ func prefix(t config.Task) string {
 // (never restored) and its data goes as an orphan on the next prune. A
 // failure leaves what was already removed removed: a retry plans again.
 func (a *Activities) Prune(ctx context.Context, in PruneInput) (PruneResult, error) {
+	// Heartbeats from the start: listing a large prefix can take longer
+	// than the heartbeat timeout.
+	defer startPhase(ctx, "prune", 0).Stop()
 	t := in.Task
 	p := prefix(t)
 	res := PruneResult{Location: store.Describe(t.StorageBackend, t.URL, p), DryRun: in.DryRun}
@@ -85,22 +88,28 @@ func (a *Activities) Prune(ctx context.Context, in PruneInput) (PruneResult, err
 		}
 		activity.RecordHeartbeat(ctx, r.Key)
 		// A pull may have resolved this dump since the listing: look
-		// once more, just before it goes.
-		if !r.Orphan {
-			if h, err := holdNow(ctx, st, p, r.Key); err != nil {
+		// once more just before it goes, and again between manifest and
+		// data. A pull writes its hold before it reads the manifest, so
+		// either it finds no manifest (and fails cleanly) or the hold is
+		// seen here and the data stays for it.
+		held, err := holdNow(ctx, st, p, r.Key)
+		if err != nil {
+			return res, err
+		}
+		if held == nil && r.Manifest != "" {
+			if err := st.Delete(ctx, r.Manifest); err != nil {
+				return res, fmt.Errorf("delete %s (%s) from %s: %w; %d objects were removed before it", r.Manifest, r.Reason, res.Location, err, res.Dumps+res.Orphans)
+			}
+			if held, err = holdNow(ctx, st, p, r.Key); err != nil {
 				return res, err
-			} else if h != nil {
-				res.Protected = append(res.Protected, retention.Kept{Key: r.Key, Reason: h.Describe()})
-				continue
 			}
 		}
-		for _, k := range []string{r.Manifest, r.Key} {
-			if k == "" {
-				continue
-			}
-			if err := st.Delete(ctx, k); err != nil {
-				return res, fmt.Errorf("delete %s (%s) from %s: %w; %d objects were removed before it", k, r.Reason, res.Location, err, res.Dumps+res.Orphans)
-			}
+		if held != nil {
+			res.Protected = append(res.Protected, retention.Kept{Key: r.Key, Reason: held.Describe()})
+			continue
+		}
+		if err := st.Delete(ctx, r.Key); err != nil {
+			return res, fmt.Errorf("delete %s (%s) from %s: %w; %d objects were removed before it", r.Key, r.Reason, res.Location, err, res.Dumps+res.Orphans)
 		}
 		res.add(r)
 	}

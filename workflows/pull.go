@@ -111,6 +111,9 @@ func Pull(ctx workflow.Context, in PullInput) (res PullResult, err error) {
 	r.key = rr.Key
 	var notes []string
 	if rr.HoldError != "" {
+		// In the result when the pull succeeds; logged now in case it
+		// does not.
+		workflow.GetLogger(ctx).Warn("the dump this pull restores is not protected from pruning", "key", rr.Key, "reason", rr.HoldError)
 		notes = append(notes, rr.HoldError)
 	}
 	if rr.Hold != "" {
