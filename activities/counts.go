@@ -75,7 +75,8 @@ func tally(c *dump.Counts) *Tally {
 
 // VerifyResult says what was compared. Names and numbers only.
 type VerifyResult struct {
-	// Tally was compared and matches the dump's.
+	// Tally is what was compared: every table matched, or (for counts
+	// taken beside the dump) differed only as Notes say.
 	Tally
 	// Exact says the dump counted within its own snapshot.
 	Exact bool
@@ -86,7 +87,7 @@ type VerifyResult struct {
 	Notes []string `json:",omitempty"`
 }
 
-// Summary is the result's line for people: "verified 12 tables, 3,400
+// Summary is the result's line for people: "verified 12 tables, 3400
 // rows" or why not.
 func (v VerifyResult) Summary() string {
 	if v.Skipped != "" {
