@@ -279,3 +279,67 @@ func TestKeepRefusesWhatIsNoCompleteDump(t *testing.T) {
 		}
 	}
 }
+
+// racyStore is a file store on which a pull resolves a dump at the worst
+// moment for it: after the prune looked for holds, just before the prune
+// deletes the dump's manifest.
+type racyStore struct {
+	store.Store
+}
+
+// racyResolve is what the racing pull does; set by the one test using it.
+var racyResolve func(dataKey string)
+
+func init() {
+	store.Register(store.Info{Name: "racyfile", New: func(ctx context.Context, sp store.Spec) (store.Store, error) {
+		info, _ := store.Lookup("file")
+		st, err := info.New(ctx, sp)
+		return racyStore{st}, err
+	}})
+}
+
+func (r racyStore) Delete(ctx context.Context, key string) error {
+	if data, ok := strings.CutSuffix(key, dump.ManifestSuffix); ok && racyResolve != nil {
+		racyResolve(data)
+	}
+	return r.Store.Delete(ctx, key)
+}
+
+// A pull that gets past Resolve keeps its dump's data even when a prune
+// was already deleting that dump: the pull's hold is written before it
+// reads the manifest, and the prune looks again between manifest and data.
+func TestPruneRacingAPullKeepsItsData(t *testing.T) {
+	s := startStore(t, "file")
+	now := time.Now().UTC()
+	var keys []string // newest first
+	for i := 1; i <= 3; i++ {
+		keys = append(keys, s.putDump(t, "orders", now.Add(-time.Duration(i)*time.Hour)))
+	}
+	pull := s.task
+	pull.Name, pull.Action, pull.Keep = "pull_orders", "pull", 0
+	var resolved activities.ResolveResult
+	var resolveErr error
+	racyResolve = func(data string) {
+		if data != keys[2] || resolved.Key != "" {
+			return
+		}
+		resolved, resolveErr = run[activities.ResolveResult](t, s.cfg, acts.Resolve, activities.ResolveInput{Task: pull, Key: data, Hold: true})
+	}
+	defer func() { racyResolve = nil }()
+	task := s.task
+	task.StorageBackend, task.Keep = "racyfile", 1
+	res := mustRun[activities.PruneResult](t, s.cfg, acts.Prune, activities.PruneInput{Task: task})
+	if resolveErr != nil || resolved.Hold == "" {
+		t.Fatalf("the racing pull resolved %+v, %v", resolved, resolveErr)
+	}
+	if _, err := os.Stat(filepath.Join(s.disk, strings.TrimPrefix(keys[2], "pg/"))); err != nil {
+		t.Errorf("the data of the dump the pull resolved is gone: %v", err)
+	}
+	held := false
+	for _, k := range res.Protected {
+		held = held || (k.Key == keys[2] && strings.HasPrefix(k.Reason, "held by pull "))
+	}
+	if !held || res.Dumps != 1 {
+		t.Errorf("prune removed %d dumps, protected %+v; want %s removed and %s held", res.Dumps, res.Protected, keys[1], keys[2])
+	}
+}
