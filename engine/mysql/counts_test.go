@@ -3,10 +3,15 @@ package mysql_test
 import (
 	"bytes"
 	"context"
+	"io"
 	"maps"
+	"os"
+	"path/filepath"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/envsync/envsync/dump"
 	"github.com/envsync/envsync/engine"
@@ -85,5 +90,40 @@ func TestDumpCountsMysqldumpsSnapshot(t *testing.T) {
 	live, _ := e.Count(ctx, "shop")
 	if maps.Equal(live, got) {
 		t.Error("the live schema equals the dump although the writer went on: the test proves nothing")
+	}
+}
+
+// A mysqldump that never shows it has begun (here: one that prints
+// nothing) does not keep the global read lock: it goes after lockWait, a
+// writer waiting on it gets through, and the counts say they are not
+// mysqldump's.
+func TestReadLockIsReleasedInTime(t *testing.T) {
+	s := testenv.StartMariaDB(t)
+	ctx := context.Background()
+	exec(t, open(t, s, ""), "CREATE DATABASE quiet")
+	exec(t, open(t, s, "quiet"), "CREATE TABLE t (id INT PRIMARY KEY) ENGINE=InnoDB", "INSERT INTO t VALUES (1)")
+	bin := t.TempDir()
+	if err := os.WriteFile(filepath.Join(bin, "mysqldump"), []byte("#!/bin/sh\nsleep 20\n"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	wrote := make(chan time.Time, 1)
+	started := time.Now()
+	go func() {
+		time.Sleep(time.Second) // the lock is taken by then
+		if _, err := open(t, s, "quiet").Exec("INSERT INTO t VALUES (2)"); err != nil {
+			t.Error(err)
+		}
+		wrote <- time.Now()
+	}()
+	info, err := mysql.New(engine.Target{Database: "quiet", Host: s.Host, Port: s.Port}, nil, mysql.Options{BinDir: bin, Count: true}).Dump(ctx, io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := info.Counts
+	if c == nil || c.Exact || !strings.Contains(c.Note, "mysqldump had not begun") {
+		t.Fatalf("counts %+v: want inexact, saying mysqldump had not begun", c)
+	}
+	if at := <-wrote; at.Sub(started) > 17*time.Second {
+		t.Errorf("the writer waited %s: the read lock was held until mysqldump ended", at.Sub(started))
 	}
 }
