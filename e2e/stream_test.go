@@ -394,7 +394,10 @@ func TestProgressLineOnTerminal(t *testing.T) {
 	every := activities.HeartbeatEvery
 	activities.HeartbeatEvery = 300 * time.Millisecond
 	t.Cleanup(func() { activities.HeartbeatEvery = every }) // runs after the worker stops
-	e, proxy := newProxiedEnv(t, activities.Config{})
+	// Capped at 8 MiB/s, the second attempt's ~54 MB upload lasts long
+	// enough for the once-a-second line to show it moving, however fast
+	// the machine is.
+	e, proxy := newProxiedEnv(t, activities.Config{UploadLimit: 8 << 20})
 	e.randomDB("big", 40)
 	proxy.Refuse()
 	dir := t.TempDir()
