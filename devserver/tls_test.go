@@ -82,7 +82,7 @@ func TestTLSRequiresClientCertificate(t *testing.T) {
 			e := without()
 			e["TEMPORAL_TLS_CLIENT_CERT_PATH"], e["TEMPORAL_TLS_CLIENT_KEY_PATH"] = other.ClientCert, other.ClientKey
 			return e
-		}(), "the server refused the client certificate"},
+		}(), "refused the client certificate"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			conn, err := temporalconn.Load(temporalconn.Request{Env: tc.env})

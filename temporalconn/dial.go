@@ -35,12 +35,13 @@ func (c Conn) hint(err error) string {
 	case strings.Contains(msg, "certificate required"),
 		c.tls != nil && c.tls.ClientCertPath == "" && len(c.tls.ClientCertData) == 0 && strings.Contains(msg, "bad certificate"):
 		return ": the server requires a client certificate: " + cert
-	case c.tls != nil && c.tls.ClientCertPath == "" && len(c.tls.ClientCertData) == 0 &&
-		(strings.Contains(msg, "broken pipe") || strings.Contains(msg, "connection reset") || strings.Contains(msg, "EOF")):
+	case c.tls != nil && closed(msg) && c.tls.ClientCertPath == "" && len(c.tls.ClientCertData) == 0:
 		// TLS 1.3 finishes the client's side of the handshake before the
-		// server checks for a certificate: the refusal can arrive as a
-		// closed connection rather than its alert, depending on timing.
+		// server checks its certificate: a refusal can arrive as a closed
+		// connection rather than its alert, depending on timing.
 		return ": the server closed the TLS connection, as one that requires a client certificate does: " + cert
+	case c.tls != nil && closed(msg):
+		return ": the server closed the TLS connection, as one that refused the client certificate does: " + cert + " to a certificate its client CA signed, and not expired"
 	case strings.Contains(msg, "unknown certificate authority"), strings.Contains(msg, "bad certificate"), strings.Contains(msg, "certificate expired"):
 		return ": the server refused the client certificate: " + cert + " to a certificate its client CA signed, and not expired"
 	case strings.Contains(msg, "certificate signed by unknown authority"):
@@ -62,4 +63,9 @@ func (c Conn) hint(err error) string {
 		return ": the credentials are not allowed namespace " + c.Options.Namespace + ": check TEMPORAL_NAMESPACE / --namespace and the key's or certificate's permissions"
 	}
 	return ": check TEMPORAL_ADDRESS (or a profile's address), or start `envsync dev`"
+}
+
+// closed says the server ended the connection without a word.
+func closed(msg string) bool {
+	return strings.Contains(msg, "broken pipe") || strings.Contains(msg, "connection reset") || strings.Contains(msg, "EOF")
 }

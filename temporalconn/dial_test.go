@@ -6,6 +6,7 @@ import (
 	"strings"
 	"testing"
 
+	"go.temporal.io/sdk/contrib/envconfig"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 )
@@ -26,6 +27,8 @@ func TestHintForRefusedCredentials(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	tlsCert := tlsNoCert
+	tlsCert.tls = &envconfig.ClientConfigTLS{ClientCertPath: "/etc/envsync/client.pem", ClientKeyPath: "/etc/envsync/client.key"}
 	wrap := func(c codes.Code) error {
 		return fmt.Errorf("failed reaching server: %w", status.Error(c, "request unauthorized"))
 	}
@@ -40,6 +43,8 @@ func TestHintForRefusedCredentials(t *testing.T) {
 		{"another namespace's key", withKey, wrap(codes.PermissionDenied), "not allowed namespace default"},
 		{"mTLS refused by closing (TLS 1.3)", tlsNoCert, errors.New("failed reaching server: write tcp 127.0.0.1:1->127.0.0.1:2: write: broken pipe"),
 			"as one that requires a client certificate does: set TEMPORAL_TLS_CLIENT_CERT_PATH and TEMPORAL_TLS_CLIENT_KEY_PATH"},
+		{"refused certificate by closing (TLS 1.3)", tlsCert, errors.New("failed reaching server: read tcp 127.0.0.1:1->127.0.0.1:2: read: connection reset by peer"),
+			"as one that refused the client certificate does: set TEMPORAL_TLS_CLIENT_CERT_PATH"},
 		{"nothing listening", without, fmt.Errorf("failed reaching server: %w", status.Error(codes.Unavailable, "connection refused")), "check TEMPORAL_ADDRESS"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
