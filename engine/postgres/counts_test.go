@@ -35,19 +35,7 @@ func (h *writeHook) Write(p []byte) (int, error) {
 func TestDumpCountsItsOwnSnapshot(t *testing.T) {
 	srv := testenv.StartPostgres(t)
 	ctx := context.Background()
-	admin, err := srv.Connect(ctx, "postgres")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer admin.Close(ctx)
-	if _, err := admin.Exec(ctx, "CREATE DATABASE counted"); err != nil {
-		t.Fatal(err)
-	}
-	db, err := srv.Connect(ctx, "counted")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close(ctx)
+	db := createDB(t, srv, "counted")
 	for _, s := range []string{
 		`CREATE TABLE orders (id int)`,
 		`INSERT INTO orders SELECT generate_series(1, 5000)`,

@@ -58,22 +58,8 @@ func child(comm string) (pid, nice, ioClass int, ok bool) {
 func TestDumpRunsAtLowPriority(t *testing.T) {
 	srv := testenv.StartPostgres(t)
 	ctx := context.Background()
-	admin, err := srv.Connect(ctx, "postgres")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer admin.Close(ctx)
-	if _, err := admin.Exec(ctx, "CREATE DATABASE big"); err != nil {
-		t.Fatal(err)
-	}
 	// About 4 MB: more than a pipe holds, so pg_dump blocks on it.
-	big, err := srv.Connect(ctx, "big")
-	if err != nil {
-		t.Fatal(err)
-	}
-	_, err = big.Exec(ctx, "CREATE TABLE t AS SELECT repeat(md5(i::text), 30) AS v FROM generate_series(1, 4000) i")
-	big.Close(ctx)
-	if err != nil {
+	if _, err := createDB(t, srv, "big").Exec(ctx, "CREATE TABLE t AS SELECT repeat(md5(i::text), 30) AS v FROM generate_series(1, 4000) i"); err != nil {
 		t.Fatal(err)
 	}
 	e := postgres.New(engine.Target{Database: "big", Host: srv.Host, Port: srv.Port},

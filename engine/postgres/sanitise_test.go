@@ -20,20 +20,8 @@ import (
 func TestSanitiseWritesValuesVerbatim(t *testing.T) {
 	srv := testenv.StartPostgres(t)
 	ctx := context.Background()
-	admin, err := srv.Connect(ctx, "postgres")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer admin.Close(ctx)
 	const staging = "shop" + engine.StagingMarker + "1"
-	if _, err := admin.Exec(ctx, "CREATE DATABASE "+staging); err != nil {
-		t.Fatal(err)
-	}
-	conn, err := srv.Connect(ctx, staging)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close(ctx)
+	conn := createDB(t, srv, staging)
 	cols := sanitisetest.Columns()
 	// users is the table the DROP TABLE value names; it must survive.
 	if _, err := conn.Exec(ctx, "CREATE TABLE users (id int); CREATE TABLE "+sanitisetest.Table+
