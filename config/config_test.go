@@ -1,6 +1,7 @@
 package config
 
 import (
+	"cmp"
 	"encoding/json"
 	"fmt"
 	"os"
@@ -420,4 +421,33 @@ func TestLargestChainFitsTemporalPayloadLimit(t *testing.T) {
 		t.Errorf("the largest chain is %d bytes of JSON; Temporal refuses payloads over 2 MiB", len(b))
 	}
 	t.Logf("largest chain: %d bytes of JSON", len(b))
+}
+
+// A control character in a name, path or title is refused where the task
+// is read, naming the field: a NUL in temppath used to pass and fail the
+// run much later with `mkdir /tmp/a b: invalid argument`.
+func TestControlCharactersRefused(t *testing.T) {
+	const defaults = "defaults:\n  worker_host: db1\n  storagebackend: file\n  url: /srv\n  dbms: postgresql\n  action: push\n  database: orders\n"
+	for name, tc := range map[string]struct{ task, want string }{
+		"NUL in temppath":  {`    temppath: "/tmp/a\0b"`, `temppath "/tmp/a\x00b": holds the control character U+0000 at byte 6`},
+		"newline in title": {`    title: "nightly\nrun"`, `title "nightly\nrun": holds the control character U+000A`},
+		"tab in url":       {`    url: "/srv/\tdumps"`, `url "/srv/\tdumps": holds the control character U+0009`},
+		"DEL in path":      {`    path: "a\x7fb"`, `path "a\x7fb": holds the control character U+007F`},
+		"C1 in a hook":     {`    before: ["pause\u0085"]`, `before "pause\u0085": holds the control character U+0085`},
+		"escape in name":   {``, `name "t\x1b1": holds the control character U+001B`},
+	} {
+		t.Run(name, func(t *testing.T) {
+			key := "t1"
+			if tc.task == "" {
+				key = `"t\e1"`
+			}
+			_, err := ParseFile("tasks.yaml", []byte(defaults+"tasks:\n  "+key+":\n"+cmp.Or(tc.task, "    title: x")+"\n"))
+			if err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Fatalf("error %v, want %q", err, tc.want)
+			}
+		})
+	}
+	if _, err := ParseFile("tasks.yaml", []byte(defaults+"tasks:\n  t1:\n    title: \"Zürich – nightly\"\n")); err != nil {
+		t.Errorf("a printable non-ASCII title is refused: %v", err)
+	}
 }

@@ -339,13 +339,19 @@ var sizedFields = sync.OnceValue(func() []sizedField {
 	return out
 })
 
-// checkSizes bounds every string and list field against maxLength and
-// maxEntries. It reports whether all were in bounds.
-func (t *Task) checkSizes(bad func(field, value, reason string)) bool {
+// checkStrings bounds every string and list field against maxLength and
+// maxEntries, and refuses control characters in any of them: a NUL cannot
+// be part of a path (the system call fails much later, far from the tasks
+// file), and a newline in a name or title would split the lines of logs
+// and check results. It reports whether all were sound.
+func (t *Task) checkStrings(bad func(field, value, reason string)) bool {
 	ok := true
 	long := func(key, v string) {
 		if limit := maxLength(key); len(v) > limit {
 			bad(key, v, fmt.Sprintf("too long; at most %d bytes", limit))
+			ok = false
+		} else if i := strings.IndexFunc(v, isControl); i >= 0 {
+			bad(key, v, fmt.Sprintf("holds the control character %U at byte %d; names, paths and titles take printable characters only", []rune(v[i:])[0], i))
 			ok = false
 		}
 	}
@@ -370,6 +376,9 @@ func (t *Task) checkSizes(bad func(field, value, reason string)) bool {
 	}
 	return ok
 }
+
+// isControl is a C0 or C1 control character, or DEL.
+func isControl(r rune) bool { return r < 0x20 || (r >= 0x7f && r < 0xa0) }
 
 // knownZones caches the time zones found valid: time.LoadLocation reads
 // and parses the zone file on every call, which dominated loading a file
@@ -441,8 +450,8 @@ func (t *Task) Validate(source string) error {
 		}
 		return true
 	}
-	if !t.checkSizes(bad) {
-		// The other checks would only repeat the oversized values.
+	if !t.checkStrings(bad) {
+		// The other checks would only repeat the unsound values.
 		return errs
 	}
 	oneOf("action", t.Action, actions)

@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"context"
 	"flag"
+	"os"
+	"path/filepath"
 	"regexp"
 	"strings"
 	"testing"
@@ -105,5 +107,23 @@ func TestNounWithoutVerbShowsItsCommands(t *testing.T) {
 	code, _, errOut := runCaptured(t, "schedules")
 	if code != 2 || !strings.Contains(errOut, "envsync schedules apply -f") {
 		t.Errorf("exit %d, stderr %q; want 2 and the schedules apply usage", code, errOut)
+	}
+}
+
+// A NUL byte in a path is bad input: exit 2 naming the field, before any
+// run starts (it used to start one that failed with `mkdir /tmp/a b`).
+func TestControlCharacterInAPathIsBadInput(t *testing.T) {
+	tasks := filepath.Join(t.TempDir(), "tasks.yaml")
+	body := "tasks:\n  push_orders:\n    action: push\n    dbms: postgresql\n    storagebackend: file\n    url: /srv/dumps\n" +
+		"    database: orders\n    worker_host: db1\n    temppath: \"/tmp/a\\0b\"\n"
+	if err := os.WriteFile(tasks, []byte(body), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	// Nothing listens here: a run that got as far as dialing would fail
+	// with exit 1 instead.
+	t.Setenv("TEMPORAL_ADDRESS", "127.0.0.1:1")
+	code, _, stderr := runCaptured(t, "push", "--tasks", tasks, "--task", "push_orders")
+	if code != 2 || !strings.Contains(stderr, `temppath "/tmp/a\x00b": holds the control character U+0000`) {
+		t.Errorf("exit %d, stderr %q; want 2 naming temppath and the character", code, stderr)
 	}
 }
