@@ -60,10 +60,12 @@ var (
 	// transient, so few attempts, each with a fresh start. Both stream
 	// to or from the store, so a broken transfer fails them too: the
 	// retry comes soon (damage and engine errors are non-retryable and
-	// fail at once).
+	// fail at once). Sanitising the staging copy runs as long as the
+	// restore before it, so it has the same patience for a worker lost
+	// mid-way: four attempts, the first retry after 10 s.
 	stepDump     = step{name: "dump", startToEnd: 24 * time.Hour, heartbeat: true, maxAttempts: 3, initial: 10 * time.Second}
 	stepRestore  = step{name: "restore", startToEnd: 24 * time.Hour, heartbeat: true, maxAttempts: 4, initial: 10 * time.Second}
-	stepSanitise = step{name: "sanitise", startToEnd: 12 * time.Hour, heartbeat: true, maxAttempts: 2, initial: 30 * time.Second}
+	stepSanitise = step{name: "sanitise", startToEnd: 12 * time.Hour, heartbeat: true, maxAttempts: 4, initial: 10 * time.Second}
 	// Counting reads every table of the staging copy once.
 	stepVerify = step{name: "verify", startToEnd: 12 * time.Hour, heartbeat: true, maxAttempts: 3, initial: 10 * time.Second}
 	stepSwap   = step{name: "swap", startToEnd: 10 * time.Minute, maxAttempts: 5, initial: 5 * time.Second}

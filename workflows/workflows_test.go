@@ -429,3 +429,36 @@ func TestPullVerifiesBeforeSwap(t *testing.T) {
 		}
 	}
 }
+
+// A worker lost three times during a long sanitise (as during a restore)
+// does not fail the pull: the step has the restore's patience.
+func TestPullSurvivesAWorkerLostThriceWhileSanitising(t *testing.T) {
+	for _, step := range []string{"Restore", "Sanitise"} {
+		t.Run(step, func(t *testing.T) {
+			var attempts atomic.Int32
+			lost := func(name string) error {
+				if name == step && attempts.Add(1) <= 3 {
+					return temporal.NewHeartbeatTimeoutError("the worker died")
+				}
+				return nil
+			}
+			env, c := setup(t, nil, map[string]any{
+				"Restore": func(context.Context, activities.RestoreInput) (activities.RestoreResult, error) {
+					return activities.RestoreResult{}, lost("Restore")
+				},
+			})
+			env.OnActivity(acts.Sanitise, mock.Anything, mock.Anything).Return(func(context.Context, activities.SanitiseInput) (activities.SanitiseResult, error) {
+				return activities.SanitiseResult{}, lost("Sanitise")
+			})
+			pull := task("pull")
+			pull.SanitiseRules, pull.SanitiseSHA256 = "/etc/envsync/orders.yaml", strings.Repeat("b", 64)
+			env.ExecuteWorkflow(Pull, PullInput{Task: pull})
+			if err := env.GetWorkflowError(); err != nil {
+				t.Fatalf("pull failed after %d attempts of %s: %v", attempts.Load(), step, err)
+			}
+			if attempts.Load() != 4 || c.get("Swap") != 1 {
+				t.Errorf("%s ran %d times, swap %d; want 4 and 1", step, attempts.Load(), c.get("Swap"))
+			}
+		})
+	}
+}
