@@ -47,8 +47,9 @@ type Config struct {
 	// HooksDir holds the executables tasks name as before/after hooks.
 	HooksDir string
 	// StallAfter fails a store request whose bytes stop moving for this
-	// long (0: the store's default, 45s).
-	StallAfter time.Duration
+	// long (0: the store's default, 45s); AnswerWithin one that gets no
+	// answer for this long (0: the store's default, 10s).
+	StallAfter, AnswerWithin time.Duration
 	// Engines holds the engines' own settings of this host, by the
 	// name each engine registered them under (engine.Setting.Flag).
 	Engines map[string]string
@@ -144,7 +145,7 @@ func (a *Activities) storeFor(ctx context.Context, t config.Task, expect int64) 
 	if !ok || info.Native {
 		return nil, permanent("InvalidTask", fmt.Errorf("storagebackend %q is not supported by this worker for streamed dumps", t.StorageBackend))
 	}
-	return info.New(ctx, store.Spec{URL: t.URL, ExpectedSize: expect, StallAfter: a.cfg.StallAfter,
+	return info.New(ctx, store.Spec{URL: t.URL, ExpectedSize: expect, StallAfter: a.cfg.StallAfter, AnswerWithin: a.cfg.AnswerWithin,
 		S3Endpoint: a.cfg.S3Endpoint, S3Region: a.cfg.S3Region, S3NoEncryption: a.cfg.S3NoEncryption,
 		SSHIdentity: a.cfg.SSHIdentity, SSHKnownHosts: a.cfg.SSHKnownHosts, UploadLimit: a.cfg.UploadLimit})
 }

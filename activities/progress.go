@@ -33,6 +33,13 @@ type Progress struct {
 	// Key is the object a push is writing; a retry reads it back from
 	// the last heartbeat to abort that attempt's unfinished upload.
 	Key string `json:"key,omitempty"`
+	// Attempt is the step's attempt that sent this: the server keeps a
+	// failed attempt's last heartbeat until the next attempt sends its
+	// own, and its figures are not the new attempt's.
+	Attempt int32 `json:"attempt,omitempty"`
+	// Idle is the seconds since bytes last moved (read or stored): a
+	// stalled store shows as a growing Idle, not as a falling rate.
+	Idle float64 `json:"idle_seconds,omitempty"`
 }
 
 // HeartbeatEvery is how often long steps report progress; their
@@ -54,12 +61,18 @@ type meter struct {
 	start time.Time
 	stop  chan struct{}
 	once  sync.Once
+	// attempt is the step's attempt, sent with every reading.
+	attempt int32
 
 	mu sync.Mutex
 	// count, when set, reads the bytes done from elsewhere than n;
 	// stored reads the bytes stored; key names the object in flight.
 	count, stored func() int64
 	key           string
+	// seen is the last reading's bytes done plus stored, and moved when
+	// that last changed.
+	seen  int64
+	moved time.Time
 }
 
 func startMeter(ctx context.Context) *meter { return startPhase(ctx, "", 0) }
@@ -68,10 +81,12 @@ func startMeter(ctx context.Context) *meter { return startPhase(ctx, "", 0) }
 // unknown).
 func startPhase(ctx context.Context, phase string, total int64) *meter {
 	m := &meter{ctx: ctx, phase: phase, start: time.Now(), stop: make(chan struct{})}
+	m.moved = m.start
 	m.total.Store(total)
 	if !activity.IsActivity(ctx) {
 		return m
 	}
+	m.attempt = activity.GetInfo(ctx).Attempt
 	go func() {
 		t := time.NewTicker(HeartbeatEvery)
 		defer t.Stop()
@@ -99,7 +114,7 @@ func (m *meter) track(count, stored func() int64, key string) {
 
 // Progress is the meter's reading.
 func (m *meter) Progress() Progress {
-	p := Progress{Phase: m.phase, Bytes: m.n.Load(), Total: m.total.Load()}
+	p := Progress{Phase: m.phase, Bytes: m.n.Load(), Total: m.total.Load(), Attempt: m.attempt}
 	m.mu.Lock()
 	if m.count != nil {
 		p.Bytes = m.count()
@@ -108,6 +123,11 @@ func (m *meter) Progress() Progress {
 		p.Stored = m.stored()
 	}
 	p.Key = m.key
+	now := time.Now()
+	if done := p.Bytes + p.Stored; done != m.seen {
+		m.seen, m.moved = done, now
+	}
+	p.Idle = now.Sub(m.moved).Seconds()
 	m.mu.Unlock()
 	if secs := time.Since(m.start).Seconds(); secs > 0 && p.Bytes > 0 {
 		p.Rate = float64(p.Bytes) / secs

@@ -171,14 +171,16 @@ func (a *Activities) dumpTo(ctx context.Context, t config.Task, kind string, upl
 	spool := t.Spool != config.SpoolNone || !upload
 	var st store.Store
 	if upload {
+		// One store for the step: one that did not answer the listing
+		// is not asked again (see store.Sizer).
 		if st, err = a.store(ctx, t); err != nil {
 			return DumpResult{}, err
 		}
 		if expect == 0 {
 			expect = lastSize(ctx, st, t)
 		}
-		if st, err = a.storeFor(ctx, t, expect); err != nil {
-			return DumpResult{}, err
+		if sz, ok := st.(store.Sizer); ok {
+			st = sz.ForSize(expect)
 		}
 		if _, ok := st.(store.FilePutter); ok && spool {
 			// rsync resumes an interrupted transfer from a file, not a

@@ -364,11 +364,12 @@ func TestEveryCompressionRestores(t *testing.T) {
 }
 
 // A store that accepts connections and never answers fails the upload's
-// attempt once no bytes have moved for the stall limit (shortened here;
-// 45 s by default), instead of keeping it alive for the step's hours; the
-// push succeeds once a working store is back.
+// attempt once it has not answered for the limit (shortened here; 10 s for
+// a listing by default, 45 s for bytes in flight), instead of keeping it
+// alive for the step's hours; the push succeeds once a working store is
+// back.
 func TestStalledStoreFailsTheAttempt(t *testing.T) {
-	e, proxy := newProxiedEnv(t, activities.Config{StallAfter: 3 * time.Second})
+	e, proxy := newProxiedEnv(t, activities.Config{StallAfter: 3 * time.Second, AnswerWithin: 2 * time.Second})
 	e.randomDB("big", 12)
 	proxy.Stall()
 	task := e.task(config.ActionPush, "big", "s3")
@@ -378,12 +379,79 @@ func TestStalledStoreFailsTheAttempt(t *testing.T) {
 		t.Fatal(err)
 	}
 	last := e.waitPending(t, run.GetID(), "Dump", 2)
-	if !strings.Contains(last, "stalled") || !strings.Contains(last, "no bytes moved for 3s") {
-		t.Errorf("first attempt failed with %q; want it to say the store stalled", last)
+	if !strings.Contains(last, "stalled") || !strings.Contains(last, "no answer within 2s") {
+		t.Errorf("first attempt failed with %q; want it to say the store did not answer", last)
 	}
 	proxy.Forward()
 	if err := run.Get(context.Background(), nil); err != nil {
 		t.Fatalf("push once the store is back: %v", err)
+	}
+}
+
+// With the default limits, a push to a store that accepts connections and
+// never answers fails each step within a minute, asking the store once per
+// step: the listing that sizes the upload stalls, and neither the sweep of
+// unfinished uploads nor the upload waits out a limit of its own after it
+// (they used to, 45 s each: Upload's second attempt came at 238 s). The
+// dump itself is taken once and kept in the spool, and the progress line
+// says that nothing is moving.
+func TestUnansweringStoreFailsTheStepWithinAMinute(t *testing.T) {
+	e, proxy := newProxiedEnv(t, activities.Config{})
+	e.randomDB("big", 12)
+	dir := t.TempDir()
+	tasks := writeFile(t, dir, "tasks.yaml", fmt.Sprintf(`
+tasks:
+  push_big:
+    action: push
+    dbms: postgresql
+    storagebackend: s3
+    url: %s
+    path: postgresql
+    database: big
+    database_hostname: %s
+    worker_host: %s
+`, bucket, e.pg.Addr(), testenv.Host))
+	proxy.Stall()
+	master, slave := openPTY(t)
+	cmd := exec.Command(binary(t), "push", "--tasks", tasks, "--task", "push_big")
+	cmd.Env = append(os.Environ(), "TEMPORAL_ADDRESS="+e.temporal.Server.GetFrontendHostPort(), "TEMPORAL_NAMESPACE="+e.temporal.Namespace)
+	var stdout bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &stdout, slave
+	began := time.Now()
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	slave.Close()
+	var term bytes.Buffer
+	copied := make(chan struct{})
+	go func() { _, _ = term.ReadFrom(master); close(copied) }()
+
+	id := "envsync-" + testenv.Host + "-" + e.pg.Addr() + "/big"
+	last := e.waitPending(t, id, "Upload", 2)
+	took := time.Since(began)
+	asked := proxy.Stalled.Load()
+	proxy.Forward()
+	if err := cmd.Wait(); err != nil {
+		t.Fatalf("push once the store answers: %v\n%s\n%s", err, stdout.String(), term.String())
+	}
+	<-copied
+	if took > 75*time.Second {
+		t.Errorf("the dump and the first upload attempt took %s against a store that never answers; want each step to fail within about a minute", took.Round(time.Second))
+	}
+	if asked != 2 {
+		t.Errorf("the store was asked %d times in the dump and the first upload; want once per step", asked)
+	}
+	if !strings.Contains(last, "no answer within 10s") {
+		t.Errorf("the upload failed with %q; want it to say the store did not answer within 10s", last)
+	}
+	if got := e.attempts(t, id, "")["Dump"]; got != 1 {
+		t.Errorf("the database was dumped in %d attempts; want 1 (the spool keeps it)", got)
+	}
+	if !strings.Contains(term.String(), "no bytes moved for ") {
+		t.Errorf("the progress line never said nothing was moving:\n%q", term.String())
+	}
+	if !strings.Contains(stdout.String(), "pushed    postgresql/") {
+		t.Errorf("summary missing:\n%s", stdout.String())
 	}
 }
 

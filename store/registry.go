@@ -39,6 +39,9 @@ type Spec struct {
 	// StallAfter fails a transfer whose bytes stop moving for this long;
 	// 0: the store's default.
 	StallAfter time.Duration
+	// AnswerWithin fails a metadata call (a listing, an upload's start)
+	// that gets no answer for this long; 0: the store's default.
+	AnswerWithin time.Duration
 	// S3-protocol servers: the endpoint (empty: AWS), region, and whether
 	// to leave out server-side encryption.
 	S3Endpoint, S3Region string

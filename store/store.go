@@ -69,6 +69,14 @@ type Sweeper interface {
 	Sweep(ctx context.Context, prefix string, match func(key string, started time.Time) bool) (int, error)
 }
 
+// Sizer is implemented by stores that tune an upload to its size (S3's part
+// size): ForSize is the store set for uploads of about n bytes, sharing
+// this one's connection and what it has learnt of the server (that it is
+// not answering, say).
+type Sizer interface {
+	ForSize(n int64) Store
+}
+
 // ErrRefused is wrapped by errors a store answers that retrying cannot fix:
 // no such bucket, access denied, bad credentials.
 var ErrRefused = errors.New("refused by the store")

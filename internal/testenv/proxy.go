@@ -23,8 +23,9 @@ type Proxy struct {
 	cutAfter atomic.Int64
 	mu       sync.Mutex
 	conns    map[net.Conn]bool
-	// Cut counts connections cut so far.
-	Cut atomic.Int64
+	// Cut counts connections cut so far; Stalled, connections accepted
+	// and never answered.
+	Cut, Stalled atomic.Int64
 }
 
 const (
@@ -67,6 +68,16 @@ func (p *Proxy) Refuse() { p.mode.Store(modeRefuse) }
 // Stall accepts connections and reads what is sent, but never answers.
 func (p *Proxy) Stall() { p.mode.Store(modeStall) }
 
+// Drop closes every connection open now, as a server that went away does;
+// new ones are handled as the mode says.
+func (p *Proxy) Drop() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for c := range p.conns {
+		c.Close()
+	}
+}
+
 // CutAfter forwards, but cuts each new connection once the client has
 // sent n bytes on it: an upload breaking half way.
 func (p *Proxy) CutAfter(n int64) { p.cutAfter.Store(n); p.mode.Store(modeCut) }
@@ -98,6 +109,7 @@ func (p *Proxy) handle(c net.Conn, mode int32) {
 	case modeRefuse:
 		return
 	case modeStall:
+		p.Stalled.Add(1)
 		_, _ = io.Copy(io.Discard, c)
 		return
 	}

@@ -25,7 +25,7 @@ func init() {
 		},
 		New: func(ctx context.Context, s store.Spec) (store.Store, error) {
 			return New(ctx, Options{Bucket: s.URL, Endpoint: s.S3Endpoint, Region: s.S3Region, NoEncryption: s.S3NoEncryption,
-				ExpectedSize: s.ExpectedSize, StallAfter: s.StallAfter})
+				ExpectedSize: s.ExpectedSize, StallAfter: s.StallAfter, AnswerWithin: s.AnswerWithin})
 		},
 	})
 }

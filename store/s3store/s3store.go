@@ -50,10 +50,16 @@ type Options struct {
 	// Concurrency is how many parts are in flight at once; default 4
 	// (fewer for parts too large to hold four of).
 	Concurrency int
-	// StallAfter fails a request whose bytes have not moved for this
-	// long (a server that accepts connections and never answers), so the
-	// step fails and is retried instead of hanging; default 45s.
+	// StallAfter fails a transfer (a part, an object read) whose bytes
+	// have not moved for this long (a server that accepts connections
+	// and never answers), so the step fails and is retried instead of
+	// hanging; default 45s.
 	StallAfter time.Duration
+	// AnswerWithin fails a metadata call (a listing, the start or abort
+	// of an upload, a manifest, a delete) that gets no answer for this
+	// long; default 10s. After either limit, the store's later calls fail
+	// at once (see stallClient).
+	AnswerWithin time.Duration
 }
 
 // Store is one bucket.
@@ -77,8 +83,7 @@ func New(ctx context.Context, o Options) (*Store, error) {
 		o.Region = "us-east-1" // S3 answers in any region; the SDK insists on one
 	}
 	if o.PartSize == 0 {
-		// Aim for at most a fifth of the parts at the expected size.
-		o.PartSize = min(maxPartSize, max(minPartSize, (o.ExpectedSize/(maxParts/5)+(1<<20)-1)&^((1<<20)-1)))
+		o.PartSize = partSizeFor(o.ExpectedSize)
 	}
 	if o.Concurrency == 0 {
 		o.Concurrency = 4
@@ -86,13 +91,16 @@ func New(ctx context.Context, o Options) (*Store, error) {
 	if o.StallAfter == 0 {
 		o.StallAfter = 45 * time.Second
 	}
+	if o.AnswerWithin == 0 {
+		o.AnswerWithin = 10 * time.Second
+	}
 	cfg, err := awsconfig.LoadDefaultConfig(ctx, awsconfig.WithRegion(o.Region))
 	if err != nil {
 		return nil, fmt.Errorf("s3: load AWS configuration: %w", err)
 	}
 	// Wrap the client the configuration built (with its CA bundle,
 	// proxies and timeouts) rather than replace it.
-	cfg.HTTPClient = &stallClient{base: cfg.HTTPClient, after: o.StallAfter}
+	cfg.HTTPClient = &stallClient{base: cfg.HTTPClient, answer: o.AnswerWithin, after: o.StallAfter}
 	client := s3.NewFromConfig(cfg, func(so *s3.Options) {
 		if o.Endpoint != "" {
 			so.BaseEndpoint = aws.String(o.Endpoint)
@@ -113,6 +121,20 @@ func New(ctx context.Context, o Options) (*Store, error) {
 		})
 	})
 	return &Store{client: client, opts: o}, nil
+}
+
+// ForSize is the store with its uploads sized for about n bytes (see
+// Options.PartSize), sharing this one's client: a store found away stays
+// away.
+func (s *Store) ForSize(n int64) store.Store {
+	o := s.opts
+	o.ExpectedSize, o.PartSize = n, partSizeFor(n)
+	return &Store{client: s.client, opts: o}
+}
+
+// partSizeFor aims for at most a fifth of S3's parts at the expected size.
+func partSizeFor(expected int64) int64 {
+	return min(maxPartSize, max(minPartSize, (expected/(maxParts/5)+(1<<20)-1)&^((1<<20)-1)))
 }
 
 func (s *Store) where(key string) string { return "s3://" + s.opts.Bucket + "/" + key }
