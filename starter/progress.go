@@ -22,15 +22,21 @@ import (
 // shows (the pending activity's heartbeat details and retry state), so a
 // person at a terminal and one in the UI see the same.
 type Watch struct {
-	Out io.Writer
+	Out io.Writer // nil: print nothing
 	// TTY rewrites one line in place; otherwise a plain line is printed
 	// every Every (and whenever the step or attempt changes).
 	TTY   bool
 	Every time.Duration
+	// Address and Namespace of Temporal, for messages about losing it.
+	Address, Namespace string
+	// Patience is how long to wait for Temporal to answer again once
+	// contact is lost (0: DefaultPatience).
+	Patience time.Duration
 }
 
-// watch polls the run until ctx ends.
-func (w *Watch) watch(ctx context.Context, c client.Client, id, runID string) {
+// watch polls the run until ctx ends, and tells cn whether Temporal
+// answers.
+func (w *Watch) watch(ctx context.Context, c client.Client, id, runID string, cn *contact) {
 	poll := time.Second
 	every := w.Every
 	if every == 0 {
@@ -52,10 +58,15 @@ func (w *Watch) watch(ctx context.Context, c client.Client, id, runID string) {
 		}
 		desc, err := c.DescribeWorkflowExecution(ctx, id, runID)
 		if err != nil {
+			if unreachable(err) && ctx.Err() == nil {
+				cn.lost()
+				last = "" // the line was cleared to say so
+			}
 			continue
 		}
+		cn.back()
 		line, key := progressLine(desc.GetPendingActivities())
-		if line == "" {
+		if line == "" || w.Out == nil {
 			continue
 		}
 		switch {
@@ -70,6 +81,12 @@ func (w *Watch) watch(ctx context.Context, c client.Client, id, runID string) {
 		last, lastKey = line, key
 	}
 }
+
+// idleAfter is how long bytes may stand still before the line says so
+// instead of showing a rate: a store that does not answer is failed by
+// the worker within its stall limit, and until then the operator should
+// see that nothing moves, not a slowly falling rate.
+const idleAfter = 5 * time.Second
 
 // progressLine describes the first pending step that reports progress, is
 // being retried or has run for a few seconds; key changes when the step or
@@ -91,9 +108,17 @@ func progressLine(pending []*workflow.PendingActivityInfo) (line, key string) {
 		if pr.Phase != "" {
 			what = pr.Phase
 		}
+		started := p.GetState() == enumspb.PENDING_ACTIVITY_STATE_STARTED
 		var b strings.Builder
 		fmt.Fprintf(&b, "%-8s", what)
-		if pr.Bytes > 0 || pr.Total > 0 {
+		switch {
+		case pr.Attempt != p.GetAttempt():
+			// The last heartbeat is an earlier attempt's: its figures
+			// say nothing of this one.
+			if started {
+				b.WriteString(" starting")
+			}
+		case pr.Bytes > 0 || pr.Total > 0:
 			fmt.Fprintf(&b, " %s", dump.HumanSize(pr.Bytes))
 			if pr.Total > 0 {
 				fmt.Fprintf(&b, " of ~%s", dump.HumanSize(pr.Total))
@@ -101,18 +126,26 @@ func progressLine(pending []*workflow.PendingActivityInfo) (line, key string) {
 			if pr.Stored > 0 {
 				fmt.Fprintf(&b, ", %s stored", dump.HumanSize(pr.Stored))
 			}
+			idle := time.Duration(pr.Idle * float64(time.Second))
+			if hb := p.GetLastHeartbeatTime(); hb != nil && started {
+				idle += max(0, time.Since(hb.AsTime()))
+			}
+			if idle >= idleAfter {
+				fmt.Fprintf(&b, ", no bytes moved for %s", idle.Round(time.Second))
+				break
+			}
 			if pr.Rate > 0 {
 				fmt.Fprintf(&b, ", %s/s", dump.HumanSize(int64(pr.Rate)))
 			}
 			if pr.ETA > 0 {
 				fmt.Fprintf(&b, ", ETA %s", time.Duration(pr.ETA*float64(time.Second)).Round(time.Second))
 			}
-		} else if p.GetState() == enumspb.PENDING_ACTIVITY_STATE_STARTED {
+		case started:
 			b.WriteString(" running")
 		}
 		if a := p.GetAttempt(); a > 1 {
 			state := "attempt"
-			if p.GetState() == enumspb.PENDING_ACTIVITY_STATE_SCHEDULED {
+			if !started {
 				state = "waiting to retry, attempt"
 			}
 			fmt.Fprintf(&b, " (%s %d", state, a)

@@ -35,23 +35,32 @@ func Run(ctx context.Context, c client.Client, r Request) (Outcome, error) {
 }
 
 // RunWatched is Run, printing progress to w (nil: none) while it waits.
+// While Temporal cannot be reached it keeps waiting, for w's Patience; past
+// it, the error is an *UnknownOutcome.
 func RunWatched(ctx context.Context, c client.Client, r Request, w *Watch) (Outcome, error) {
 	run, err := launch.Start(ctx, c, r)
 	if err != nil {
 		return Outcome{}, err
 	}
 	out := Outcome{WorkflowID: run.GetID(), RunID: run.GetRunID()}
-	if w != nil {
-		wctx, stop := context.WithCancel(ctx)
-		done := make(chan struct{})
-		go func() { w.watch(wctx, c, run.GetID(), run.GetRunID()); close(done) }()
-		defer func() { stop(); <-done }()
+	if w == nil {
+		w = &Watch{}
 	}
+	cn := &contact{out: w.Out, tty: w.TTY, address: w.Address}
+	wctx, stop := context.WithCancel(ctx)
+	done := make(chan struct{})
+	go func() { w.watch(wctx, c, run.GetID(), run.GetRunID(), cn); close(done) }()
+	defer func() { stop(); <-done }()
 	act, err := workflows.ActionOf(r.Task.Action) // Start checked it
 	if err != nil {
 		return out, err
 	}
-	return out, run.Get(ctx, act.Result(&out.Results))
+	patience := w.Patience
+	if patience == 0 {
+		patience = DefaultPatience
+	}
+	return out, wait(ctx, run, act.Result(&out.Results), cn, patience,
+		UnknownOutcome{WorkflowID: out.WorkflowID, RunID: out.RunID, Address: w.Address, Namespace: w.Namespace})
 }
 
 // Report prints a run that succeeded, for a person: what ran, where it

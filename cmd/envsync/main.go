@@ -61,7 +61,7 @@ var commands = []command{
 }
 
 const (
-	exitStatus = "Exit status: 0 done, 1 the run failed, 2 bad input."
+	exitStatus = "Exit status: 0 done, 1 the run failed, 2 bad input, 3 the run's outcome is unknown (Temporal stopped answering)."
 	// temporalNote closes the help of the commands that talk to Temporal:
 	// those with a --namespace flag.
 	temporalNote = `Temporal: as the temporal CLI, from $TEMPORAL_ADDRESS (default 127.0.0.1:7233),
@@ -213,8 +213,12 @@ func exitCode(err error, stderr io.Writer) int {
 	}
 	fmt.Fprintln(stderr, "envsync:", err)
 	var input *starter.InputError
-	if errors.As(err, &input) {
+	var unknown *starter.UnknownOutcome
+	switch {
+	case errors.As(err, &input):
 		return 2
+	case errors.As(err, &unknown):
+		return 3
 	}
 	return 1
 }

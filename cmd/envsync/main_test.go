@@ -94,7 +94,7 @@ func TestTopLevelHelpNamesEveryCommand(t *testing.T) {
 				t.Errorf("envsync %v does not list %q:\n%s", tc.args, c.name, out)
 			}
 		}
-		for _, want := range []string{"$TEMPORAL_ADDRESS", "$TEMPORAL_NAMESPACE", "Exit status: 0 done, 1 the run failed, 2 bad input."} {
+		for _, want := range []string{"$TEMPORAL_ADDRESS", "$TEMPORAL_NAMESPACE", "Exit status: 0 done, 1 the run failed, 2 bad input, 3 the run's outcome is unknown"} {
 			if !strings.Contains(out, want) {
 				t.Errorf("envsync %v lacks %q:\n%s", tc.args, want, out)
 			}
