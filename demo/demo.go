@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"strings"
@@ -22,6 +23,7 @@ import (
 	"github.com/envsync/envsync/engine/postgres"
 	"github.com/envsync/envsync/internal/pgserver"
 	"github.com/envsync/envsync/launch"
+	"github.com/envsync/envsync/notify"
 	"github.com/envsync/envsync/starter"
 	"github.com/envsync/envsync/worker"
 )
@@ -78,12 +80,21 @@ func Run(ctx context.Context, o Options) error {
 		return err
 	}
 	defer c.Close()
-	stop, err := worker.Start(c, worker.Options{Central: true, Host: workerHost, Activities: activities.Config{
-		LockDir: filepath.Join(dir, "locks"), TempDir: filepath.Join(dir, "tmp")}})
+	// The worker's log goes to a file: the demo's output is what it
+	// promises, not the worker's notes (no monitoring is configured, ...).
+	logFile, err := os.OpenFile(filepath.Join(dir, "worker.log"), os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o600)
+	if err != nil {
+		return err
+	}
+	defer logFile.Close()
+	logger := slog.New(slog.NewTextHandler(logFile, nil))
+	stop, err := worker.Start(c, worker.Options{Central: true, Host: workerHost, Notify: &notify.Activities{Logger: logger},
+		Activities: activities.Config{LockDir: filepath.Join(dir, "locks"), TempDir: filepath.Join(dir, "tmp"), Logger: logger}})
 	if err != nil {
 		return err
 	}
 	defer stop()
+	say("Worker      central and host %q, log in %s", workerHost, logFile.Name())
 
 	base := config.Task{DBMS: postgres.Name, StorageBackend: "file", DatabaseHostname: addr,
 		URL: filepath.Join(dir, "store"), Path: postgres.Name, WorkerHost: workerHost}
@@ -110,11 +121,13 @@ func Run(ctx context.Context, o Options) error {
 		return err
 	}
 	say("\n== checked   %s", summary)
-	say("Web UI      %s", srv.UIURL)
-	if o.Keep {
-		say("Temporal and the Web UI stay up until Ctrl-C.")
-		<-ctx.Done()
+	if !o.Keep {
+		// Temporal and its UI end with this command.
+		say("Web UI      run `envsync demo --keep` to browse these runs in the Temporal Web UI")
+		return nil
 	}
+	say("Web UI      %s (Temporal and the Web UI stay up until Ctrl-C)", srv.UIURL)
+	<-ctx.Done()
 	return nil
 }
 

@@ -1,8 +1,12 @@
 package e2e
 
 import (
+	"bufio"
+	"bytes"
 	"context"
 	"fmt"
+	"io"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -145,22 +149,64 @@ path="postgresql-backend"
 	}
 }
 
-// The README's first command, run as a user would run it.
+// The README's first command, run as a user would run it: its output is
+// what it promises (no log lines in between), and it points at the Web UI
+// only when asked to keep it up (--keep), since it goes away with the
+// command otherwise.
 func TestDemoThroughBinary(t *testing.T) {
 	dir := t.TempDir()
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, binary(t), "demo", "--dir", filepath.Join(dir, ".envsync"))
 	cmd.Dir = dir
-	out, err := cmd.CombinedOutput()
-	if err != nil {
-		t.Fatalf("envsync demo: %v\n%s", err, out)
+	var stdout, stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	if err := cmd.Run(); err != nil {
+		t.Fatalf("envsync demo: %v\n%s\n%s", err, stdout.String(), stderr.String())
 	}
-	for _, want := range []string{"pushed    postgresql/", "restored  postgresql/", "run       ", "customers 1000 = 1000 rows", "Web UI      http://127.0.0.1:"} {
-		if !strings.Contains(string(out), want) {
+	out := stdout.String()
+	for _, want := range []string{"pushed    postgresql/", "restored  postgresql/", "run       ", "customers 1000 = 1000 rows", "envsync demo --keep"} {
+		if !strings.Contains(out, want) {
 			t.Errorf("demo output lacks %q:\n%s", want, out)
 		}
 	}
+	if strings.Contains(out, "http://") {
+		t.Errorf("the demo prints a Web UI address that is gone once it exits:\n%s", out)
+	}
+	if stderr.Len() > 0 || strings.Contains(out, "INFO") || strings.Contains(out, "level=") {
+		t.Errorf("log lines in the demo's output:\n%s\nstderr:\n%s", out, stderr.String())
+	}
+
+	// With --keep the address is printed, answers, and stays up until
+	// Ctrl-C.
+	keep := exec.CommandContext(ctx, binary(t), "demo", "--keep", "--dir", filepath.Join(dir, ".envsync"))
+	keep.Dir = dir
+	pr, pw := io.Pipe()
+	keep.Stdout, keep.Stderr = pw, &stderr
+	if err := keep.Start(); err != nil {
+		t.Fatal(err)
+	}
+	ui := ""
+	sc := bufio.NewScanner(pr)
+	for ui == "" && sc.Scan() {
+		if rest, ok := strings.CutPrefix(sc.Text(), "Web UI      "); ok {
+			ui, _, _ = strings.Cut(rest, " ")
+		}
+	}
+	go func() { _, _ = io.Copy(io.Discard, pr) }()
+	if !strings.HasPrefix(ui, "http://127.0.0.1:") {
+		t.Fatalf("envsync demo --keep printed no Web UI address (%q)", ui)
+	}
+	resp, err := http.Get(ui)
+	if err != nil {
+		t.Fatalf("the Web UI the demo kept up does not answer: %v", err)
+	}
+	resp.Body.Close()
+	_ = keep.Process.Signal(os.Interrupt)
+	if err := keep.Wait(); err != nil {
+		t.Errorf("envsync demo --keep after Ctrl-C: %v\n%s", err, stderr.String())
+	}
+	pw.Close()
 }
 
 func temporalCLI(t *testing.T) string {
