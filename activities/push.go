@@ -70,6 +70,10 @@ type DumpResult struct {
 	// own repository (Key names it): nothing was moved, and there is no
 	// manifest, size or checksum.
 	Native bool `json:",omitempty"`
+	// Reused says an earlier attempt of this run had stored the dump
+	// complete (its result was lost with the worker or Temporal): it is
+	// returned as it is, and the database was not dumped again.
+	Reused bool `json:",omitempty"`
 }
 
 // Dump streams the engine's dump through compression and sha256 to the
@@ -95,7 +99,52 @@ func (a *Activities) Dump(ctx context.Context, in DumpInput) (DumpResult, error)
 		// sanitised copy that leaves it is encrypted.
 		t.EncryptTo = nil
 	}
+	if in.Upload && activity.IsActivity(ctx) && activity.GetInfo(ctx).Attempt > 1 {
+		if res, ok := a.earlierDump(ctx, t); ok {
+			return res, nil
+		}
+	}
 	return a.dumpTo(ctx, t, "push", in.Upload, 0)
+}
+
+// earlierDump finds the complete dump an earlier attempt of this run
+// stored, by the run its manifest names: an attempt that stored its dump
+// and manifest but could not report it (its worker or Temporal went away)
+// leaves one, and dumping again would leave a second. Only dumps younger
+// than the step's time limit (a day) can be this run's. Any failure to
+// look is only logged: the attempt then dumps again.
+func (a *Activities) earlierDump(ctx context.Context, t config.Task) (DumpResult, bool) {
+	info := activity.GetInfo(ctx)
+	run := dump.Run{WorkflowID: info.WorkflowExecution.ID, RunID: info.WorkflowExecution.RunID}
+	st, err := a.store(ctx, t)
+	if err != nil {
+		return DumpResult{}, false
+	}
+	objs, err := st.List(ctx, t.Path)
+	if err != nil {
+		a.cfg.Logger.Warn("could not look for a dump stored by an earlier attempt; dumping again", "database", t.Database, "error", err)
+		return DumpResult{}, false
+	}
+	keys := make([]string, len(objs))
+	for i, o := range objs {
+		keys[i] = o.Key
+	}
+	cands := dump.Candidates(t.Path, t.Database, keys)
+	for i := len(cands) - 1; i >= 0 && cands[i].Time.After(time.Now().Add(-24*time.Hour)); i-- {
+		m, err := a.readManifest(ctx, st, cands[i].Key)
+		if err != nil || m.Run == nil || *m.Run != run {
+			continue
+		}
+		a.cfg.Logger.Info("an earlier attempt of this run stored the dump complete; not dumping again", "key", m.Key)
+		res := DumpResult{Key: m.Key, ManifestKey: dump.ManifestKey(m.Key), Location: store.Describe(t.StorageBackend, t.URL, t.Path),
+			Uploaded: true, Size: m.Size, SHA256: m.SHA256, Compression: m.Compression, ServerVersion: m.ServerVersion,
+			Format: m.DumpFormat, Origin: m.Origin, StartedAt: m.CreatedAt, Counted: tally(m.Counts), Reused: true}
+		if m.Encrypted != nil {
+			res.Recipients = m.Encrypted.Recipients
+		}
+		return res, true
+	}
+	return DumpResult{}, false
 }
 
 // compression is the task's compression, defaulted.
@@ -371,6 +420,10 @@ func (a *Activities) putManifest(ctx context.Context, st store.Store, t config.T
 		SourceHost: a.cfg.Host, CreatedAt: d.StartedAt, Size: d.Size, SHA256: d.SHA256,
 		Compression: d.Compression, DumpFormat: d.Format, ServerVersion: d.ServerVersion, EnvsyncVersion: buildinfo.Version,
 		Sanitised: d.Sanitised, Origin: d.Origin, Counts: counts,
+	}
+	if activity.IsActivity(ctx) {
+		e := activity.GetInfo(ctx).WorkflowExecution
+		man.Run = &dump.Run{WorkflowID: e.ID, RunID: e.RunID}
 	}
 	if len(d.Recipients) > 0 {
 		man.Encrypted = &dump.Encrypted{Recipients: d.Recipients}

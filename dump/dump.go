@@ -112,6 +112,15 @@ type Manifest struct {
 	// Counts are the rows per table the dump holds, when its push counted
 	// them (verify: counts).
 	Counts *Counts `json:"counts,omitempty"`
+	// Run is the push that wrote the dump: a retried step finds the dump
+	// an earlier attempt of its run completed, instead of dumping again.
+	Run *Run `json:"run,omitempty"`
+}
+
+// Run names a workflow run (names, not data).
+type Run struct {
+	WorkflowID string `json:"workflow_id"`
+	RunID      string `json:"run_id"`
 }
 
 // Encrypted says to whom a dump is encrypted, by fingerprints of the

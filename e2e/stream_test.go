@@ -3,10 +3,12 @@ package e2e
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -15,6 +17,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 	enumspb "go.temporal.io/api/enums/v1"
+	"go.temporal.io/sdk/activity"
+	"go.temporal.io/sdk/interceptor"
 	"golang.org/x/sys/unix"
 
 	"github.com/envsync/envsync/activities"
@@ -562,4 +566,86 @@ func TestUploadLimitCapsThePush(t *testing.T) {
 	if want, got := e.rows("capped"), e.rows("capped_copy"); fmt.Sprint(want) != fmt.Sprint(got) {
 		t.Error("the capped dump restores to something else")
 	}
+}
+
+// loseFirstDump drops the result of the Dump step's first attempt after
+// the attempt has done all its work: what happens when its worker or
+// Temporal goes away just as it finishes.
+type loseFirstDump struct {
+	interceptor.WorkerInterceptorBase
+}
+
+func (l *loseFirstDump) InterceptActivity(ctx context.Context, next interceptor.ActivityInboundInterceptor) interceptor.ActivityInboundInterceptor {
+	i := &lostDump{}
+	i.Next = next
+	return i
+}
+
+type lostDump struct {
+	interceptor.ActivityInboundInterceptorBase
+}
+
+func (l *lostDump) ExecuteActivity(ctx context.Context, in *interceptor.ExecuteActivityInput) (any, error) {
+	res, err := l.Next.ExecuteActivity(ctx, in)
+	if info := activity.GetInfo(ctx); err == nil && info.ActivityType.Name == "Dump" && info.Attempt == 1 {
+		return nil, errors.New("the attempt's result was lost on its way to Temporal")
+	}
+	return res, err
+}
+
+// A retried dump step whose earlier attempt stored the dump complete (and
+// could not say so) returns that dump instead of dumping again: one dump
+// in the store, and the push names it.
+func TestRetriedDumpReturnsTheDumpAnEarlierAttemptStored(t *testing.T) {
+	e := newEnvWith(t, true, worker.Options{Interceptors: []interceptor.WorkerInterceptor{&loseFirstDump{}}})
+	e.createShop("shop")
+	for _, backend := range []string{"file", "s3"} {
+		t.Run(backend, func(t *testing.T) {
+			task := e.task(config.ActionPush, "shop", backend)
+			task.Path = "retried-" + backend
+			out := e.mustRunT(t, starter.Request{Task: task})
+			p := out.Push
+			if got := e.attempts(t, out.WorkflowID, out.RunID)["Dump"]; got != 2 {
+				t.Fatalf("the dump step ran %d attempts; want 2 (the first one's result lost)", got)
+			}
+			keys := e.storeKeys(t, backend, task.Path)
+			manifests := 0
+			for _, k := range keys {
+				if strings.HasSuffix(k, dump.ManifestSuffix) {
+					manifests++
+				}
+			}
+			if manifests != 1 || !p.Reused || !slices.Contains(keys, p.Key) {
+				t.Errorf("store holds %v after a retried dump step; push names %s (reused %v); want the one dump the first attempt stored", keys, p.Key, p.Reused)
+			}
+			pull := e.task(config.ActionPull, "shop_"+backend, backend)
+			pull.Path, pull.SourceDatabase = task.Path, "shop"
+			e.mustRunT(t, starter.Request{Task: pull})
+			sameRows(t, e.rows("shop"), e.rows("shop_"+backend))
+		})
+	}
+}
+
+// storeKeys lists the keys under path in the env's file or S3 store.
+func (e *env) storeKeys(t *testing.T, backend, path string) []string {
+	t.Helper()
+	var keys []string
+	if backend == "s3" {
+		out, err := e.s3.Client.ListObjectsV2(context.Background(), &s3.ListObjectsV2Input{Bucket: aws.String(bucket), Prefix: aws.String(path + "/")})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, o := range out.Contents {
+			keys = append(keys, aws.ToString(o.Key))
+		}
+		return keys
+	}
+	entries, err := os.ReadDir(filepath.Join(e.fileDir, path))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, en := range entries {
+		keys = append(keys, path+"/"+en.Name())
+	}
+	return keys
 }

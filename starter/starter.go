@@ -90,6 +90,9 @@ func Report(w io.Writer, o Outcome) {
 		if p.Counted != nil {
 			fmt.Fprintf(w, "counted   %s (in the manifest, for pulls to verify)\n", p.Counted.Counts())
 		}
+		if p.Reused {
+			fmt.Fprintf(w, "note      an earlier attempt of this run had stored this dump complete but could not report it; it was kept, not dumped again\n")
+		}
 		if p.Prune != nil {
 			fmt.Fprintf(w, "pruned    %d dumps and %d orphans, %s freed\n", p.Prune.Dumps, p.Prune.Orphans, dump.HumanSize(p.Prune.Bytes))
 		}

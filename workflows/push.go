@@ -50,6 +50,10 @@ type PushResult struct {
 	// Counted is how many tables and rows the manifest records for a pull
 	// to verify against (verify: counts).
 	Counted *activities.Tally `json:"counted,omitempty"`
+	// Reused says an earlier attempt of the dump step had stored this
+	// dump complete without being able to report it: it was kept, and
+	// the database was not dumped a second time.
+	Reused bool `json:"reused,omitempty"`
 	// Prune is what the task's keep and keep_days removed after the
 	// push; PruneError says why pruning failed (the push still succeeded).
 	Prune      *activities.PruneResult `json:"prune,omitempty"`
@@ -152,7 +156,7 @@ func Push(ctx workflow.Context, in PushInput) (res PushResult, err error) {
 	r.key, r.location = u.Key, u.Location
 	res = PushResult{Key: u.Key, ManifestKey: u.ManifestKey, Location: u.Location, Size: d.Size, SHA256: d.SHA256, Compression: d.Compression,
 		Streamed: d.Uploaded && !d.Native, DumpSeconds: dumpSeconds, UploadSeconds: uploadSeconds, Sanitised: d.Sanitised,
-		Counted: d.Counted}
+		Counted: d.Counted, Reused: d.Reused}
 	for _, pull := range in.Then {
 		res.Chained = append(res.Chained, startChained(ctx, pull, u.Key))
 	}
