@@ -349,7 +349,7 @@ func (e *Engine) Restore(ctx context.Context, r io.Reader, staging string, origi
 	}
 	stderr := &engine.Tail{}
 	cmd := exec.CommandContext(ctx, bin, append(e.toolArgs(), "--batch", "--database="+staging)...)
-	cmd.Stdin, cmd.Stderr = r, stderr
+	cmd.Stdin, cmd.Stderr = newUnnamedAlters(r), stderr
 	if err := cmd.Run(); err != nil {
 		if _, derr := admin.ExecContext(context.WithoutCancel(ctx), "DROP DATABASE IF EXISTS "+ident(staging)); derr != nil {
 			e.opts.Logger.Warn("could not drop staging schema after failed restore", "staging", staging, "error", derr)

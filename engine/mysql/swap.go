@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
+	"slices"
 	"strings"
 
 	"github.com/envsync/envsync/engine"
@@ -58,25 +59,49 @@ func (e *Engine) Swap(ctx context.Context, staging, label string) error {
 	return nil
 }
 
+// object is a view, routine, event or trigger as SHOW CREATE gives it, with
+// the settings it was created under: mysqldump writes them around each
+// object, and recreating it under others changes it (the collation of a
+// routine decides how its string comparisons behave).
 type object struct {
-	kind, name, mode, sql string
+	kind, name string
+	// body is the CREATE statement's bytes as the server stored them,
+	// read with character_set_results = binary as mysqldump reads them,
+	// so it is sent back under the character set it was written in.
+	body []byte
+	// mode is the sql_mode (views have none: hasMode false), zone the
+	// time_zone of an event; client and collation the
+	// character_set_client and collation_connection; dbCollation the
+	// schema's default collation when a routine, event or trigger was
+	// created.
+	mode, zone, client, collation, dbCollation string
+	hasMode                                    bool
+}
+
+// showColumns are the columns of SHOW CREATE <kind> an object is read from.
+var showColumns = map[string][]string{
+	"body":        {"Create View", "Create Procedure", "Create Function", "Create Event", "SQL Original Statement"},
+	"mode":        {"sql_mode"},
+	"zone":        {"time_zone"},
+	"client":      {"character_set_client"},
+	"collation":   {"collation_connection"},
+	"dbCollation": {"Database Collation"},
 }
 
 // definitions reads the CREATE statements of every object of one kind in
 // schema, through conn whose default schema it is (so names come back
 // unqualified and can be created in another schema).
 func definitions(ctx context.Context, conn *sql.DB, schema, kind string) ([]object, error) {
-	var list, show string
-	var col, modeCol int
+	var list string
 	switch kind {
 	case "VIEW":
-		list, show, col, modeCol = `SELECT TABLE_NAME FROM information_schema.VIEWS WHERE TABLE_SCHEMA = ?`, "SHOW CREATE VIEW ", 1, -1
+		list = `SELECT TABLE_NAME FROM information_schema.VIEWS WHERE TABLE_SCHEMA = ?`
 	case "TRIGGER":
-		list, show, col, modeCol = `SELECT TRIGGER_NAME FROM information_schema.TRIGGERS WHERE TRIGGER_SCHEMA = ? ORDER BY ACTION_ORDER`, "SHOW CREATE TRIGGER ", 2, 1
+		list = `SELECT TRIGGER_NAME FROM information_schema.TRIGGERS WHERE TRIGGER_SCHEMA = ? ORDER BY ACTION_ORDER`
 	case "PROCEDURE", "FUNCTION":
-		list, show, col, modeCol = `SELECT ROUTINE_NAME FROM information_schema.ROUTINES WHERE ROUTINE_SCHEMA = ? AND ROUTINE_TYPE = '`+kind+`'`, "SHOW CREATE "+kind+" ", 2, 1
+		list = `SELECT ROUTINE_NAME FROM information_schema.ROUTINES WHERE ROUTINE_SCHEMA = ? AND ROUTINE_TYPE = '` + kind + `'`
 	case "EVENT":
-		list, show, col, modeCol = `SELECT EVENT_NAME FROM information_schema.EVENTS WHERE EVENT_SCHEMA = ?`, "SHOW CREATE EVENT ", 3, 1
+		list = `SELECT EVENT_NAME FROM information_schema.EVENTS WHERE EVENT_SCHEMA = ?`
 	}
 	rows, err := conn.QueryContext(ctx, list, schema)
 	if err != nil {
@@ -92,34 +117,65 @@ func definitions(ctx context.Context, conn *sql.DB, schema, kind string) ([]obje
 		names = append(names, n)
 	}
 	rows.Close()
+	if len(names) == 0 {
+		return nil, nil
+	}
+	// The statements as stored, in the character set they were written
+	// in, not converted to this connection's.
+	if _, err := conn.ExecContext(ctx, "SET SESSION character_set_results = binary"); err != nil {
+		return nil, err
+	}
+	defer conn.ExecContext(context.WithoutCancel(ctx), "SET SESSION character_set_results = utf8mb4")
 	var out []object
 	for _, n := range names {
-		r, err := conn.QueryContext(ctx, show+ident(n))
-		if err != nil {
-			return nil, fmt.Errorf("%s%s: %w", show, n, err)
-		}
-		cols, _ := r.Columns()
-		vals := make([]sql.NullString, len(cols))
-		ptrs := make([]any, len(cols))
-		for i := range vals {
-			ptrs[i] = &vals[i]
-		}
-		if !r.Next() {
-			r.Close()
-			return nil, fmt.Errorf("%s%s returned nothing", show, n)
-		}
-		err = r.Scan(ptrs...)
-		r.Close()
+		o, err := showCreate(ctx, conn, kind, n)
 		if err != nil {
 			return nil, err
-		}
-		o := object{kind: kind, name: n, sql: vals[col].String}
-		if modeCol >= 0 {
-			o.mode = vals[modeCol].String
 		}
 		out = append(out, o)
 	}
 	return out, nil
+}
+
+// showCreate reads one object with SHOW CREATE, its columns found by name.
+func showCreate(ctx context.Context, conn *sql.DB, kind, name string) (object, error) {
+	show := "SHOW CREATE " + kind + " " + ident(name)
+	r, err := conn.QueryContext(ctx, show)
+	if err != nil {
+		return object{}, fmt.Errorf("%s: %w", show, err)
+	}
+	defer r.Close()
+	cols, _ := r.Columns()
+	vals := make([][]byte, len(cols))
+	ptrs := make([]any, len(cols))
+	for i := range vals {
+		ptrs[i] = &vals[i]
+	}
+	if !r.Next() {
+		return object{}, fmt.Errorf("%s returned nothing", show)
+	}
+	if err := r.Scan(ptrs...); err != nil {
+		return object{}, err
+	}
+	o := object{kind: kind, name: name}
+	fields := map[string]*string{"mode": &o.mode, "zone": &o.zone, "client": &o.client, "collation": &o.collation, "dbCollation": &o.dbCollation}
+	for i, c := range cols {
+		for field, names := range showColumns {
+			if !slices.Contains(names, c) {
+				continue
+			}
+			if field == "body" {
+				o.body = slices.Clone(vals[i])
+			} else {
+				*fields[field] = string(vals[i])
+				o.hasMode = o.hasMode || field == "mode"
+			}
+		}
+	}
+	if len(o.body) == 0 {
+		return object{}, fmt.Errorf("%s: no CREATE statement among its columns %v", show, cols)
+	}
+	return o, nil
 }
 
 func baseTables(ctx context.Context, conn *sql.DB, schema string) ([]string, error) {
@@ -140,13 +196,46 @@ func baseTables(ctx context.Context, conn *sql.DB, schema string) ([]string, err
 	return out, rows.Err()
 }
 
-func create(ctx context.Context, conn *sql.DB, o object) error {
-	if o.mode != "" {
-		if _, err := conn.ExecContext(ctx, "SET SESSION sql_mode = ?", o.mode); err != nil {
-			return err
+// create makes o in conn's schema under the settings it was created
+// under, as mysqldump's output does: sql_mode, time_zone, the client
+// character set and collation, and for a stored program the schema's
+// default collation of the time (schemaCollation is the schema's own; it
+// is changed for the statement and put back). The session's character
+// set is put back after, whatever happens: later statements are sent as
+// utf8mb4.
+func create(ctx context.Context, conn *sql.DB, o object, schemaCollation string) error {
+	var set []string
+	var args []any
+	if o.hasMode {
+		set, args = append(set, "sql_mode = ?"), append(args, o.mode)
+	}
+	if o.zone != "" {
+		set, args = append(set, "time_zone = ?"), append(args, o.zone)
+	}
+	if len(set) > 0 {
+		if _, err := conn.ExecContext(ctx, "SET SESSION "+strings.Join(set, ", "), args...); err != nil {
+			return fmt.Errorf("create %s %s: set its sql_mode and time_zone: %w", strings.ToLower(o.kind), o.name, err)
 		}
 	}
-	if _, err := conn.ExecContext(ctx, o.sql); err != nil {
+	if o.dbCollation != "" && schemaCollation != "" && o.dbCollation != schemaCollation {
+		if _, err := conn.ExecContext(ctx, "ALTER DATABASE COLLATE "+literal(o.dbCollation)); err != nil {
+			return fmt.Errorf("create %s %s: set the schema's collation of the time, %s: %w", strings.ToLower(o.kind), o.name, o.dbCollation, err)
+		}
+		defer conn.ExecContext(context.WithoutCancel(ctx), "ALTER DATABASE COLLATE "+literal(schemaCollation))
+	}
+	if o.client != "" {
+		// Values of names the server itself returned: sent as literals,
+		// since a prepared SET of a character set is refused.
+		names := "SET character_set_client = " + literal(o.client) + ", character_set_results = " + literal(o.client)
+		if o.collation != "" {
+			names += ", collation_connection = " + literal(o.collation)
+		}
+		if _, err := conn.ExecContext(ctx, names); err != nil {
+			return fmt.Errorf("create %s %s: set its character set %s: %w", strings.ToLower(o.kind), o.name, o.client, err)
+		}
+		defer conn.ExecContext(context.WithoutCancel(ctx), "SET NAMES utf8mb4")
+	}
+	if _, err := conn.ExecContext(ctx, string(o.body)); err != nil {
 		return fmt.Errorf("create %s %s: %w", strings.ToLower(o.kind), o.name, err)
 	}
 	return nil
@@ -171,7 +260,8 @@ func (e *Engine) moveTables(ctx context.Context, admin *sql.DB, staging, label s
 		// view whose tables moved away shows its text qualified with the
 		// staging schema's name.
 		if _, err := st.ExecContext(ctx, "CREATE TABLE "+ident(stash)+
-			" (seq INT AUTO_INCREMENT PRIMARY KEY, kind VARCHAR(16), name VARCHAR(64), mode TEXT, body LONGTEXT, UNIQUE (kind, name))"); err != nil {
+			" (seq INT AUTO_INCREMENT PRIMARY KEY, kind VARCHAR(16), name VARCHAR(64), body LONGBLOB, has_mode BOOL, mode TEXT,"+
+			" zone VARCHAR(64), client VARCHAR(64), coll VARCHAR(64), db_coll VARCHAR(64), UNIQUE (kind, name))"); err != nil {
 			return fmt.Errorf("mysql: create %s in %s: %w", stash, staging, err)
 		}
 		for _, kind := range []string{"PROCEDURE", "FUNCTION", "VIEW", "EVENT", "TRIGGER"} {
@@ -180,7 +270,8 @@ func (e *Engine) moveTables(ctx context.Context, admin *sql.DB, staging, label s
 				return fmt.Errorf("mysql: %w", err)
 			}
 			for _, o := range objs {
-				if _, err := st.ExecContext(ctx, "INSERT INTO "+ident(stash)+" (kind, name, mode, body) VALUES (?, ?, ?, ?)", o.kind, o.name, o.mode, o.sql); err != nil {
+				if _, err := st.ExecContext(ctx, "INSERT INTO "+ident(stash)+" (kind, name, body, has_mode, mode, zone, client, coll, db_coll) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+					o.kind, o.name, o.body, o.hasMode, o.mode, o.zone, o.client, o.collation, o.dbCollation); err != nil {
 					return fmt.Errorf("mysql: stash %s %s: %w", strings.ToLower(o.kind), o.name, err)
 				}
 			}
@@ -259,7 +350,7 @@ func (e *Engine) moveTables(ctx context.Context, admin *sql.DB, staging, label s
 	if len(pairs) > 0 {
 		if _, err := admin.ExecContext(ctx, "RENAME TABLE "+strings.Join(pairs, ", ")); err != nil {
 			for _, tr := range liveTriggers { // put the live schema back as it was
-				if cerr := create(context.WithoutCancel(ctx), live, tr); cerr != nil {
+				if cerr := create(context.WithoutCancel(ctx), live, tr, ""); cerr != nil {
 					e.opts.Logger.Error("could not restore a live trigger after a failed swap", "trigger", tr.name, "error", cerr)
 				}
 			}
@@ -300,26 +391,30 @@ func (e *Engine) recreate(ctx context.Context, staging string) error {
 		}
 	}
 	var pending []object
-	rows, err := st.QueryContext(ctx, "SELECT kind, name, mode, body FROM "+ident(stash)+" ORDER BY seq")
+	rows, err := st.QueryContext(ctx, "SELECT kind, name, body, has_mode, mode, zone, client, coll, db_coll FROM "+ident(stash)+" ORDER BY seq")
 	if err != nil {
 		return fmt.Errorf("read the definitions stashed in %s: %w", staging, err)
 	}
 	for rows.Next() {
 		var o object
-		if err := rows.Scan(&o.kind, &o.name, &o.mode, &o.sql); err != nil {
+		if err := rows.Scan(&o.kind, &o.name, &o.body, &o.hasMode, &o.mode, &o.zone, &o.client, &o.collation, &o.dbCollation); err != nil {
 			rows.Close()
 			return err
 		}
 		pending = append(pending, o)
 	}
 	rows.Close()
+	var schemaCollation string
+	if err := live.QueryRowContext(ctx, "SELECT @@collation_database").Scan(&schemaCollation); err != nil {
+		return fmt.Errorf("read the collation of %s: %w", e.t.Database, err)
+	}
 	// Views may use views: create what can be created, then retry the rest
 	// until a pass makes no progress.
 	for len(pending) > 0 {
 		var left []object
 		var lastErr error
 		for _, o := range pending {
-			if err := create(ctx, live, o); err != nil {
+			if err := create(ctx, live, o, schemaCollation); err != nil {
 				left, lastErr = append(left, o), err
 			}
 		}
