@@ -169,4 +169,3 @@ func programs(t *testing.T, c *sql.DB, schema string) map[string]string {
 	scan("EVENT", "SELECT EVENT_NAME, EVENT_DEFINITION, SQL_MODE, TIME_ZONE, CHARACTER_SET_CLIENT, COLLATION_CONNECTION, DATABASE_COLLATION FROM information_schema.EVENTS WHERE EVENT_SCHEMA = '"+schema+"'")
 	return out
 }
-
