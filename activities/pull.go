@@ -1,7 +1,6 @@
 package activities
 
 import (
-	"cmp"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
@@ -46,8 +45,7 @@ type ResolveResult struct {
 	CreatedAt     time.Time
 	SourceHost    string
 	ServerVersion string
-	// Compression is how the dump is stored (gzip for every dump written
-	// before zstd).
+	// Compression is how the dump is stored.
 	Compression string
 	// Origin is the source database's settings, for a target that lacks
 	// the database.
@@ -138,7 +136,7 @@ func (a *Activities) Resolve(ctx context.Context, in ResolveInput) (res ResolveR
 		return ResolveResult{}, err
 	}
 	res = ResolveResult{Encrypted: m.Encrypted != nil, Key: key, Size: m.Size, SHA256: m.SHA256, CreatedAt: m.CreatedAt, SourceHost: m.SourceHost, ServerVersion: m.ServerVersion,
-		Compression: cmp.Or(m.Compression, dump.Gzip), Origin: m.Origin}
+		Compression: m.Compression, Origin: m.Origin}
 	res.Hold, res.HoldError = hold, holdErr
 	return res, nil
 }
@@ -325,7 +323,6 @@ func (a *Activities) Restore(ctx context.Context, in RestoreInput) (RestoreResul
 		if err != nil {
 			return RestoreResult{}, err
 		}
-		in.Key = cmp.Or(in.Key, in.Path) // snapshot runs named it in Path too
 		return snapshotRestore(ctx, s, in)
 	}
 	m := startPhase(ctx, "restore", in.Size)
@@ -334,7 +331,7 @@ func (a *Activities) Restore(ctx context.Context, in RestoreInput) (RestoreResul
 	if err != nil {
 		return RestoreResult{}, err
 	}
-	key := cmp.Or(in.Key, in.Path) // a run started before keys were passed
+	key := in.Key
 	start := time.Now()
 	if in.Path != "" {
 		f, err := os.Open(in.Path)

@@ -472,7 +472,6 @@ func (a *Activities) Upload(ctx context.Context, in UploadInput) (UploadResult, 
 	defer f.Close()
 	start := time.Now()
 	d := in.Dump
-	d.Compression = cmp.Or(d.Compression, dump.Gzip) // a dump spooled before zstd
 	// The key comes from the task: a before_upload push uploads under
 	// its sanitised_path.
 	d.Key = dump.Key(in.Task.Path, in.Task.Database, d.StartedAt, d.Compression)

@@ -72,31 +72,3 @@ func snapshotRestore(ctx context.Context, s engine.Snapshotter, in RestoreInput)
 	}
 	return RestoreResult{Seconds: time.Since(start).Seconds()}, nil
 }
-
-// Runs started before native stores shared the Dump, Resolve and Restore
-// steps scheduled these by name; they stay registered so such runs finish
-// on an upgraded worker.
-
-// SnapshotResult describes a snapshot taken by SnapshotPush.
-type SnapshotResult struct {
-	Name    string
-	Seconds float64
-}
-
-// SnapshotPush is Dump for runs started before it took snapshots itself.
-func (a *Activities) SnapshotPush(ctx context.Context, in DumpInput) (SnapshotResult, error) {
-	d, err := a.Dump(ctx, in)
-	return SnapshotResult{Name: d.Key, Seconds: d.Seconds}, err
-}
-
-// SnapshotResolve is Resolve for runs started before it resolved
-// snapshots itself.
-func (a *Activities) SnapshotResolve(ctx context.Context, in ResolveInput) (ResolveResult, error) {
-	return a.Resolve(ctx, in)
-}
-
-// SnapshotRestore is Restore for runs started before it restored
-// snapshots itself.
-func (a *Activities) SnapshotRestore(ctx context.Context, in RestoreInput) (RestoreResult, error) {
-	return a.Restore(ctx, in)
-}

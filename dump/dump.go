@@ -171,6 +171,8 @@ func UnmarshalManifest(key string, data []byte) (Manifest, error) {
 		return m, fmt.Errorf("manifest %s describes %s, not its own dump", key, m.Key)
 	case m.Size <= 0 || len(m.SHA256) != 64:
 		return m, fmt.Errorf("manifest %s has no size or sha256", key)
+	case !slices.Contains(Compressions, m.Compression):
+		return m, fmt.Errorf("manifest %s has compression %q; this envsync reads %s", key, m.Compression, strings.Join(Compressions, ", "))
 	}
 	return m, nil
 }

@@ -73,7 +73,7 @@ func TestChoose(t *testing.T) {
 }
 
 func TestManifestChecks(t *testing.T) {
-	m := Manifest{Format: ManifestFormat, Key: "pg/k.gz", Size: 10, SHA256: strings.Repeat("a", 64)}
+	m := Manifest{Format: ManifestFormat, Key: "pg/k.gz", Size: 10, SHA256: strings.Repeat("a", 64), Compression: Gzip}
 	body, _ := m.Marshal()
 	if _, err := UnmarshalManifest("pg/k.gz"+ManifestSuffix, body); err != nil {
 		t.Error(err)
@@ -83,6 +83,11 @@ func TestManifestChecks(t *testing.T) {
 	}
 	if _, err := UnmarshalManifest("x", []byte("{")); err == nil {
 		t.Error("broken JSON accepted")
+	}
+	m.Compression = ""
+	body, _ = m.Marshal()
+	if _, err := UnmarshalManifest("pg/k.gz"+ManifestSuffix, body); err == nil || !strings.Contains(err.Error(), `compression ""`) {
+		t.Errorf("a manifest without a compression: %v", err)
 	}
 }
 

@@ -336,26 +336,6 @@ func TestEveryCompressionRestores(t *testing.T) {
 			e.mustRunT(t, starter.Request{Task: pull})
 			sameRows(t, want, e.rows("copy_"+c))
 
-			if c == dump.Gzip {
-				// A manifest written before zstd has no compression
-				// field: it is read as gzip.
-				path := filepath.Join(e.fileDir, dump.ManifestKey(pushed.Key))
-				body, err := os.ReadFile(path)
-				if err != nil {
-					t.Fatal(err)
-				}
-				old := strings.Replace(string(body), `"compression": "gzip",`, "", 1)
-				if old == string(body) {
-					t.Fatalf("manifest has no gzip compression field to remove:\n%s", body)
-				}
-				if err := os.WriteFile(path, []byte(old), 0o644); err != nil {
-					t.Fatal(err)
-				}
-				pull.Database = "copy_old_gzip"
-				e.mustRunT(t, starter.Request{Task: pull})
-				sameRows(t, want, e.rows("copy_old_gzip"))
-			}
-
 			e.exec("postgres", "CREATE DATABASE by_hand_"+c)
 			cmd := exec.Command("sh", "-c", fmt.Sprintf(byHand[c], filepath.Join(e.fileDir, pushed.Key), filepath.Join(e.pg.BinDir, "pg_restore"),
 				e.pg.Host, e.pg.Port, "by_hand_"+c))

@@ -41,7 +41,7 @@ type Options struct {
 }
 
 // Register adds the workflows to a worker, under their stable type names.
-func Register(w sdkworker.Registry) {
+func Register(w sdkworker.WorkflowRegistry) {
 	w.RegisterWorkflowWithOptions(workflows.Push, workflow.RegisterOptions{Name: "Push"})
 	w.RegisterWorkflowWithOptions(workflows.Pull, workflow.RegisterOptions{Name: "Pull"})
 	w.RegisterWorkflowWithOptions(workflows.Sync, workflow.RegisterOptions{Name: "Sync"})

@@ -111,7 +111,7 @@ func TestPushChainsIntoPullOfThatKey(t *testing.T) {
 	env, _ := setup(t, map[string]error{"Swap": permanentErr("swap broke")}, map[string]any{
 		"Resolve": func(_ context.Context, in activities.ResolveInput) (activities.ResolveResult, error) {
 			pulledKey = in.Key
-			return activities.ResolveResult{Key: in.Key}, nil
+			return activities.ResolveResult{Key: in.Key, Staging: staged}, nil
 		}})
 	pull := task("pull")
 	pull.WorkerHost = "staging-db1"

@@ -125,13 +125,3 @@ func seconds(ctx workflow.Context, since time.Time) float64 {
 	return workflow.Now(ctx).Sub(since).Seconds()
 }
 
-// targetID is the workflow ID of a run of task. Runs started before
-// workflow IDs named the database server had "envsync-<host>-<database>";
-// GetVersion keeps replaying them with that, so an upgrade does not break
-// a push in flight.
-func targetID(ctx workflow.Context, task config.Task) string {
-	if workflow.GetVersion(ctx, "target-workflow-id", workflow.DefaultVersion, 1) == workflow.DefaultVersion && task.Action != config.ActionS3Sync {
-		return "envsync-" + task.WorkerHost + "-" + task.Database
-	}
-	return task.WorkflowID()
-}

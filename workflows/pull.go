@@ -4,12 +4,11 @@ import (
 	"fmt"
 	"time"
 
+	"go.temporal.io/sdk/temporal"
 	"go.temporal.io/sdk/workflow"
 
 	"github.com/envsync/envsync/activities"
 	"github.com/envsync/envsync/config"
-	"github.com/envsync/envsync/engine"
-	"github.com/envsync/envsync/store"
 )
 
 // PullInput starts a pull.
@@ -55,18 +54,6 @@ type PullResult struct {
 	Notes []string `json:"notes,omitempty"`
 }
 
-// legacyNative reports whether this is a run started before native stores
-// (a server's own snapshot repository) shared the Dump, Resolve and Restore
-// steps, replaying with such a store: it scheduled the Snapshot* activities
-// by name, and must again. Only such replays read the store registry here.
-func legacyNative(ctx workflow.Context, task config.Task) bool {
-	if workflow.GetVersion(ctx, "native-store-steps", workflow.DefaultVersion, 1) != workflow.DefaultVersion {
-		return false
-	}
-	info, _ := store.Lookup(task.StorageBackend)
-	return info.Native
-}
-
 // Pull locks reboots, runs the before hooks, picks the dump (newest complete
 // one, the one taken in the -t minute, or an exact key), downloads and
 // verifies it, restores it into a staging database and only then swaps it
@@ -95,17 +82,11 @@ func Pull(ctx workflow.Context, in PullInput) (res PullResult, err error) {
 		return PullResult{Database: task.Database, Skipped: skip}, err
 	}
 	runID := workflow.GetInfo(ctx).WorkflowExecution.RunID
-	resolve, restore := a.Resolve, a.Restore
-	legacy := legacyNative(ctx, task)
-	if legacy {
-		resolve, restore = a.SnapshotResolve, a.SnapshotRestore
-	}
 	// Resolve holds the dump it picks against pruning until this run
-	// ends. Runs started before holds existed replay without one.
-	hold := !legacy && workflow.GetVersion(ctx, "pull-hold", workflow.DefaultVersion, 1) != workflow.DefaultVersion
+	// ends.
 	var rr activities.ResolveResult
-	if err := workflow.ExecuteActivity(on(ctx, task, r.t, stepResolve), resolve,
-		activities.ResolveInput{Task: task, Minute: minute, Key: in.Key, Hold: hold}).Get(ctx, &rr); err != nil {
+	if err := workflow.ExecuteActivity(on(ctx, task, r.t, stepResolve), a.Resolve,
+		activities.ResolveInput{Task: task, Minute: minute, Key: in.Key, Hold: true}).Get(ctx, &rr); err != nil {
 		return res, explain(task, r.t, "find dump of "+task.DumpName(), err)
 	}
 	r.key = rr.Key
@@ -124,13 +105,12 @@ func Pull(ctx workflow.Context, in PullInput) (res PullResult, err error) {
 		})
 	}
 	// The host names the staging copy: only the engine knows its limit.
-	// Runs started before it did computed it here, with the same limit.
 	staging := rr.Staging
 	if staging == "" {
-		info, _ := engine.Lookup(task.DBMS) // validated above
-		staging = engine.StagingName(task.Database, runID, info.MaxName)
+		return res, temporal.NewNonRetryableApplicationError("find dump of "+task.DumpName()+": the worker named no staging copy to restore into; upgrade the worker on "+task.WorkerHost,
+			"InvalidResult", nil)
 	}
-	native := rr.Native || legacy
+	native := rr.Native
 	// The dump streams from the store into the staging copy, verified on
 	// the way; a parallel restore needs it on this host first. A snapshot
 	// in the server's own repository (rr.Native) is restored by the
@@ -138,12 +118,8 @@ func Pull(ctx workflow.Context, in PullInput) (res PullResult, err error) {
 	// attempt counts.
 	ri := activities.RestoreInput{Task: task, Key: rr.Key, Size: rr.Size, SHA256: rr.SHA256, Compression: rr.Compression,
 		Staging: staging, Origin: rr.Origin, Jobs: task.RestoreJobs, Encrypted: rr.Encrypted}
-	// Runs started before the streamed restore downloaded first; they
-	// replay that way.
-	downloadFirst := task.RestoreJobs > 1 ||
-		workflow.GetVersion(ctx, "streamed-restore", workflow.DefaultVersion, 1) == workflow.DefaultVersion
 	var downloadSeconds float64
-	if !native && downloadFirst {
+	if !native && task.RestoreJobs > 1 {
 		began := workflow.Now(ctx)
 		var d activities.DownloadResult
 		if err := workflow.ExecuteActivity(on(ctx, task, r.t, stepTransfer), a.Download,
@@ -163,15 +139,14 @@ func Pull(ctx workflow.Context, in PullInput) (res PullResult, err error) {
 	})
 	began := workflow.Now(ctx)
 	var restored activities.RestoreResult
-	if err := workflow.ExecuteActivity(on(ctx, task, r.t, stepRestore), restore, ri).Get(ctx, &restored); err != nil {
+	if err := workflow.ExecuteActivity(on(ctx, task, r.t, stepRestore), a.Restore, ri).Get(ctx, &restored); err != nil {
 		return res, explain(task, r.t, fmt.Sprintf("restore %s into staging database %s (the live database is untouched)", rr.Key, staging), err)
 	}
 	restoreSeconds := seconds(ctx, began)
 	// Compared before sanitising: the check is of the data path (the copy
 	// holds what the dump held), and sanitise rules that delete rows
-	// would otherwise have to be subtracted. Runs started before this
-	// step replay without it.
-	if !native && task.Verifies() && workflow.GetVersion(ctx, "verify-counts", workflow.DefaultVersion, 1) == 1 {
+	// would otherwise have to be subtracted.
+	if !native && task.Verifies() {
 		var vr activities.VerifyResult
 		if err := workflow.ExecuteActivity(on(ctx, task, r.t, stepVerify), a.Verify,
 			activities.VerifyInput{Task: task, Key: rr.Key, Staging: staging}).Get(ctx, &vr); err != nil {

@@ -106,20 +106,6 @@ func Push(ctx workflow.Context, in PushInput) (res PushResult, err error) {
 	if skip, err := r.preflight(ctx); err != nil || skip != "" {
 		return PushResult{Skipped: skip}, err
 	}
-	if legacyNative(ctx, task) {
-		var s activities.SnapshotResult
-		if err := workflow.ExecuteActivity(on(ctx, task, r.t, stepDump), a.SnapshotPush, activities.DumpInput{Task: task}).Get(ctx, &s); err != nil {
-			return res, explain(task, r.t, "snapshot "+task.Database, err)
-		}
-		r.key, r.location = s.Name, task.StorageBackend+"://"+task.URL
-		res = PushResult{Key: s.Name, Location: r.location, DumpSeconds: s.Seconds}
-		for _, pull := range in.Then {
-			res.Chained = append(res.Chained, startChained(ctx, pull, s.Name))
-		}
-		res.TotalSeconds = seconds(ctx, r.start)
-		return res, nil
-	}
-
 	// The dump streams to the store as it is taken; only a before_upload
 	// push keeps it on the host to sanitise it first. A store the database
 	// server keeps itself (a snapshot repository) takes the dump in the
@@ -161,10 +147,8 @@ func Push(ctx workflow.Context, in PushInput) (res PushResult, err error) {
 		res.Chained = append(res.Chained, startChained(ctx, pull, u.Key))
 	}
 	// After the chained pulls start, so pruning never delays them; the
-	// new dump is the newest, which a prune never removes. Runs started
-	// before retention existed replay without the step.
-	if !d.Native && (task.Keep > 0 || task.KeepDays > 0) &&
-		workflow.GetVersion(ctx, "prune-after-push", workflow.DefaultVersion, 1) != workflow.DefaultVersion {
+	// new dump is the newest, which a prune never removes.
+	if !d.Native && (task.Keep > 0 || task.KeepDays > 0) {
 		pruneAfterPush(ctx, task, r.t, &res)
 	}
 	res.TotalSeconds = seconds(ctx, r.start)
@@ -176,7 +160,7 @@ func Push(ctx workflow.Context, in PushInput) (res PushResult, err error) {
 // starts it. Either way the push only waits for the start, so a failing
 // pull is visible on its own and does not turn the push red.
 func startChained(ctx workflow.Context, pull config.Task, key string) ChainedRun {
-	out := ChainedRun{Task: pull.Name, Namespace: pull.Namespace, Profile: pull.TemporalProfile, WorkflowID: targetID(ctx, pull)}
+	out := ChainedRun{Task: pull.Name, Namespace: pull.Namespace, Profile: pull.TemporalProfile, WorkflowID: pull.WorkflowID()}
 	log := workflow.GetLogger(ctx)
 	if pull.TemporalAddress == "" && pull.TemporalProfile == "" && (pull.Namespace == "" || pull.Namespace == workflow.GetInfo(ctx).Namespace) {
 		cctx := workflow.WithChildOptions(ctx, workflow.ChildWorkflowOptions{

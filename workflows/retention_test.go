@@ -92,7 +92,7 @@ func TestPullReleasesItsHoldHoweverItEnds(t *testing.T) {
 		if !in.Hold {
 			t.Error("Resolve was not asked to hold the dump")
 		}
-		return activities.ResolveResult{Key: "pg/2026-11-25T233005Z-orders.gz", Size: 42, SHA256: strings.Repeat("a", 64),
+		return activities.ResolveResult{Key: "pg/2026-11-25T233005Z-orders.gz", Size: 42, SHA256: strings.Repeat("a", 64), Staging: staged,
 			Hold: "pg/.envsync-holds/2026-11-25T233005Z-orders.gz/pull-r.json"}, nil
 	}}
 	for _, fail := range []map[string]error{nil, {"Restore": permanentErr("pg_restore exited 1")}} {
@@ -109,7 +109,7 @@ func TestPullReleasesItsHoldHoweverItEnds(t *testing.T) {
 
 func TestPullWithoutHoldReleasesNothing(t *testing.T) {
 	resolve := map[string]any{"Resolve": func(context.Context, activities.ResolveInput) (activities.ResolveResult, error) {
-		return activities.ResolveResult{Key: "pg/2026-11-25T233005Z-orders.gz", Size: 42, SHA256: strings.Repeat("a", 64),
+		return activities.ResolveResult{Key: "pg/2026-11-25T233005Z-orders.gz", Size: 42, SHA256: strings.Repeat("a", 64), Staging: staged,
 			HoldError: "could not write hold: access denied"}, nil
 	}}
 	env, c := setup(t, nil, resolve)

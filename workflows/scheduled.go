@@ -33,7 +33,7 @@ type ScheduledResult struct {
 // one. A scheduled pull never has AllowProtected.
 func Scheduled(ctx workflow.Context, in ScheduledInput) (ScheduledResult, error) {
 	task := in.Task
-	res := ScheduledResult{WorkflowID: targetID(ctx, task)}
+	res := ScheduledResult{WorkflowID: task.WorkflowID()}
 	cctx := workflow.WithChildOptions(ctx, workflow.ChildWorkflowOptions{
 		WorkflowID:            res.WorkflowID,
 		TaskQueue:             config.CentralQueue,

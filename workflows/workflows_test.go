@@ -46,6 +46,9 @@ func (c *counts) get(name string) int32 {
 	return c.m[name].Load()
 }
 
+// staged is the staging copy the Resolve mocks name, as Resolve does.
+const staged = "orders_envsync_1a2b3c4d"
+
 var (
 	acts     = &activities.Activities{}
 	notifier = &notify.Activities{}
@@ -93,7 +96,8 @@ func setup(t *testing.T, fail map[string]error, override ...map[string]any) (*te
 		if in.Key != "" {
 			key = in.Key
 		}
-		return activities.ResolveResult{Key: key, Size: 42, SHA256: strings.Repeat("a", 64)}, step("Resolve")
+		return activities.ResolveResult{Key: key, Size: 42, SHA256: strings.Repeat("a", 64), Compression: "zstd",
+			Staging: staged, Hold: "pg/.envsync-holds/orders/pull-1.json"}, step("Resolve")
 	})
 	on(acts.Download, "Download", func(context.Context, activities.DownloadInput) (activities.DownloadResult, error) {
 		return activities.DownloadResult{Path: "/tmp/y.gz"}, step("Download")
@@ -303,7 +307,7 @@ func TestPullTimestampSelectsThatMinute(t *testing.T) {
 	var got time.Time
 	env, _ := setup(t, nil, map[string]any{"Resolve": func(_ context.Context, in activities.ResolveInput) (activities.ResolveResult, error) {
 		got = in.Minute
-		return activities.ResolveResult{Key: "pg/2026-11-20T083012Z-orders.gz"}, nil
+		return activities.ResolveResult{Key: "pg/2026-11-20T083012Z-orders.gz", Staging: staged}, nil
 	}})
 	env.ExecuteWorkflow(Pull, PullInput{Task: task("pull"), Timestamp: "2026-11-20T08:30"})
 	if err := env.GetWorkflowError(); err != nil {
