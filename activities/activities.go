@@ -96,7 +96,7 @@ func (a *Activities) engine(t config.Task) (engine.Engine, error) {
 	}
 	if t.DatabaseHostname != "" {
 		if _, _, err := config.SplitHostPort(t.DatabaseHostname); err != nil {
-			return nil, permanent("InvalidTask", fmt.Errorf("database_hostname %q: %w", t.DatabaseHostname, err))
+			return nil, permanent(ErrInvalidTask, fmt.Errorf("database_hostname %q: %w", t.DatabaseHostname, err))
 		}
 	}
 	eng, err := info.New(t.Spec(), engine.Settings{Values: a.cfg.Engines, Logger: a.cfg.Logger, DumpPriority: a.cfg.DumpPriority})
@@ -110,7 +110,7 @@ func (a *Activities) engine(t config.Task) (engine.Engine, error) {
 func engineInfo(t config.Task) (engine.Info, error) {
 	info, ok := engine.Lookup(t.DBMS)
 	if !ok {
-		return info, permanent("InvalidTask", fmt.Errorf("dbms %q is not supported by this worker (it has %s)", t.DBMS, strings.Join(engine.Names(), ", ")))
+		return info, permanent(ErrInvalidTask, fmt.Errorf("dbms %q is not supported by this worker (it has %s)", t.DBMS, strings.Join(engine.Names(), ", ")))
 	}
 	return info, nil
 }
@@ -129,7 +129,7 @@ func (a *Activities) native(t config.Task) (engine.Snapshotter, bool, error) {
 	}
 	s, ok := eng.(engine.Snapshotter)
 	if !ok {
-		return nil, true, permanent("InvalidTask", fmt.Errorf("dbms %s declares store %s but cannot snapshot", t.DBMS, info.Native))
+		return nil, true, permanent(ErrInvalidTask, fmt.Errorf("dbms %s declares store %s but cannot snapshot", t.DBMS, info.Native))
 	}
 	return s, true, nil
 }
@@ -141,11 +141,17 @@ func (a *Activities) store(ctx context.Context, t config.Task) (store.Store, err
 // storeFor is the task's store, tuned for an upload of about expect bytes
 // (0: unknown).
 func (a *Activities) storeFor(ctx context.Context, t config.Task, expect int64) (store.Store, error) {
-	info, ok := store.Lookup(t.StorageBackend)
+	return a.storeAt(ctx, t.StorageBackend, t.URL, expect)
+}
+
+// storeAt opens the store backend names at url, with this host's settings
+// for it (an s3_sync reads one bucket and writes another).
+func (a *Activities) storeAt(ctx context.Context, backend, url string, expect int64) (store.Store, error) {
+	info, ok := store.Lookup(backend)
 	if !ok || info.Native {
-		return nil, permanent("InvalidTask", fmt.Errorf("storagebackend %q is not supported by this worker for streamed dumps", t.StorageBackend))
+		return nil, permanent(ErrInvalidTask, fmt.Errorf("storagebackend %q is not supported by this worker for streamed dumps", backend))
 	}
-	return info.New(ctx, store.Spec{URL: t.URL, ExpectedSize: expect, StallAfter: a.cfg.StallAfter, AnswerWithin: a.cfg.AnswerWithin,
+	return info.New(ctx, store.Spec{URL: url, ExpectedSize: expect, StallAfter: a.cfg.StallAfter, AnswerWithin: a.cfg.AnswerWithin,
 		S3Endpoint: a.cfg.S3Endpoint, S3Region: a.cfg.S3Region, S3NoEncryption: a.cfg.S3NoEncryption,
 		SSHIdentity: a.cfg.SSHIdentity, SSHKnownHosts: a.cfg.SSHKnownHosts, UploadLimit: a.cfg.UploadLimit})
 }
@@ -167,7 +173,7 @@ func classify(err error) error {
 		return err
 	}
 	if engine.IsPermanent(err) {
-		return permanent("EngineFailed", err)
+		return permanent(ErrEngineFailed, err)
 	}
 	return err
 }

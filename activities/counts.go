@@ -164,7 +164,7 @@ func (a *Activities) Verify(ctx context.Context, in VerifyInput) (VerifyResult, 
 		res.Notes = append(res.Notes, d.String()+" (counted beside the dump)")
 	}
 	if len(fatal) > 0 {
-		return VerifyResult{}, permanent("CountMismatch", fmt.Errorf("staging copy %s does not hold what dump %s held: %s; the live database is untouched (verify: none skips this check)",
+		return VerifyResult{}, permanent(ErrCountMismatch, fmt.Errorf("staging copy %s does not hold what dump %s held: %s; the live database is untouched (verify: none skips this check)",
 			in.Staging, in.Key, dump.Describe(fatal, 5)))
 	}
 	return res, nil

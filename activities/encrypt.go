@@ -23,7 +23,7 @@ func ageRecipients(t config.Task) ([]age.Recipient, error) {
 	for _, s := range t.EncryptTo {
 		r, err := age.ParseX25519Recipient(s)
 		if err != nil {
-			return nil, permanent("InvalidTask", fmt.Errorf("encrypt_to %q: %w", s, err))
+			return nil, permanent(ErrInvalidTask, fmt.Errorf("encrypt_to %q: %w", s, err))
 		}
 		out = append(out, r)
 	}
@@ -70,6 +70,6 @@ func (a *Activities) canOpen(key string, enc *dump.Encrypted) error {
 	if len(mine) > 0 {
 		have = strings.Join(mine, ", ")
 	}
-	return permanent("NoIdentity", fmt.Errorf("dump %s is encrypted to %d recipient(s) (fingerprints %s), and this worker's age identities are %s; nothing was restored, the live database is untouched",
+	return permanent(ErrNoIdentity, fmt.Errorf("dump %s is encrypted to %d recipient(s) (fingerprints %s), and this worker's age identities are %s; nothing was restored, the live database is untouched",
 		key, len(enc.Recipients), strings.Join(enc.Recipients, ", "), have))
 }

@@ -28,14 +28,14 @@ type HookInput struct {
 // Temporal: a hook may print things that should not be in workflow history.
 func (a *Activities) RunHook(ctx context.Context, in HookInput) error {
 	if a.cfg.HooksDir == "" {
-		return permanent("HookMissing", fmt.Errorf("task %s names hook %q but this worker has no hooks directory (start it with --hooks-dir)", in.Task.Name, in.Name))
+		return permanent(ErrHookMissing, fmt.Errorf("task %s names hook %q but this worker has no hooks directory (start it with --hooks-dir)", in.Task.Name, in.Name))
 	}
 	if strings.ContainsAny(in.Name, `/\`) || in.Name == "" || strings.HasPrefix(in.Name, ".") {
-		return permanent("HookMissing", fmt.Errorf("hook name %q is not a plain file name", in.Name))
+		return permanent(ErrHookMissing, fmt.Errorf("hook name %q is not a plain file name", in.Name))
 	}
 	path := filepath.Join(a.cfg.HooksDir, in.Name)
 	if fi, err := os.Stat(path); err != nil || fi.Mode()&0o111 == 0 {
-		return permanent("HookMissing", fmt.Errorf("hook %s is missing or not executable on this host", path))
+		return permanent(ErrHookMissing, fmt.Errorf("hook %s is missing or not executable on this host", path))
 	}
 	cmd := exec.CommandContext(ctx, path)
 	cmd.Env = append(os.Environ(),
@@ -45,7 +45,7 @@ func (a *Activities) RunHook(ctx context.Context, in HookInput) error {
 	a.cfg.Logger.Info("hook ran", "hook", path, "phase", in.Phase, "task", in.Task.Name, "output", string(out), "error", err)
 	var exit *exec.ExitError
 	if errors.As(err, &exit) {
-		return permanent("HookFailed", fmt.Errorf("%s hook %s exited %d (its output is in the worker's log on this host)", in.Phase, in.Name, exit.ExitCode()))
+		return permanent(ErrHookFailed, fmt.Errorf("%s hook %s exited %d (its output is in the worker's log on this host)", in.Phase, in.Name, exit.ExitCode()))
 	}
 	if err != nil {
 		return fmt.Errorf("run %s hook %s: %w", in.Phase, in.Name, err)

@@ -7,6 +7,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	_ "github.com/envsync/envsync/engine/all" // the engines and stores tasks name
 )
 
 func TestParseRate(t *testing.T) {

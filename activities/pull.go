@@ -101,11 +101,11 @@ func (a *Activities) Resolve(ctx context.Context, in ResolveInput) (res ResolveR
 		}
 		c, err := dump.Choose(dump.Candidates(in.Task.Path, in.Task.DumpName(), keys), in.Minute)
 		if err != nil {
-			return ResolveResult{}, permanent("NoDump", fmt.Errorf("dumps of %s in %s: %w", in.Task.DumpName(), loc, err))
+			return ResolveResult{}, permanent(ErrNoDump, fmt.Errorf("dumps of %s in %s: %w", in.Task.DumpName(), loc, err))
 		}
 		key = c.Key
 	} else if db, _, ok := dump.Parse(in.Task.Path, key); !ok || db != in.Task.DumpName() {
-		return ResolveResult{}, permanent("NoDump", fmt.Errorf("key %s is not a dump of %s under %s", key, in.Task.DumpName(), loc))
+		return ResolveResult{}, permanent(ErrNoDump, fmt.Errorf("key %s is not a dump of %s under %s", key, in.Task.DumpName(), loc))
 	}
 	// The hold goes down before the manifest is read: a prune that did
 	// not see it deletes the manifest first, so this read fails cleanly,
@@ -126,11 +126,11 @@ func (a *Activities) Resolve(ctx context.Context, in ResolveInput) (res ResolveR
 		return ResolveResult{}, err
 	}
 	if m.DBMS != in.Task.DBMS || m.Database != in.Task.DumpName() {
-		return ResolveResult{}, permanent("WrongDump", fmt.Errorf("dump %s is a %s dump of %s, but the task restores %s dumps of %s",
+		return ResolveResult{}, permanent(ErrWrongDump, fmt.Errorf("dump %s is a %s dump of %s, but the task restores %s dumps of %s",
 			key, m.DBMS, m.Database, in.Task.DBMS, in.Task.DumpName()))
 	}
 	if in.Task.RequireSanitised && (m.Sanitised == nil || !m.Sanitised.Verified || m.Sanitised.RulesSHA256 == "") {
-		return ResolveResult{}, permanent("NotSanitised", fmt.Errorf("dump %s was not sanitised before upload, and this task requires sanitised dumps; point it at the sanitised_path of a before_upload push", key))
+		return ResolveResult{}, permanent(ErrNotSanitised, fmt.Errorf("dump %s was not sanitised before upload, and this task requires sanitised dumps; point it at the sanitised_path of a before_upload push", key))
 	}
 	if err := a.canOpen(key, m.Encrypted); err != nil {
 		return ResolveResult{}, err
@@ -145,7 +145,7 @@ func (a *Activities) readManifest(ctx context.Context, st store.Store, key strin
 	mkey := dump.ManifestKey(key)
 	r, err := st.Get(ctx, mkey, 0)
 	if errors.Is(err, store.ErrNotExist) {
-		return dump.Manifest{}, permanent("NoDump", fmt.Errorf("dump %s has no manifest, so it is incomplete and will not be restored", key))
+		return dump.Manifest{}, permanent(ErrNoDump, fmt.Errorf("dump %s has no manifest, so it is incomplete and will not be restored", key))
 	} else if err != nil {
 		return dump.Manifest{}, fmt.Errorf("read manifest %s: %w", mkey, err)
 	}
@@ -156,7 +156,7 @@ func (a *Activities) readManifest(ctx context.Context, st store.Store, key strin
 	}
 	m, err := dump.UnmarshalManifest(mkey, body)
 	if err != nil {
-		return m, permanent("BadManifest", err)
+		return m, permanent(ErrBadManifest, err)
 	}
 	return m, nil
 }
@@ -192,7 +192,7 @@ func (a *Activities) Download(ctx context.Context, in DownloadInput) (DownloadRe
 		return DownloadResult{}, fmt.Errorf("download %s: %w", in.Dump.Key, err)
 	}
 	if obj.Size != in.Dump.Size {
-		return DownloadResult{}, permanent("CorruptDump", fmt.Errorf("dump %s is %d bytes but its manifest says %d (truncated or replaced); refusing to restore it, the live database is untouched",
+		return DownloadResult{}, permanent(ErrCorruptDump, fmt.Errorf("dump %s is %d bytes but its manifest says %d (truncated or replaced); refusing to restore it, the live database is untouched",
 			in.Dump.Key, obj.Size, in.Dump.Size))
 	}
 	path, err := a.tempPath(ctx, in.Task, "pull")
@@ -269,7 +269,7 @@ func (a *Activities) Download(ctx context.Context, in DownloadInput) (DownloadRe
 		if have > 0 {
 			return DownloadResult{}, err // the resumed part may be at fault: retry from scratch
 		}
-		return DownloadResult{}, permanent("CorruptDump", err)
+		return DownloadResult{}, permanent(ErrCorruptDump, err)
 	}
 	return DownloadResult{Path: path, Seconds: time.Since(start).Seconds(), ResumedAt: have}, nil
 }
@@ -336,7 +336,7 @@ func (a *Activities) Restore(ctx context.Context, in RestoreInput) (RestoreResul
 	if in.Path != "" {
 		f, err := os.Open(in.Path)
 		if err != nil {
-			return RestoreResult{}, permanent("DumpFileMissing", fmt.Errorf("downloaded dump %s is gone from this host; run the pull again", in.Path))
+			return RestoreResult{}, permanent(ErrDumpFileMissing, fmt.Errorf("downloaded dump %s is gone from this host; run the pull again", in.Path))
 		}
 		defer f.Close()
 		if fi, err := f.Stat(); err == nil {
@@ -361,7 +361,7 @@ func (a *Activities) Restore(ctx context.Context, in RestoreInput) (RestoreResul
 	if obj, err := st.Stat(ctx, key); err != nil {
 		return RestoreResult{}, storeError(fmt.Errorf("restore %s: %w", key, err))
 	} else if obj.Size != in.Size {
-		return RestoreResult{}, permanent("CorruptDump", fmt.Errorf("dump %s is %d bytes but its manifest says %d (truncated or replaced); refusing to restore it, the live database is untouched",
+		return RestoreResult{}, permanent(ErrCorruptDump, fmt.Errorf("dump %s is %d bytes but its manifest says %d (truncated or replaced); refusing to restore it, the live database is untouched",
 			key, obj.Size, in.Size))
 	}
 	body, err := st.Get(ctx, key, 0)
@@ -386,7 +386,7 @@ func (a *Activities) Restore(ctx context.Context, in RestoreInput) (RestoreResul
 		// stands, and the rest of a large dump is not read to check it.
 		return RestoreResult{}, rerr
 	case src.n != in.Size || src.sha256() != in.SHA256:
-		return RestoreResult{}, permanent("CorruptDump", fmt.Errorf("dump %s is damaged: it has %d bytes with sha256 %s, its manifest says %d bytes with sha256 %s; the staging copy is dropped and the live database is untouched",
+		return RestoreResult{}, permanent(ErrCorruptDump, fmt.Errorf("dump %s is damaged: it has %d bytes with sha256 %s, its manifest says %d bytes with sha256 %s; the staging copy is dropped and the live database is untouched",
 			key, src.n, src.sha256(), in.Size, in.SHA256))
 	case rerr != nil:
 		return RestoreResult{}, rerr
@@ -430,7 +430,7 @@ func (v *verifying) sha256() string { return hex.EncodeToString(v.sum.Sum(nil)) 
 func restoreCompressed(ctx context.Context, eng engine.Engine, r io.Reader, staging, key string, origin dump.Origin, compression string, ids ...age.Identity) ([]string, error) {
 	zr, err := dump.NewReader(r, compression, ids...)
 	if err != nil {
-		return nil, permanent("CorruptDump", fmt.Errorf("dump %s is damaged: not %s data (%v); the live database is untouched", key, compression, err))
+		return nil, permanent(ErrCorruptDump, fmt.Errorf("dump %s is damaged: not %s data (%v); the live database is untouched", key, compression, err))
 	}
 	defer zr.Close()
 	notes, err := eng.Restore(ctx, zr, staging, origin)
@@ -439,7 +439,7 @@ func restoreCompressed(ctx context.Context, eng engine.Engine, r io.Reader, stag
 		limit = 64 << 20
 	}
 	if damage := zr.Finish(limit); damage != nil {
-		return nil, permanent("CorruptDump", fmt.Errorf("dump %s is damaged: decompressing it failed (%v); the live database is untouched", key, damage))
+		return nil, permanent(ErrCorruptDump, fmt.Errorf("dump %s is damaged: decompressing it failed (%v); the live database is untouched", key, damage))
 	}
 	return notes, classify(err)
 }
@@ -450,7 +450,7 @@ func restoreCompressed(ctx context.Context, eng engine.Engine, r io.Reader, stag
 func (a *Activities) restoreParallel(ctx context.Context, eng engine.Engine, r io.Reader, in RestoreInput) ([]string, error) {
 	pr, ok := eng.(engine.ParallelRestorer)
 	if !ok {
-		return nil, permanent("InvalidTask", fmt.Errorf("dbms %s cannot restore in parallel; remove restore_jobs", in.Task.DBMS))
+		return nil, permanent(ErrInvalidTask, fmt.Errorf("dbms %s cannot restore in parallel; remove restore_jobs", in.Task.DBMS))
 	}
 	path, err := a.tempPath(ctx, in.Task, "pull-archive")
 	if err != nil {
@@ -464,7 +464,7 @@ func (a *Activities) restoreParallel(ctx context.Context, eng engine.Engine, r i
 	zr, err := dump.NewReader(r, in.Compression, a.decryptFor(in)...)
 	if err != nil {
 		f.Close()
-		return nil, permanent("CorruptDump", fmt.Errorf("dump %s is damaged: not %s data (%v); the live database is untouched", in.Key, in.Compression, err))
+		return nil, permanent(ErrCorruptDump, fmt.Errorf("dump %s is damaged: not %s data (%v); the live database is untouched", in.Key, in.Compression, err))
 	}
 	_, err = io.Copy(f, zr)
 	zr.Close()
@@ -473,7 +473,7 @@ func (a *Activities) restoreParallel(ctx context.Context, eng engine.Engine, r i
 	}
 	switch {
 	case zr.Damage() != nil:
-		return nil, permanent("CorruptDump", fmt.Errorf("dump %s is damaged: decompressing it failed (%v); the live database is untouched", in.Key, zr.Damage()))
+		return nil, permanent(ErrCorruptDump, fmt.Errorf("dump %s is damaged: decompressing it failed (%v); the live database is untouched", in.Key, zr.Damage()))
 	case isNoSpace(err):
 		return nil, noSpace(filepath.Dir(path), in.Size*3, true)
 	case err != nil:

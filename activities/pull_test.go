@@ -84,7 +84,7 @@ func TestDownloadRefusesMismatch(t *testing.T) {
 	d.SHA256 = strings.Repeat("0", 64)
 	_, err := download(t, DownloadInput{Task: task, Dump: d})
 	var appErr *temporal.ApplicationError
-	if !errors.As(err, &appErr) || appErr.Type() != "CorruptDump" || !appErr.NonRetryable() || !strings.Contains(err.Error(), "live database is untouched") {
+	if !errors.As(err, &appErr) || appErr.Type() != ErrCorruptDump || !appErr.NonRetryable() || !strings.Contains(err.Error(), "live database is untouched") {
 		t.Fatalf("error = %v; want a non-retryable CorruptDump", err)
 	}
 	entries, _ := os.ReadDir(task.TempPath)
@@ -94,7 +94,7 @@ func TestDownloadRefusesMismatch(t *testing.T) {
 
 	d.Size = int64(len(data)) + 10
 	_, err = download(t, DownloadInput{Task: task, Dump: d})
-	if !errors.As(err, &appErr) || appErr.Type() != "CorruptDump" || !strings.Contains(err.Error(), "truncated") {
+	if !errors.As(err, &appErr) || appErr.Type() != ErrCorruptDump || !strings.Contains(err.Error(), "truncated") {
 		t.Errorf("size mismatch: %v", err)
 	}
 }

@@ -297,7 +297,7 @@ func (a *Activities) dumpTo(ctx context.Context, t config.Task, kind string, upl
 	}
 	w, err := dump.NewWriter(sink, comp, t.CompressionLevel, recipients...)
 	if err != nil {
-		return DumpResult{}, permanent("InvalidTask", err)
+		return DumpResult{}, permanent(ErrInvalidTask, err)
 	}
 	m.track(w.In, sink.stored.Load, res.Key)
 	info, derr := eng.Dump(ctx, w)
@@ -379,7 +379,7 @@ func (a *Activities) dumpTo(ctx context.Context, t config.Task, kind string, upl
 // attempt; other store errors are left to the retry policy.
 func storeError(err error) error {
 	if errors.Is(err, store.ErrRefused) {
-		return permanent("StoreRefused", err)
+		return permanent(ErrStoreRefused, err)
 	}
 	return err
 }
@@ -465,7 +465,7 @@ func (a *Activities) Upload(ctx context.Context, in UploadInput) (UploadResult, 
 	}
 	f, err := os.Open(in.Dump.Path)
 	if errors.Is(err, fs.ErrNotExist) {
-		return UploadResult{}, permanent("DumpFileMissing", fmt.Errorf("dump file %s is gone from this host (was the worker moved or the temp dir cleaned?); run the push again", in.Dump.Path))
+		return UploadResult{}, permanent(ErrDumpFileMissing, fmt.Errorf("dump file %s is gone from this host (was the worker moved or the temp dir cleaned?); run the push again", in.Dump.Path))
 	} else if err != nil {
 		return UploadResult{}, err
 	}

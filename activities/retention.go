@@ -239,7 +239,7 @@ func (a *Activities) Keep(ctx context.Context, in KeepInput) (KeepResult, error)
 	hk := retention.HoldKey(p, in.Key, retention.Forever)
 	res := KeepResult{Key: in.Key, Hold: hk, Location: loc, Released: in.Release}
 	if _, _, ok := dump.Parse(p, in.Key); !ok {
-		return res, permanent("NoDump", fmt.Errorf("%s is not a dump key under %s (give the data key a push printed, e.g. %s)",
+		return res, permanent(ErrNoDump, fmt.Errorf("%s is not a dump key under %s (give the data key a push printed, e.g. %s)",
 			in.Key, loc, dump.Key(p, t.Database, time.Date(2026, 11, 26, 23, 30, 0, 0, time.UTC), dump.Zstd)))
 	}
 	st, err := a.store(ctx, t)
@@ -258,7 +258,7 @@ func (a *Activities) Keep(ctx context.Context, in KeepInput) (KeepResult, error)
 		return res, nil
 	}
 	if _, err := st.Stat(ctx, dump.ManifestKey(in.Key)); errors.Is(err, store.ErrNotExist) {
-		return res, permanent("NoDump", fmt.Errorf("%s has no manifest in %s: it is not a complete dump, so there is nothing to keep", in.Key, loc))
+		return res, permanent(ErrNoDump, fmt.Errorf("%s has no manifest in %s: it is not a complete dump, so there is nothing to keep", in.Key, loc))
 	} else if err != nil {
 		return res, fmt.Errorf("look for manifest of %s: %w", in.Key, err)
 	}
@@ -295,7 +295,7 @@ type ReleaseInput struct {
 // ReleaseHold removes a pull's hold when the pull ends, however it ends.
 func (a *Activities) ReleaseHold(ctx context.Context, in ReleaseInput) error {
 	if !retention.IsHoldKey(in.Task.Path, in.Hold) {
-		return permanent("InvalidInput", fmt.Errorf("%s is not a hold under %s", in.Hold, in.Task.Path))
+		return permanent(ErrInvalidInput, fmt.Errorf("%s is not a hold under %s", in.Hold, in.Task.Path))
 	}
 	st, err := a.store(ctx, in.Task)
 	if err != nil {

@@ -33,7 +33,7 @@ type SanitiseResult struct {
 func hashKey(rules *sanitise.Rules) (string, error) {
 	key := os.Getenv("ENVSYNC_HASH_KEY")
 	if rules.NeedsHashKey() && len(key) < 16 {
-		return "", permanent("SanitiseFailed", fmt.Errorf("rule set %s uses the hash transformer: set ENVSYNC_HASH_KEY (16 characters or more, the same on every host) in this worker's environment", rules.Path))
+		return "", permanent(ErrSanitiseFailed, fmt.Errorf("rule set %s uses the hash transformer: set ENVSYNC_HASH_KEY (16 characters or more, the same on every host) in this worker's environment", rules.Path))
 	}
 	return key, nil
 }
@@ -42,7 +42,7 @@ func (a *Activities) sanitise(ctx context.Context, t config.Task, staging string
 	start := time.Now()
 	rules, err := sanitise.LoadChecked(t.SanitiseRules, t.SanitiseSHA256)
 	if err != nil {
-		return SanitiseResult{}, permanent("SanitiseFailed", err)
+		return SanitiseResult{}, permanent(ErrSanitiseFailed, err)
 	}
 	key, err := hashKey(rules)
 	if err != nil {
@@ -54,14 +54,14 @@ func (a *Activities) sanitise(ctx context.Context, t config.Task, staging string
 	}
 	s, ok := eng.(engine.Sanitiser)
 	if !ok {
-		return SanitiseResult{}, permanent("SanitiseFailed", fmt.Errorf("dbms %s cannot be sanitised", t.DBMS))
+		return SanitiseResult{}, permanent(ErrSanitiseFailed, fmt.Errorf("dbms %s cannot be sanitised", t.DBMS))
 	}
 	m := startMeter(ctx) // heartbeats while the statements run
 	defer m.Stop()
 	rep, err := s.Sanitise(ctx, staging, rules, key)
 	if err != nil {
 		if engine.IsPermanent(err) {
-			return SanitiseResult{}, permanent("SanitiseFailed", err)
+			return SanitiseResult{}, permanent(ErrSanitiseFailed, err)
 		}
 		return SanitiseResult{}, err
 	}
@@ -104,7 +104,7 @@ func (a *Activities) SanitiseDump(ctx context.Context, in SanitiseDumpInput) (Du
 	}()
 	f, err := os.Open(in.Dump.Path)
 	if err != nil {
-		return DumpResult{}, permanent("DumpFileMissing", fmt.Errorf("raw dump %s is gone from this host; run the push again", in.Dump.Path))
+		return DumpResult{}, permanent(ErrDumpFileMissing, fmt.Errorf("raw dump %s is gone from this host; run the push again", in.Dump.Path))
 	}
 	_, err = restoreCompressed(ctx, eng, f, scratch, in.Dump.Path, in.Dump.Origin, in.Dump.Compression)
 	f.Close()

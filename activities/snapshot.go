@@ -54,7 +54,7 @@ func snapshotResolve(ctx context.Context, s engine.Snapshotter, in ResolveInput)
 	}
 	c, err := dump.Choose(cands, in.Minute)
 	if err != nil {
-		return ResolveResult{}, permanent("NoDump", fmt.Errorf("complete snapshots of %s in repository %s: %w", in.Task.DumpName(), in.Task.URL, err))
+		return ResolveResult{}, permanent(ErrNoDump, fmt.Errorf("complete snapshots of %s in repository %s: %w", in.Task.DumpName(), in.Task.URL, err))
 	}
 	return ResolveResult{Key: c.Key, CreatedAt: c.Time, Native: true}, nil
 }
@@ -66,7 +66,7 @@ func snapshotRestore(ctx context.Context, s engine.Snapshotter, in RestoreInput)
 	start := time.Now()
 	if err := s.RestoreNamedSnapshot(ctx, in.Task.URL, in.Key, in.Staging); err != nil {
 		if errors.Is(err, engine.ErrNoSnapshot) {
-			return RestoreResult{}, permanent("NoDump", err)
+			return RestoreResult{}, permanent(ErrNoDump, err)
 		}
 		return RestoreResult{}, classify(err)
 	}

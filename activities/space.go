@@ -44,7 +44,7 @@ func noSpace(dir string, need int64, atLeast bool) error {
 	if atLeast {
 		about = "more than"
 	}
-	return permanent("NoSpace", fmt.Errorf("no space left on device in %s (needs %s %s, has %s); free space there, or set the task's temppath (or the worker's --temp-dir) to a larger disk",
+	return permanent(ErrNoSpace, fmt.Errorf("no space left on device in %s (needs %s %s, has %s); free space there, or set the task's temppath (or the worker's --temp-dir) to a larger disk",
 		dir, about, dump.HumanSize(need), have))
 }
 

@@ -15,7 +15,6 @@ import (
 	"github.com/envsync/envsync/config"
 	"github.com/envsync/envsync/dump"
 	"github.com/envsync/envsync/store"
-	"github.com/envsync/envsync/store/s3store"
 )
 
 // SyncInput asks for an s3_sync run.
@@ -49,11 +48,11 @@ type SyncResult struct {
 func (a *Activities) SyncStores(ctx context.Context, in SyncInput) (SyncResult, error) {
 	t := in.Task
 	start := time.Now()
-	src, err := s3store.New(ctx, s3store.Options{Bucket: t.URL, Endpoint: a.cfg.S3Endpoint, Region: a.cfg.S3Region, NoEncryption: a.cfg.S3NoEncryption})
+	src, err := a.storeAt(ctx, t.StorageBackend, t.URL, 0)
 	if err != nil {
 		return SyncResult{}, err
 	}
-	dst, err := s3store.New(ctx, s3store.Options{Bucket: t.TargetURL, Endpoint: a.cfg.S3Endpoint, Region: a.cfg.S3Region, NoEncryption: a.cfg.S3NoEncryption})
+	dst, err := a.storeAt(ctx, t.StorageBackend, t.TargetURL, 0)
 	if err != nil {
 		return SyncResult{}, err
 	}

@@ -29,6 +29,7 @@ import (
 	"github.com/envsync/envsync/activities"
 	"github.com/envsync/envsync/config"
 	"github.com/envsync/envsync/dump"
+	_ "github.com/envsync/envsync/engine/all" // the engines and stores tasks name
 )
 
 // rows produces n bytes of dump-like text (compressible, not trivially).

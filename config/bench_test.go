@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"strings"
 	"testing"
+
+	_ "github.com/envsync/envsync/engine/all" // the engines and stores tasks name
 )
 
 // manyTasks is a tasks file of n tasks in push/pull pairs, each push

@@ -20,7 +20,6 @@ import (
 
 	"github.com/envsync/envsync/dump"
 	"github.com/envsync/envsync/engine"
-	_ "github.com/envsync/envsync/engine/all" // the engines and stores tasks may name
 	"github.com/envsync/envsync/engine/sanitise"
 	"github.com/envsync/envsync/store"
 )
@@ -601,33 +600,6 @@ func (t *Task) MonitoredHost() string {
 	return t.WorkerHost
 }
 
-// WorkflowID names the target a run reads or writes: the worker host, the
-// database server and the database (or the directory, for files). Every
-// push and pull of one target shares it, so Temporal refuses a second run
-// of that target while one is going; a push from production and a pull into
-// staging that one worker reaches through database_hostname differ, so a
-// push can chain into that pull.
-func (t *Task) WorkflowID() string {
-	if t.Action == ActionS3Sync {
-		return "envsync-" + t.WorkerHost + "-s3sync-" + t.Name
-	}
-	return "envsync-" + t.WorkerHost + "-" + t.Target()
-}
-
-// Target is the database a run reads or writes, as the worker reaches it:
-// "<database_hostname>/<database>", "local/<database>" for the engine's
-// default server on the worker host, or the directory of a files task.
-func (t *Task) Target() string {
-	if t.Directory != "" {
-		return t.Directory // only an engine that archives a directory takes one
-	}
-	server := t.DatabaseHostname
-	if server == "" {
-		server = "local"
-	}
-	return server + "/" + t.Database
-}
-
 // DumpName is the database name dumps of this task carry in the store.
 func (t *Task) DumpName() string {
 	if t.SourceDatabase != "" {
@@ -645,12 +617,6 @@ func ParseTimestamp(source, value string) (time.Time, error) {
 	}
 	return ts, nil
 }
-
-// TaskQueue is the task queue of a worker host's activities.
-func TaskQueue(workerHost string) string { return "envsync-host-" + workerHost }
-
-// CentralQueue is where workflows run.
-const CentralQueue = "envsync"
 
 // validateCommon checks what every action shares: host, schedule, hooks.
 func (t *Task) validateCommon(bad func(field, value, reason string)) {

@@ -9,6 +9,7 @@ import (
 
 	"go.temporal.io/sdk/client"
 
+	_ "github.com/envsync/envsync/engine/all" // the engines and stores tasks name
 	"github.com/envsync/envsync/internal/pgserver"
 	"github.com/envsync/envsync/internal/testenv"
 	"github.com/envsync/envsync/workflows"

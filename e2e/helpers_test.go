@@ -16,10 +16,10 @@ import (
 
 	"github.com/envsync/envsync/activities"
 	"github.com/envsync/envsync/config"
-	"github.com/envsync/envsync/internal/esdouble"
-	"github.com/envsync/envsync/internal/mysqlserver"
 	"github.com/envsync/envsync/internal/pgserver"
 	"github.com/envsync/envsync/internal/testenv"
+	"github.com/envsync/envsync/internal/testenv/esdouble"
+	"github.com/envsync/envsync/internal/testenv/mysqlserver"
 	"github.com/envsync/envsync/starter"
 	"github.com/envsync/envsync/worker"
 	"github.com/envsync/envsync/workflows"

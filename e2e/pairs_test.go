@@ -24,8 +24,8 @@ import (
 	"github.com/envsync/envsync/activities"
 	"github.com/envsync/envsync/config"
 	"github.com/envsync/envsync/dump"
-	"github.com/envsync/envsync/internal/esdouble"
 	"github.com/envsync/envsync/internal/testenv"
+	"github.com/envsync/envsync/internal/testenv/esdouble"
 	"github.com/envsync/envsync/starter"
 	"github.com/envsync/envsync/worker"
 )

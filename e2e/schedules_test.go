@@ -109,7 +109,7 @@ func TestSchedulesReconcile(t *testing.T) {
 	if pol := desc.Schedule.Policy; pol.Overlap != enumspb.SCHEDULE_OVERLAP_POLICY_SKIP || pol.CatchupWindow != 30*time.Minute {
 		t.Errorf("policy %+v", pol)
 	}
-	if act := desc.Schedule.Action.(*client.ScheduleWorkflowAction); act.Workflow != "Scheduled" || act.TaskQueue != config.CentralQueue {
+	if act := desc.Schedule.Action.(*client.ScheduleWorkflowAction); act.Workflow != "Scheduled" || act.TaskQueue != workflows.CentralQueue {
 		t.Errorf("action %+v", act)
 	}
 

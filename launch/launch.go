@@ -74,11 +74,11 @@ func Start(ctx context.Context, c client.Client, r workflows.Request) (client.Wo
 	if err != nil {
 		return nil, &InputError{err}
 	}
-	id := r.Task.WorkflowID()
+	id := workflows.WorkflowID(r.Task)
 	fp := fingerprint(r)
 	opts := client.StartWorkflowOptions{
 		ID:                                       id,
-		TaskQueue:                                config.CentralQueue,
+		TaskQueue:                                workflows.CentralQueue,
 		WorkflowIDReusePolicy:                    enumspb.WORKFLOW_ID_REUSE_POLICY_ALLOW_DUPLICATE,
 		WorkflowIDConflictPolicy:                 enumspb.WORKFLOW_ID_CONFLICT_POLICY_FAIL,
 		WorkflowExecutionErrorWhenAlreadyStarted: true,

@@ -15,6 +15,7 @@ import (
 	"go.temporal.io/server/temporaltest"
 
 	"github.com/envsync/envsync/config"
+	_ "github.com/envsync/envsync/engine/all" // the engines and stores tasks name
 	"github.com/envsync/envsync/searchattr"
 )
 

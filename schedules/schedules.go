@@ -30,9 +30,6 @@ import (
 	"github.com/envsync/envsync/workflows"
 )
 
-// Prefix marks the schedules envsync manages: "envsync-task-<task name>".
-const Prefix = "envsync-task-"
-
 // DefaultCatchupWindow bounds how late a missed run still starts after an
 // outage, so a nightly dump never starts at noon.
 const DefaultCatchupWindow = time.Hour
@@ -72,7 +69,7 @@ type Plan struct {
 }
 
 // ID is the schedule of task.
-func ID(task string) string { return Prefix + task }
+func ID(task string) string { return workflows.ScheduleID(task) }
 
 // Option changes how Build works.
 type Option func(*builder)
@@ -318,10 +315,10 @@ func options(t config.Task, then []config.Task) (*client.ScheduleOptions, string
 			Jitter:       t.Jitter,
 		},
 		Action: &client.ScheduleWorkflowAction{
-			ID:                    "envsync-scheduled-" + t.Name,
+			ID:                    workflows.ScheduledWorkflowID(t),
 			Workflow:              "Scheduled",
 			Args:                  []any{arg},
-			TaskQueue:             config.CentralQueue,
+			TaskQueue:             workflows.CentralQueue,
 			TypedSearchAttributes: searchattr.For(t),
 		},
 		Overlap:       enumspb.SCHEDULE_OVERLAP_POLICY_SKIP,
@@ -408,7 +405,7 @@ func managed(ctx context.Context, c client.Client, seen *atomic.Int64) (map[stri
 			return nil, nil, fmt.Errorf("list schedules: %w", err)
 		}
 		seen.Add(1)
-		if strings.HasPrefix(e.ID, Prefix) {
+		if strings.HasPrefix(e.ID, workflows.SchedulePrefix) {
 			byID[e.ID] = current{hash: noteHash(e.Note), paused: e.Paused}
 			ids = append(ids, e.ID)
 		}

@@ -13,6 +13,7 @@ import (
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	"github.com/envsync/envsync/activities"
+	_ "github.com/envsync/envsync/engine/all" // the engines and stores tasks name
 )
 
 func pending(t *testing.T, attempt int32, state enumspb.PendingActivityState, hb *activities.Progress, hbAge time.Duration) *workflow.PendingActivityInfo {

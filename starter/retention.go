@@ -80,7 +80,7 @@ func execute(ctx context.Context, c client.Client, task config.Task, id, what st
 	}
 	run, err := c.ExecuteWorkflow(ctx, client.StartWorkflowOptions{
 		ID:                       id,
-		TaskQueue:                config.CentralQueue,
+		TaskQueue:                workflows.CentralQueue,
 		WorkflowIDReusePolicy:    enumspb.WORKFLOW_ID_REUSE_POLICY_ALLOW_DUPLICATE,
 		WorkflowIDConflictPolicy: enumspb.WORKFLOW_ID_CONFLICT_POLICY_FAIL,
 		TypedSearchAttributes:    searchattr.For(task),

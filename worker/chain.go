@@ -20,7 +20,7 @@ type chainer struct {
 }
 
 func (c *chainer) start(ctx context.Context, in workflows.ChainInput) (workflows.ChainedRun, error) {
-	out := workflows.ChainedRun{Task: in.Task.Name, Namespace: in.Task.Namespace, Profile: in.Task.TemporalProfile, WorkflowID: in.Task.WorkflowID()}
+	out := workflows.ChainedRun{Task: in.Task.Name, Namespace: in.Task.Namespace, Profile: in.Task.TemporalProfile, WorkflowID: workflows.WorkflowID(in.Task)}
 	var target client.Client
 	var err error
 	where := "namespace " + in.Task.Namespace

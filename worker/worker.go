@@ -16,7 +16,6 @@ import (
 	"go.temporal.io/sdk/workflow"
 
 	"github.com/envsync/envsync/activities"
-	"github.com/envsync/envsync/config"
 	"github.com/envsync/envsync/metrics"
 	"github.com/envsync/envsync/notify"
 	"github.com/envsync/envsync/workflows"
@@ -63,7 +62,7 @@ func Start(c client.Client, o Options) (stop func(), err error) {
 		}
 	}
 	if o.Central {
-		w := sdkworker.New(c, config.CentralQueue, sdkworker.Options{Interceptors: o.interceptors()})
+		w := sdkworker.New(c, workflows.CentralQueue, sdkworker.Options{Interceptors: o.interceptors()})
 		Register(w)
 		n := &notify.Activities{}
 		if o.Notify != nil {
@@ -88,7 +87,7 @@ func Start(c client.Client, o Options) (stop func(), err error) {
 		// The SDK sends heartbeats at most every 80% of the heartbeat
 		// timeout (24 s); progress lines and the UI want them as often
 		// as the steps record them.
-		w := sdkworker.New(c, config.TaskQueue(o.Host), sdkworker.Options{MaxConcurrentActivityExecutionSize: 4,
+		w := sdkworker.New(c, workflows.TaskQueue(o.Host), sdkworker.Options{MaxConcurrentActivityExecutionSize: 4,
 			MaxHeartbeatThrottleInterval: activities.HeartbeatEvery, DefaultHeartbeatThrottleInterval: activities.HeartbeatEvery,
 			Interceptors: o.interceptors()})
 		w.RegisterActivity(activities.New(o.Activities))

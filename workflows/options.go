@@ -13,6 +13,7 @@ import (
 	"go.temporal.io/sdk/temporal"
 	"go.temporal.io/sdk/workflow"
 
+	"github.com/envsync/envsync/activities"
 	"github.com/envsync/envsync/config"
 )
 
@@ -80,7 +81,7 @@ var (
 // on returns ctx set up to run s on the task's host queue.
 func on(ctx workflow.Context, task config.Task, t Timeouts, s step) workflow.Context {
 	o := workflow.ActivityOptions{
-		TaskQueue:              config.TaskQueue(task.WorkerHost),
+		TaskQueue:              TaskQueue(task.WorkerHost),
 		ScheduleToStartTimeout: t.HostWait,
 		StartToCloseTimeout:    s.startToEnd,
 		RetryPolicy: &temporal.RetryPolicy{
@@ -96,9 +97,14 @@ func on(ctx workflow.Context, task config.Task, t Timeouts, s step) workflow.Con
 	return workflow.WithActivityOptions(ctx, o)
 }
 
-// ErrHostUnavailable is the type of the error a run fails with when no
-// worker on the task's host picks up a step.
-const ErrHostUnavailable = "HostUnavailable"
+// Error types of the workflows' own failures (the steps' are in package
+// activities). ErrHostUnavailable: no worker on the task's host picked up
+// a step. ErrWorkerMismatch: a step answered without what this workflow
+// needs of it (a worker of another envsync version).
+const (
+	ErrHostUnavailable = "HostUnavailable"
+	ErrWorkerMismatch  = "WorkerMismatch"
+)
 
 // explain turns a step's failure into the run's error, naming the step and,
 // for a host nobody serves, what to start where.
@@ -107,7 +113,7 @@ func explain(task config.Task, t Timeouts, what string, err error) error {
 	if errors.As(err, &te) && te.TimeoutType() == enumspb.TIMEOUT_TYPE_SCHEDULE_TO_START {
 		return temporal.NewNonRetryableApplicationError(fmt.Sprintf(
 			"%s: no envsync worker picked up the step on task queue %s within %s; is `envsync worker --host %s` running on that host?",
-			what, config.TaskQueue(task.WorkerHost), t.HostWait, task.WorkerHost), ErrHostUnavailable, err)
+			what, TaskQueue(task.WorkerHost), t.HostWait, task.WorkerHost), ErrHostUnavailable, err)
 	}
 	return fmt.Errorf("%s: %w", what, err)
 }
@@ -118,10 +124,9 @@ func hostUnavailable(err error) bool {
 }
 
 func invalid(err error) error {
-	return temporal.NewNonRetryableApplicationError("invalid task: "+err.Error(), "InvalidTask", nil)
+	return temporal.NewNonRetryableApplicationError("invalid task: "+err.Error(), activities.ErrInvalidTask, nil)
 }
 
 func seconds(ctx workflow.Context, since time.Time) float64 {
 	return workflow.Now(ctx).Sub(since).Seconds()
 }
-

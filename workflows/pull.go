@@ -107,8 +107,8 @@ func Pull(ctx workflow.Context, in PullInput) (res PullResult, err error) {
 	// The host names the staging copy: only the engine knows its limit.
 	staging := rr.Staging
 	if staging == "" {
-		return res, temporal.NewNonRetryableApplicationError("find dump of "+task.DumpName()+": the worker named no staging copy to restore into; upgrade the worker on "+task.WorkerHost,
-			"InvalidResult", nil)
+		return res, temporal.NewNonRetryableApplicationError("find dump of "+task.DumpName()+": the worker named no staging copy to restore into; run the same envsync version on "+task.WorkerHost+" as on the central worker",
+			ErrWorkerMismatch, nil)
 	}
 	native := rr.Native
 	// The dump streams from the store into the staging copy, verified on

@@ -160,12 +160,12 @@ func Push(ctx workflow.Context, in PushInput) (res PushResult, err error) {
 // starts it. Either way the push only waits for the start, so a failing
 // pull is visible on its own and does not turn the push red.
 func startChained(ctx workflow.Context, pull config.Task, key string) ChainedRun {
-	out := ChainedRun{Task: pull.Name, Namespace: pull.Namespace, Profile: pull.TemporalProfile, WorkflowID: pull.WorkflowID()}
+	out := ChainedRun{Task: pull.Name, Namespace: pull.Namespace, Profile: pull.TemporalProfile, WorkflowID: WorkflowID(pull)}
 	log := workflow.GetLogger(ctx)
 	if pull.TemporalAddress == "" && pull.TemporalProfile == "" && (pull.Namespace == "" || pull.Namespace == workflow.GetInfo(ctx).Namespace) {
 		cctx := workflow.WithChildOptions(ctx, workflow.ChildWorkflowOptions{
 			WorkflowID:            out.WorkflowID,
-			TaskQueue:             config.CentralQueue,
+			TaskQueue:             CentralQueue,
 			ParentClosePolicy:     enumspb.PARENT_CLOSE_POLICY_ABANDON,
 			WorkflowIDReusePolicy: enumspb.WORKFLOW_ID_REUSE_POLICY_ALLOW_DUPLICATE,
 			TypedSearchAttributes: searchattr.For(pull),
@@ -180,7 +180,7 @@ func startChained(ctx workflow.Context, pull config.Task, key string) ChainedRun
 		return out
 	}
 	actx := workflow.WithActivityOptions(ctx, workflow.ActivityOptions{
-		TaskQueue:           config.CentralQueue,
+		TaskQueue:           CentralQueue,
 		StartToCloseTimeout: time.Minute,
 		RetryPolicy:         &temporal.RetryPolicy{InitialInterval: 10 * time.Second, MaximumAttempts: 5},
 	})

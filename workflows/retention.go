@@ -35,10 +35,6 @@ type KeepInput struct {
 	Timeouts Timeouts `json:"timeouts,omitempty"`
 }
 
-// PruneWorkflowID and KeepWorkflowID name the runs, one at a time per task.
-func PruneWorkflowID(t config.Task) string { return "envsync-" + t.WorkerHost + "-prune-" + t.Name }
-func KeepWorkflowID(t config.Task) string  { return "envsync-" + t.WorkerHost + "-keep-" + t.Name }
-
 // PruneDumps runs the Prune step on the task's host.
 func PruneDumps(ctx workflow.Context, in PruneInput) (res activities.PruneResult, err error) {
 	if err := checkRetentionTask(in.Task, true); err != nil {

@@ -99,7 +99,7 @@ func (r *run) finish(ctx workflow.Context, err error) {
 		report.Error = r.skipped
 	}
 	nctx := workflow.WithActivityOptions(dctx, workflow.ActivityOptions{
-		TaskQueue:           config.CentralQueue,
+		TaskQueue:           CentralQueue,
 		StartToCloseTimeout: time.Minute,
 		// As the original's send_nsca: a few tries, 20 seconds apart.
 		RetryPolicy: &temporal.RetryPolicy{InitialInterval: 20 * time.Second, BackoffCoefficient: 1, MaximumAttempts: 5},

@@ -33,10 +33,10 @@ type ScheduledResult struct {
 // one. A scheduled pull never has AllowProtected.
 func Scheduled(ctx workflow.Context, in ScheduledInput) (ScheduledResult, error) {
 	task := in.Task
-	res := ScheduledResult{WorkflowID: task.WorkflowID()}
+	res := ScheduledResult{WorkflowID: WorkflowID(task)}
 	cctx := workflow.WithChildOptions(ctx, workflow.ChildWorkflowOptions{
 		WorkflowID:            res.WorkflowID,
-		TaskQueue:             config.CentralQueue,
+		TaskQueue:             CentralQueue,
 		WorkflowIDReusePolicy: enumspb.WORKFLOW_ID_REUSE_POLICY_ALLOW_DUPLICATE,
 		ParentClosePolicy:     enumspb.PARENT_CLOSE_POLICY_REQUEST_CANCEL,
 		TypedSearchAttributes: searchattr.For(task),

@@ -23,6 +23,7 @@ import (
 	"go.temporal.io/sdk/client"
 
 	"github.com/envsync/envsync/buildinfo"
+	_ "github.com/envsync/envsync/engine/all" // every engine and store, registered
 	"github.com/envsync/envsync/launch"
 	"github.com/envsync/envsync/starter"
 	"github.com/envsync/envsync/temporalconn"

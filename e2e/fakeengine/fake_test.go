@@ -19,6 +19,7 @@ import (
 	"github.com/envsync/envsync/config"
 	"github.com/envsync/envsync/dump"
 	"github.com/envsync/envsync/engine"
+	_ "github.com/envsync/envsync/engine/all" // the engines and stores tasks name
 	"github.com/envsync/envsync/internal/testenv"
 	"github.com/envsync/envsync/starter"
 	"github.com/envsync/envsync/workflows"

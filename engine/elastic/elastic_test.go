@@ -12,7 +12,7 @@ import (
 	"github.com/envsync/envsync/dump"
 	"github.com/envsync/envsync/engine"
 	"github.com/envsync/envsync/engine/elastic"
-	"github.com/envsync/envsync/internal/esdouble"
+	"github.com/envsync/envsync/internal/testenv/esdouble"
 )
 
 func target(t *testing.T, d *esdouble.Double, db string) engine.Target {

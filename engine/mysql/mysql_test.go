@@ -16,8 +16,8 @@ import (
 	"github.com/envsync/envsync/dump"
 	"github.com/envsync/envsync/engine"
 	"github.com/envsync/envsync/engine/mysql"
-	"github.com/envsync/envsync/internal/mysqlserver"
 	"github.com/envsync/envsync/internal/testenv"
+	"github.com/envsync/envsync/internal/testenv/mysqlserver"
 )
 
 var schema = []string{

@@ -24,8 +24,8 @@ import (
 	"go.temporal.io/server/temporaltest"
 
 	"github.com/envsync/envsync/activities"
-	"github.com/envsync/envsync/internal/mysqlserver"
 	"github.com/envsync/envsync/internal/pgserver"
+	"github.com/envsync/envsync/internal/testenv/mysqlserver"
 	"github.com/envsync/envsync/searchattr"
 	"github.com/envsync/envsync/worker"
 )

@@ -1,0 +1,54 @@
+package workflows
+
+import "github.com/envsync/envsync/config"
+
+// Every task queue and workflow ID envsync uses is named here.
+
+// CentralQueue is where workflows run (and the central worker's own
+// activities: monitoring reports, chained starts).
+const CentralQueue = "envsync"
+
+// TaskQueue is the task queue of a worker host's activities.
+func TaskQueue(workerHost string) string { return "envsync-host-" + workerHost }
+
+// WorkflowID names the target a run reads or writes: the worker host, the
+// database server and the database (or the directory, for files). Every
+// push and pull of one target shares it, so Temporal refuses a second run
+// of that target while one is going; a push from production and a pull into
+// staging that one worker reaches through database_hostname differ, so a
+// push can chain into that pull.
+func WorkflowID(t config.Task) string {
+	if t.Action == config.ActionS3Sync {
+		return "envsync-" + t.WorkerHost + "-s3sync-" + t.Name
+	}
+	return "envsync-" + t.WorkerHost + "-" + target(t)
+}
+
+// target is the database a run reads or writes, as the worker reaches it:
+// "<database_hostname>/<database>", "local/<database>" for the engine's
+// default server on the worker host, or the directory of a files task.
+func target(t config.Task) string {
+	if t.Directory != "" {
+		return t.Directory // only an engine that archives a directory takes one
+	}
+	server := t.DatabaseHostname
+	if server == "" {
+		server = "local"
+	}
+	return server + "/" + t.Database
+}
+
+// PruneWorkflowID and KeepWorkflowID name the retention runs, one at a time
+// per task.
+func PruneWorkflowID(t config.Task) string { return "envsync-" + t.WorkerHost + "-prune-" + t.Name }
+func KeepWorkflowID(t config.Task) string  { return "envsync-" + t.WorkerHost + "-keep-" + t.Name }
+
+// ScheduledWorkflowID names the runs a task's schedule starts (each runs
+// the task under its WorkflowID as a child).
+func ScheduledWorkflowID(t config.Task) string { return "envsync-scheduled-" + t.Name }
+
+// SchedulePrefix marks the schedules envsync manages: ScheduleID.
+const SchedulePrefix = "envsync-task-"
+
+// ScheduleID names a task's Temporal Schedule.
+func ScheduleID(task string) string { return SchedulePrefix + task }
