@@ -22,7 +22,6 @@ import (
 	"github.com/envsync/envsync/devserver"
 	"github.com/envsync/envsync/engine/postgres"
 	"github.com/envsync/envsync/internal/pgserver"
-	"github.com/envsync/envsync/launch"
 	"github.com/envsync/envsync/notify"
 	"github.com/envsync/envsync/starter"
 	"github.com/envsync/envsync/worker"
@@ -75,7 +74,7 @@ func Run(ctx context.Context, o Options) error {
 	}
 	defer srv.Stop()
 	say("Temporal    %s (embedded, state in %s)", srv.Address, filepath.Join(dir, "temporal.db"))
-	c, err := client.Dial(client.Options{HostPort: srv.Address, Namespace: srv.Namespace, Logger: launch.Logger()})
+	c, err := client.Dial(client.Options{HostPort: srv.Address, Namespace: srv.Namespace, Logger: starter.Logger()})
 	if err != nil {
 		return err
 	}

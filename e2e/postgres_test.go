@@ -16,7 +16,6 @@ import (
 
 	"github.com/envsync/envsync/config"
 	"github.com/envsync/envsync/dump"
-	"github.com/envsync/envsync/launch"
 	"github.com/envsync/envsync/starter"
 	"github.com/envsync/envsync/workflows"
 )
@@ -320,17 +319,17 @@ func TestHostWithoutWorkerAndOneRunPerDatabase(t *testing.T) {
 
 	ctx := context.Background()
 	req := starter.Request{Task: tk, Timeouts: workflows.Timeouts{HostWait: time.Minute}}
-	first, err := launch.Start(ctx, e.temporal.Client, req)
+	first, err := starter.Start(ctx, e.temporal.Client, req)
 	if err != nil {
 		t.Fatal(err)
 	}
-	again, err := launch.Start(ctx, e.temporal.Client, req)
+	again, err := starter.Start(ctx, e.temporal.Client, req)
 	if err != nil || again.GetRunID() != first.GetRunID() {
 		t.Errorf("identical request: run %v, %v; want to attach to %s", again, err, first.GetRunID())
 	}
 	other := req
 	other.Timestamp = "2026-11-19T23:30"
-	_, err = launch.Start(ctx, e.temporal.Client, other)
+	_, err = starter.Start(ctx, e.temporal.Client, other)
 	if err == nil || !strings.Contains(err.Error(), "another run of this database is in progress") || !strings.Contains(err.Error(), first.GetRunID()) {
 		t.Errorf("different request for the same database: %v; want a refusal naming the running one", err)
 	}

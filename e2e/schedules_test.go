@@ -15,7 +15,6 @@ import (
 	"github.com/envsync/envsync/activities"
 	"github.com/envsync/envsync/config"
 	"github.com/envsync/envsync/internal/testenv"
-	"github.com/envsync/envsync/launch"
 	"github.com/envsync/envsync/schedules"
 	"github.com/envsync/envsync/searchattr"
 	"github.com/envsync/envsync/starter"
@@ -240,7 +239,7 @@ func TestScheduledRunRefusesToOverlap(t *testing.T) {
 	tp.StartWorker(t, activities.Config{})
 	ctx := context.Background()
 	// Host db9 runs no worker, so the manual run waits there.
-	manual, err := launch.Start(ctx, tp.Client, starter.Request{Task: config.Task{Name: "pull_orders_by_hand", Action: "pull",
+	manual, err := starter.Start(ctx, tp.Client, starter.Request{Task: config.Task{Name: "pull_orders_by_hand", Action: "pull",
 		DBMS: "postgresql", StorageBackend: "file", URL: "/srv/dumps", Database: "orders", WorkerHost: "db9"},
 		Timeouts: workflows.Timeouts{HostWait: time.Minute}})
 	if err != nil {

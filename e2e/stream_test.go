@@ -25,7 +25,6 @@ import (
 	"github.com/envsync/envsync/config"
 	"github.com/envsync/envsync/dump"
 	"github.com/envsync/envsync/internal/testenv"
-	"github.com/envsync/envsync/launch"
 	"github.com/envsync/envsync/starter"
 	"github.com/envsync/envsync/worker"
 )
@@ -142,7 +141,7 @@ func TestUploadBreaksHalfWay(t *testing.T) {
 			task.Path, task.Spool = "broken-"+spool, spool
 			stop := e.watchListing(t, task.Path)
 			proxy.CutAfter(3 << 20) // into the first 8 MiB part
-			run, err := launch.Start(context.Background(), e.temporal.Client, starter.Request{Task: task})
+			run, err := starter.Start(context.Background(), e.temporal.Client, starter.Request{Task: task})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -224,7 +223,7 @@ func TestFailedAbortIsSweptByTheRetry(t *testing.T) {
 	task := e.task(config.ActionPush, "big", "s3")
 	task.Spool = config.SpoolNone
 	proxy.CutAfter(3 << 20)
-	run, err := launch.Start(context.Background(), e.temporal.Client, starter.Request{Task: task})
+	run, err := starter.Start(context.Background(), e.temporal.Client, starter.Request{Task: task})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -358,7 +357,7 @@ func TestStalledStoreFailsTheAttempt(t *testing.T) {
 	proxy.Stall()
 	task := e.task(config.ActionPush, "big", "s3")
 	task.Spool = config.SpoolNone
-	run, err := launch.Start(context.Background(), e.temporal.Client, starter.Request{Task: task})
+	run, err := starter.Start(context.Background(), e.temporal.Client, starter.Request{Task: task})
 	if err != nil {
 		t.Fatal(err)
 	}

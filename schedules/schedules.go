@@ -11,6 +11,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/envsync/envsync/starter"
 	"io"
 	"strings"
 	"sync"
@@ -25,7 +26,6 @@ import (
 	"go.temporal.io/sdk/converter"
 
 	"github.com/envsync/envsync/config"
-	"github.com/envsync/envsync/launch"
 	"github.com/envsync/envsync/searchattr"
 	"github.com/envsync/envsync/workflows"
 )
@@ -150,7 +150,7 @@ func Build(ctx context.Context, c client.Client, f *config.File, opts ...Option)
 		desired[i] = want{o, h}
 	}
 	if len(errs) > 0 {
-		return nil, &launch.InputError{Err: errs}
+		return nil, &starter.InputError{Err: errs}
 	}
 
 	listing.Store(true)

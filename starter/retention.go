@@ -5,13 +5,11 @@ import (
 	"fmt"
 	"io"
 
-	enumspb "go.temporal.io/api/enums/v1"
 	"go.temporal.io/sdk/client"
 
 	"github.com/envsync/envsync/activities"
 	"github.com/envsync/envsync/config"
 	"github.com/envsync/envsync/dump"
-	"github.com/envsync/envsync/searchattr"
 	"github.com/envsync/envsync/store"
 	"github.com/envsync/envsync/workflows"
 )
@@ -78,14 +76,8 @@ func execute(ctx context.Context, c client.Client, task config.Task, id, what st
 	if err := r.Validate("request"); err != nil {
 		return &InputError{Err: err}
 	}
-	run, err := c.ExecuteWorkflow(ctx, client.StartWorkflowOptions{
-		ID:                       id,
-		TaskQueue:                workflows.CentralQueue,
-		WorkflowIDReusePolicy:    enumspb.WORKFLOW_ID_REUSE_POLICY_ALLOW_DUPLICATE,
-		WorkflowIDConflictPolicy: enumspb.WORKFLOW_ID_CONFLICT_POLICY_FAIL,
-		TypedSearchAttributes:    searchattr.For(task),
-		StaticSummary:            fmt.Sprintf("%s: %s %s via %s", what, task.DBMS, task.Database, task.StorageBackend),
-	}, wf, in)
+	opts := workflows.Start{ID: id, Task: task, Summary: fmt.Sprintf("%s: %s %s via %s", what, task.DBMS, task.Database, task.StorageBackend)}.Client()
+	run, err := c.ExecuteWorkflow(ctx, opts, wf, in)
 	if err != nil {
 		return fmt.Errorf("start %s (another %s of this task may be running: see the Temporal UI): %w", id, what, err)
 	}

@@ -1,6 +1,9 @@
-// Package starter turns a task (from a tasks file, a legacy .cfg or the
-// original script's flags) into a Push or Pull run on Temporal, waits for it
-// and reports what happened.
+// Package starter is envsync's client side: it starts runs on Temporal
+// (every kind: push, pull and s3_sync, prune and keep, through one set of
+// start options, workflows.Start), attaches to an identical run already
+// going, watches a run's progress, rides out a Temporal that stops
+// answering, and reports the outcome. The command line's flags are
+// cmd/envsync's; they arrive here as a Request.
 package starter
 
 import (
@@ -12,15 +15,11 @@ import (
 	"go.temporal.io/sdk/client"
 
 	"github.com/envsync/envsync/dump"
-	"github.com/envsync/envsync/launch"
 	"github.com/envsync/envsync/workflows"
 )
 
 // Request is one run to start; see workflows.Request.
 type Request = workflows.Request
-
-// InputError is bad input from the user: the command exits 2.
-type InputError = launch.InputError
 
 // Outcome is a finished run: which, and its result.
 type Outcome struct {
@@ -38,7 +37,7 @@ func Run(ctx context.Context, c client.Client, r Request) (Outcome, error) {
 // While Temporal cannot be reached it keeps waiting, for w's Patience; past
 // it, the error is an *UnknownOutcome.
 func RunWatched(ctx context.Context, c client.Client, r Request, w *Watch) (Outcome, error) {
-	run, err := launch.Start(ctx, c, r)
+	run, err := Start(ctx, c, r)
 	if err != nil {
 		return Outcome{}, err
 	}

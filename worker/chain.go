@@ -3,11 +3,11 @@ package worker
 import (
 	"context"
 	"fmt"
+	"github.com/envsync/envsync/starter"
 
 	"go.temporal.io/sdk/client"
 	"go.temporal.io/sdk/temporal"
 
-	"github.com/envsync/envsync/launch"
 	"github.com/envsync/envsync/temporalconn"
 	"github.com/envsync/envsync/workflows"
 )
@@ -37,12 +37,12 @@ func (c *chainer) start(ctx context.Context, in workflows.ChainInput) (workflows
 				"TemporalProfile", nil)
 		}
 		out.Namespace = conn.Options.Namespace
-		if target, err = conn.Dial(ctx, launch.Logger(), nil); err != nil {
+		if target, err = conn.Dial(ctx, starter.Logger(), nil); err != nil {
 			return out, fmt.Errorf("chained pull %s into temporal_profile %s: %w", in.Task.Name, in.Task.TemporalProfile, err)
 		}
 	case in.Task.TemporalAddress != "":
 		where = fmt.Sprintf("namespace %s at %s", in.Task.Namespace, in.Task.TemporalAddress)
-		target, err = client.Dial(client.Options{HostPort: in.Task.TemporalAddress, Namespace: in.Task.Namespace, Logger: launch.Logger()})
+		target, err = client.Dial(client.Options{HostPort: in.Task.TemporalAddress, Namespace: in.Task.Namespace, Logger: starter.Logger()})
 	default:
 		target, err = client.NewClientFromExisting(c.client, client.Options{Namespace: in.Task.Namespace})
 	}
@@ -50,7 +50,7 @@ func (c *chainer) start(ctx context.Context, in workflows.ChainInput) (workflows
 		return out, fmt.Errorf("connect to %s for chained pull %s: %w", where, in.Task.Name, err)
 	}
 	defer target.Close()
-	run, err := launch.Start(ctx, target, workflows.Request{Task: in.Task, Key: in.Key})
+	run, err := starter.Start(ctx, target, workflows.Request{Task: in.Task, Key: in.Key})
 	if err != nil {
 		return out, err
 	}

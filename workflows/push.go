@@ -11,7 +11,6 @@ import (
 	"github.com/envsync/envsync/config"
 	"github.com/envsync/envsync/dump"
 	"github.com/envsync/envsync/failure"
-	"github.com/envsync/envsync/searchattr"
 )
 
 // PushInput starts a push.
@@ -163,13 +162,7 @@ func startChained(ctx workflow.Context, pull config.Task, key string) ChainedRun
 	out := ChainedRun{Task: pull.Name, Namespace: pull.Namespace, Profile: pull.TemporalProfile, WorkflowID: WorkflowID(pull)}
 	log := workflow.GetLogger(ctx)
 	if pull.TemporalAddress == "" && pull.TemporalProfile == "" && (pull.Namespace == "" || pull.Namespace == workflow.GetInfo(ctx).Namespace) {
-		cctx := workflow.WithChildOptions(ctx, workflow.ChildWorkflowOptions{
-			WorkflowID:            out.WorkflowID,
-			TaskQueue:             CentralQueue,
-			ParentClosePolicy:     enumspb.PARENT_CLOSE_POLICY_ABANDON,
-			WorkflowIDReusePolicy: enumspb.WORKFLOW_ID_REUSE_POLICY_ALLOW_DUPLICATE,
-			TypedSearchAttributes: searchattr.For(pull),
-		})
+		cctx := workflow.WithChildOptions(ctx, Start{ID: out.WorkflowID, Task: pull}.Child(enumspb.PARENT_CLOSE_POLICY_ABANDON))
 		var exec workflow.Execution
 		if err := workflow.ExecuteChildWorkflow(cctx, Pull, PullInput{Task: pull, Key: key}).GetChildWorkflowExecution().Get(ctx, &exec); err != nil {
 			log.Error("chained pull did not start", "task", pull.Name, "error", err)

@@ -8,7 +8,6 @@ import (
 	"go.temporal.io/sdk/workflow"
 
 	"github.com/envsync/envsync/config"
-	"github.com/envsync/envsync/searchattr"
 )
 
 // ScheduledInput is what a task's Temporal Schedule starts.
@@ -34,13 +33,7 @@ type ScheduledResult struct {
 func Scheduled(ctx workflow.Context, in ScheduledInput) (ScheduledResult, error) {
 	task := in.Task
 	res := ScheduledResult{WorkflowID: WorkflowID(task)}
-	cctx := workflow.WithChildOptions(ctx, workflow.ChildWorkflowOptions{
-		WorkflowID:            res.WorkflowID,
-		TaskQueue:             CentralQueue,
-		WorkflowIDReusePolicy: enumspb.WORKFLOW_ID_REUSE_POLICY_ALLOW_DUPLICATE,
-		ParentClosePolicy:     enumspb.PARENT_CLOSE_POLICY_REQUEST_CANCEL,
-		TypedSearchAttributes: searchattr.For(task),
-	})
+	cctx := workflow.WithChildOptions(ctx, Start{ID: res.WorkflowID, Task: task}.Child(enumspb.PARENT_CLOSE_POLICY_REQUEST_CANCEL))
 	act, err := ActionOf(task.Action)
 	if err != nil {
 		return res, invalid(err)

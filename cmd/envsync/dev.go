@@ -6,6 +6,7 @@ import (
 	"context"
 	"flag"
 	"fmt"
+	"github.com/envsync/envsync/starter"
 	"io"
 	"maps"
 	"os"
@@ -13,7 +14,6 @@ import (
 
 	"github.com/envsync/envsync/activities"
 	"github.com/envsync/envsync/devserver"
-	"github.com/envsync/envsync/launch"
 	"github.com/envsync/envsync/temporalconn"
 	"github.com/envsync/envsync/worker"
 )
@@ -42,7 +42,7 @@ func devCommand(fs *flag.FlagSet) func(context.Context, io.Writer, io.Writer) er
 		if err != nil {
 			return err
 		}
-		c, err := conn.Dial(ctx, launch.Logger(), nil)
+		c, err := conn.Dial(ctx, starter.Logger(), nil)
 		if err != nil {
 			return err
 		}

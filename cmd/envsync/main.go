@@ -24,7 +24,6 @@ import (
 
 	"github.com/envsync/envsync/buildinfo"
 	_ "github.com/envsync/envsync/engine/all" // every engine and store, registered
-	"github.com/envsync/envsync/launch"
 	"github.com/envsync/envsync/starter"
 	"github.com/envsync/envsync/temporalconn"
 )
@@ -244,7 +243,7 @@ func dialWith(ctx context.Context, r *temporalconn.Request, h client.MetricsHand
 	if err != nil {
 		return nil, conn, &starter.InputError{Err: err}
 	}
-	c, err := conn.Dial(ctx, launch.Logger(), h)
+	c, err := conn.Dial(ctx, starter.Logger(), h)
 	return c, conn, err
 }
 

@@ -20,7 +20,7 @@ import (
 // ""): start a run and follow it to the end.
 func startCommand(action string) func(*flag.FlagSet) func(context.Context, io.Writer, io.Writer) error {
 	return func(fs *flag.FlagSet) func(context.Context, io.Writer, io.Writer) error {
-		flags := starter.DefineFlags(fs, action)
+		flags := defineStartFlags(fs, action)
 		temporal := temporalFlags(fs)
 		patience := fs.Duration("wait-for-temporal", starter.DefaultPatience,
 			"how long to keep waiting for Temporal once it stops answering; past it, exit 3 (the run's outcome unknown)")
@@ -30,7 +30,7 @@ func startCommand(action string) func(*flag.FlagSet) func(context.Context, io.Wr
 	}
 }
 
-func startRun(ctx context.Context, flags *starter.Flags, temporal *temporalconn.Request, patience time.Duration, stdout, stderr io.Writer) error {
+func startRun(ctx context.Context, flags *Flags, temporal *temporalconn.Request, patience time.Duration, stdout, stderr io.Writer) error {
 	parsed, err := flags.Args()
 	if err != nil {
 		return err

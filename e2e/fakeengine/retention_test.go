@@ -12,7 +12,6 @@ import (
 	"github.com/envsync/envsync/activities"
 	"github.com/envsync/envsync/config"
 	"github.com/envsync/envsync/internal/testenv"
-	"github.com/envsync/envsync/launch"
 	"github.com/envsync/envsync/starter"
 	"github.com/envsync/envsync/workflows"
 )
@@ -59,7 +58,7 @@ func TestRunningPullProtectsItsDump(t *testing.T) {
 		srv.gate = nil
 		srv.mu.Unlock()
 	}()
-	run, err := launch.Start(ctx, tp.Client, starter.Request{Task: pull, Key: pushed[0], Timeouts: timeouts})
+	run, err := starter.Start(ctx, tp.Client, starter.Request{Task: pull, Key: pushed[0], Timeouts: timeouts})
 	if err != nil {
 		t.Fatal(err)
 	}

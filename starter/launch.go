@@ -1,8 +1,9 @@
-// Package launch starts envsync runs on Temporal: under the workflow ID of
-// the target they write or read, attaching to an identical request already
-// running, refusing a different one. The command line, chained pulls and
-// tests all start runs through it.
-package launch
+package starter
+
+// Starting a run on Temporal: under the workflow ID of the target it writes
+// or reads, attaching to an identical request already running, refusing a
+// different one. The command line, chained pulls and tests all start runs
+// through Start.
 
 import (
 	"context"
@@ -14,14 +15,12 @@ import (
 	"log/slog"
 	"os"
 
-	enumspb "go.temporal.io/api/enums/v1"
 	"go.temporal.io/api/serviceerror"
 	"go.temporal.io/sdk/client"
 	"go.temporal.io/sdk/converter"
 	"go.temporal.io/sdk/log"
 
 	"github.com/envsync/envsync/config"
-	"github.com/envsync/envsync/searchattr"
 	"github.com/envsync/envsync/workflows"
 )
 
@@ -76,16 +75,8 @@ func Start(ctx context.Context, c client.Client, r workflows.Request) (client.Wo
 	}
 	id := workflows.WorkflowID(r.Task)
 	fp := fingerprint(r)
-	opts := client.StartWorkflowOptions{
-		ID:                                       id,
-		TaskQueue:                                workflows.CentralQueue,
-		WorkflowIDReusePolicy:                    enumspb.WORKFLOW_ID_REUSE_POLICY_ALLOW_DUPLICATE,
-		WorkflowIDConflictPolicy:                 enumspb.WORKFLOW_ID_CONFLICT_POLICY_FAIL,
-		WorkflowExecutionErrorWhenAlreadyStarted: true,
-		TypedSearchAttributes:                    searchattr.For(r.Task),
-		Memo:                                     map[string]any{memoRequest: fp},
-		StaticSummary:                            act.Summary(r.Task),
-	}
+	opts := workflows.Start{ID: id, Task: r.Task, Summary: act.Summary(r.Task)}.Client()
+	opts.Memo = map[string]any{memoRequest: fp}
 	run, err := c.ExecuteWorkflow(ctx, opts, act.Workflow, act.Input(r))
 	var started *serviceerror.WorkflowExecutionAlreadyStarted
 	if errors.As(err, &started) {

@@ -1,4 +1,4 @@
-package starter
+package main
 
 import (
 	"flag"
@@ -8,14 +8,14 @@ import (
 	"strings"
 
 	"github.com/envsync/envsync/config"
-	"github.com/envsync/envsync/launch"
+	"github.com/envsync/envsync/starter"
 )
 
 // Args are the command-line options of push, pull and run: the original
 // script's single-letter flags and envsync's own. Where Temporal is, is
 // the caller's (package temporalconn).
 type Args struct {
-	Request Request
+	Request starter.Request
 	// Source names where the task came from, for messages.
 	Source string
 }
@@ -43,10 +43,10 @@ type Flags struct {
 	worker    *string
 }
 
-// DefineFlags defines the options on fs. action is "push" or "pull" for
+// defineStartFlags defines the options on fs. action is "push" or "pull" for
 // those subcommands and "" for run, which takes the action from -a or the
 // file.
-func DefineFlags(fs *flag.FlagSet, action string) *Flags {
+func defineStartFlags(fs *flag.FlagSet, action string) *Flags {
 	f := &Flags{
 		fs:        fs,
 		action:    action,
@@ -72,18 +72,18 @@ func (f *Flags) Args() (Args, error) {
 	source := "command line"
 	switch {
 	case *f.tasksFile != "" && *f.legacy != "":
-		return Args{}, &InputError{Err: fmt.Errorf("give either -f (legacy file) or --tasks, not both")}
+		return Args{}, &starter.InputError{Err: fmt.Errorf("give either -f (legacy file) or --tasks, not both")}
 	case *f.tasksFile != "":
 		if *f.taskName == "" {
-			return Args{}, &InputError{Err: fmt.Errorf("--tasks needs --task NAME")}
+			return Args{}, &starter.InputError{Err: fmt.Errorf("--tasks needs --task NAME")}
 		}
 		file, err := config.LoadFile(*f.tasksFile)
 		if err != nil {
-			return Args{}, &InputError{Err: err}
+			return Args{}, &starter.InputError{Err: err}
 		}
 		var ok bool
 		if t, ok = file.Task(*f.taskName); !ok {
-			return Args{}, &InputError{Err: fmt.Errorf("%s: no task named %q", *f.tasksFile, *f.taskName)}
+			return Args{}, &starter.InputError{Err: fmt.Errorf("%s: no task named %q", *f.tasksFile, *f.taskName)}
 		}
 		for _, name := range t.Then {
 			pull, _ := file.Task(name) // LoadFile checked that it exists
@@ -93,12 +93,12 @@ func (f *Flags) Args() (Args, error) {
 	case *f.legacy != "":
 		fh, err := os.Open(*f.legacy)
 		if err != nil {
-			return Args{}, &InputError{Err: fmt.Errorf("-f: %w", err)}
+			return Args{}, &starter.InputError{Err: fmt.Errorf("-f: %w", err)}
 		}
 		defer fh.Close()
 		t.Name = strings.TrimSuffix(filepath.Base(*f.legacy), filepath.Ext(*f.legacy))
 		if err := config.ReadLegacy(*f.legacy, fh, &t); err != nil {
-			return Args{}, &InputError{Err: err}
+			return Args{}, &starter.InputError{Err: err}
 		}
 		source = *f.legacy
 	}
@@ -111,11 +111,11 @@ func (f *Flags) Args() (Args, error) {
 		}
 	})
 	if flagErr != nil {
-		return Args{}, &InputError{Err: flagErr}
+		return Args{}, &starter.InputError{Err: flagErr}
 	}
 	if f.action != "" {
 		if t.Action != "" && t.Action != f.action {
-			return Args{}, &InputError{Err: &config.FieldError{Source: source, Task: t.Name, Field: "action", Value: t.Action,
+			return Args{}, &starter.InputError{Err: &config.FieldError{Source: source, Task: t.Name, Field: "action", Value: t.Action,
 				Reason: fmt.Sprintf("conflicts with `envsync %s`; use `envsync run` to take the action from the file", f.action)}}
 		}
 		t.Action = f.action
@@ -128,10 +128,10 @@ func (f *Flags) Args() (Args, error) {
 	}
 	t.Normalise()
 	if err := t.LoadRules(source); err != nil {
-		return Args{}, &InputError{Err: err}
+		return Args{}, &starter.InputError{Err: err}
 	}
-	r := Request{Task: t, Timestamp: *f.timestamp, Key: *f.key, AllowProtected: *f.allowProt, Then: then}
-	if err := launch.Validate(&r, source); err != nil {
+	r := starter.Request{Task: t, Timestamp: *f.timestamp, Key: *f.key, AllowProtected: *f.allowProt, Then: then}
+	if err := starter.Validate(&r, source); err != nil {
 		return Args{}, err
 	}
 	return Args{Request: r, Source: source}, nil
