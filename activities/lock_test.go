@@ -7,6 +7,8 @@ import (
 	"testing"
 
 	"go.temporal.io/sdk/testsuite"
+
+	_ "github.com/envsync/envsync/engine/all" // the engines and stores tasks name
 )
 
 // The reboot lock is a file per task while the run holds it; release

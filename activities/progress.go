@@ -2,13 +2,12 @@ package activities
 
 import (
 	"context"
-	"io"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	"go.temporal.io/sdk/activity"
 
+	"github.com/envsync/envsync/datapath"
 	"github.com/envsync/envsync/metrics"
 )
 
@@ -47,32 +46,20 @@ type Progress struct {
 // step is retried within half a minute.
 var HeartbeatEvery = 5 * time.Second
 
-// meter counts bytes passing through and heartbeats the count on a timer,
-// so a step that is slow but alive (pg_dump waiting on a lock) is not
-// mistaken for a dead one, and a dead worker is noticed. A transfer that
-// stalls while its worker lives is the stores' to notice (they fail a
-// request whose bytes stop moving), not the heartbeat's. Every step with a
-// heartbeat timeout starts one first thing, before any slow call.
+// meter heartbeats a step's progress on a timer: the data path's Meter
+// (bytes done, stored, idle) with the step's phase and attempt, so a step
+// that is slow but alive (pg_dump waiting on a lock) is not mistaken for a
+// dead one, and a dead worker is noticed. A transfer that stalls while its
+// worker lives is the stores' to notice (they fail a request whose bytes
+// stop moving), not the heartbeat's. Every step with a heartbeat timeout
+// starts one first thing, before any slow call.
 type meter struct {
-	ctx   context.Context
-	phase string
-	n     atomic.Int64
-	total atomic.Int64
-	start time.Time
-	stop  chan struct{}
-	once  sync.Once
-	// attempt is the step's attempt, sent with every reading.
+	*datapath.Meter
+	ctx     context.Context
+	phase   string
 	attempt int32
-
-	mu sync.Mutex
-	// count, when set, reads the bytes done from elsewhere than n;
-	// stored reads the bytes stored; key names the object in flight.
-	count, stored func() int64
-	key           string
-	// seen is the last reading's bytes done plus stored, and moved when
-	// that last changed.
-	seen  int64
-	moved time.Time
+	stop    chan struct{}
+	once    sync.Once
 }
 
 func startMeter(ctx context.Context) *meter { return startPhase(ctx, "", 0) }
@@ -80,9 +67,7 @@ func startMeter(ctx context.Context) *meter { return startPhase(ctx, "", 0) }
 // startPhase starts a meter for phase with total bytes expected (0:
 // unknown).
 func startPhase(ctx context.Context, phase string, total int64) *meter {
-	m := &meter{ctx: ctx, phase: phase, start: time.Now(), stop: make(chan struct{})}
-	m.moved = m.start
-	m.total.Store(total)
+	m := &meter{Meter: datapath.NewMeter(total), ctx: ctx, phase: phase, stop: make(chan struct{})}
 	if !activity.IsActivity(ctx) {
 		return m
 	}
@@ -104,38 +89,11 @@ func startPhase(ctx context.Context, phase string, total int64) *meter {
 	return m
 }
 
-// track reads the bytes done and stored from the stream itself, and names
-// the object being written.
-func (m *meter) track(count, stored func() int64, key string) {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	m.count, m.stored, m.key = count, stored, key
-}
-
-// Progress is the meter's reading.
+// Progress is the meter's reading, as a heartbeat.
 func (m *meter) Progress() Progress {
-	p := Progress{Phase: m.phase, Bytes: m.n.Load(), Total: m.total.Load(), Attempt: m.attempt}
-	m.mu.Lock()
-	if m.count != nil {
-		p.Bytes = m.count()
-	}
-	if m.stored != nil {
-		p.Stored = m.stored()
-	}
-	p.Key = m.key
-	now := time.Now()
-	if done := p.Bytes + p.Stored; done != m.seen {
-		m.seen, m.moved = done, now
-	}
-	p.Idle = now.Sub(m.moved).Seconds()
-	m.mu.Unlock()
-	if secs := time.Since(m.start).Seconds(); secs > 0 && p.Bytes > 0 {
-		p.Rate = float64(p.Bytes) / secs
-		if p.Total > p.Bytes {
-			p.ETA = float64(p.Total-p.Bytes) / p.Rate
-		}
-	}
-	return p
+	r := m.Now()
+	return Progress{Phase: m.phase, Bytes: r.Bytes, Total: r.Total, Stored: r.Stored, Rate: r.Rate, ETA: r.ETA,
+		Key: r.Key, Attempt: m.attempt, Idle: r.Idle}
 }
 
 // Stop ends the heartbeats and counts the bytes moved in the worker's
@@ -144,20 +102,7 @@ func (m *meter) Stop() {
 	m.once.Do(func() {
 		close(m.stop)
 		if mv := metrics.FromContext(m.ctx); mv != nil {
-			mv.Moved(m.phase, m.Progress().Bytes)
+			mv.Moved(m.phase, m.Now().Bytes)
 		}
 	})
-}
-
-func (m *meter) Reader(r io.Reader) io.Reader { return meterReader{m, r} }
-
-type meterReader struct {
-	m *meter
-	r io.Reader
-}
-
-func (mr meterReader) Read(p []byte) (int, error) {
-	n, err := mr.r.Read(p)
-	mr.m.n.Add(int64(n))
-	return n, err
 }

@@ -2,22 +2,14 @@ package activities
 
 import (
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
-	"errors"
 	"fmt"
-	"hash"
-	"io"
-	"math"
-	"os"
-	"path/filepath"
-	"strings"
 	"time"
 
 	"filippo.io/age"
 	"go.temporal.io/sdk/activity"
 
 	"github.com/envsync/envsync/config"
+	"github.com/envsync/envsync/datapath"
 	"github.com/envsync/envsync/dump"
 	"github.com/envsync/envsync/engine"
 	"github.com/envsync/envsync/store"
@@ -141,24 +133,11 @@ func (a *Activities) Resolve(ctx context.Context, in ResolveInput) (res ResolveR
 	return res, nil
 }
 
+// readManifest reads the manifest of the dump key in st, as a step's
+// error when it cannot.
 func (a *Activities) readManifest(ctx context.Context, st store.Store, key string) (dump.Manifest, error) {
-	mkey := dump.ManifestKey(key)
-	r, err := st.Get(ctx, mkey, 0)
-	if errors.Is(err, store.ErrNotExist) {
-		return dump.Manifest{}, permanent(ErrNoDump, fmt.Errorf("dump %s has no manifest, so it is incomplete and will not be restored", key))
-	} else if err != nil {
-		return dump.Manifest{}, fmt.Errorf("read manifest %s: %w", mkey, err)
-	}
-	defer r.Close()
-	body, err := io.ReadAll(io.LimitReader(r, 1<<20))
-	if err != nil {
-		return dump.Manifest{}, fmt.Errorf("read manifest %s: %w", mkey, err)
-	}
-	m, err := dump.UnmarshalManifest(mkey, body)
-	if err != nil {
-		return m, permanent(ErrBadManifest, err)
-	}
-	return m, nil
+	m, err := datapath.ReadManifest(ctx, st, key)
+	return m, translate(err)
 }
 
 // DownloadInput names the dump to fetch.
@@ -187,100 +166,14 @@ func (a *Activities) Download(ctx context.Context, in DownloadInput) (DownloadRe
 	if err != nil {
 		return DownloadResult{}, err
 	}
-	obj, err := st.Stat(ctx, in.Dump.Key)
-	if err != nil {
-		return DownloadResult{}, fmt.Errorf("download %s: %w", in.Dump.Key, err)
-	}
-	if obj.Size != in.Dump.Size {
-		return DownloadResult{}, permanent(ErrCorruptDump, fmt.Errorf("dump %s is %d bytes but its manifest says %d (truncated or replaced); refusing to restore it, the live database is untouched",
-			in.Dump.Key, obj.Size, in.Dump.Size))
-	}
-	path, err := a.tempPath(ctx, in.Task, "pull")
-	if err != nil {
-		return DownloadResult{}, err
-	}
-	dir := filepath.Dir(path)
-	if err := checkSpace(dir, in.Dump.Size-partialSize(path)); err != nil {
-		return DownloadResult{}, err
-	}
+	path := a.tempName(ctx, in.Task, "pull")
 	start := time.Now()
-	f, err := os.OpenFile(path, os.O_CREATE|os.O_RDWR, 0o600)
+	src := datapath.Source{Key: in.Dump.Key, Size: in.Dump.Size, SHA256: in.Dump.SHA256, Compression: in.Dump.Compression}
+	have, err := datapath.Download(ctx, st, src, path, m.Meter)
 	if err != nil {
-		return DownloadResult{}, fmt.Errorf("create download file: %w", err)
-	}
-	defer f.Close()
-	// Hash what an earlier attempt already fetched, then fetch the rest.
-	sum := sha256.New()
-	have, err := io.Copy(sum, m.Reader(f))
-	if err != nil {
-		return DownloadResult{}, fmt.Errorf("read partial download %s: %w", path, err)
-	}
-	if have > in.Dump.Size {
-		if err := f.Truncate(0); err != nil {
-			return DownloadResult{}, err
-		}
-		if _, err := f.Seek(0, io.SeekStart); err != nil {
-			return DownloadResult{}, err
-		}
-		sum.Reset()
-		have = 0
-	}
-	if fg, ok := st.(store.FileGetter); ok && have < in.Dump.Size {
-		// The store completes the partial file itself; hash the result.
-		err := fg.GetFile(ctx, in.Dump.Key, path)
-		if err != nil && (isNoSpace(err) || strings.Contains(err.Error(), "No space left on device")) {
-			return DownloadResult{}, noSpace(dir, in.Dump.Size, false)
-		} else if err != nil {
-			return DownloadResult{}, fmt.Errorf("download %s: %w", in.Dump.Key, err)
-		}
-		sum.Reset()
-		if _, err := f.Seek(0, io.SeekStart); err != nil {
-			return DownloadResult{}, err
-		}
-		if _, err := io.Copy(sum, m.Reader(f)); err != nil {
-			return DownloadResult{}, err
-		}
-	} else if have < in.Dump.Size {
-		r, err := st.Get(ctx, in.Dump.Key, have)
-		if err != nil {
-			return DownloadResult{}, fmt.Errorf("download %s: %w", in.Dump.Key, err)
-		}
-		_, err = io.Copy(io.MultiWriter(f, sum), m.Reader(io.LimitReader(r, in.Dump.Size-have)))
-		r.Close()
-		if isNoSpace(err) {
-			return DownloadResult{}, noSpace(dir, in.Dump.Size, false)
-		}
-		if err != nil {
-			return DownloadResult{}, fmt.Errorf("download %s: %w (will resume)", in.Dump.Key, err)
-		}
-	}
-	if err := f.Sync(); err != nil {
-		return DownloadResult{}, err
-	}
-	fi, err := f.Stat()
-	if err != nil {
-		return DownloadResult{}, err
-	}
-	got := hex.EncodeToString(sum.Sum(nil))
-	if fi.Size() != in.Dump.Size || got != in.Dump.SHA256 {
-		os.Remove(path)
-		err := fmt.Errorf("dump %s failed verification: %d bytes with sha256 %s, manifest says %d bytes with sha256 %s; refusing to restore it, the live database is untouched",
-			in.Dump.Key, fi.Size(), got, in.Dump.Size, in.Dump.SHA256)
-		if have > 0 {
-			return DownloadResult{}, err // the resumed part may be at fault: retry from scratch
-		}
-		return DownloadResult{}, permanent(ErrCorruptDump, err)
+		return DownloadResult{}, translate(err)
 	}
 	return DownloadResult{Path: path, Seconds: time.Since(start).Seconds(), ResumedAt: have}, nil
-}
-
-// partialSize is how much of a download an earlier attempt left at path.
-func partialSize(path string) int64 {
-	fi, err := os.Stat(path)
-	if err != nil {
-		return 0
-	}
-	return fi.Size()
 }
 
 // RestoreInput names the dump to restore into the staging database.
@@ -313,11 +206,10 @@ type RestoreResult struct {
 
 // Restore loads the dump into the staging database; the live database is
 // not touched. Streaming from the store, download, verification,
-// decompression and restore run at once: the staging copy fills from the
-// first bytes, and the step succeeds only once the whole object has
-// matched its manifest's size and sha256. A dump that does not is
-// reported as damaged, naming its key, whatever the database tool made of
-// it; the workflow then drops the staging copy.
+// decompression and restore run at once (datapath.Restore); a downloaded
+// copy is restored from the file, in parallel when the task asks. A dump
+// that does not match its manifest is reported as damaged, naming its
+// key; the workflow then drops the staging copy.
 func (a *Activities) Restore(ctx context.Context, in RestoreInput) (RestoreResult, error) {
 	if s, ok, err := a.native(in.Task); err != nil || ok {
 		if err != nil {
@@ -331,65 +223,27 @@ func (a *Activities) Restore(ctx context.Context, in RestoreInput) (RestoreResul
 	if err != nil {
 		return RestoreResult{}, err
 	}
-	key := in.Key
 	start := time.Now()
-	if in.Path != "" {
-		f, err := os.Open(in.Path)
-		if err != nil {
-			return RestoreResult{}, permanent(ErrDumpFileMissing, fmt.Errorf("downloaded dump %s is gone from this host; run the pull again", in.Path))
+	src := datapath.Source{Key: in.Key, Size: in.Size, SHA256: in.SHA256, Compression: in.Compression, Identities: a.decryptFor(in)}
+	to := datapath.Target{Engine: eng, Staging: in.Staging, Origin: in.Origin}
+	var notes []string
+	switch {
+	case in.Path != "" && in.Jobs > 1:
+		if _, ok := eng.(engine.ParallelRestorer); !ok {
+			return RestoreResult{}, permanent(ErrInvalidTask, fmt.Errorf("dbms %s cannot restore in parallel; remove restore_jobs", in.Task.DBMS))
 		}
-		defer f.Close()
-		if fi, err := f.Stat(); err == nil {
-			m.total.Store(fi.Size())
-		}
-		var notes []string
-		if in.Jobs > 1 {
-			notes, err = a.restoreParallel(ctx, eng, m.Reader(f), in)
-		} else {
-			notes, err = restoreCompressed(ctx, eng, m.Reader(f), in.Staging, key, in.Origin, in.Compression, a.decryptFor(in)...)
-		}
-		if err != nil {
+		notes, err = datapath.RestoreParallel(ctx, in.Path, a.tempName(ctx, in.Task, "pull-archive"), in.Jobs, src, to, m.Meter)
+	case in.Path != "":
+		notes, err = datapath.RestoreFile(ctx, in.Path, src, to, m.Meter)
+	default:
+		var st store.Store
+		if st, err = a.store(ctx, in.Task); err != nil {
 			return RestoreResult{}, err
 		}
-		return RestoreResult{Seconds: time.Since(start).Seconds(), Notes: notes}, nil
+		notes, err = datapath.Restore(ctx, st, src, to, m.Meter)
 	}
-
-	st, err := a.store(ctx, in.Task)
 	if err != nil {
-		return RestoreResult{}, err
-	}
-	if obj, err := st.Stat(ctx, key); err != nil {
-		return RestoreResult{}, storeError(fmt.Errorf("restore %s: %w", key, err))
-	} else if obj.Size != in.Size {
-		return RestoreResult{}, permanent(ErrCorruptDump, fmt.Errorf("dump %s is %d bytes but its manifest says %d (truncated or replaced); refusing to restore it, the live database is untouched",
-			key, obj.Size, in.Size))
-	}
-	body, err := st.Get(ctx, key, 0)
-	if err != nil {
-		return RestoreResult{}, storeError(fmt.Errorf("restore %s: %w", key, err))
-	}
-	defer body.Close()
-	src := &verifying{r: m.Reader(body), sum: sha256.New()}
-	notes, rerr := restoreCompressed(ctx, eng, src, in.Staging, key, in.Origin, in.Compression, a.decryptFor(in)...)
-	if src.err == nil && ctx.Err() == nil && (rerr == nil || in.Size-src.n <= 256<<20) {
-		// What the restore left unread still has to match the manifest:
-		// all of it after a restore that succeeded; after one that
-		// failed, only if little is left, to tell damage from the
-		// database tool's own error without reading a large dump.
-		_, _ = io.Copy(io.Discard, src)
-	}
-	switch {
-	case src.err != nil:
-		return RestoreResult{}, fmt.Errorf("download of %s broke off after %d bytes: %w; the restore starts again", key, src.n, src.err)
-	case ctx.Err() != nil, rerr != nil && src.n < in.Size:
-		// The restore failed before the end of the dump: its reason
-		// stands, and the rest of a large dump is not read to check it.
-		return RestoreResult{}, rerr
-	case src.n != in.Size || src.sha256() != in.SHA256:
-		return RestoreResult{}, permanent(ErrCorruptDump, fmt.Errorf("dump %s is damaged: it has %d bytes with sha256 %s, its manifest says %d bytes with sha256 %s; the staging copy is dropped and the live database is untouched",
-			key, src.n, src.sha256(), in.Size, in.SHA256))
-	case rerr != nil:
-		return RestoreResult{}, rerr
+		return RestoreResult{}, translate(err)
 	}
 	return RestoreResult{Seconds: time.Since(start).Seconds(), Notes: notes}, nil
 }
@@ -401,86 +255,6 @@ func (a *Activities) decryptFor(in RestoreInput) []age.Identity {
 		return nil
 	}
 	return a.cfg.AgeIdentities
-}
-
-// verifying hashes and counts the stored bytes as they stream past, and
-// remembers a failed read: a network error is not damage to the dump.
-type verifying struct {
-	r   io.Reader
-	sum hash.Hash
-	n   int64
-	err error
-}
-
-func (v *verifying) Read(p []byte) (int, error) {
-	n, err := v.r.Read(p)
-	v.sum.Write(p[:n])
-	v.n += int64(n)
-	if err != nil && err != io.EOF && v.err == nil {
-		v.err = err
-	}
-	return n, err
-}
-
-func (v *verifying) sha256() string { return hex.EncodeToString(v.sum.Sum(nil)) }
-
-// restoreCompressed decompresses a stored dump into the engine's restore.
-// Damage to the compressed stream is reported as damage to the dump named
-// key, whatever the database tool made of its input ending early.
-func restoreCompressed(ctx context.Context, eng engine.Engine, r io.Reader, staging, key string, origin dump.Origin, compression string, ids ...age.Identity) ([]string, error) {
-	zr, err := dump.NewReader(r, compression, ids...)
-	if err != nil {
-		return nil, permanent(ErrCorruptDump, fmt.Errorf("dump %s is damaged: not %s data (%v); the live database is untouched", key, compression, err))
-	}
-	defer zr.Close()
-	notes, err := eng.Restore(ctx, zr, staging, origin)
-	limit := int64(math.MaxInt64)
-	if err != nil {
-		limit = 64 << 20
-	}
-	if damage := zr.Finish(limit); damage != nil {
-		return nil, permanent(ErrCorruptDump, fmt.Errorf("dump %s is damaged: decompressing it failed (%v); the live database is untouched", key, damage))
-	}
-	return notes, classify(err)
-}
-
-// restoreParallel decompresses a downloaded dump into an archive file on
-// this host and has the engine restore it with in.Jobs parallel jobs
-// (pg_restore -j reads the archive out of order, so it needs a file).
-func (a *Activities) restoreParallel(ctx context.Context, eng engine.Engine, r io.Reader, in RestoreInput) ([]string, error) {
-	pr, ok := eng.(engine.ParallelRestorer)
-	if !ok {
-		return nil, permanent(ErrInvalidTask, fmt.Errorf("dbms %s cannot restore in parallel; remove restore_jobs", in.Task.DBMS))
-	}
-	path, err := a.tempPath(ctx, in.Task, "pull-archive")
-	if err != nil {
-		return nil, err
-	}
-	defer os.Remove(path)
-	f, err := os.OpenFile(path, os.O_CREATE|os.O_TRUNC|os.O_WRONLY, 0o600)
-	if err != nil {
-		return nil, fmt.Errorf("create archive file: %w", err)
-	}
-	zr, err := dump.NewReader(r, in.Compression, a.decryptFor(in)...)
-	if err != nil {
-		f.Close()
-		return nil, permanent(ErrCorruptDump, fmt.Errorf("dump %s is damaged: not %s data (%v); the live database is untouched", in.Key, in.Compression, err))
-	}
-	_, err = io.Copy(f, zr)
-	zr.Close()
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	switch {
-	case zr.Damage() != nil:
-		return nil, permanent(ErrCorruptDump, fmt.Errorf("dump %s is damaged: decompressing it failed (%v); the live database is untouched", in.Key, zr.Damage()))
-	case isNoSpace(err):
-		return nil, noSpace(filepath.Dir(path), in.Size*3, true)
-	case err != nil:
-		return nil, fmt.Errorf("decompress %s into %s: %w", in.Key, path, err)
-	}
-	notes, err := pr.RestoreFile(ctx, path, in.Staging, in.Origin, in.Jobs)
-	return notes, classify(err)
 }
 
 // SwapInput names the staging database to make live.

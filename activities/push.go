@@ -1,21 +1,17 @@
 package activities
 
 import (
-	"cmp"
 	"context"
 	"errors"
 	"fmt"
-	"io"
-	"io/fs"
 	"os"
-	"path/filepath"
-	"sync/atomic"
 	"time"
 
 	"go.temporal.io/sdk/activity"
 
 	"github.com/envsync/envsync/buildinfo"
 	"github.com/envsync/envsync/config"
+	"github.com/envsync/envsync/datapath"
 	"github.com/envsync/envsync/dump"
 	"github.com/envsync/envsync/engine"
 	"github.com/envsync/envsync/failure"
@@ -131,7 +127,7 @@ func (a *Activities) earlierDump(ctx context.Context, t config.Task) (DumpResult
 	}
 	cands := dump.Candidates(t.Path, t.Database, keys)
 	for i := len(cands) - 1; i >= 0 && cands[i].Time.After(time.Now().Add(-24*time.Hour)); i-- {
-		m, err := a.readManifest(ctx, st, cands[i].Key)
+		m, err := datapath.ReadManifest(ctx, st, cands[i].Key)
 		if err != nil || m.Run == nil || *m.Run != run {
 			continue
 		}
@@ -155,60 +151,12 @@ func compression(t config.Task) string {
 	return t.Compression
 }
 
-// lastSize is the size of the newest complete dump of t's database in st:
-// the best guess of what this dump needs on the temp disk and in the
-// store. 0 when there is none or the store cannot say.
-func lastSize(ctx context.Context, st store.Store, t config.Task) int64 {
-	objs, err := st.List(ctx, t.Path)
-	if err != nil {
-		return 0
-	}
-	keys := make([]string, len(objs))
-	sizes := map[string]int64{}
-	for i, o := range objs {
-		keys[i] = o.Key
-		sizes[o.Key] = o.Size
-	}
-	c, err := dump.Choose(dump.Candidates(t.Path, t.Database, keys), time.Time{})
-	if err != nil {
-		return 0
-	}
-	return sizes[c.Key]
-}
-
-// tee sends the compressed stream to the spool file and the upload. A
-// failed spool write fails the dump (the disk is full); a failed upload
-// does not while there is a spool to retry from.
-type tee struct {
-	spool  *errWriter // nil: no spool
-	up     io.Writer  // nil: no streamed upload
-	upErr  error
-	stored atomic.Int64
-}
-
-func (t *tee) Write(p []byte) (int, error) {
-	if t.spool != nil {
-		if _, err := t.spool.Write(p); err != nil {
-			return 0, err
-		}
-	}
-	if t.up != nil && t.upErr == nil {
-		n, err := t.up.Write(p)
-		t.stored.Add(int64(n))
-		if err != nil {
-			t.upErr = err
-			if t.spool == nil {
-				return 0, err
-			}
-		}
-	}
-	return len(p), nil
-}
-
-// dumpTo dumps t's database. With upload it streams to the store; the
-// spool file (kind names it) is kept unless the task says spool: none.
-// expect is the expected compressed size for the free-space check (0: ask
-// the store for the last dump's).
+// dumpTo dumps t's database through the data path. With upload it
+// streams to the store and writes the manifest; the spool file (kind names
+// it) is kept unless the task says spool: none, and handed on to Upload
+// when the stream did not reach the store. expect is the expected
+// compressed size for the free-space check (0: ask the store for the last
+// dump's).
 func (a *Activities) dumpTo(ctx context.Context, t config.Task, kind string, upload bool, expect int64) (DumpResult, error) {
 	m := startPhase(ctx, "dump", 0) // heartbeats from the start: sizing and listing can be slow
 	defer m.Stop()
@@ -216,195 +164,132 @@ func (a *Activities) dumpTo(ctx context.Context, t config.Task, kind string, upl
 	if err != nil {
 		return DumpResult{}, err
 	}
-	comp := compression(t)
-	spool := t.Spool != config.SpoolNone || !upload
 	var st store.Store
 	if upload {
-		// One store for the step: one that did not answer the listing
-		// is not asked again (see store.Sizer).
-		if st, err = a.store(ctx, t); err != nil {
+		if st, expect, err = a.uploadStore(ctx, t, expect); err != nil {
 			return DumpResult{}, err
-		}
-		if expect == 0 {
-			expect = lastSize(ctx, st, t)
-		}
-		if sz, ok := st.(store.Sizer); ok {
-			st = sz.ForSize(expect)
-		}
-		if _, ok := st.(store.FilePutter); ok && spool {
-			// rsync resumes an interrupted transfer from a file, not a
-			// stream: it sends the spool once the dump is complete.
-			upload = false
 		}
 	}
 	if sz, ok := eng.(engine.Sizer); ok {
 		if total, err := sz.Size(ctx); err == nil { // only for the progress line
-			m.total.Store(total)
+			m.SetTotal(total)
 		}
 	}
 	start := time.Now()
+	comp := compression(t)
 	res := DumpResult{Key: dump.Key(t.Path, t.Database, start, comp), Compression: comp, StartedAt: start.UTC(),
 		Location: store.Describe(t.StorageBackend, t.URL, t.Path)}
-
-	sink := &tee{}
-	var path, dir string
-	var spoolFile *os.File
-	if spool {
-		if path, err = a.tempPath(ctx, t, kind); err != nil {
-			return DumpResult{}, err
-		}
-		dir = filepath.Dir(path)
-		if err := checkSpace(dir, expect); err != nil {
-			return DumpResult{}, err
-		}
-		if spoolFile, err = os.OpenFile(path, os.O_CREATE|os.O_TRUNC|os.O_WRONLY, 0o600); err != nil {
-			return DumpResult{}, fmt.Errorf("create dump file: %w", err)
-		}
-		defer spoolFile.Close()
-		sink.spool = &errWriter{w: spoolFile}
-		defer func() {
-			if res.Path == "" { // not handed on: uploaded, or failed
-				os.Remove(path)
-				os.Remove(countsFile(path))
-			}
-		}()
-	}
-
-	upCtx, cancelUpload := context.WithCancel(ctx)
-	defer cancelUpload()
-	var pw *io.PipeWriter
-	upDone := make(chan error, 1)
-	if upload {
-		a.sweep(ctx, st, t, start)
-		var pr *io.PipeReader
-		pr, pw = io.Pipe()
-		sink.up = pw
-		go func() {
-			// Put reads to the end of the stream (the store contract),
-			// so a nil error means the whole dump is stored.
-			err := st.Put(upCtx, res.Key, limitReads(upCtx, pr, a.cfg.UploadLimit), -1)
-			pr.CloseWithError(cmp.Or(err, io.ErrClosedPipe))
-			upDone <- err
-		}()
-	}
-
-	recipients, err := ageRecipients(t)
-	if err != nil {
+	o := datapath.PushOptions{Key: res.Key, Compression: comp, Level: t.CompressionLevel, Expect: expect,
+		UploadLimit: a.cfg.UploadLimit, Meter: m.Meter}
+	if o.Recipients, err = ageRecipients(t); err != nil {
 		return DumpResult{}, err
 	}
 	for _, r := range t.EncryptTo {
 		res.Recipients = append(res.Recipients, dump.Fingerprint(r))
 	}
-	w, err := dump.NewWriter(sink, comp, t.CompressionLevel, recipients...)
-	if err != nil {
-		return DumpResult{}, permanent(ErrInvalidTask, err)
-	}
-	m.track(w.In, sink.stored.Load, res.Key)
-	info, derr := eng.Dump(ctx, w)
-	// Did the upload fail first (and stop the dump), or the dump? Asked
-	// now: the writes below, into a pipe closed with the dump's error,
-	// fail too.
-	uploadFailed := sink.upErr != nil
-	if derr != nil {
-		// Stop the upload first, so the encoder's last writes fail fast
-		// instead of waiting on a reader that is gone.
-		cancelUpload()
-		if pw != nil {
-			pw.CloseWithError(derr)
-		}
-	}
-	// Close always: the encoder's goroutines may still be writing into
-	// the spool and the pipe.
-	if cerr := w.Close(); derr == nil {
-		derr = cerr
-	}
-	var uerr error
-	if pw != nil {
-		pw.Close() // after CloseWithError this changes nothing
-		uerr = <-upDone
-	}
-	if derr == nil && spool && (!upload || uerr != nil || sink.upErr != nil) {
-		// The spooled copy is handed on to Upload: make it survive a
-		// crash of the host. A copy that is deleted because the stream
-		// reached the store needs no trip to the disk.
-		derr = spoolFile.Sync()
-	}
-	switch {
-	case spool && (isNoSpace(sink.spool.err) || isNoSpace(derr)):
-		if expect > 0 {
-			return DumpResult{}, noSpace(dir, expect, false)
-		}
-		return DumpResult{}, noSpace(dir, w.Size(), true)
-	case spool && sink.spool.err != nil:
-		return DumpResult{}, fmt.Errorf("write the spooled copy %s: %w", path, sink.spool.err)
-	case !spool && uploadFailed:
-		// The dump stopped because the upload did: the upload's
-		// reason is the one that matters, and the retry dumps again.
-		return DumpResult{}, storeError(fmt.Errorf("upload %s: %w (spool: none, so the retry dumps again)", res.Key, cmp.Or(uerr, sink.upErr)))
-	case derr != nil:
-		return DumpResult{}, classify(fmt.Errorf("dump %s: %w", t.Database, derr))
-	}
-	res.Size, res.SHA256, res.RawBytes = w.Size(), w.SHA256(), w.In()
-	res.ServerVersion, res.Format, res.Origin = info.ServerVersion, info.Format, info.Origin
-	res.Counted = tally(info.Counts)
-	res.Seconds = time.Since(start).Seconds()
-	// handOn leaves the spooled copy, and its counts, to the next step.
-	handOn := func() (DumpResult, error) {
-		if err := writeCounts(path, info.Counts); err != nil {
+	if t.Spool != config.SpoolNone || !upload {
+		if o.Spool, err = a.tempPath(ctx, t, kind); err != nil {
 			return DumpResult{}, err
 		}
-		res.Path = path
-		return res, nil
 	}
-	if !upload {
-		return handOn()
+	if st != nil {
+		a.sweep(ctx, st, t, start)
 	}
-	uerr = cmp.Or(uerr, sink.upErr)
-	if uerr == nil {
-		res.ManifestKey, uerr = a.putManifest(ctx, st, t, res, info.Counts)
+	p, err := datapath.Push(ctx, eng, st, o)
+	if err != nil {
+		return DumpResult{}, translate(err)
+	}
+	res.Size, res.SHA256, res.RawBytes = p.Size, p.SHA256, p.RawBytes
+	res.ServerVersion, res.Format, res.Origin = p.Info.ServerVersion, p.Info.Format, p.Info.Origin
+	res.Counted = tally(p.Info.Counts)
+	res.Seconds = time.Since(start).Seconds()
+	return a.finishDump(ctx, st, t, res, p, o.Spool)
+}
+
+// finishDump writes the manifest of a dump that reached the store, or
+// hands the spooled copy, and its counts, on to the next step.
+func (a *Activities) finishDump(ctx context.Context, st store.Store, t config.Task, res DumpResult, p datapath.Pushed, spool string) (DumpResult, error) {
+	uerr := p.UploadErr
+	if p.Uploaded {
+		if res.ManifestKey, uerr = datapath.PutManifest(ctx, st, a.manifest(ctx, t, res, p.Info.Counts)); uerr == nil {
+			res.Uploaded = true
+			if spool != "" {
+				os.Remove(spool) // the stream reached the store
+			}
+			return res, nil
+		}
+	}
+	if spool == "" {
+		return DumpResult{}, translate(fmt.Errorf("%w (spool: none, so the retry dumps again)", uerr))
 	}
 	if uerr != nil {
-		if !spool {
-			return DumpResult{}, storeError(fmt.Errorf("upload %s: %w (spool: none, so the retry dumps again)", res.Key, uerr))
-		}
 		res.UploadError = failure.Text(uerr)
-		return handOn()
 	}
-	res.Uploaded = true
+	if err := writeCounts(spool, p.Info.Counts); err != nil {
+		os.Remove(spool)
+		return DumpResult{}, err
+	}
+	res.Path = spool
 	return res, nil
 }
 
-// storeError marks a store's refusal that retrying cannot fix (no such
-// bucket, access denied) as non-retryable, so it does not cost a dump per
-// attempt; other store errors are left to the retry policy.
-func storeError(err error) error {
-	if errors.Is(err, store.ErrRefused) {
+// uploadStore opens the task's store for a dump of about expect bytes (0:
+// as big as the last one), and returns the size it expects.
+func (a *Activities) uploadStore(ctx context.Context, t config.Task, expect int64) (store.Store, int64, error) {
+	// One store for the step: one that did not answer the listing is
+	// not asked again (see store.Sizer).
+	st, err := a.store(ctx, t)
+	if err != nil {
+		return nil, 0, err
+	}
+	if expect == 0 {
+		expect = datapath.LastSize(ctx, st, t.Path, t.Database)
+	}
+	if sz, ok := st.(store.Sizer); ok {
+		st = sz.ForSize(expect)
+	}
+	return st, expect, nil
+}
+
+// translate turns a data path error into the step's error: what retrying
+// cannot fix is non-retryable, with its type; the rest is left to the
+// retry policy.
+func translate(err error) error {
+	var noSpace *datapath.NoSpaceError
+	var damaged *datapath.DamagedError
+	var missing *datapath.MissingError
+	var noManifest *datapath.NoManifestError
+	var badManifest *datapath.BadManifestError
+	switch {
+	case err == nil:
+		return nil
+	case errors.As(err, &noSpace):
+		return permanent(ErrNoSpace, err)
+	case errors.As(err, &damaged):
+		return permanent(ErrCorruptDump, err)
+	case errors.As(err, &missing):
+		return permanent(ErrDumpFileMissing, err)
+	case errors.As(err, &noManifest):
+		return permanent(ErrNoDump, err)
+	case errors.As(err, &badManifest):
+		return permanent(ErrBadManifest, err)
+	case errors.Is(err, store.ErrRefused):
+		// No such bucket, access denied: not worth a dump per attempt.
 		return permanent(ErrStoreRefused, err)
 	}
-	return err
+	return classify(err)
 }
 
 // sweep aborts unfinished uploads left by earlier attempts: the one the
 // last attempt of this step was writing (named in its last heartbeat), and
-// any of this database older than a day, which no step still runs (a
-// dump's time limit is a day). Uploads of other runs in progress, such as
-// another server's push of a database of the same name, are left alone.
+// any of this database older than a day. A failure is only logged: the
+// next push tries again.
 func (a *Activities) sweep(ctx context.Context, st store.Store, t config.Task, now time.Time) {
-	sw, ok := st.(store.Sweeper)
-	if !ok {
-		return
-	}
 	var last Progress
 	if activity.IsActivity(ctx) && activity.HasHeartbeatDetails(ctx) {
 		_ = activity.GetHeartbeatDetails(ctx, &last)
 	}
-	n, err := sw.Sweep(ctx, t.Path, func(key string, started time.Time) bool {
-		if key == last.Key {
-			return true
-		}
-		db, _, ok := dump.Parse(t.Path, key)
-		return ok && db == t.Database && started.Before(now.Add(-24*time.Hour))
-	})
+	n, err := datapath.Sweep(ctx, st, t.Path, t.Database, last.Key, now)
 	if err != nil {
 		a.cfg.Logger.Warn("could not sweep unfinished uploads; the next push tries again", "database", t.Database, "error", err)
 	} else if n > 0 {
@@ -412,31 +297,23 @@ func (a *Activities) sweep(ctx context.Context, st store.Store, t config.Task, n
 	}
 }
 
-// putManifest writes the dump's manifest, last: a dump is complete (and
-// restorable) only once it is there.
-func (a *Activities) putManifest(ctx context.Context, st store.Store, t config.Task, d DumpResult, counts *dump.Counts) (string, error) {
+// manifest describes a dump for the store: what it is, where it came from,
+// which run wrote it.
+func (a *Activities) manifest(ctx context.Context, t config.Task, d DumpResult, counts *dump.Counts) dump.Manifest {
 	man := dump.Manifest{
 		Format: dump.ManifestFormat, Key: d.Key, DBMS: t.DBMS, Database: t.Database,
 		SourceHost: a.cfg.Host, CreatedAt: d.StartedAt, Size: d.Size, SHA256: d.SHA256,
 		Compression: d.Compression, DumpFormat: d.Format, ServerVersion: d.ServerVersion, EnvsyncVersion: buildinfo.Version,
 		Sanitised: d.Sanitised, Origin: d.Origin, Counts: counts,
 	}
+	if len(d.Recipients) > 0 {
+		man.Encrypted = &dump.Encrypted{Recipients: d.Recipients}
+	}
 	if activity.IsActivity(ctx) {
 		e := activity.GetInfo(ctx).WorkflowExecution
 		man.Run = &dump.Run{WorkflowID: e.ID, RunID: e.RunID}
 	}
-	if len(d.Recipients) > 0 {
-		man.Encrypted = &dump.Encrypted{Recipients: d.Recipients}
-	}
-	body, err := man.Marshal()
-	if err != nil {
-		return "", err
-	}
-	mkey := dump.ManifestKey(d.Key)
-	if err := st.Put(ctx, mkey, bytesReader(body), int64(len(body))); err != nil {
-		return "", fmt.Errorf("upload manifest %s: %w", mkey, err)
-	}
-	return mkey, nil
+	return man
 }
 
 // UploadInput names a finished dump to upload.
@@ -463,35 +340,23 @@ func (a *Activities) Upload(ctx context.Context, in UploadInput) (UploadResult, 
 	if err != nil {
 		return UploadResult{}, err
 	}
-	f, err := os.Open(in.Dump.Path)
-	if errors.Is(err, fs.ErrNotExist) {
-		return UploadResult{}, permanent(ErrDumpFileMissing, fmt.Errorf("dump file %s is gone from this host (was the worker moved or the temp dir cleaned?); run the push again", in.Dump.Path))
-	} else if err != nil {
-		return UploadResult{}, err
-	}
-	defer f.Close()
 	start := time.Now()
 	d := in.Dump
 	// The key comes from the task: a before_upload push uploads under
 	// its sanitised_path.
 	d.Key = dump.Key(in.Task.Path, in.Task.Database, d.StartedAt, d.Compression)
-	m.track(nil, nil, d.Key)
+	m.Track(nil, nil, d.Key)
 	a.sweep(ctx, st, in.Task, start)
-	if fp, ok := st.(store.FilePutter); ok {
-		err = fp.PutFile(ctx, d.Key, d.Path, d.Size)
-	} else {
-		err = st.Put(ctx, d.Key, limitReads(ctx, m.Reader(f), a.cfg.UploadLimit), d.Size)
-	}
-	if err != nil {
-		return UploadResult{}, storeError(fmt.Errorf("upload %s: %w", d.Key, err))
+	if err := datapath.UploadFile(ctx, st, d.Key, d.Path, d.Size, a.cfg.UploadLimit, m.Meter); err != nil {
+		return UploadResult{}, translate(fmt.Errorf("upload %s: %w", d.Key, err))
 	}
 	counts, err := readCounts(d.Path)
 	if err != nil {
 		return UploadResult{}, err
 	}
-	mkey, err := a.putManifest(ctx, st, in.Task, d, counts)
+	mkey, err := datapath.PutManifest(ctx, st, a.manifest(ctx, in.Task, d, counts))
 	if err != nil {
-		return UploadResult{}, storeError(err)
+		return UploadResult{}, translate(err)
 	}
 	return UploadResult{Key: d.Key, ManifestKey: mkey, Location: store.Describe(in.Task.StorageBackend, in.Task.URL, in.Task.Path),
 		Seconds: time.Since(start).Seconds()}, nil

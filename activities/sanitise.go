@@ -9,6 +9,7 @@ import (
 	"go.temporal.io/sdk/activity"
 
 	"github.com/envsync/envsync/config"
+	"github.com/envsync/envsync/datapath"
 	"github.com/envsync/envsync/dump"
 	"github.com/envsync/envsync/engine"
 	"github.com/envsync/envsync/engine/sanitise"
@@ -102,14 +103,9 @@ func (a *Activities) SanitiseDump(ctx context.Context, in SanitiseDumpInput) (Du
 			a.cfg.Logger.Error("could not drop the scratch copy; drop it by hand", "scratch", scratch, "error", err)
 		}
 	}()
-	f, err := os.Open(in.Dump.Path)
-	if err != nil {
-		return DumpResult{}, permanent(ErrDumpFileMissing, fmt.Errorf("raw dump %s is gone from this host; run the push again", in.Dump.Path))
-	}
-	_, err = restoreCompressed(ctx, eng, f, scratch, in.Dump.Path, in.Dump.Origin, in.Dump.Compression)
-	f.Close()
-	if err != nil {
-		return DumpResult{}, classify(fmt.Errorf("restore into scratch copy %s: %w", scratch, err))
+	src := datapath.Source{Key: in.Dump.Path, Compression: in.Dump.Compression}
+	if _, err := datapath.RestoreFile(ctx, in.Dump.Path, src, datapath.Target{Engine: eng, Staging: scratch, Origin: in.Dump.Origin}, nil); err != nil {
+		return DumpResult{}, translate(fmt.Errorf("restore the raw dump into scratch copy %s: %w", scratch, err))
 	}
 	res, err := a.sanitise(ctx, t, scratch)
 	if err != nil {

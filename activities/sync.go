@@ -2,17 +2,14 @@ package activities
 
 import (
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
-	"errors"
 	"fmt"
-	"io"
 	"maps"
 	"path"
 	"slices"
 	"time"
 
 	"github.com/envsync/envsync/config"
+	"github.com/envsync/envsync/datapath"
 	"github.com/envsync/envsync/dump"
 	"github.com/envsync/envsync/store"
 )
@@ -84,8 +81,8 @@ func (a *Activities) SyncStores(ctx context.Context, in SyncInput) (SyncResult, 
 				continue
 			}
 		}
-		if reason, err := copyDump(ctx, src, dst, key, target, man, m, a.cfg.UploadLimit); err != nil {
-			return res, err
+		if reason, err := datapath.Copy(ctx, src, dst, key, target, man, a.cfg.UploadLimit, m.Meter); err != nil {
+			return res, translate(err)
 		} else if reason != "" {
 			res.Skipped = append(res.Skipped, Skipped{key, reason})
 			continue
@@ -109,44 +106,6 @@ func (a *Activities) SyncStores(ctx context.Context, in SyncInput) (SyncResult, 
 	}
 	res.Seconds = time.Since(start).Seconds()
 	return res, nil
-}
-
-// copyDump streams one dump's data to the target while hashing it, then
-// writes its manifest under the target key, at most limit bytes a second
-// (0: no cap). A mismatch removes the copy and returns the reason.
-func copyDump(ctx context.Context, src, dst store.Store, key, target string, man dump.Manifest, m *meter, limit int64) (string, error) {
-	r, err := src.Get(ctx, key, 0)
-	if errors.Is(err, store.ErrNotExist) {
-		return "its data object is missing", nil
-	} else if err != nil {
-		return "", err
-	}
-	// Read at most one byte more than the manifest says, to notice a
-	// longer object without copying all of it.
-	sum := sha256.New()
-	var counted dump.Counter
-	data := io.TeeReader(m.Reader(io.LimitReader(r, man.Size+1)), io.MultiWriter(sum, &counted))
-	err = dst.Put(ctx, target, limitReads(ctx, data, limit), -1)
-	r.Close()
-	if err != nil {
-		return "", fmt.Errorf("copy %s: %w", key, err)
-	}
-	got, n := hex.EncodeToString(sum.Sum(nil)), int64(counted)
-	if n != man.Size || got != man.SHA256 {
-		if err := dst.Delete(ctx, target); err != nil {
-			return "", err
-		}
-		return fmt.Sprintf("its data (%d bytes, sha256 %s) does not match its manifest (%d bytes, sha256 %s)", n, got, man.Size, man.SHA256), nil
-	}
-	man.Key = target
-	body, err := man.Marshal()
-	if err != nil {
-		return "", err
-	}
-	if err := dst.Put(ctx, dump.ManifestKey(target), bytesReader(body), int64(len(body))); err != nil {
-		return "", fmt.Errorf("copy manifest of %s: %w", key, err)
-	}
-	return "", nil
 }
 
 // dumps maps each complete dump's name (the key without the prefix) to its

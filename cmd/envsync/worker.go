@@ -14,6 +14,7 @@ import (
 	"go.temporal.io/sdk/client"
 
 	"github.com/envsync/envsync/activities"
+	"github.com/envsync/envsync/datapath"
 	"github.com/envsync/envsync/engine"
 	"github.com/envsync/envsync/metrics"
 	"github.com/envsync/envsync/notify"
@@ -91,7 +92,7 @@ func workerFlags(fs *flag.FlagSet) (*activities.Config, *string) {
 		return err
 	})
 	fs.Func("upload-limit", "cap uploads to stores at this `rate`, e.g. 50MiB/s (default: none)", func(v string) (err error) {
-		cfg.UploadLimit, err = activities.ParseRate(v)
+		cfg.UploadLimit, err = datapath.ParseRate(v)
 		return err
 	})
 	// Each engine's own settings (where its tools are, say), as it

@@ -1,4 +1,4 @@
-package activities
+package datapath
 
 import (
 	"bytes"
@@ -7,8 +7,6 @@ import (
 	"strings"
 	"testing"
 	"time"
-
-	_ "github.com/envsync/envsync/engine/all" // the engines and stores tasks name
 )
 
 func TestParseRate(t *testing.T) {
@@ -30,7 +28,7 @@ func TestParseRate(t *testing.T) {
 func TestLimitReadsPacesTheStream(t *testing.T) {
 	data := bytes.Repeat([]byte("x"), 3<<20)
 	start := time.Now()
-	got, err := io.ReadAll(limitReads(context.Background(), bytes.NewReader(data), 1<<20))
+	got, err := io.ReadAll(LimitReads(context.Background(), bytes.NewReader(data), 1<<20))
 	took := time.Since(start)
 	if err != nil || len(got) != len(data) {
 		t.Fatalf("read %d of %d bytes: %v", len(got), len(data), err)
@@ -41,7 +39,7 @@ func TestLimitReadsPacesTheStream(t *testing.T) {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
-	if _, err := io.ReadAll(limitReads(ctx, bytes.NewReader(data), 1<<20)); err == nil {
+	if _, err := io.ReadAll(LimitReads(ctx, bytes.NewReader(data), 1<<20)); err == nil {
 		t.Error("a cancelled capped stream kept going")
 	}
 }

@@ -1,4 +1,4 @@
-package activities
+package datapath
 
 import (
 	"errors"
@@ -16,9 +16,32 @@ import (
 // output cannot be written) and is retried for an hour while the run holds
 // the reboot lock and a partial file; retrying cannot make room.
 
-// isNoSpace reports whether err is a write that found the disk (or the
+// NoSpaceError is a temp dir that is, or would be, full: retrying cannot
+// help. Need is an estimate; AtLeast says it is only a lower bound.
+type NoSpaceError struct {
+	Dir     string
+	Need    int64
+	AtLeast bool
+}
+
+func (e *NoSpaceError) Error() string {
+	have := "free space unknown"
+	if free, err := freeBytes(e.Dir); err == nil {
+		have = dump.HumanSize(free) + " free"
+	} else {
+		have += ": " + err.Error()
+	}
+	about := "about"
+	if e.AtLeast {
+		about = "more than"
+	}
+	return fmt.Sprintf("no space left on device in %s (needs %s %s, has %s); free space there, or set the task's temppath (or the worker's --temp-dir) to a larger disk",
+		e.Dir, about, dump.HumanSize(e.Need), have)
+}
+
+// IsNoSpace reports whether err is a write that found the disk (or the
 // user's quota) full.
-func isNoSpace(err error) bool {
+func IsNoSpace(err error) bool {
 	return errors.Is(err, syscall.ENOSPC) || errors.Is(err, syscall.EDQUOT)
 }
 
@@ -31,31 +54,14 @@ func freeBytes(dir string) (int64, error) {
 	return int64(st.Bavail) * int64(st.Bsize), nil
 }
 
-// noSpace is the error of a step whose temp dir is, or would be, full:
-// non-retryable, naming the directory, what the step needs and what is
-// free. need is an estimate; atLeast says it is only a lower bound.
-func noSpace(dir string, need int64, atLeast bool) error {
-	free, err := freeBytes(dir)
-	have := dump.HumanSize(free) + " free"
-	if err != nil {
-		have = "free space unknown: " + err.Error()
-	}
-	about := "about"
-	if atLeast {
-		about = "more than"
-	}
-	return permanent(ErrNoSpace, fmt.Errorf("no space left on device in %s (needs %s %s, has %s); free space there, or set the task's temppath (or the worker's --temp-dir) to a larger disk",
-		dir, about, dump.HumanSize(need), have))
-}
-
-// checkSpace fails before a step starts when dir cannot hold need bytes.
+// CheckSpace fails before a step starts when dir cannot hold need bytes.
 // need <= 0 means the size is not known, and nothing is checked.
-func checkSpace(dir string, need int64) error {
+func CheckSpace(dir string, need int64) error {
 	if need <= 0 {
 		return nil
 	}
 	if free, err := freeBytes(dir); err == nil && free < need {
-		return noSpace(dir, need, false)
+		return &NoSpaceError{Dir: dir, Need: need}
 	}
 	return nil
 }

@@ -1,4 +1,4 @@
-package activities
+package datapath
 
 import (
 	"context"
@@ -73,9 +73,9 @@ func (lr limitReader) Read(p []byte) (int, error) {
 	return n, err
 }
 
-// limitReads paces reads from r to rate bytes a second; r itself when
+// LimitReads paces reads from r to rate bytes a second; r itself when
 // rate is 0 (no cap).
-func limitReads(ctx context.Context, r io.Reader, rate int64) io.Reader {
+func LimitReads(ctx context.Context, r io.Reader, rate int64) io.Reader {
 	if rate <= 0 {
 		return r
 	}
