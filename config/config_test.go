@@ -170,19 +170,19 @@ func TestExampleTasksFileIsValid(t *testing.T) {
 	}
 }
 
-// The README's tasks file example must stay valid.
-func TestReadmeTasksExampleIsValid(t *testing.T) {
-	readme, err := os.ReadFile("../README.md")
+// The tasks file page's example must stay valid.
+func TestDocsTasksExampleIsValid(t *testing.T) {
+	page, err := os.ReadFile("../docs/tasks.md")
 	if err != nil {
 		t.Fatal(err)
 	}
-	_, rest, _ := strings.Cut(string(readme), "### Tasks file")
+	_, rest, _ := strings.Cut(string(page), "## The file")
 	_, rest, _ = strings.Cut(rest, "```yaml\n")
 	block, _, ok := strings.Cut(rest, "```")
 	if !ok {
-		t.Fatal("no yaml block under ### Tasks file")
+		t.Fatal("no yaml block under ## The file")
 	}
-	f, err := ParseFile("README.md", []byte(block))
+	f, err := ParseFile("docs/tasks.md", []byte(block))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -125,9 +125,55 @@ func Run(ctx context.Context, o Options) error {
 		say("Web UI      run `envsync demo --keep` to browse these runs in the Temporal Web UI")
 		return nil
 	}
-	say("Web UI      %s (Temporal and the Web UI stay up until Ctrl-C)", srv.UIURL)
+	tasks, err := writeTour(filepath.Join(dir, "tour"), base)
+	if err != nil {
+		return err
+	}
+	say("Web UI      %s (Temporal, the Web UI, the worker and PostgreSQL stay up until Ctrl-C)", srv.UIURL)
+	say("\n== the tour: a sanitised pull (README), in another shell:\n  export TEMPORAL_ADDRESS=%s\n  envsync pull --tasks %s --task %s",
+		srv.Address, tasks, tourTask)
 	<-ctx.Done()
 	return nil
+}
+
+// tourRules is the rule set of the README's tour: names replaced, e-mail
+// addresses made anonymous, and a check that none is left.
+const tourRules = `tables:
+  customers:
+    name: lorem          # lorem ipsum of the same length
+    email: email         # anonymous-<n>@example.com
+verify:                  # must return no rows, or the pull fails and staging keeps what it had
+  - SELECT id FROM customers WHERE email NOT LIKE 'anonymous-%@example.com'
+`
+
+const tourTask = "pull_demo_staging"
+
+// writeTour writes the README tour's rule set and tasks file into dir: a
+// pull of the demo's dump into envsync_demo_staging through the rules, on
+// the demo's worker, server and store (base). It returns the tasks file.
+func writeTour(dir string, base config.Task) (string, error) {
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return "", err
+	}
+	rules := filepath.Join(dir, "rules.yaml")
+	if err := os.WriteFile(rules, []byte(tourRules), 0o644); err != nil {
+		return "", err
+	}
+	tasks := filepath.Join(dir, "tasks.yaml")
+	body := fmt.Sprintf(`tasks:
+  %s:
+    action: pull
+    dbms: %s
+    storagebackend: %s
+    url: %s
+    path: %s
+    worker_host: %s
+    database_hostname: %s
+    database: %s_staging
+    source_database: %s
+    sanitise_rules: %s
+`, tourTask, base.DBMS, base.StorageBackend, base.URL, base.Path, base.WorkerHost, base.DatabaseHostname, source, source, rules)
+	return tasks, os.WriteFile(tasks, []byte(body), 0o644)
 }
 
 // throwawayPostgres starts a server from Debian's binaries, installing them

@@ -186,22 +186,39 @@ func TestDemoThroughBinary(t *testing.T) {
 	if err := keep.Start(); err != nil {
 		t.Fatal(err)
 	}
-	ui := ""
+	var ui, address, tasks string
 	sc := bufio.NewScanner(pr)
-	for ui == "" && sc.Scan() {
-		if rest, ok := strings.CutPrefix(sc.Text(), "Web UI      "); ok {
+	for (ui == "" || address == "" || tasks == "") && sc.Scan() {
+		line := strings.TrimSpace(sc.Text())
+		if rest, ok := strings.CutPrefix(line, "Web UI      "); ok {
 			ui, _, _ = strings.Cut(rest, " ")
+		}
+		if rest, ok := strings.CutPrefix(line, "export TEMPORAL_ADDRESS="); ok {
+			address = rest
+		}
+		if rest, ok := strings.CutPrefix(line, "envsync pull --tasks "); ok {
+			tasks, _, _ = strings.Cut(rest, " ")
 		}
 	}
 	go func() { _, _ = io.Copy(io.Discard, pr) }()
-	if !strings.HasPrefix(ui, "http://127.0.0.1:") {
-		t.Fatalf("envsync demo --keep printed no Web UI address (%q)", ui)
+	if !strings.HasPrefix(ui, "http://127.0.0.1:") || address == "" || tasks == "" {
+		t.Fatalf("envsync demo --keep printed no Web UI address (%q) or no tour (%q, %q)", ui, address, tasks)
 	}
 	resp, err := http.Get(ui)
 	if err != nil {
 		t.Fatalf("the Web UI the demo kept up does not answer: %v", err)
 	}
 	resp.Body.Close()
+	// The README's tour: a sanitised pull of the demo's dump, from
+	// another shell, with what the demo printed.
+	r := runBinary(t, map[string]string{"TEMPORAL_ADDRESS": address}, "pull", "--tasks", tasks, "--task", "pull_demo_staging")
+	if r.code != 0 || !strings.Contains(r.stdout, "restored  postgresql/") || !strings.Contains(r.stdout, "1 verify queries passed") {
+		t.Errorf("the tour's pull: exit %d\n%s\n%s", r.code, r.stdout, r.stderr)
+	}
+	rules, err := os.ReadFile(filepath.Join(filepath.Dir(tasks), "rules.yaml"))
+	if err != nil || !strings.Contains(readme(t), string(rules)) {
+		t.Errorf("the README does not show the tour's rule set as the demo writes it (%v):\n%s", err, rules)
+	}
 	_ = keep.Process.Signal(os.Interrupt)
 	if err := keep.Wait(); err != nil {
 		t.Errorf("envsync demo --keep after Ctrl-C: %v\n%s", err, stderr.String())
@@ -334,4 +351,13 @@ tasks:
 	if err != nil || !desc.Schedule.State.Paused {
 		t.Errorf("schedule not paused: %v", err)
 	}
+}
+
+func readme(t *testing.T) string {
+	t.Helper()
+	b, err := os.ReadFile("../README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
 }

@@ -51,16 +51,16 @@ func TestBadRulesRefused(t *testing.T) {
 	}
 }
 
-// The README's example rule set must stay valid.
-func TestReadmeExample(t *testing.T) {
-	readme, err := os.ReadFile("../../README.md")
+// The sanitising page's example rule set, and the README tour's, must stay
+// valid.
+func TestDocsExample(t *testing.T) {
+	page, err := os.ReadFile("../../docs/sanitising.md")
 	if err != nil {
 		t.Fatal(err)
 	}
-	_, rest, _ := strings.Cut(string(readme), "## Sanitising")
-	_, rest, _ = strings.Cut(rest, "```yaml\n")
+	_, rest, _ := strings.Cut(string(page), "```yaml\n")
 	block, _, _ := strings.Cut(rest, "```")
-	r, err := Parse("README.md", []byte(block))
+	r, err := Parse("docs/sanitising.md", []byte(block))
 	if err != nil {
 		t.Fatal(err)
 	}
