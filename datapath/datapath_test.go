@@ -10,7 +10,6 @@ import (
 	"io"
 	"math/rand/v2"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -22,6 +21,7 @@ import (
 	"github.com/envsync/envsync/datapath"
 	"github.com/envsync/envsync/dump"
 	"github.com/envsync/envsync/engine"
+	"github.com/envsync/envsync/internal/testenv/tmpfs"
 	"github.com/envsync/envsync/store"
 	"github.com/envsync/envsync/store/filestore"
 )
@@ -302,7 +302,7 @@ func TestDownloadResumes(t *testing.T) {
 // A temp disk that fills up is reported as such (a real tmpfs, as CI runs
 // as root), and leaves no spool behind.
 func TestFullDisk(t *testing.T) {
-	disk := smallDisk(t, "1m")
+	disk := tmpfs.Mount(t, "1m")
 	eng := newRows(8 << 20)
 	spool := filepath.Join(disk, "d.dump")
 	_, err := datapath.Push(context.Background(), eng, nil, datapath.PushOptions{Key: key, Compression: dump.None, Spool: spool})
@@ -328,16 +328,6 @@ func TestFullDisk(t *testing.T) {
 	if _, err := datapath.Download(context.Background(), st, src, filepath.Join(disk, "dl"), nil); !errors.As(err, &ns) {
 		t.Errorf("download into a full disk: %v", err)
 	}
-}
-
-func smallDisk(t *testing.T, size string) string {
-	t.Helper()
-	dir := t.TempDir()
-	if out, err := exec.Command("mount", "-t", "tmpfs", "-o", "size="+size+",mode=0777", "tmpfs", dir).CombinedOutput(); err != nil {
-		t.Fatalf("mount a %s tmpfs at %s: %v: %s (this test runs as root, as CI does: it needs a disk that really fills)", size, dir, err, out)
-	}
-	t.Cleanup(func() { _ = exec.Command("umount", dir).Run() })
-	return dir
 }
 
 func flip(b []byte, i int) []byte {

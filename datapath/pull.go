@@ -47,7 +47,7 @@ type Target struct {
 // database tool made of it. A download that broke off is a plain error:
 // the retry starts again.
 func Restore(ctx context.Context, st store.Store, src Source, to Target, m *Meter) ([]string, error) {
-	if err := checkStored(ctx, st, src); err != nil {
+	if err := checkStored(ctx, st, src, "restore"); err != nil {
 		return nil, err
 	}
 	body, err := st.Get(ctx, src.Key, 0)
@@ -78,11 +78,12 @@ func Restore(ctx context.Context, st store.Store, src Source, to Target, m *Mete
 	return notes, rerr
 }
 
-// checkStored refuses an object whose size is not its manifest's.
-func checkStored(ctx context.Context, st store.Store, src Source) error {
+// checkStored refuses an object whose size is not its manifest's, before
+// what (a restore, a download) reads any of it.
+func checkStored(ctx context.Context, st store.Store, src Source, what string) error {
 	obj, err := st.Stat(ctx, src.Key)
 	if err != nil {
-		return fmt.Errorf("restore %s: %w", src.Key, err)
+		return fmt.Errorf("%s %s: %w", what, src.Key, err)
 	}
 	if obj.Size != src.Size {
 		return damaged("dump %s is %d bytes but its manifest says %d (truncated or replaced); refusing to restore it, the live database is untouched",
@@ -190,13 +191,8 @@ func decompressTo(path string, r io.Reader, src Source) error {
 // the bytes an earlier attempt left at path; it returns where it resumed.
 func Download(ctx context.Context, st store.Store, src Source, path string, m *Meter) (int64, error) {
 	m = meterOrNew(m)
-	obj, err := st.Stat(ctx, src.Key)
-	if err != nil {
-		return 0, fmt.Errorf("download %s: %w", src.Key, err)
-	}
-	if obj.Size != src.Size {
-		return 0, damaged("dump %s is %d bytes but its manifest says %d (truncated or replaced); refusing to restore it, the live database is untouched",
-			src.Key, obj.Size, src.Size)
+	if err := checkStored(ctx, st, src, "download"); err != nil {
+		return 0, err
 	}
 	dir := filepath.Dir(path)
 	if err := os.MkdirAll(dir, 0o700); err != nil {

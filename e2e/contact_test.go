@@ -2,7 +2,6 @@ package e2e
 
 import (
 	"context"
-	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -25,20 +24,7 @@ func TestLosingTemporalIsNotAFailedRun(t *testing.T) {
 	e := newEnvWith(t, false, worker.Options{Activities: activities.Config{UploadLimit: 1 << 20}})
 	e.randomDB("big", 8)
 	proxy := testenv.StartProxy(t, e.temporal.Server.GetFrontendHostPort())
-	dir := t.TempDir()
-	tasks := writeFile(t, dir, "tasks.yaml", fmt.Sprintf(`
-tasks:
-  push_big:
-    action: push
-    dbms: postgresql
-    storagebackend: file
-    url: %s
-    path: postgresql
-    database: big
-    database_hostname: %s
-    worker_host: %s
-    compression: none
-`, e.fileDir, e.pg.Addr(), testenv.Host))
+	tasks := e.bigPushTasks(t, "file", "    compression: none\n")
 	id := "envsync-" + testenv.Host + "-" + e.pg.Addr() + "/big"
 	env := map[string]string{"TEMPORAL_ADDRESS": proxy.Addr, "TEMPORAL_NAMESPACE": e.temporal.Namespace}
 

@@ -29,16 +29,7 @@ func TestDamagedDumpFailsOnceAndClearly(t *testing.T) {
 	e.exec("shop_staging", "CREATE TABLE precious (v text)", "INSERT INTO precious VALUES ('still here')")
 	push := e.mustRun(starter.Request{Task: e.task(config.ActionPush, "shop", "file")})
 	key := push.Push.Key
-	object := filepath.Join(e.fileDir, key)
-	data, err := os.ReadFile(object)
-	if err != nil {
-		t.Fatal(err)
-	}
-	data[len(data)/2] ^= 0x55
-	if err := os.WriteFile(object, data, 0o644); err != nil {
-		t.Fatal(err)
-	}
-	rewriteManifest(t, object, data)
+	e.damage(t, key)
 
 	dir := t.TempDir()
 	tasks := writeFile(t, dir, "tasks.yaml", fmt.Sprintf(`
@@ -100,4 +91,21 @@ func rewriteManifest(t *testing.T, object string, data []byte) {
 	if err := os.WriteFile(path, body, 0o644); err != nil {
 		t.Fatal(err)
 	}
+}
+
+// damage flips a byte in the middle of the dump key in the env's file
+// store and rewrites its manifest to match: damage done before the dump
+// was hashed, which only decompressing finds.
+func (e *env) damage(t *testing.T, key string) {
+	t.Helper()
+	object := filepath.Join(e.fileDir, key)
+	data, err := os.ReadFile(object)
+	if err != nil {
+		t.Fatal(err)
+	}
+	data[len(data)/2] ^= 0x55
+	if err := os.WriteFile(object, data, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	rewriteManifest(t, object, data)
 }

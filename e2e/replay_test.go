@@ -54,16 +54,7 @@ func TestReplayHistories(t *testing.T) {
 	recorded = append(recorded, struct{ name, id, runID string }{"pull-chained", child.WorkflowID, child.RunID})
 
 	// A pull of a dump damaged in the store fails in its restore.
-	object := filepath.Join(e.fileDir, chained.Push.Key)
-	data, err := os.ReadFile(object)
-	if err != nil {
-		t.Fatal(err)
-	}
-	data[len(data)/2] ^= 0x55
-	if err := os.WriteFile(object, data, 0o644); err != nil {
-		t.Fatal(err)
-	}
-	rewriteManifest(t, object, data)
+	e.damage(t, chained.Push.Key)
 	failed, err := e.run(starter.Request{Task: pull})
 	if err == nil {
 		t.Fatal("the pull of a damaged dump succeeded")

@@ -3,7 +3,6 @@ package e2e
 import (
 	"context"
 	"os"
-	"os/exec"
 	"strings"
 	"testing"
 
@@ -11,20 +10,9 @@ import (
 
 	"github.com/envsync/envsync/config"
 	"github.com/envsync/envsync/dump"
+	"github.com/envsync/envsync/internal/testenv/tmpfs"
 	"github.com/envsync/envsync/starter"
 )
-
-// smallDisk mounts a tmpfs of size bytes, a temp dir that fills up for
-// real (ENOSPC from the kernel, not a simulated error).
-func smallDisk(t *testing.T, size string) string {
-	t.Helper()
-	dir := t.TempDir()
-	if out, err := exec.Command("mount", "-t", "tmpfs", "-o", "size="+size+",mode=0777", "tmpfs", dir).CombinedOutput(); err != nil {
-		t.Fatalf("mount a %s tmpfs at %s: %v: %s (this test runs as root, as CI does: it needs a disk that really fills)", size, dir, err, out)
-	}
-	t.Cleanup(func() { _ = exec.Command("umount", dir).Run() })
-	return dir
-}
 
 // A push or pull whose temp dir fills up says so, with the directory, what
 // it needs and what is free, instead of "pg_dump failed: signal: broken
@@ -38,7 +26,7 @@ func TestFullTempDiskIsReportedAsSuch(t *testing.T) {
 	e.exec("big", "CREATE TABLE blobs (id int PRIMARY KEY, b bytea)",
 		`INSERT INTO blobs SELECT i, decode((SELECT string_agg(md5(random()::text || i || j), '') FROM generate_series(1, 48) j), 'hex')
 		 FROM generate_series(1, 16384) i`)
-	disk := smallDisk(t, "4m")
+	disk := tmpfs.Mount(t, "4m")
 
 	t.Run("push", func(t *testing.T) {
 		task := e.task(config.ActionPush, "big", "file")

@@ -381,43 +381,17 @@ func TestStalledStoreFailsTheAttempt(t *testing.T) {
 func TestUnansweringStoreFailsTheStepWithinAMinute(t *testing.T) {
 	e, proxy := newProxiedEnv(t, activities.Config{})
 	e.randomDB("big", 12)
-	dir := t.TempDir()
-	tasks := writeFile(t, dir, "tasks.yaml", fmt.Sprintf(`
-tasks:
-  push_big:
-    action: push
-    dbms: postgresql
-    storagebackend: s3
-    url: %s
-    path: postgresql
-    database: big
-    database_hostname: %s
-    worker_host: %s
-`, bucket, e.pg.Addr(), testenv.Host))
+	tasks := e.bigPushTasks(t, "s3", "")
 	proxy.Stall()
-	master, slave := openPTY(t)
-	cmd := exec.Command(binary(t), "push", "--tasks", tasks, "--task", "push_big")
-	cmd.Env = append(os.Environ(), "TEMPORAL_ADDRESS="+e.temporal.Server.GetFrontendHostPort(), "TEMPORAL_NAMESPACE="+e.temporal.Namespace)
-	var stdout bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &stdout, slave
 	began := time.Now()
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	slave.Close()
-	var term bytes.Buffer
-	copied := make(chan struct{})
-	go func() { _, _ = term.ReadFrom(master); close(copied) }()
+	run := e.startOnTerminal(t, "push", "--tasks", tasks, "--task", "push_big")
 
 	id := "envsync-" + testenv.Host + "-" + e.pg.Addr() + "/big"
 	last := e.waitPending(t, id, "Upload", 2)
 	took := time.Since(began)
 	asked := proxy.Stalled.Load()
 	proxy.Forward()
-	if err := cmd.Wait(); err != nil {
-		t.Fatalf("push once the store answers: %v\n%s\n%s", err, stdout.String(), term.String())
-	}
-	<-copied
+	term, stdout := run.wait(t)
 	if took > 75*time.Second {
 		t.Errorf("the dump and the first upload attempt took %s against a store that never answers; want each step to fail within about a minute", took.Round(time.Second))
 	}
@@ -430,11 +404,11 @@ tasks:
 	if got := e.attempts(t, id, "")["Dump"]; got != 1 {
 		t.Errorf("the database was dumped in %d attempts; want 1 (the spool keeps it)", got)
 	}
-	if !strings.Contains(term.String(), "no bytes moved for ") {
-		t.Errorf("the progress line never said nothing was moving:\n%q", term.String())
+	if !strings.Contains(term, "no bytes moved for ") {
+		t.Errorf("the progress line never said nothing was moving:\n%q", term)
 	}
-	if !strings.Contains(stdout.String(), "pushed    postgresql/") {
-		t.Errorf("summary missing:\n%s", stdout.String())
+	if !strings.Contains(stdout, "pushed    postgresql/") {
+		t.Errorf("summary missing:\n%s", stdout)
 	}
 }
 
@@ -451,42 +425,14 @@ func TestProgressLineOnTerminal(t *testing.T) {
 	e, proxy := newProxiedEnv(t, activities.Config{UploadLimit: 8 << 20})
 	e.randomDB("big", 40)
 	proxy.Refuse()
-	dir := t.TempDir()
-	tasks := writeFile(t, dir, "tasks.yaml", fmt.Sprintf(`
-tasks:
-  push_big:
-    action: push
-    dbms: postgresql
-    storagebackend: s3
-    url: %s
-    path: postgresql
-    database: big
-    database_hostname: %s
-    worker_host: %s
-    spool: none
-`, bucket, e.pg.Addr(), testenv.Host))
-	master, slave := openPTY(t)
-	cmd := exec.Command(binary(t), "push", "--tasks", tasks, "--task", "push_big")
-	cmd.Env = append(os.Environ(), "TEMPORAL_ADDRESS="+e.temporal.Server.GetFrontendHostPort(), "TEMPORAL_NAMESPACE="+e.temporal.Namespace)
-	var stdout bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &stdout, slave
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	slave.Close()
-	var term bytes.Buffer
-	copied := make(chan struct{})
-	go func() { _, _ = term.ReadFrom(master); close(copied) }()
+	tasks := e.bigPushTasks(t, "s3", "    spool: none\n")
+	run := e.startOnTerminal(t, "push", "--tasks", tasks, "--task", "push_big")
 
 	id := "envsync-" + testenv.Host + "-" + e.pg.Addr() + "/big"
 	e.waitPending(t, id, "Dump", 2)
 	time.Sleep(3 * time.Second) // the line refreshes every second
 	proxy.Forward()
-	if err := cmd.Wait(); err != nil {
-		t.Fatalf("push: %v\n%s\n%s", err, stdout.String(), term.String())
-	}
-	<-copied
-	out := term.String()
+	out, stdout := run.wait(t)
 	if !strings.Contains(out, "\r\033[K") {
 		t.Errorf("no line rewritten in place on the terminal:\n%q", out)
 	}
@@ -496,8 +442,8 @@ tasks:
 	if !strings.Contains(out, "MiB of ~") || !strings.Contains(out, "/s") {
 		t.Errorf("the progress line never showed bytes of the expected total and a rate:\n%q", out)
 	}
-	if !strings.Contains(stdout.String(), "pushed    postgresql/") {
-		t.Errorf("summary missing:\n%s", stdout.String())
+	if !strings.Contains(stdout, "pushed    postgresql/") {
+		t.Errorf("summary missing:\n%s", stdout)
 	}
 }
 
@@ -627,4 +573,59 @@ func (e *env) storeKeys(t *testing.T, backend, path string) []string {
 		keys = append(keys, path+"/"+en.Name())
 	}
 	return keys
+}
+
+// bigPushTasks writes a tasks file with push_big: the env's database big
+// to the store backend, with more task lines (indented) in extra.
+func (e *env) bigPushTasks(t *testing.T, backend, extra string) string {
+	t.Helper()
+	task := e.task(config.ActionPush, "big", backend)
+	return writeFile(t, t.TempDir(), "tasks.yaml", fmt.Sprintf(`
+tasks:
+  push_big:
+    action: push
+    dbms: postgresql
+    storagebackend: %s
+    url: %s
+    path: postgresql
+    database: big
+    database_hostname: %s
+    worker_host: %s
+%s`, backend, task.URL, e.pg.Addr(), testenv.Host, extra))
+}
+
+// onTerminal is the binary running with its stderr on a pseudo-terminal,
+// as at an operator's prompt.
+type onTerminal struct {
+	cmd    *exec.Cmd
+	stdout bytes.Buffer
+	term   bytes.Buffer
+	copied chan struct{}
+}
+
+// startOnTerminal starts the binary with args against the env's Temporal.
+func (e *env) startOnTerminal(t *testing.T, args ...string) *onTerminal {
+	t.Helper()
+	master, slave := openPTY(t)
+	r := &onTerminal{cmd: exec.Command(binary(t), args...), copied: make(chan struct{})}
+	r.cmd.Env = append(os.Environ(), "TEMPORAL_ADDRESS="+e.temporal.Server.GetFrontendHostPort(), "TEMPORAL_NAMESPACE="+e.temporal.Namespace)
+	r.cmd.Stdout, r.cmd.Stderr = &r.stdout, slave
+	if err := r.cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	slave.Close()
+	go func() { _, _ = r.term.ReadFrom(master); close(r.copied) }()
+	return r
+}
+
+// wait waits for the command to end successfully and returns what it
+// showed on the terminal and printed on stdout.
+func (r *onTerminal) wait(t *testing.T) (term, stdout string) {
+	t.Helper()
+	err := r.cmd.Wait()
+	<-r.copied
+	if err != nil {
+		t.Fatalf("%v: %v\n%s\n%s", r.cmd.Args[1:], err, r.stdout.String(), r.term.String())
+	}
+	return r.term.String(), r.stdout.String()
 }
