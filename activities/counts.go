@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"maps"
 	"os"
 
 	"github.com/envsync/envsync/config"
@@ -56,6 +57,10 @@ type VerifyInput struct {
 	Task    config.Task
 	Key     string
 	Staging string
+	// Filtered is the rows per table the rule set's filters kept out of
+	// the copy in the stream (RestoreResult.Filtered): the copy must hold
+	// the dump's count less these.
+	Filtered map[string]int64 `json:",omitempty"`
 }
 
 // Tally is how many tables (collections, indices) and rows were counted.
@@ -85,6 +90,9 @@ type VerifyResult struct {
 	// Notes are differences accepted because the counts were taken beside
 	// the dump, not within its snapshot.
 	Notes []string `json:",omitempty"`
+	// Filtered is how many of the dump's rows the rule set's filters kept
+	// out of the copy, which was checked to hold the rest.
+	Filtered int64 `json:",omitempty"`
 }
 
 // Summary is the result's line for people: "verified 12 tables, 3400
@@ -94,6 +102,9 @@ func (v VerifyResult) Summary() string {
 		return "not verified: " + v.Skipped
 	}
 	s := "verified " + v.Counts()
+	if v.Filtered > 0 {
+		s += fmt.Sprintf(" of the dump, %d of them filtered out by the rule set", v.Filtered)
+	}
 	if !v.Exact {
 		s += " (counted beside the dump, not within its snapshot)"
 	}
@@ -155,6 +166,18 @@ func (a *Activities) Verify(ctx context.Context, in VerifyInput) (VerifyResult, 
 	}
 	c := man.Counts
 	res := VerifyResult{Tally: *tally(c), Exact: c.Exact}
+	if len(in.Filtered) > 0 {
+		// What the filters removed is not expected in the copy.
+		less := *c
+		less.Tables = maps.Clone(c.Tables)
+		for t, n := range in.Filtered {
+			if _, ok := less.Tables[t]; ok {
+				less.Tables[t] -= n
+				res.Filtered += n
+			}
+		}
+		c = &less
+	}
 	var fatal []dump.Difference
 	for _, d := range c.Compare(got) {
 		if c.Exact || d.Missing {

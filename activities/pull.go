@@ -12,6 +12,7 @@ import (
 	"github.com/envsync/envsync/datapath"
 	"github.com/envsync/envsync/dump"
 	"github.com/envsync/envsync/engine"
+	"github.com/envsync/envsync/engine/sanitise"
 	"github.com/envsync/envsync/store"
 )
 
@@ -197,11 +198,28 @@ type RestoreInput struct {
 	Encrypted bool `json:",omitempty"`
 }
 
-// RestoreResult reports the restore's duration, and what a person should
-// know about the new database (a setting of the source it could not keep).
+// RestoreResult reports the restore's duration, what a person should
+// know about the new database (a setting of the source it could not keep),
+// and what sanitising in the stream did, table by table (counts only).
 type RestoreResult struct {
-	Seconds float64
-	Notes   []string `json:",omitempty"`
+	Seconds   float64
+	Notes     []string         `json:",omitempty"`
+	Sanitised *sanitise.Report `json:",omitempty"`
+}
+
+// Filtered is the rows per table the rule set's filters kept out of the
+// staging copy: what a count of the copy lacks by design.
+func (r RestoreResult) Filtered() map[string]int64 {
+	if r.Sanitised == nil {
+		return nil
+	}
+	out := map[string]int64{}
+	for t, rep := range r.Sanitised.Tables {
+		if rep.Filtered > 0 {
+			out[t] = rep.Filtered
+		}
+	}
+	return out
 }
 
 // Restore loads the dump into the staging database; the live database is
@@ -224,8 +242,12 @@ func (a *Activities) Restore(ctx context.Context, in RestoreInput) (RestoreResul
 		return RestoreResult{}, err
 	}
 	start := time.Now()
+	plan, err := restorePlan(in.Task, eng)
+	if err != nil {
+		return RestoreResult{}, err
+	}
 	src := datapath.Source{Key: in.Key, Size: in.Size, SHA256: in.SHA256, Compression: in.Compression, Identities: a.decryptFor(in)}
-	to := datapath.Target{Engine: eng, Staging: in.Staging, Origin: in.Origin}
+	to := datapath.Target{Engine: eng, Staging: in.Staging, Origin: in.Origin, Plan: plan}
 	var notes []string
 	switch {
 	case in.Path != "" && in.Jobs > 1:
@@ -245,7 +267,12 @@ func (a *Activities) Restore(ctx context.Context, in RestoreInput) (RestoreResul
 	if err != nil {
 		return RestoreResult{}, translate(err)
 	}
-	return RestoreResult{Seconds: time.Since(start).Seconds(), Notes: notes}, nil
+	res := RestoreResult{Seconds: time.Since(start).Seconds(), Notes: notes}
+	if plan != nil {
+		rep := plan.Report()
+		res.Sanitised = &rep
+	}
+	return res, nil
 }
 
 // decryptFor is the identities to decrypt in's dump with: none for a dump

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"time"
 
@@ -14,17 +15,16 @@ import (
 	"github.com/envsync/envsync/datapath"
 	"github.com/envsync/envsync/dump"
 	"github.com/envsync/envsync/engine"
+	"github.com/envsync/envsync/engine/sanitise"
 	"github.com/envsync/envsync/failure"
 	"github.com/envsync/envsync/store"
 )
 
-// DumpInput asks for a dump of Task's database.
+// DumpInput asks for a dump of Task's database, to its store. A task with
+// sanitise: before_upload is dumped through its rule set, to its
+// sanitised_path: only the sanitised dump leaves the host.
 type DumpInput struct {
 	Task config.Task
-	// Upload streams the dump to the task's store while it is taken, and
-	// writes its manifest. Without it the dump only goes to this host's
-	// temp dir (before_upload sanitises it there first).
-	Upload bool
 }
 
 // DumpResult describes a dump: where it went, what it holds. No data.
@@ -54,7 +54,7 @@ type DumpResult struct {
 	// StartedAt is when the dump began; it names the dump in the store.
 	StartedAt time.Time
 	Seconds   float64
-	// Sanitised is set for a dump sanitised on this host before upload.
+	// Sanitised is set for a dump sanitised as it was taken (before_upload).
 	Sanitised *dump.Sanitised
 	// Recipients fingerprint the age recipients the dump is encrypted to
 	// (none: not encrypted).
@@ -90,17 +90,65 @@ func (a *Activities) Dump(ctx context.Context, in DumpInput) (DumpResult, error)
 		return snapshotDump(ctx, s, in.Task)
 	}
 	t := in.Task
-	if !in.Upload {
-		// A raw dump stays on this host to be sanitised: only the
-		// sanitised copy that leaves it is encrypted.
-		t.EncryptTo = nil
+	var plan *sanitise.Plan
+	if t.Sanitise == config.SanitiseBeforeUpload {
+		var err error
+		if plan, err = a.dumpPlan(t); err != nil {
+			return DumpResult{}, err
+		}
+		t.Path = t.SanitisedPath
 	}
-	if in.Upload && activity.IsActivity(ctx) && activity.GetInfo(ctx).Attempt > 1 {
+	if activity.IsActivity(ctx) && activity.GetInfo(ctx).Attempt > 1 {
 		if res, ok := a.earlierDump(ctx, t); ok {
 			return res, nil
 		}
 	}
-	return a.dumpTo(ctx, t, "push", in.Upload, 0)
+	return a.dumpTo(ctx, t, plan)
+}
+
+// dumpPlan is the plan a before_upload push dumps through.
+func (a *Activities) dumpPlan(t config.Task) (*sanitise.Plan, error) {
+	eng, err := a.engine(t)
+	if err != nil {
+		return nil, err
+	}
+	if _, ok := eng.(engine.PlanDumper); !ok {
+		return nil, permanent(ErrInvalidTask, fmt.Errorf("dbms %s cannot sanitise a dump as it takes it; sanitise it on the pull", t.DBMS))
+	}
+	rules, err := sanitise.LoadChecked(t.SanitiseRules, t.SanitiseSHA256)
+	if err != nil {
+		return nil, permanent(ErrSanitiseFailed, err)
+	}
+	plan, err := sanitise.NewPlan(rules, os.Getenv("ENVSYNC_HASH_KEY"), time.Now())
+	if err != nil {
+		return nil, permanent(ErrSanitiseFailed, fmt.Errorf("rule set %s: %w", rules.Path, err))
+	}
+	return plan, nil
+}
+
+// planDumper takes a dump through a sanitise plan.
+type planDumper struct {
+	eng  engine.PlanDumper
+	plan *sanitise.Plan
+}
+
+func (p planDumper) Dump(ctx context.Context, w io.Writer) (engine.DumpInfo, error) {
+	return p.eng.DumpPlan(ctx, w, p.plan)
+}
+
+// sanitised records what plan did to a dump: in its result and manifest,
+// and in its counts, less the rows its filters left out.
+func sanitised(plan *sanitise.Plan, res *DumpResult, counts *dump.Counts) {
+	rep := plan.Report()
+	res.Sanitised = &dump.Sanitised{RulesSHA256: rep.RulesSHA256, Verified: true, Tables: rep.Tables}
+	if counts == nil {
+		return
+	}
+	for t, r := range rep.Tables {
+		if _, ok := counts.Tables[t]; ok {
+			counts.Tables[t] -= r.Filtered
+		}
+	}
 }
 
 // earlierDump finds the complete dump an earlier attempt of this run
@@ -151,24 +199,24 @@ func compression(t config.Task) string {
 	return t.Compression
 }
 
-// dumpTo dumps t's database through the data path. With upload it
-// streams to the store and writes the manifest; the spool file (kind names
-// it) is kept unless the task says spool: none, and handed on to Upload
-// when the stream did not reach the store. expect is the expected
-// compressed size for the free-space check (0: ask the store for the last
-// dump's).
-func (a *Activities) dumpTo(ctx context.Context, t config.Task, kind string, upload bool, expect int64) (DumpResult, error) {
+// dumpTo dumps t's database through the data path (and plan, when there
+// is one), streaming it to the store and writing the manifest; the spool
+// file is kept unless the task says spool: none, and handed on to Upload
+// when the stream did not reach the store.
+func (a *Activities) dumpTo(ctx context.Context, t config.Task, plan *sanitise.Plan) (DumpResult, error) {
 	m := startPhase(ctx, "dump", 0) // heartbeats from the start: sizing and listing can be slow
 	defer m.Stop()
 	eng, err := a.engine(t)
 	if err != nil {
 		return DumpResult{}, err
 	}
-	var st store.Store
-	if upload {
-		if st, expect, err = a.uploadStore(ctx, t, expect); err != nil {
-			return DumpResult{}, err
-		}
+	var dumper datapath.Dumper = eng
+	if plan != nil {
+		dumper = planDumper{eng.(engine.PlanDumper), plan}
+	}
+	st, expect, err := a.uploadStore(ctx, t, 0)
+	if err != nil {
+		return DumpResult{}, err
 	}
 	if sz, ok := eng.(engine.Sizer); ok {
 		if total, err := sz.Size(ctx); err == nil { // only for the progress line
@@ -187,20 +235,21 @@ func (a *Activities) dumpTo(ctx context.Context, t config.Task, kind string, upl
 	for _, r := range t.EncryptTo {
 		res.Recipients = append(res.Recipients, dump.Fingerprint(r))
 	}
-	if t.Spool != config.SpoolNone || !upload {
-		if o.Spool, err = a.tempPath(ctx, t, kind); err != nil {
+	if t.Spool != config.SpoolNone {
+		if o.Spool, err = a.tempPath(ctx, t, "push"); err != nil {
 			return DumpResult{}, err
 		}
 	}
-	if st != nil {
-		a.sweep(ctx, st, t, start)
-	}
-	p, err := datapath.Push(ctx, eng, st, o)
+	a.sweep(ctx, st, t, start)
+	p, err := datapath.Push(ctx, dumper, st, o)
 	if err != nil {
 		return DumpResult{}, translate(err)
 	}
 	res.Size, res.SHA256, res.RawBytes = p.Size, p.SHA256, p.RawBytes
 	res.ServerVersion, res.Format, res.Origin = p.Info.ServerVersion, p.Info.Format, p.Info.Origin
+	if plan != nil {
+		sanitised(plan, &res, p.Info.Counts)
+	}
 	res.Counted = tally(p.Info.Counts)
 	res.Seconds = time.Since(start).Seconds()
 	return a.finishDump(ctx, st, t, res, p, o.Spool)
@@ -260,6 +309,7 @@ func translate(err error) error {
 	var missing *datapath.MissingError
 	var noManifest *datapath.NoManifestError
 	var badManifest *datapath.BadManifestError
+	var planErr *sanitise.PlanError
 	switch {
 	case err == nil:
 		return nil
@@ -271,6 +321,8 @@ func translate(err error) error {
 		return permanent(ErrDumpFileMissing, err)
 	case errors.As(err, &noManifest):
 		return permanent(ErrNoDump, err)
+	case errors.As(err, &planErr):
+		return permanent(ErrSanitiseFailed, err)
 	case errors.As(err, &badManifest):
 		return permanent(ErrBadManifest, err)
 	case errors.Is(err, store.ErrRefused):

@@ -6,11 +6,7 @@ import (
 	"os"
 	"time"
 
-	"go.temporal.io/sdk/activity"
-
 	"github.com/envsync/envsync/config"
-	"github.com/envsync/envsync/datapath"
-	"github.com/envsync/envsync/dump"
 	"github.com/envsync/envsync/engine"
 	"github.com/envsync/envsync/engine/sanitise"
 )
@@ -27,6 +23,9 @@ type SanitiseResult struct {
 	Rows        map[string]int64 `json:"rows"`
 	Verified    int              `json:"verified"`
 	Seconds     float64          `json:"seconds"`
+	// Tables is what the restore did in the stream, per table: rows seen,
+	// transformed, filtered, values scanned.
+	Tables map[string]*sanitise.TableReport `json:"tables,omitempty"`
 }
 
 // hashKey is the worker's secret for the hash transformer; it never leaves
@@ -39,17 +38,39 @@ func hashKey(rules *sanitise.Rules) (string, error) {
 	return key, nil
 }
 
+// restorePlan is the sanitise plan a restore applies in the stream: for a
+// task with rules whose engine restores through one (nil otherwise: its
+// rules run after the restore).
+func restorePlan(t config.Task, eng engine.Engine) (*sanitise.Plan, error) {
+	if _, ok := eng.(engine.PlanRestorer); !ok || t.SanitiseRules == "" {
+		return nil, nil
+	}
+	rules, err := sanitise.LoadChecked(t.SanitiseRules, t.SanitiseSHA256)
+	if err != nil {
+		return nil, permanent(ErrSanitiseFailed, err)
+	}
+	plan, err := sanitise.NewPlan(rules, os.Getenv("ENVSYNC_HASH_KEY"), time.Now())
+	if err != nil {
+		return nil, permanent(ErrSanitiseFailed, fmt.Errorf("rule set %s: %w", rules.Path, err))
+	}
+	return plan, nil
+}
+
 func (a *Activities) sanitise(ctx context.Context, t config.Task, staging string) (SanitiseResult, error) {
 	start := time.Now()
 	rules, err := sanitise.LoadChecked(t.SanitiseRules, t.SanitiseSHA256)
 	if err != nil {
 		return SanitiseResult{}, permanent(ErrSanitiseFailed, err)
 	}
-	key, err := hashKey(rules)
+	eng, err := a.engine(t)
 	if err != nil {
 		return SanitiseResult{}, err
 	}
-	eng, err := a.engine(t)
+	if _, ok := eng.(engine.PlanRestorer); ok {
+		// The restore applied the rest in the stream.
+		rules = rules.Residual()
+	}
+	key, err := hashKey(rules)
 	if err != nil {
 		return SanitiseResult{}, err
 	}
@@ -73,55 +94,4 @@ func (a *Activities) sanitise(ctx context.Context, t config.Task, staging string
 // swap; if it fails, the copy is dropped and the live database untouched.
 func (a *Activities) Sanitise(ctx context.Context, in SanitiseInput) (SanitiseResult, error) {
 	return a.sanitise(ctx, in.Task, in.Staging)
-}
-
-// SanitiseDumpInput names a raw dump on this host to sanitise before upload.
-type SanitiseDumpInput struct {
-	Task config.Task
-	Dump DumpResult
-}
-
-// SanitiseDump restores the raw dump into a scratch database on this
-// host's server, sanitises and verifies it there, dumps the scratch copy
-// into a new temp file, and drops the scratch copy and the raw file: only
-// the sanitised dump leaves the host.
-func (a *Activities) SanitiseDump(ctx context.Context, in SanitiseDumpInput) (DumpResult, error) {
-	defer startPhase(ctx, "sanitise", 0).Stop()
-	t := in.Task
-	run := activity.GetInfo(ctx).WorkflowExecution.RunID
-	info, err := engineInfo(t)
-	if err != nil {
-		return DumpResult{}, err
-	}
-	scratch := engine.StagingName(t.Database, run+":scratch", info.MaxName)
-	eng, err := a.engine(t)
-	if err != nil {
-		return DumpResult{}, err
-	}
-	defer func() {
-		if err := eng.Drop(context.WithoutCancel(ctx), scratch); err != nil {
-			a.cfg.Logger.Error("could not drop the scratch copy; drop it by hand", "scratch", scratch, "error", err)
-		}
-	}()
-	src := datapath.Source{Key: in.Dump.Path, Compression: in.Dump.Compression}
-	if _, err := datapath.RestoreFile(ctx, in.Dump.Path, src, datapath.Target{Engine: eng, Staging: scratch, Origin: in.Dump.Origin}, nil); err != nil {
-		return DumpResult{}, translate(fmt.Errorf("restore the raw dump into scratch copy %s: %w", scratch, err))
-	}
-	res, err := a.sanitise(ctx, t, scratch)
-	if err != nil {
-		return DumpResult{}, err
-	}
-	scratchTask := t
-	scratchTask.Database = scratch
-	scratchTask.ExcludedTables = nil // already left out of the raw dump
-	out, err := a.dumpTo(ctx, scratchTask, "push-sanitised", false, in.Dump.Size)
-	if err != nil {
-		return DumpResult{}, err
-	}
-	os.Remove(in.Dump.Path)
-	os.Remove(countsFile(in.Dump.Path)) // the raw dump's: out has the sanitised copy's
-	out.StartedAt = in.Dump.StartedAt   // the dump's time is the production read's
-	out.Origin = in.Dump.Origin
-	out.Sanitised = &dump.Sanitised{RulesSHA256: res.RulesSHA256, Verified: true}
-	return out, nil
 }

@@ -227,6 +227,7 @@ func TestSanitiseRulesCheckedAtLoad(t *testing.T) {
 	mongoRules := write("mongo.yaml", "collections:\n  users:\n    profile.email: email\n")
 	badKind := write("bad.yaml", "tables:\n  users:\n    email: scramble\n")
 	legacy := write("transform.sql", "UPDATE users SET email = 'x';\n")
+	withVerify := write("verify.yaml", "tables:\n  users:\n    email: email\nverify:\n  - SELECT id FROM users WHERE email LIKE '%@real.example'\n")
 	doc := func(extra string) string {
 		return "defaults:\n  worker_host: db1\n  storagebackend: file\n  url: /srv\n  database: orders\n  dbms: postgresql\ntasks:\n  t1:\n" + extra
 	}
@@ -241,12 +242,14 @@ func TestSanitiseRulesCheckedAtLoad(t *testing.T) {
 		t.Errorf("the original's transformation SQL refused: %v", err)
 	}
 	for extra, want := range map[string]string{
-		"    action: pull\n    sanitise_rules: " + badKind + "\n":                           `task t1: sanitise_rules "` + badKind + `": ` + badKind + `: rule users.email: unknown transformer "scramble"`,
-		"    action: pull\n    sanitise_rules: " + mongoRules + "\n":                        "holds MongoDB rules, which dbms postgresql cannot run",
-		"    action: push\n    sanitise_rules: " + good + "\n":                              `sanitise "": a push sanitises only with sanitise: before_upload`,
-		"    action: push\n    sanitise_rules: " + good + "\n    sanitise: before_upload\n": `sanitised_path "": required for before_upload`,
-		"    action: pull\n    sanitise_rules: relative.yaml\n":                             `must be an absolute path`,
-		"    action: push\n    require_sanitised: true\n":                                   `require_sanitised "true": only a pull`,
+		"    action: pull\n    sanitise_rules: " + badKind + "\n":                                                            `task t1: sanitise_rules "` + badKind + `": ` + badKind + `: rule users.email: unknown transformer "scramble"`,
+		"    action: pull\n    sanitise_rules: " + mongoRules + "\n":                                                         "holds MongoDB rules, which dbms postgresql cannot run",
+		"    action: push\n    sanitise_rules: " + good + "\n":                                                               `sanitise "": a push sanitises only with sanitise: before_upload`,
+		"    action: push\n    sanitise_rules: " + good + "\n    sanitise: before_upload\n":                                  `sanitised_path "": required for before_upload`,
+		"    action: pull\n    sanitise_rules: relative.yaml\n":                                                              `must be an absolute path`,
+		"    action: push\n    require_sanitised: true\n":                                                                    `require_sanitised "true": only a pull`,
+		"    action: push\n    sanitise_rules: " + withVerify + "\n    sanitise: before_upload\n    sanitised_path: clean\n": "before_upload sanitises the dump as it is taken, with no database to run SQL on",
+		"    action: pull\n    sanitise_rules: " + good + "\n    restore_jobs: 4\n":                                          `restore_jobs "4": a parallel restore needs the raw archive on the staging host's temp disk`,
 	} {
 		if _, err := ParseFile("tasks.yaml", []byte(doc(extra))); err == nil || !strings.Contains(err.Error(), want) {
 			t.Errorf("%q: error %v, want %q", extra, err, want)

@@ -510,6 +510,10 @@ func (t *Task) LoadRules(source string) error {
 		return &FieldError{Source: source, Task: t.Name, Field: "sanitise_rules", Value: t.SanitiseRules,
 			Reason: fmt.Sprintf("holds %s rules, which dbms %s cannot run", kind, t.DBMS)}
 	}
+	if res := r.Residual(); t.Sanitise == SanitiseBeforeUpload && r.Kind() == sanitise.KindSQL && (res.SQL != "" || len(res.Verify) > 0 || len(res.Tables) > 0) {
+		return &FieldError{Source: source, Task: t.Name, Field: "sanitise_rules", Value: t.SanitiseRules,
+			Reason: "before_upload sanitises the dump as it is taken, with no database to run SQL on: an sql block, verify queries and delete_where conditions outside the stream's language (column = 'value', is null, in, older than, and/or) belong in the pull's rule set"}
+	}
 	t.SanitiseSHA256 = r.SHA256
 	return nil
 }

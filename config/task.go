@@ -732,6 +732,9 @@ func (t *Task) validateSanitise(bad func(field, value, reason string), eng engin
 	if t.RequireSanitised && t.Action != ActionPull {
 		bad("require_sanitised", "true", "only a pull requires sanitised dumps")
 	}
+	if t.SanitiseRules != "" && t.Action == ActionPull && t.RestoreJobs > 1 {
+		bad("restore_jobs", fmt.Sprint(t.RestoreJobs), "a parallel restore needs the raw archive on the staging host's temp disk, and a sanitised pull never writes raw data there: remove restore_jobs (the rows are sanitised as they stream in)")
+	}
 }
 
 // validateSync checks an s3_sync task: source and target buckets, an

@@ -17,6 +17,7 @@ import (
 
 	"github.com/envsync/envsync/dump"
 	"github.com/envsync/envsync/engine"
+	"github.com/envsync/envsync/engine/sanitise"
 	"github.com/envsync/envsync/store"
 )
 
@@ -37,6 +38,9 @@ type Target struct {
 	Engine  engine.Engine
 	Staging string
 	Origin  dump.Origin
+	// Plan, when set, sanitises the rows as they pass: the engine must be
+	// an engine.PlanRestorer.
+	Plan *sanitise.Plan
 }
 
 // Restore streams src from st into the staging copy: download,
@@ -123,7 +127,16 @@ func restoreStream(ctx context.Context, r io.Reader, src Source, to Target) ([]s
 		return nil, damaged("dump %s is damaged: not %s data (%v); the live database is untouched", src.Key, src.Compression, err)
 	}
 	defer zr.Close()
-	notes, err := to.Engine.Restore(ctx, zr, to.Staging, to.Origin)
+	var notes []string
+	if to.Plan != nil {
+		pr, ok := to.Engine.(engine.PlanRestorer)
+		if !ok {
+			return nil, engine.Permanent(errors.New("this dbms cannot sanitise a dump as it restores it"))
+		}
+		notes, err = pr.RestorePlan(ctx, zr, to.Staging, to.Origin, to.Plan)
+	} else {
+		notes, err = to.Engine.Restore(ctx, zr, to.Staging, to.Origin)
+	}
 	limit := int64(math.MaxInt64)
 	if err != nil {
 		limit = 64 << 20

@@ -125,6 +125,11 @@ func Run(ctx context.Context, o Options) error {
 		say("Web UI      run `envsync demo --keep` to browse these runs in the Temporal Web UI")
 		return nil
 	}
+	if os.Getenv("ENVSYNC_HASH_KEY") == "" {
+		// The demo's own worker keys the tour's transformers; a real
+		// worker gets a secret of its own.
+		os.Setenv("ENVSYNC_HASH_KEY", "envsync-demo-key-not-a-secret")
+	}
 	tasks, err := writeTour(filepath.Join(dir, "tour"), base)
 	if err != nil {
 		return err
@@ -140,8 +145,15 @@ func Run(ctx context.Context, o Options) error {
 // addresses made anonymous, and a check that none is left.
 const tourRules = `tables:
   customers:
-    name: lorem          # lorem ipsum of the same length
-    email: email         # anonymous-<n>@example.com
+    id: keep
+    name: name           # a made-up full name, the same for the same name everywhere
+    email: email         # anonymous-<12 letters>@example.com, the same for the same address everywhere
+  orders:
+    id: keep
+    customer_id: keep
+    total: keep
+    items: keep
+    placed_at: {date_shift: {days: 30}}
 verify:                  # must return no rows, or the pull fails and staging keeps what it had
   - SELECT id FROM customers WHERE email NOT LIKE 'anonymous-%@example.com'
 `

@@ -25,6 +25,8 @@ import (
 	"slices"
 	"strings"
 	"time"
+
+	"github.com/envsync/envsync/engine/sanitise"
 )
 
 const (
@@ -148,11 +150,13 @@ type Origin struct {
 	Collation string `json:"collation,omitempty"`
 }
 
-// Sanitised records which rule set a dump was sanitised with, and that its
-// verify queries passed.
+// Sanitised records which rule set a dump was sanitised with as it was
+// taken, that every value kept as it is was scanned for personal data
+// (Verified), and what happened to each table.
 type Sanitised struct {
-	RulesSHA256 string `json:"rules_sha256"`
-	Verified    bool   `json:"verified"`
+	RulesSHA256 string                           `json:"rules_sha256"`
+	Verified    bool                             `json:"verified"`
+	Tables      map[string]*sanitise.TableReport `json:"tables,omitempty"`
 }
 
 // Marshal encodes a manifest for the store.

@@ -127,6 +127,23 @@ type Sanitiser interface {
 	Sanitise(ctx context.Context, staging string, rules *sanitise.Rules, hashKey string) (SanitiseReport, error)
 }
 
+// PlanRestorer is implemented by engines that sanitise a dump as it is
+// restored: each row passes through the plan (transformed, filtered,
+// scanned) on its way to the server, so no original value of a
+// transformed column is ever written there. What the plan cannot do in the
+// stream (free SQL conditions, sql:, verify queries) is the Sanitiser's,
+// after the restore, on Rules.Residual.
+type PlanRestorer interface {
+	RestorePlan(ctx context.Context, r io.Reader, staging string, origin dump.Origin, plan *sanitise.Plan) (notes []string, err error)
+}
+
+// PlanDumper is implemented by engines that sanitise a dump as they take
+// it (sanitise: before_upload): the rows pass through the plan on their
+// way to w, so only the sanitised dump leaves the host.
+type PlanDumper interface {
+	DumpPlan(ctx context.Context, w io.Writer, plan *sanitise.Plan) (DumpInfo, error)
+}
+
 // Snapshotter is implemented by engines whose servers keep snapshots of
 // their own in a repository: the native store the engine registers
 // (Info.Native). No bytes pass through envsync; the workflows drive it

@@ -149,7 +149,7 @@ func Pull(ctx workflow.Context, in PullInput) (res PullResult, err error) {
 	if !native && task.Verifies() {
 		var vr activities.VerifyResult
 		if err := workflow.ExecuteActivity(on(ctx, task, r.t, stepVerify), a.Verify,
-			activities.VerifyInput{Task: task, Key: rr.Key, Staging: staging}).Get(ctx, &vr); err != nil {
+			activities.VerifyInput{Task: task, Key: rr.Key, Staging: staging, Filtered: restored.Filtered()}).Get(ctx, &vr); err != nil {
 			return res, explain(task, r.t, "verify "+staging+" against the counts of "+rr.Key+" (the live database is untouched)", err)
 		}
 		res.Verified = &vr
@@ -161,6 +161,9 @@ func Pull(ctx workflow.Context, in PullInput) (res PullResult, err error) {
 		if err := workflow.ExecuteActivity(on(ctx, task, r.t, stepSanitise), a.Sanitise,
 			activities.SanitiseInput{Task: task, Staging: staging}).Get(ctx, &sr); err != nil {
 			return res, explain(task, r.t, "sanitise "+staging+" (the live database is untouched)", err)
+		}
+		if restored.Sanitised != nil {
+			sr.Tables = restored.Sanitised.Tables
 		}
 		res.Sanitised = &sr
 	}

@@ -105,25 +105,19 @@ func Push(ctx workflow.Context, in PushInput) (res PushResult, err error) {
 	if skip, err := r.preflight(ctx); err != nil || skip != "" {
 		return PushResult{Skipped: skip}, err
 	}
-	// The dump streams to the store as it is taken; only a before_upload
-	// push keeps it on the host to sanitise it first. A store the database
+	// The dump streams to the store as it is taken (a before_upload push:
+	// through its rule set, to its sanitised_path). A store the database
 	// server keeps itself (a snapshot repository) takes the dump in the
 	// same step: it comes back uploaded. Durations are the workflow's own
 	// clock, so they count every attempt.
-	sanitiseFirst := task.Sanitise == config.SanitiseBeforeUpload
 	var d activities.DumpResult
 	began := workflow.Now(ctx)
-	if err := workflow.ExecuteActivity(on(ctx, task, r.t, stepDump), a.Dump, activities.DumpInput{Task: task, Upload: !sanitiseFirst}).Get(ctx, &d); err != nil {
+	if err := workflow.ExecuteActivity(on(ctx, task, r.t, stepDump), a.Dump, activities.DumpInput{Task: task}).Get(ctx, &d); err != nil {
 		return res, explain(task, r.t, "dump "+task.Database, err)
 	}
 	dumpSeconds := seconds(ctx, began)
 	upload := task
-	if sanitiseFirst {
-		// Only the sanitised copy leaves the host, under its own prefix.
-		if err := workflow.ExecuteActivity(on(ctx, task, r.t, stepSanitise), a.SanitiseDump,
-			activities.SanitiseDumpInput{Task: task, Dump: d}).Get(ctx, &d); err != nil {
-			return res, explain(task, r.t, "sanitise dump of "+task.Database+" before upload (nothing was uploaded)", err)
-		}
+	if task.Sanitise == config.SanitiseBeforeUpload {
 		upload.Path = task.SanitisedPath
 	}
 	u := activities.UploadResult{Key: d.Key, ManifestKey: d.ManifestKey, Location: d.Location}

@@ -10,6 +10,7 @@
 package mysql
 
 import (
+	"cmp"
 	"context"
 	"database/sql"
 	"errors"
@@ -30,6 +31,7 @@ import (
 
 	"github.com/envsync/envsync/dump"
 	"github.com/envsync/envsync/engine"
+	"github.com/envsync/envsync/engine/sanitise"
 )
 
 // MaxName is MySQL's identifier limit.
@@ -155,6 +157,35 @@ func literal(s string) string {
 // streaming rows (--quick), with routines, triggers and events, leaving out
 // the excluded tables.
 func (e *Engine) Dump(ctx context.Context, w io.Writer) (engine.DumpInfo, error) {
+	return e.dump(ctx, w)
+}
+
+// DumpPlan dumps the schema with the rows of every INSERT sanitised by
+// plan on the way to w: only the sanitised dump leaves the host, and the
+// database is read once.
+func (e *Engine) DumpPlan(ctx context.Context, w io.Writer, plan *sanitise.Plan) (engine.DumpInfo, error) {
+	pr, pw := io.Pipe()
+	done := make(chan error, 1)
+	go func() {
+		err := newSanitiser(plan, w).run(pr)
+		pr.CloseWithError(cmp.Or(err, io.ErrClosedPipe))
+		done <- err
+	}()
+	info, err := e.dump(ctx, pw)
+	pw.CloseWithError(err)
+	if serr := <-done; serr != nil {
+		var pe *sanitise.PlanError
+		if errors.As(serr, &pe) {
+			return engine.DumpInfo{}, engine.Permanent(fmt.Errorf("mysql: %w; nothing was uploaded", serr))
+		}
+		if err == nil {
+			err = serr
+		}
+	}
+	return info, err
+}
+
+func (e *Engine) dump(ctx context.Context, w io.Writer) (engine.DumpInfo, error) {
 	conn, err := e.connect(ctx, e.t.Database)
 	if err != nil {
 		return engine.DumpInfo{}, err
@@ -328,6 +359,17 @@ func (e *Engine) stagingCharset(ctx context.Context, admin *sql.DB, origin dump.
 // collation when it exists, else the source's) and feeds the dump to the
 // mysql client, which stops at the first error.
 func (e *Engine) Restore(ctx context.Context, r io.Reader, staging string, origin dump.Origin) ([]string, error) {
+	return e.restore(ctx, r, staging, origin, nil)
+}
+
+// RestorePlan is Restore with the rows of every INSERT sanitised by plan
+// on their way to the mysql client, so no original value of a transformed
+// column reaches the server.
+func (e *Engine) RestorePlan(ctx context.Context, r io.Reader, staging string, origin dump.Origin, plan *sanitise.Plan) ([]string, error) {
+	return e.restore(ctx, r, staging, origin, plan)
+}
+
+func (e *Engine) restore(ctx context.Context, r io.Reader, staging string, origin dump.Origin, plan *sanitise.Plan) ([]string, error) {
 	admin, err := e.adminFor(ctx, staging)
 	if err != nil {
 		return nil, err
@@ -347,20 +389,52 @@ func (e *Engine) Restore(ctx context.Context, r io.Reader, staging string, origi
 			return nil, fmt.Errorf("mysql: %s: %w", s, err)
 		}
 	}
-	stderr := &engine.Tail{}
-	cmd := exec.CommandContext(ctx, bin, append(e.toolArgs(), "--batch", "--database="+staging)...)
-	cmd.Stdin, cmd.Stderr = newUnnamedAlters(r), stderr
-	if err := cmd.Run(); err != nil {
+	if err := e.load(ctx, bin, r, staging, plan); err != nil {
 		if _, derr := admin.ExecContext(context.WithoutCancel(ctx), "DROP DATABASE IF EXISTS "+ident(staging)); derr != nil {
 			e.opts.Logger.Warn("could not drop staging schema after failed restore", "staging", staging, "error", derr)
 		}
-		if ctx.Err() != nil {
-			return nil, fmt.Errorf("mysql: restore of %s stopped: %w; the live schema is untouched", e.t.Database, ctx.Err())
-		}
-		return nil, engine.Permanent(fmt.Errorf("mysql: restore into %s failed: %w: %s; the live schema %s is untouched",
-			staging, err, stderr, e.t.Database))
+		return nil, err
 	}
 	return notes, nil
+}
+
+// load feeds the dump (through plan, when there is one) to the mysql
+// client, which stops at the first error.
+func (e *Engine) load(ctx context.Context, bin string, r io.Reader, staging string, plan *sanitise.Plan) error {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	stderr := &engine.Tail{}
+	cmd := exec.CommandContext(ctx, bin, append(e.toolArgs(), "--batch", "--database="+staging)...)
+	cmd.Stderr = stderr
+	var serr error
+	if plan == nil {
+		cmd.Stdin = newUnnamedAlters(r)
+		serr = cmd.Run()
+	} else {
+		pr, pw := io.Pipe()
+		cmd.Stdin = pr
+		if err := cmd.Start(); err != nil {
+			return fmt.Errorf("mysql: start the mysql client: %w", err)
+		}
+		if serr = newSanitiser(plan, pw).run(newUnnamedAlters(r)); serr != nil {
+			cancel() // nothing more of this restore may commit
+		}
+		pw.CloseWithError(serr)
+		if werr := cmd.Wait(); serr == nil {
+			serr = werr
+		}
+	}
+	var pe *sanitise.PlanError
+	switch {
+	case serr == nil:
+		return nil
+	case errors.As(serr, &pe):
+		return engine.Permanent(fmt.Errorf("mysql: %w; nothing was swapped in, the live schema %s is untouched", serr, e.t.Database))
+	case ctx.Err() != nil:
+		return fmt.Errorf("mysql: restore of %s stopped: %w; the live schema is untouched", e.t.Database, ctx.Err())
+	}
+	return engine.Permanent(fmt.Errorf("mysql: restore into %s failed: %w: %s; the live schema %s is untouched",
+		staging, serr, engine.Redact(stderr.String()), e.t.Database))
 }
 
 // Drop removes a staging schema.

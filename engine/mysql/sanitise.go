@@ -54,12 +54,12 @@ func (e *Engine) Sanitise(ctx context.Context, staging string, rules *sanitise.R
 		return rep, err
 	}
 	defer tx.Rollback()
-	stmts, err := sqlrules.Compile(sqlrules.MySQL, rules.Tables, hashKey)
+	stmts, err := sqlrules.Compile(sqlrules.MySQL, rules.Tables)
 	if err != nil {
 		return fail(err)
 	}
 	for _, s := range stmts {
-		res, err := tx.ExecContext(ctx, s.SQL, s.Args...)
+		res, err := tx.ExecContext(ctx, s.SQL)
 		if err != nil {
 			return fail(fmt.Errorf("rule %s: %w", s, err))
 		}

@@ -6,6 +6,8 @@
 package postgres
 
 import (
+	"bufio"
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -24,6 +26,7 @@ import (
 
 	"github.com/envsync/envsync/dump"
 	"github.com/envsync/envsync/engine"
+	"github.com/envsync/envsync/engine/sanitise"
 )
 
 // MaxName is PostgreSQL's identifier limit in bytes.
@@ -159,6 +162,38 @@ func serverVersion(ctx context.Context, conn *pgx.Conn) (string, int, error) {
 // Dump runs pg_dump in custom format, uncompressed: the stream is
 // compressed once, by envsync, so its checksum describes the stored bytes.
 func (e *Engine) Dump(ctx context.Context, w io.Writer) (engine.DumpInfo, error) {
+	return e.dump(ctx, w, nil)
+}
+
+// DumpPlan dumps the database as plain SQL (a custom archive's rows are
+// compressed blocks no stream can rewrite), its rows sanitised by plan on
+// the way to w: only the sanitised dump leaves the host, and the database
+// is read once. psql restores it; a pull of it cannot restore in parallel.
+func (e *Engine) DumpPlan(ctx context.Context, w io.Writer, plan *sanitise.Plan) (engine.DumpInfo, error) {
+	pr, pw := io.Pipe()
+	done := make(chan error, 1)
+	go func() {
+		err := newSanitiser(plan, w).run(pr)
+		pr.CloseWithError(cmp.Or(err, io.ErrClosedPipe))
+		done <- err
+	}()
+	info, err := e.dump(ctx, pw, []string{"--format=plain"})
+	pw.CloseWithError(err)
+	if serr := <-done; serr != nil {
+		var pe *sanitise.PlanError
+		if errors.As(serr, &pe) {
+			return engine.DumpInfo{}, engine.Permanent(fmt.Errorf("postgresql: %w; nothing was uploaded", serr))
+		}
+		if err == nil {
+			err = serr
+		}
+	}
+	return info, err
+}
+
+// dump runs pg_dump into w, as a custom archive unless format says
+// otherwise.
+func (e *Engine) dump(ctx context.Context, w io.Writer, format []string) (engine.DumpInfo, error) {
 	conn, err := e.connect(ctx, e.t.Database)
 	if err != nil {
 		return engine.DumpInfo{}, err
@@ -178,6 +213,10 @@ func (e *Engine) Dump(ctx context.Context, w io.Writer) (engine.DumpInfo, error)
 	}
 	info := engine.DumpInfo{ServerVersion: version, Format: "pg_dump-custom", Origin: dump.Origin{Owner: src.owner}}
 	args := []string{"--format=custom", "--compress=0", "--no-password", "--dbname=" + e.t.Database}
+	if len(format) > 0 {
+		info.Format = "pg_dump-plain"
+		args = append(format, "--no-password", "--dbname="+e.t.Database)
+	}
 	// Counting: pg_dump reads the snapshot this connection exported, and
 	// the connection counts in it meanwhile. The transaction stays open
 	// until pg_dump is done, so pg_dump can always import it.
@@ -286,7 +325,7 @@ func (e *Engine) Size(ctx context.Context) (int64, error) {
 // RestoreFile restores a custom-format archive file with jobs parallel
 // pg_restore jobs, into a staging database created as Restore does.
 func (e *Engine) RestoreFile(ctx context.Context, path, staging string, origin dump.Origin, jobs int) ([]string, error) {
-	return e.restore(ctx, nil, path, staging, origin, jobs)
+	return e.restore(ctx, nil, path, staging, origin, jobs, nil)
 }
 
 // Restore creates staging (same owner, encoding and locale as the live
@@ -294,22 +333,26 @@ func (e *Engine) RestoreFile(ctx context.Context, path, staging string, origin d
 // here) and runs pg_restore into it, stopping at the first error: no list
 // of "expected" errors, a restore either is complete or fails.
 func (e *Engine) Restore(ctx context.Context, r io.Reader, staging string, origin dump.Origin) ([]string, error) {
-	return e.restore(ctx, r, "", staging, origin, 1)
+	return e.restore(ctx, r, "", staging, origin, 1, nil)
+}
+
+// RestorePlan restores a dump into staging through a sanitise plan: the
+// archive as pg_restore writes it out as SQL (or a plain dump as it is),
+// its rows transformed and filtered on the way to psql, so no original
+// value of a transformed column reaches the server.
+func (e *Engine) RestorePlan(ctx context.Context, r io.Reader, staging string, origin dump.Origin, plan *sanitise.Plan) ([]string, error) {
+	return e.restore(ctx, r, "", staging, origin, 1, plan)
 }
 
 // restore runs pg_restore on r, or on the archive at path with jobs
-// parallel jobs.
-func (e *Engine) restore(ctx context.Context, r io.Reader, path, staging string, origin dump.Origin, jobs int) ([]string, error) {
+// parallel jobs; with a plan, through it (restoreText).
+func (e *Engine) restore(ctx context.Context, r io.Reader, path, staging string, origin dump.Origin, jobs int, plan *sanitise.Plan) ([]string, error) {
 	admin, err := e.adminFor(ctx, staging)
 	if err != nil {
 		return nil, err
 	}
 	defer admin.Close(context.WithoutCancel(ctx))
 	_, major, err := serverVersion(ctx, admin)
-	if err != nil {
-		return nil, err
-	}
-	pgRestore, err := e.tool(ctx, "pg_restore", major)
 	if err != nil {
 		return nil, err
 	}
@@ -320,6 +363,38 @@ func (e *Engine) restore(ctx context.Context, r io.Reader, path, staging string,
 	if err != nil {
 		return nil, err
 	}
+	if path != "" {
+		err = e.pgRestore(ctx, nil, path, staging, major, jobs)
+	} else {
+		// A custom archive starts with PGDMP; anything else is a plain
+		// SQL dump (a sanitised one), which psql restores.
+		br := bufio.NewReaderSize(r, 1<<20)
+		head, _ := br.Peek(5)
+		if archive := string(head) == "PGDMP"; plan != nil || !archive {
+			err = e.restoreText(ctx, br, staging, major, archive, plan)
+		} else {
+			err = e.pgRestore(ctx, br, "", staging, major, 1)
+		}
+	}
+	if err != nil {
+		if _, derr := admin.Exec(context.WithoutCancel(ctx), "DROP DATABASE IF EXISTS "+ident(staging)+" WITH (FORCE)"); derr != nil {
+			e.opts.Logger.Warn("could not drop staging database after failed restore", "staging", staging, "error", derr)
+		}
+		if ctx.Err() != nil {
+			return nil, fmt.Errorf("postgresql: restore of %s stopped: %w; the live database is untouched", e.t.Database, ctx.Err())
+		}
+		return nil, err
+	}
+	return notes, nil
+}
+
+// pgRestore restores a custom archive (from r, or the file at path with
+// jobs parallel jobs) with pg_restore, which stops at the first error.
+func (e *Engine) pgRestore(ctx context.Context, r io.Reader, path, staging string, major, jobs int) error {
+	pgRestore, err := e.tool(ctx, "pg_restore", major)
+	if err != nil {
+		return err
+	}
 	stderr := &engine.Tail{}
 	args := []string{"--exit-on-error", "--no-password", "--dbname=" + staging}
 	if path != "" {
@@ -328,16 +403,76 @@ func (e *Engine) restore(ctx context.Context, r io.Reader, path, staging string,
 	cmd := exec.CommandContext(ctx, pgRestore, args...)
 	cmd.Env, cmd.Stdin, cmd.Stderr = e.toolEnv(), r, stderr
 	if err := cmd.Run(); err != nil {
-		if _, derr := admin.Exec(context.WithoutCancel(ctx), "DROP DATABASE IF EXISTS "+ident(staging)+" WITH (FORCE)"); derr != nil {
-			e.opts.Logger.Warn("could not drop staging database after failed restore", "staging", staging, "error", derr)
-		}
-		if ctx.Err() != nil {
-			return nil, fmt.Errorf("postgresql: restore of %s stopped: %w; the live database is untouched", e.t.Database, ctx.Err())
-		}
-		return nil, engine.Permanent(fmt.Errorf("postgresql: pg_restore into %s failed: %w: %s; the live database %s is untouched",
+		return engine.Permanent(fmt.Errorf("postgresql: pg_restore into %s failed: %w: %s; the live database %s is untouched",
 			staging, err, stderr, e.t.Database))
 	}
-	return notes, nil
+	return nil
+}
+
+// restoreText feeds SQL to psql, which stops at the first error: a plain
+// dump as it is, a custom archive as pg_restore -f - writes it out; with a
+// plan, the rows go through it.
+func (e *Engine) restoreText(ctx context.Context, r io.Reader, staging string, major int, archive bool, plan *sanitise.Plan) error {
+	psql, err := e.tool(ctx, "psql", major)
+	if err != nil {
+		return err
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	src, toSQL, toSQLErr := r, (*exec.Cmd)(nil), &engine.Tail{}
+	if archive {
+		pgRestore, err := e.tool(ctx, "pg_restore", major)
+		if err != nil {
+			return err
+		}
+		toSQL = exec.CommandContext(ctx, pgRestore, "--file=-")
+		toSQL.Env, toSQL.Stdin, toSQL.Stderr = e.toolEnv(), r, toSQLErr
+		out, err := toSQL.StdoutPipe()
+		if err != nil {
+			return err
+		}
+		if err := toSQL.Start(); err != nil {
+			return fmt.Errorf("postgresql: start pg_restore: %w", err)
+		}
+		src = out
+	}
+	pr, pw := io.Pipe()
+	stderr := &engine.Tail{}
+	cmd := exec.CommandContext(ctx, psql, "-X", "-q", "--no-password", "-v", "ON_ERROR_STOP=1", "--dbname="+staging)
+	cmd.Env, cmd.Stdin, cmd.Stdout, cmd.Stderr = e.toolEnv(), pr, io.Discard, stderr
+	if err := cmd.Start(); err != nil {
+		return fmt.Errorf("postgresql: start psql: %w", err)
+	}
+	var serr error
+	if plan != nil {
+		serr = newSanitiser(plan, pw).run(src)
+	} else {
+		_, serr = io.Copy(pw, src)
+	}
+	if serr != nil {
+		cancel() // nothing more of this restore may commit
+	}
+	pw.CloseWithError(serr)
+	perr := cmd.Wait()
+	var terr error
+	if toSQL != nil {
+		_, _ = io.Copy(io.Discard, src)
+		terr = toSQL.Wait()
+	}
+	var pe *sanitise.PlanError
+	switch {
+	case errors.As(serr, &pe):
+		return engine.Permanent(fmt.Errorf("postgresql: %w; nothing was swapped in, the live database %s is untouched", serr, e.t.Database))
+	case terr != nil && ctx.Err() == nil:
+		return engine.Permanent(fmt.Errorf("postgresql: pg_restore of the archive failed: %w: %s; the live database %s is untouched", terr, toSQLErr, e.t.Database))
+	case perr != nil && ctx.Err() == nil:
+		return engine.Permanent(fmt.Errorf("postgresql: restore into %s failed: %w: %s; the live database %s is untouched", staging, perr, engine.Redact(stderr.String()), e.t.Database))
+	case serr != nil:
+		return serr
+	case ctx.Err() != nil:
+		return ctx.Err()
+	}
+	return nil
 }
 
 // createStaging creates the staging database. With a live database it

@@ -34,11 +34,11 @@ func (e *Engine) Sanitise(ctx context.Context, staging string, rules *sanitise.R
 			return rep, engine.Permanent(err)
 		}
 	}
-	stmts, err := sqlrules.Compile(sqlrules.PostgreSQL, rules.Tables, hashKey)
+	stmts, err := sqlrules.Compile(sqlrules.PostgreSQL, rules.Tables)
 	if err == nil {
 		err = pgx.BeginFunc(ctx, conn, func(tx pgx.Tx) error {
 			for _, s := range stmts {
-				tag, err := tx.Exec(ctx, s.SQL, s.Args...)
+				tag, err := tx.Exec(ctx, s.SQL)
 				if err != nil {
 					return fmt.Errorf("rule %s: %w", s, err)
 				}

@@ -22,27 +22,55 @@ import (
 	"gopkg.in/yaml.v3"
 )
 
-// Transformers a column or field rule may name.
-var Transformers = []string{"null", "fixed", "email", "hash", "lorem", "redact", "rewrite"}
+// Transformers a column or field rule may name. keep passes the value as
+// it is (and scans it for personal data); the rest replace it.
+var Transformers = []string{"keep", "null", "fixed", "email", "name", "phone", "postcode", "digits", "date_shift", "hash",
+	"lorem", "redact", "rewrite", "json"}
 
 // Rule is one column's (field's) transformation.
 type Rule struct {
 	Column string
 	Kind   string // one of Transformers
-	// Value is fixed's value; Pattern is redact's regular expression;
-	// From and To are rewrite's strings.
+	// Value is fixed's value; Pattern is redact's regular expression
+	// (Pseudonyms: replace e-mail addresses and phone numbers in the
+	// text with their own pseudonyms instead); From and To are rewrite's
+	// strings.
 	Value, Pattern, From, To string
+	Pseudonyms               bool
+	// Part is name's first, last or full (default); Days is date_shift's
+	// window (default 30); Length cuts hash's hex (default all 64).
+	Part   string
+	Days   int
+	Length int
+	// Allow are the kinds of personal data (ScanKinds) a kept column may
+	// hold, such as a public support address.
+	Allow []string
+	// Paths are json's rules, by dot-separated path inside the value.
+	Paths []Rule
+	re    *regexp.Regexp
 }
 
 // Target is one table's (collection's) rules.
 type Target struct {
 	Name  string
 	Rules []Rule
-	// DeleteWhere (SQL: a condition) deletes matching rows first.
+	// Empty restores the table without any of its rows.
+	Empty bool
+	// DeleteWhere (SQL: a condition) deletes matching rows: in the stream
+	// when it is a Cond (Filter), after the restore when it is SQL.
 	DeleteWhere string
+	Filter      *Cond
 	// DeleteFilter (MongoDB: a filter document) deletes matching documents.
 	DeleteFilter map[string]any
 }
+
+// Unlisted says what a column (field) the rule set does not name gets:
+// the run fails (UnlistedFail, the default), or it passes as it is
+// (UnlistedKeep, the behaviour before rule sets had to be complete).
+const (
+	UnlistedFail = "fail"
+	UnlistedKeep = "keep"
+)
 
 // MongoUpdate is one update operation run as given.
 type MongoUpdate struct {
@@ -72,6 +100,8 @@ type Rules struct {
 	Verify []string
 	// MongoVerify filters must match no documents.
 	MongoVerify []MongoVerify
+	// Unlisted is UnlistedFail or UnlistedKeep.
+	Unlisted string
 }
 
 // Error is a rule set problem, naming the file, the rule and the reason.
@@ -121,6 +151,7 @@ type fileFormat struct {
 	SQL          string        `yaml:"sql"`
 	MongoUpdates []MongoUpdate `yaml:"mongo_updates"`
 	Verify       []yaml.Node   `yaml:"verify"`
+	Unlisted     string        `yaml:"unlisted"`
 }
 
 // Parse checks a rule set read from path. A .sql file is the original's
@@ -142,7 +173,14 @@ func Parse(path string, data []byte) (*Rules, error) {
 	if err := dec.Decode(&f); err != nil {
 		return nil, fmt.Errorf("%s: not a rule set (tables, collections, sql, mongo_updates, verify): %w", path, err)
 	}
-	r := &Rules{Path: path, SHA256: Hash(data), SQL: f.SQL, MongoUpdates: f.MongoUpdates}
+	r := &Rules{Path: path, SHA256: Hash(data), SQL: f.SQL, MongoUpdates: f.MongoUpdates, Unlisted: f.Unlisted}
+	switch r.Unlisted {
+	case "":
+		r.Unlisted = UnlistedFail
+	case UnlistedFail, UnlistedKeep:
+	default:
+		return nil, &Error{path, "unlisted", fmt.Sprintf("%q: must be fail (the default: a column no rule names stops the run) or keep", f.Unlisted)}
+	}
 	var err error
 	if r.Tables, err = targets(path, &f.Tables, false); err != nil {
 		return nil, err
@@ -283,8 +321,13 @@ func targets(path string, n *yaml.Node, mongo bool) ([]Target, error) {
 		}
 		t := Target{Name: name}
 		body := n.Content[i+1]
+		if body.Kind == yaml.ScalarNode && body.Value == "empty" {
+			t.Empty = true
+			out = append(out, t)
+			continue
+		}
 		if body.Kind != yaml.MappingNode {
-			return nil, &Error{path, name, "must map columns to transformers"}
+			return nil, &Error{path, name, "must map columns to transformers (or be empty: the table without its rows)"}
 		}
 		for j := 0; j+1 < len(body.Content); j += 2 {
 			col, spec := body.Content[j].Value, body.Content[j+1]
@@ -299,6 +342,7 @@ func targets(path string, n *yaml.Node, mongo bool) ([]Target, error) {
 						return nil, &Error{path, where, "for SQL, delete_where is one condition, without ; or comments"}
 					}
 					t.DeleteWhere = spec.Value
+					t.Filter, _ = ParseCond(spec.Value)
 				}
 				continue
 			}
@@ -318,6 +362,7 @@ func targets(path string, n *yaml.Node, mongo bool) ([]Target, error) {
 
 func parseRule(path, where, col string, spec *yaml.Node) (Rule, error) {
 	r := Rule{Column: col}
+	var arg *yaml.Node
 	switch spec.Kind {
 	case yaml.ScalarNode:
 		r.Kind = spec.Value
@@ -328,38 +373,114 @@ func parseRule(path, where, col string, spec *yaml.Node) (Rule, error) {
 		if len(spec.Content) != 2 {
 			return r, &Error{path, where, "one transformer per column"}
 		}
-		r.Kind = spec.Content[0].Value
-		arg := spec.Content[1]
-		// fixed, redact and rewrite strings are bound parameters in every
-		// engine (or used in Go, for MongoDB), never spliced into SQL: any
-		// string is a legal value, "Update", "Terms; conditions" and
-		// "x'; --" included, and arrives as written.
-		switch r.Kind {
-		case "fixed":
-			r.Value = arg.Value
-			if arg.Kind != yaml.ScalarNode {
-				return r, &Error{path, where, "fixed takes one plain value, not a list or mapping"}
-			}
-		case "redact":
-			r.Pattern = arg.Value
-			if _, err := regexp.Compile(arg.Value); err != nil || arg.Kind != yaml.ScalarNode {
-				return r, &Error{path, where, "redact takes a regular expression"}
-			}
-		case "rewrite":
-			var rw struct{ From, To string }
-			if err := arg.Decode(&rw); err != nil || rw.From == "" {
-				return r, &Error{path, where, "rewrite takes {from, to}"}
-			}
-			r.From, r.To = rw.From, rw.To
-		}
+		r.Kind, arg = spec.Content[0].Value, spec.Content[1]
 	default:
 		return r, &Error{path, where, "a transformer name or {transformer: argument}"}
 	}
 	if !slices.Contains(Transformers, r.Kind) {
 		return r, &Error{path, where, fmt.Sprintf("unknown transformer %q; known: %s", r.Kind, strings.Join(Transformers, ", "))}
 	}
-	if (r.Kind == "fixed" && spec.Kind != yaml.MappingNode) || (r.Kind == "redact" && r.Pattern == "") || (r.Kind == "rewrite" && r.From == "") {
-		return r, &Error{path, where, r.Kind + " needs an argument, e.g. {" + r.Kind + ": ...}"}
+	if arg == nil {
+		if slices.Contains([]string{"fixed", "redact", "rewrite", "json"}, r.Kind) {
+			return r, &Error{path, where, r.Kind + " needs an argument, e.g. {" + r.Kind + ": ...}"}
+		}
+		return r, nil
+	}
+	if reason := r.argument(path, where, arg); reason != "" {
+		return r, &Error{path, where, reason}
 	}
 	return r, nil
+}
+
+// argument reads a transformer's argument into r; a non-empty result says
+// what is wrong with it. fixed, redact and rewrite strings are used as
+// written, in Go, never spliced into SQL: any string is a legal value,
+// "Update", "Terms; conditions" and "x'; --" included.
+func (r *Rule) argument(path, where string, arg *yaml.Node) string {
+	switch r.Kind {
+	case "fixed":
+		if arg.Kind != yaml.ScalarNode {
+			return "fixed takes one plain value, not a list or mapping"
+		}
+		r.Value = arg.Value
+	case "redact":
+		if arg.Kind == yaml.ScalarNode && arg.Value == "pseudonyms" {
+			r.Pseudonyms = true
+			return ""
+		}
+		re, err := regexp.Compile(arg.Value)
+		if err != nil || arg.Kind != yaml.ScalarNode || arg.Value == "" {
+			return "redact takes a regular expression, or pseudonyms"
+		}
+		r.Pattern, r.re = arg.Value, re
+	case "rewrite":
+		var rw struct{ From, To string }
+		if err := arg.Decode(&rw); err != nil || rw.From == "" {
+			return "rewrite takes {from, to}"
+		}
+		r.From, r.To = rw.From, rw.To
+	case "name":
+		if !slices.Contains([]string{"first", "last", "full"}, arg.Value) {
+			return "name takes first, last or full"
+		}
+		r.Part = arg.Value
+	case "hash":
+		var o struct{ Length int }
+		if err := arg.Decode(&o); err != nil || o.Length < 8 || o.Length > 64 {
+			return "hash takes {length: 8 to 64}"
+		}
+		r.Length = o.Length
+	case "date_shift":
+		var o struct{ Days int }
+		if err := arg.Decode(&o); err != nil || o.Days < 1 {
+			return "date_shift takes {days: N}, the window in days (1 or more)"
+		}
+		r.Days = o.Days
+	case "keep":
+		var o struct{ Allow []string }
+		if err := arg.Decode(&o); err != nil {
+			return "keep takes {allow: [kinds]}"
+		}
+		for _, k := range o.Allow {
+			if !slices.Contains(ScanKinds, k) {
+				return fmt.Sprintf("keep allows kinds of personal data: %s, not %q", strings.Join(ScanKinds, ", "), k)
+			}
+		}
+		r.Allow = o.Allow
+	case "json":
+		if arg.Kind != yaml.MappingNode {
+			return "json maps paths inside the value to transformers, e.g. {json: {contact.email: email}}"
+		}
+		for j := 0; j+1 < len(arg.Content); j += 2 {
+			p, err := parseRule(path, where+" "+arg.Content[j].Value, arg.Content[j].Value, arg.Content[j+1])
+			if err != nil {
+				return err.(*Error).Reason
+			}
+			if p.Kind == "json" {
+				return "json paths take plain transformers"
+			}
+			r.Paths = append(r.Paths, p)
+		}
+	default:
+		return r.Kind + " takes no argument"
+	}
+	return ""
+}
+
+// Residual is what of a SQL rule set is left once a plan has applied it in
+// the stream: deletes whose condition is free SQL, the sql block and the
+// verify queries, which run on the restored copy. What they remove or
+// change was written to the staging server first. A document rule set is
+// returned as it is.
+func (r *Rules) Residual() *Rules {
+	if r.Kind() != KindSQL {
+		return r
+	}
+	out := &Rules{Path: r.Path, SHA256: r.SHA256, SQL: r.SQL, Verify: r.Verify, Unlisted: r.Unlisted}
+	for _, t := range r.Tables {
+		if t.DeleteWhere != "" && t.Filter == nil {
+			out.Tables = append(out.Tables, Target{Name: t.Name, DeleteWhere: t.DeleteWhere})
+		}
+	}
+	return out
 }

@@ -1,0 +1,372 @@
+package sanitise
+
+import (
+	"errors"
+	"fmt"
+	"slices"
+	"sort"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// A Plan applies a rule set to a dump as it streams past: the engine reads
+// each table's columns and each row's values from its dump format and
+// hands them here, and writes on only what comes back. So no original
+// value of a transformed column, and no row a filter removes, ever reaches
+// the staging server (its tables, WAL or temp files), and nothing rewrites
+// the rows after the restore.
+//
+// It fails closed: a table or column the rule set does not name (unless
+// it says unlisted: keep), a rule that cannot be applied to a value, or a
+// value of a kept column that looks like personal data (an e-mail address
+// in a column kept as it is) fails the run. Once it has failed, the engine
+// stops writing rows and reads on only to count, so the error can name
+// every unnamed column and every finding.
+type Plan struct {
+	rules *Rules
+	key   string
+	now   time.Time
+
+	failed atomic.Bool
+
+	mu       sync.Mutex
+	tables   map[string]*TableReport
+	unlisted []string
+	findings map[string]int // "table.column: kind" -> values
+	problems []string       // rules that could not be applied
+	seen     map[string]bool
+}
+
+// TableReport is what the plan did to one table (collection): rows (or
+// documents) seen, rows with a value transformed, rows filtered out, and
+// values of kept columns scanned. Counts only, never values.
+type TableReport struct {
+	Rows        int64 `json:"rows"`
+	Transformed int64 `json:"transformed"`
+	Filtered    int64 `json:"filtered"`
+	Scanned     int64 `json:"scanned"`
+}
+
+// Report is a plan's per-table counts and the rule set it applied.
+type Report struct {
+	RulesSHA256 string                  `json:"rules_sha256"`
+	Tables      map[string]*TableReport `json:"tables"`
+}
+
+// NewPlan starts applying rules. hashKey (ENVSYNC_HASH_KEY) keys every
+// transformer; now is the run's start, for filters that compare dates.
+func NewPlan(rules *Rules, hashKey string, now time.Time) (*Plan, error) {
+	if len(hashKey) < 16 {
+		return nil, errors.New("sanitising in the stream needs ENVSYNC_HASH_KEY (16 characters or more, the same on every host) in the worker's environment: every transformer is keyed by it")
+	}
+	return &Plan{rules: rules, key: hashKey, now: now, tables: map[string]*TableReport{}, findings: map[string]int{}, seen: map[string]bool{}}, nil
+}
+
+// Column is a table's column as the dump defines it.
+type Column struct {
+	Name string
+	// Limit is how many characters it holds (varchar(n)); 0: no limit.
+	Limit int
+}
+
+// target finds the rules for a table: by its name, or, for PostgreSQL's
+// public schema, its name without the schema.
+func (p *Plan) target(table string) (*Target, string) {
+	for i, t := range p.rules.Tables {
+		if t.Name == table || "public."+t.Name == table {
+			return &p.rules.Tables[i], t.Name
+		}
+	}
+	for i, t := range p.rules.Collections {
+		if t.Name == table {
+			return &p.rules.Collections[i], t.Name
+		}
+	}
+	return nil, table
+}
+
+// Inventory checks a dump's tables and columns against the rule set
+// before any row is written, and fails naming every table and column no
+// rule names.
+func (p *Plan) Inventory(tables map[string][]string) error {
+	names := make([]string, 0, len(tables))
+	for t := range tables {
+		names = append(names, t)
+	}
+	sort.Strings(names)
+	for _, t := range names {
+		p.unlistedOf(t, tables[t])
+	}
+	return p.Err()
+}
+
+// unlistedOf records the columns of table the rules do not name.
+func (p *Plan) unlistedOf(table string, cols []string) {
+	if p.rules.Unlisted == UnlistedKeep {
+		return
+	}
+	t, _ := p.target(table)
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	switch {
+	case t == nil:
+		p.addUnlisted(table + " (the whole table)")
+	case t.Empty:
+	default:
+		for _, c := range cols {
+			if !slices.ContainsFunc(t.Rules, func(r Rule) bool { return r.Column == c }) {
+				p.addUnlisted(table + "." + c)
+			}
+		}
+	}
+}
+
+func (p *Plan) addUnlisted(name string) {
+	p.failed.Store(true)
+	if !slices.Contains(p.unlisted, name) {
+		p.unlisted = append(p.unlisted, name)
+	}
+}
+
+// Table starts a table's rows. Its rules apply in column order; a table
+// or column no rule names fails the plan (see Err).
+func (p *Plan) Table(table string, cols []Column) *TableRows {
+	names := make([]string, len(cols))
+	for i, c := range cols {
+		names[i] = c.Name
+	}
+	p.unlistedOf(table, names)
+	t, _ := p.target(table)
+	name := table // reports and messages name the table as the dump does
+	tr := &TableRows{plan: p, name: name, cols: cols, k: newKeyed(p.key), rules: make([]*Rule, len(cols))}
+	p.mu.Lock()
+	if p.tables[name] == nil {
+		p.tables[name] = &TableReport{}
+	}
+	tr.report = p.tables[name]
+	p.seen[name] = true
+	p.mu.Unlock()
+	if t == nil {
+		tr.empty = p.rules.Unlisted != UnlistedKeep
+		return tr
+	}
+	tr.empty, tr.filter = t.Empty, t.Filter
+	for i, c := range cols {
+		for j := range t.Rules {
+			if t.Rules[j].Column == c.Name {
+				tr.rules[i] = &t.Rules[j]
+			}
+		}
+	}
+	if tr.filter != nil {
+		tr.index = map[string]int{}
+		for i, c := range cols {
+			tr.index[c.Name] = i
+		}
+		for _, c := range tr.filter.Columns() {
+			if _, ok := tr.index[c]; !ok {
+				p.problem(fmt.Sprintf("%s.delete_where: no column %s in the dump", name, c))
+			}
+		}
+	}
+	for _, r := range t.Rules {
+		if len(cols) > 0 && !slices.ContainsFunc(cols, func(c Column) bool { return c.Name == r.Column }) {
+			p.problem(fmt.Sprintf("%s.%s: no such column in the dump", name, r.Column))
+		}
+	}
+	return tr
+}
+
+// Value is one column of a row: its text (as the engine decodes it), or
+// NULL.
+type Value struct {
+	B    []byte
+	Null bool
+}
+
+// Needs says whether Row reads column i (a rule or a filter names it): the
+// engine need not decode the others.
+func (t *TableRows) Needs(i int) bool {
+	if i < len(t.rules) && t.rules[i] != nil {
+		return true
+	}
+	for _, j := range t.index {
+		if j == i {
+			return true
+		}
+	}
+	return false
+}
+
+// Changes says whether Row may replace column i's value.
+func (t *TableRows) Changes(i int) bool {
+	return i < len(t.rules) && t.rules[i] != nil && t.rules[i].Kind != "keep"
+}
+
+// Empty says no row of the table is written.
+func (t *TableRows) Empty() bool { return t.empty }
+
+// TableRows applies a table's rules to its rows, one goroutine at a time.
+type TableRows struct {
+	plan   *Plan
+	name   string
+	cols   []Column
+	rules  []*Rule // by column; nil: no rule (unlisted)
+	empty  bool
+	filter *Cond
+	index  map[string]int
+	k      *keyed
+	report *TableReport
+	row    []Value
+}
+
+// Row applies the rules to one row in place and says whether to write it.
+// A row is not written once the plan has failed.
+func (t *TableRows) Row(vals []Value) bool {
+	t.report.Rows++
+	if t.empty {
+		t.report.Filtered++
+		return false
+	}
+	if t.filter != nil {
+		t.row = vals
+		if t.filter.Match(t.lookup, t.plan.now) {
+			t.report.Filtered++
+			return false
+		}
+	}
+	changed := false
+	for i := range vals {
+		if i >= len(t.rules) {
+			break
+		}
+		r := t.rules[i]
+		if r == nil || r.Kind == "keep" {
+			if r != nil && !vals[i].Null {
+				t.scan(i, r, vals[i].B)
+			}
+			continue
+		}
+		if vals[i].Null {
+			continue
+		}
+		out, null, err := t.k.apply(r, vals[i].B, t.cols[i].Limit)
+		if err != nil {
+			t.plan.problem(fmt.Sprintf("%s.%s (%s): %v", t.name, r.Column, r.Kind, err))
+			return false
+		}
+		vals[i] = Value{B: out, Null: null}
+		changed = true
+	}
+	if changed {
+		t.report.Transformed++
+	}
+	return !t.plan.failed.Load()
+}
+
+func (t *TableRows) lookup(col string) (string, bool) {
+	i := t.index[col]
+	if i >= len(t.row) {
+		return "", true
+	}
+	return string(t.row[i].B), t.row[i].Null
+}
+
+// scan looks for personal data in a kept value.
+func (t *TableRows) scan(i int, r *Rule, v []byte) {
+	t.report.Scanned++
+	found := Scan(v) &^ kindBits(r.Allow)
+	if found == 0 {
+		return
+	}
+	t.plan.mu.Lock()
+	defer t.plan.mu.Unlock()
+	t.plan.failed.Store(true)
+	for _, k := range kindsOf(found) {
+		t.plan.findings[t.name+"."+t.cols[i].Name+": "+k]++
+	}
+}
+
+func (p *Plan) problem(s string) {
+	p.failed.Store(true)
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if !slices.Contains(p.problems, s) && len(p.problems) < 20 {
+		p.problems = append(p.problems, s)
+	}
+}
+
+// Failed says whether the run must stop: the engine writes no more rows.
+func (p *Plan) Failed() bool { return p.failed.Load() }
+
+// Finish checks what only the end of the stream shows (tables the rules
+// name that the dump did not have) and returns the plan's error, if any.
+func (p *Plan) Finish() error {
+	for _, ts := range [][]Target{p.rules.Tables, p.rules.Collections} {
+		for _, t := range ts {
+			if !p.seen[t.Name] && !p.seen["public."+t.Name] {
+				p.problem(fmt.Sprintf("%s: no such table in the dump", t.Name))
+			}
+		}
+	}
+	return p.Err()
+}
+
+// Err is why the plan failed, naming every unnamed column, every finding
+// (table, column, kind and how many values; never a value) and every rule
+// that could not be applied; nil when it has not.
+func (p *Plan) Err() error {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	var parts []string
+	if len(p.unlisted) > 0 {
+		parts = append(parts, fmt.Sprintf("rule set %s does not name %s: add each to it (a transformer, keep, or the table as empty; `envsync sanitise init --update %s` writes them), or set unlisted: keep to let what no rule names through as it is",
+			p.rules.Path, strings.Join(p.unlisted, ", "), p.rules.Path))
+	}
+	if len(p.findings) > 0 {
+		var f []string
+		for k, n := range p.findings {
+			f = append(f, fmt.Sprintf("%s in %d values", k, n))
+		}
+		sort.Strings(f)
+		parts = append(parts, "personal data in columns kept as they are: "+strings.Join(f, "; ")+
+			" (transform the column, or allow the kind with keep: {allow: [kind]} if it is meant to be there)")
+	}
+	if len(p.problems) > 0 {
+		parts = append(parts, "rules that cannot be applied: "+strings.Join(p.problems, "; "))
+	}
+	if len(parts) == 0 {
+		return nil
+	}
+	return &PlanError{Msg: strings.Join(parts, "; ")}
+}
+
+// PlanError is a sanitising plan that failed: retrying the same dump with
+// the same rules fails the same way.
+type PlanError struct{ Msg string }
+
+func (e *PlanError) Error() string { return "sanitise: " + e.Msg }
+
+// Report is the counts so far.
+func (p *Plan) Report() Report {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	r := Report{RulesSHA256: p.rules.SHA256, Tables: map[string]*TableReport{}}
+	for k, v := range p.tables {
+		c := *v
+		r.Tables[k] = &c
+	}
+	return r
+}
+
+// Filtered is how many rows of table the plan removed.
+func (p *Plan) Filtered(table string) int64 {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if t := p.tables[table]; t != nil {
+		return t.Filtered
+	}
+	return 0
+}
