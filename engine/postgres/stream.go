@@ -22,7 +22,7 @@ type sanitiser struct {
 	w    *bufio.Writer
 	// tables are the columns of every CREATE TABLE seen, with their
 	// lengths; checked once, at the first COPY.
-	tables  map[string][]sanitise.Column
+	tables   map[string][]sanitise.Column
 	creating string // the table whose CREATE TABLE is being read
 	checked  bool
 	copying  *sanitise.TableRows
@@ -273,7 +273,9 @@ func copyDecode(f []byte) sanitise.Value {
 	return sanitise.Value{B: out}
 }
 
-func isHex(c byte) bool { return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F') }
+func isHex(c byte) bool {
+	return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F')
+}
 
 func hexVal(c byte) int {
 	switch {
