@@ -49,6 +49,9 @@ func restorePlan(t config.Task, eng engine.Engine) (*sanitise.Plan, error) {
 	if err != nil {
 		return nil, permanent(ErrSanitiseFailed, err)
 	}
+	if !rules.InStream() {
+		return nil, nil // the original's .sql: it all runs on the restored copy
+	}
 	plan, err := sanitise.NewPlan(rules, os.Getenv("ENVSYNC_HASH_KEY"), time.Now())
 	if err != nil {
 		return nil, permanent(ErrSanitiseFailed, fmt.Errorf("rule set %s: %w", rules.Path, err))

@@ -718,6 +718,8 @@ func (t *Task) validateSanitise(bad func(field, value, reason string), eng engin
 	case !dbmsOK:
 	case len(eng.Sanitise) == 0:
 		bad("sanitise_rules", t.SanitiseRules, "dbms "+t.DBMS+" cannot be sanitised; only "+sanitisers(SanitiseOnPull))
+	case eng.Native != "" && t.StorageBackend == eng.Native:
+		bad("sanitise_rules", t.SanitiseRules, "a "+t.StorageBackend+" snapshot is restored by the cluster itself and never passes through envsync, so it cannot be sanitised: use the s3, file or rsync store for a sanitised pull")
 	case mode != "" && mode != SanitiseOnPull && mode != SanitiseBeforeUpload:
 		bad("sanitise", mode, "must be on_pull or before_upload")
 	case t.Action == ActionPush && mode != SanitiseBeforeUpload:

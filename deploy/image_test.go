@@ -31,11 +31,12 @@ import (
 var packages = map[string]string{
 	"pg_dump":    "postgresql-client-15", // engine/postgres; newer majors: PGDG_CLIENTS in the Dockerfile
 	"pg_restore": "postgresql-client-15",
-	"mysqldump":  "mariadb-client", // engine/mysql
-	"mysql":      "mariadb-client", // in mariadb-client-core, which mariadb-client depends on
-	"rsync":      "rsync",          // store/rsyncstore
-	"ssh":        "openssh-client", // store/rsyncstore
-	"send_nsca":  "nsca-client",    // notify, --nsca-server
+	"psql":       "postgresql-client-15", // engine/postgres: a sanitised restore feeds it plain SQL
+	"mysqldump":  "mariadb-client",       // engine/mysql
+	"mysql":      "mariadb-client",       // in mariadb-client-core, which mariadb-client depends on
+	"rsync":      "rsync",                // store/rsyncstore
+	"ssh":        "openssh-client",       // store/rsyncstore
+	"send_nsca":  "nsca-client",          // notify, --nsca-server
 }
 
 // notPrograms are the values reaching os/exec that name no program of

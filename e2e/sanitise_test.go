@@ -361,6 +361,8 @@ func TestSanitisePullMongo(t *testing.T) {
 	rules := writeRules(t, `
 collections:
   users:
+    _id: keep
+    limited: keep
     profile.email: email
     profile.name: lorem
     profile.phone: null
@@ -368,6 +370,7 @@ collections:
     homepage: {rewrite: {from: "https://www.gov.uk", to: "https://www.staging.gov.uk"}}
     delete_where: {limited: true}
   orders:
+    _id: keep
     user_ref: hash
 mongo_updates:
   - {collection: users, filter: {}, update: {$set: {reviewed: false}}}
@@ -383,7 +386,7 @@ verify:
 		t.Fatal(err)
 	}
 	out := e.mustRun(starter.Request{Task: pull})
-	if s := out.Pull.Sanitised; s == nil || s.Rows["users.delete_where"] != 10 || s.Verified != 1 {
+	if s := out.Pull.Sanitised; s == nil || s.Rows["users.delete_where"] != 10 || s.Verified != 1 || tableReport(s, "users").Transformed != 40 {
 		t.Errorf("report %+v", s)
 	}
 	staging := c.Database("crm_staging")

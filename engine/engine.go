@@ -144,6 +144,15 @@ type PlanDumper interface {
 	DumpPlan(ctx context.Context, w io.Writer, plan *sanitise.Plan) (DumpInfo, error)
 }
 
+// Surveyor is implemented by engines that can list what a live database
+// holds (tables and columns, collections and field paths) and read up to
+// rows values of each, for `envsync sanitise init` and a push's check of
+// the rule sets of the pulls it feeds (rows 0: names only). The values
+// never leave the worker: sanitise.Suggest turns them into verdicts there.
+type Surveyor interface {
+	Survey(ctx context.Context, rows int) ([]sanitise.Sample, error)
+}
+
 // Snapshotter is implemented by engines whose servers keep snapshots of
 // their own in a repository: the native store the engine registers
 // (Info.Native). No bytes pass through envsync; the workflows drive it

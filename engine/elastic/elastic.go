@@ -40,6 +40,7 @@ import (
 
 	"github.com/envsync/envsync/dump"
 	"github.com/envsync/envsync/engine"
+	"github.com/envsync/envsync/engine/sanitise"
 )
 
 // ArchiveFormat names the stream layout.
@@ -395,11 +396,17 @@ func planIndex(sfx string) string { return "envsync-plan-" + sfx }
 // plan the swap follows. Live indices are not touched.
 // The origin is not needed: index settings and mappings travel in the archive.
 func (e *Engine) Restore(ctx context.Context, r io.Reader, staging string, _ dump.Origin) ([]string, error) {
-	return nil, e.restore(ctx, r, staging)
+	return nil, e.restore(ctx, r, staging, nil)
 }
 
-// restore is Restore without the unused origin.
-func (e *Engine) restore(ctx context.Context, r io.Reader, staging string) error {
+// RestorePlan is Restore with every document's fields sanitised by plan on
+// their way to the cluster, and every mapped field checked against it.
+func (e *Engine) RestorePlan(ctx context.Context, r io.Reader, staging string, _ dump.Origin, plan *sanitise.Plan) ([]string, error) {
+	return nil, e.restore(ctx, r, staging, plan)
+}
+
+// restore is Restore without the unused origin, with a plan or none.
+func (e *Engine) restore(ctx context.Context, r io.Reader, staging string, plan *sanitise.Plan) error {
 	sfx, err := suffix(staging)
 	if err != nil {
 		return err
@@ -407,9 +414,9 @@ func (e *Engine) restore(ctx context.Context, r io.Reader, staging string) error
 	if err := e.Drop(ctx, staging); err != nil {
 		return err
 	}
-	plan, err := e.load(ctx, r, sfx)
+	entries, err := e.load(ctx, r, sfx, plan)
 	if err == nil {
-		err = e.writePlan(ctx, sfx, plan)
+		err = e.writePlan(ctx, sfx, entries)
 	}
 	if err != nil {
 		if derr := e.Drop(context.WithoutCancel(ctx), staging); derr != nil {
@@ -418,12 +425,16 @@ func (e *Engine) restore(ctx context.Context, r io.Reader, staging string) error
 		if ctx.Err() != nil {
 			return fmt.Errorf("elasticsearch: restore stopped: %w; the live indices are untouched", ctx.Err())
 		}
+		var pe *sanitise.PlanError
+		if errors.As(err, &pe) {
+			return engine.Permanent(fmt.Errorf("elasticsearch: %w; nothing was swapped in, the live indices are untouched", err))
+		}
 		return engine.Permanent(fmt.Errorf("elasticsearch: restore failed: %w; the live indices are untouched", err))
 	}
 	return nil
 }
 
-func (e *Engine) load(ctx context.Context, r io.Reader, sfx string) ([]planEntry, error) {
+func (e *Engine) load(ctx context.Context, r io.Reader, sfx string, sp *sanitise.Plan) ([]planEntry, error) {
 	dec := json.NewDecoder(bufio.NewReaderSize(r, 1<<20))
 	var head record
 	if err := dec.Decode(&head); err != nil || head.Type != "header" || head.Format != ArchiveFormat {
@@ -434,6 +445,7 @@ func (e *Engine) load(ctx context.Context, r io.Reader, sfx string) ([]planEntry
 		bulk  bytes.Buffer
 		n     int
 		total int64
+		rows  *sanitise.TableRows
 	)
 	flush := func() error {
 		if n == 0 {
@@ -483,6 +495,13 @@ func (e *Engine) load(ctx context.Context, r io.Reader, sfx string) ([]planEntry
 			if rec.Index == nil || rec.Index.Name == "" {
 				return nil, errors.New("archive index record without a name")
 			}
+			if sp != nil {
+				rows = sp.Table(rec.Index.Name, nil)
+				expectMapped(rows, rec.Index.Mappings)
+				if sp.Failed() {
+					return nil, sp.Err() // before any document is loaded
+				}
+			}
 			staged := rec.Index.Name + generation + sfx
 			body, _ := json.Marshal(map[string]json.RawMessage{"settings": orEmpty(rec.Index.Settings), "mappings": orEmpty(rec.Index.Mappings)})
 			if err := e.do(ctx, "create index "+staged, esapi.IndicesCreateRequest{Index: staged, Body: bytes.NewReader(body)}, nil); err != nil {
@@ -493,13 +512,23 @@ func (e *Engine) load(ctx context.Context, r io.Reader, sfx string) ([]planEntry
 			if len(plan) == 0 {
 				return nil, errors.New("archive has a document before any index")
 			}
+			total++
+			source := rec.Source
+			if rows != nil {
+				var keep bool
+				var err error
+				if source, keep, err = sanitiseSource(rows, rec.Source); err != nil {
+					return nil, err
+				} else if !keep {
+					continue
+				}
+			}
 			action, _ := json.Marshal(map[string]any{"index": map[string]string{"_id": rec.ID}})
 			bulk.Write(action)
 			bulk.WriteByte('\n')
-			bulk.Write(rec.Source)
+			bulk.Write(source)
 			bulk.WriteByte('\n')
 			plan[len(plan)-1].Count++
-			total++
 			if n++; n == 1000 {
 				if err := flush(); err != nil {
 					return nil, err
@@ -511,6 +540,11 @@ func (e *Engine) load(ctx context.Context, r io.Reader, sfx string) ([]planEntry
 			}
 			if rec.Indices != int64(len(plan)) || rec.Documents != total {
 				return nil, fmt.Errorf("archive says %d indices and %d documents but holds %d and %d", rec.Indices, rec.Documents, len(plan), total)
+			}
+			if sp != nil {
+				if err := sp.Finish(); err != nil {
+					return nil, err
+				}
 			}
 			return plan, e.checkCounts(ctx, plan)
 		default:

@@ -4,6 +4,7 @@ import (
 	"regexp"
 
 	"github.com/envsync/envsync/engine"
+	"github.com/envsync/envsync/engine/sanitise"
 	"github.com/envsync/envsync/store"
 )
 
@@ -19,6 +20,11 @@ func init() {
 		Stores:  []string{SnapshotStore, "s3", "file", "rsync"},
 		Fields:  []string{"indices"},
 		Native:  SnapshotStore,
+		// Indices are the rule set's collections, sanitised as their
+		// documents stream in (not in a snapshot repository, whose
+		// restores never pass through envsync).
+		Sanitise: []string{sanitise.OnPull},
+		Rules:    sanitise.KindDocuments,
 		New: func(s engine.Spec, w engine.Settings) (engine.Engine, error) {
 			return New(s.Target, s.Indices, Options{Logger: w.Logger, Count: s.Count})
 		},

@@ -31,6 +31,7 @@ import (
 
 	"github.com/envsync/envsync/dump"
 	"github.com/envsync/envsync/engine"
+	"github.com/envsync/envsync/engine/sanitise"
 )
 
 // MaxName bounds staging prefixes.
@@ -293,11 +294,17 @@ func metaName(staging string) string { return staging + "-~meta" }
 // dropped and the live ones were never touched.
 // The origin is not needed: collection options and indexes travel in the archive.
 func (e *Engine) Restore(ctx context.Context, r io.Reader, staging string, _ dump.Origin) ([]string, error) {
-	return nil, e.restore(ctx, r, staging)
+	return nil, e.restore(ctx, r, staging, nil)
 }
 
-// restore is Restore without the unused origin.
-func (e *Engine) restore(ctx context.Context, r io.Reader, staging string) error {
+// RestorePlan is Restore with every document's fields sanitised by plan on
+// their way to the server.
+func (e *Engine) RestorePlan(ctx context.Context, r io.Reader, staging string, _ dump.Origin, plan *sanitise.Plan) ([]string, error) {
+	return nil, e.restore(ctx, r, staging, plan)
+}
+
+// restore is Restore without the unused origin, with a plan or none.
+func (e *Engine) restore(ctx context.Context, r io.Reader, staging string, plan *sanitise.Plan) error {
 	if err := engine.CheckStaging("mongo", staging); err != nil {
 		return err
 	}
@@ -310,12 +317,16 @@ func (e *Engine) restore(ctx context.Context, r io.Reader, staging string) error
 	if err := dropStaged(ctx, db, staging); err != nil {
 		return err
 	}
-	if err := e.load(ctx, db, newArchiveReader(r), staging); err != nil {
+	if err := e.load(ctx, db, newArchiveReader(r), staging, plan); err != nil {
 		if derr := dropStaged(context.WithoutCancel(ctx), db, staging); derr != nil {
 			e.opts.Logger.Warn("could not drop staged collections after a failed restore", "staging", staging, "error", derr)
 		}
 		if ctx.Err() != nil {
 			return fmt.Errorf("mongo: restore of %s stopped: %w; the live collections are untouched", e.t.Database, ctx.Err())
+		}
+		var pe *sanitise.PlanError
+		if errors.As(err, &pe) {
+			return engine.Permanent(fmt.Errorf("mongo: %w; nothing was swapped in, the live collections of %s are untouched", err, e.t.Database))
 		}
 		return engine.Permanent(fmt.Errorf("mongo: restore into %s failed: %s; the live collections of %s are untouched", staging, engine.Redact(err.Error()), e.t.Database))
 	}
@@ -328,7 +339,7 @@ type metaDoc struct {
 	Views       []collectionRec `bson:"views"`
 }
 
-func (e *Engine) load(ctx context.Context, db *mongo.Database, ar *archiveReader, staging string) error {
+func (e *Engine) load(ctx context.Context, db *mongo.Database, ar *archiveReader, staging string, plan *sanitise.Plan) error {
 	t, raw, err := ar.next()
 	if err != nil {
 		return err
@@ -341,6 +352,7 @@ func (e *Engine) load(ctx context.Context, db *mongo.Database, ar *archiveReader
 		meta    = metaDoc{ID: "meta"}
 		seen    trailer
 		current *mongo.Collection
+		rows    *sanitise.TableRows
 		batch   []any
 	)
 	flush := func() error {
@@ -392,12 +404,25 @@ func (e *Engine) load(ctx context.Context, db *mongo.Database, ar *archiveReader
 			}
 			meta.Collections = append(meta.Collections, cr.Name)
 			seen.Collections++
+			if plan != nil {
+				rows = plan.Table(cr.Name, nil)
+			}
 		case recDocument:
 			if current == nil {
 				return errors.New("archive has a document before any collection")
 			}
-			batch = append(batch, raw)
 			seen.Documents++
+			if rows != nil {
+				doc, keep, err := sanitiseDoc(rows, raw)
+				if err != nil {
+					return err
+				}
+				if !keep {
+					continue
+				}
+				raw = doc
+			}
+			batch = append(batch, raw)
 			if len(batch) == 1000 {
 				if err := flush(); err != nil {
 					return err
@@ -420,6 +445,11 @@ func (e *Engine) load(ctx context.Context, db *mongo.Database, ar *archiveReader
 			}
 			if want != seen {
 				return fmt.Errorf("archive says %+v but holds %+v", want, seen)
+			}
+			if plan != nil {
+				if err := plan.Finish(); err != nil {
+					return err
+				}
 			}
 			_, err := db.Collection(metaName(staging)).InsertOne(ctx, meta)
 			return err

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"strings"
 	"testing"
+	"time"
 
 	"go.mongodb.org/mongo-driver/bson"
 	"go.mongodb.org/mongo-driver/mongo/options"
@@ -13,14 +14,15 @@ import (
 	"github.com/envsync/envsync/dump"
 	"github.com/envsync/envsync/engine"
 	"github.com/envsync/envsync/engine/mongo"
+	"github.com/envsync/envsync/engine/sanitise"
 	"github.com/envsync/envsync/engine/sanitise/sanitisetest"
 	"github.com/envsync/envsync/internal/testenv"
 )
 
 // Fixed, rewrite and redact values that read like SQL, quotes, $1, $set,
-// backslashes or LIKE wildcards reach the documents byte for byte: fixed is
-// a $set of a plain string, rewrite and redact run in Go.
-func TestSanitiseWritesValuesVerbatim(t *testing.T) {
+// backslashes or LIKE wildcards reach the documents byte for byte: the
+// documents are sanitised in Go as they stream in.
+func TestPlanWritesValuesVerbatim(t *testing.T) {
 	m := testenv.StartMongo(t)
 	ctx := context.Background()
 	c := client(t, m)
@@ -49,10 +51,13 @@ func TestSanitiseWritesValuesVerbatim(t *testing.T) {
 		t.Fatal(err)
 	}
 	const staging = "shop" + engine.StagingMarker + "1"
-	if _, err := e.Restore(ctx, &archive, staging, dump.Origin{}); err != nil {
+	rules := sanitisetest.Rules(t, "collections")
+	rules.Unlisted = sanitise.UnlistedKeep // _id, and collection users
+	plan, err := sanitise.NewPlan(rules, "a-test-key-of-some-length", time.Now())
+	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := e.Sanitise(ctx, staging, sanitisetest.Rules(t, "collections"), ""); err != nil {
+	if _, err := e.RestorePlan(ctx, &archive, staging, dump.Origin{}, plan); err != nil {
 		t.Fatal(err)
 	}
 	if err := e.Swap(ctx, staging, "envsync: k r"); err != nil {
@@ -82,5 +87,54 @@ func TestSanitiseWritesValuesVerbatim(t *testing.T) {
 	sanitisetest.Compare(t, got)
 	if n, err := c.Database("shop").Collection("users").CountDocuments(ctx, bson.D{}); err != nil || n != 1 {
 		t.Errorf("collection users holds %d documents (%v), want 1", n, err)
+	}
+}
+
+// A field the documents carry that no rule covers (a nested one too)
+// fails the restore naming it, before the staged collections could be
+// swapped in; they are dropped. A personal value in a kept field fails
+// naming its kind.
+func TestPlanFailsClosedOnFields(t *testing.T) {
+	m := testenv.StartMongo(t)
+	ctx := context.Background()
+	c := client(t, m)
+	var docs []any
+	for i := range 20 {
+		docs = append(docs, bson.D{{Key: "_id", Value: i}, {Key: "email", Value: fmt.Sprintf("p%d@real.example", i)},
+			{Key: "profile", Value: bson.D{{Key: "ni", Value: fmt.Sprintf("QQ1234%02dC", i)}}}})
+	}
+	if _, err := c.Database("crm").Collection("people").InsertMany(ctx, docs); err != nil {
+		t.Fatal(err)
+	}
+	target := engine.Target{Database: "crm", Host: "127.0.0.1"}
+	fmt.Sscanf(m.Addr[strings.LastIndex(m.Addr, ":")+1:], "%d", &target.Port)
+	e := mongo.New(target, mongo.Options{})
+	var archive bytes.Buffer
+	if _, err := e.Dump(ctx, &archive); err != nil {
+		t.Fatal(err)
+	}
+	for rules, want := range map[string]string{
+		"collections:\n  people:\n    _id: keep\n    email: email\n":                     "does not name people.profile.ni",
+		"collections:\n  people:\n    _id: keep\n    email: keep\n    profile: digits\n": "people.email: email in 20 values",
+	} {
+		r, err := sanitise.Parse("rules.yaml", []byte(rules))
+		if err != nil {
+			t.Fatal(err)
+		}
+		plan, err := sanitise.NewPlan(r, "a-test-key-of-some-length", time.Now())
+		if err != nil {
+			t.Fatal(err)
+		}
+		const staging = "crm" + engine.StagingMarker + "1"
+		_, err = e.RestorePlan(ctx, bytes.NewReader(archive.Bytes()), staging, dump.Origin{}, plan)
+		if err == nil || !strings.Contains(err.Error(), want) || strings.Contains(err.Error(), "real.example") {
+			t.Errorf("error %v; want it to name %q and no value", err, want)
+		}
+		names, _ := c.Database("crm").ListCollectionNames(ctx, bson.D{})
+		for _, n := range names {
+			if strings.Contains(n, engine.StagingMarker) {
+				t.Errorf("staged collection %s left", n)
+			}
+		}
 	}
 }

@@ -43,6 +43,11 @@ func child(comm string) (pid, nice, ioClass int, ok bool) {
 			continue
 		}
 		pid, _ = strconv.Atoi(filepath.Base(filepath.Dir(p)))
+		// Not the `--version` run that picks the tool: it runs at the
+		// worker's priority, and briefly.
+		if cmdline, _ := os.ReadFile(filepath.Join(filepath.Dir(p), "cmdline")); strings.Contains(string(cmdline), "--version") {
+			continue
+		}
 		nice, _ = strconv.Atoi(f[19-3])
 		prio, _, e := unix.Syscall(unix.SYS_IOPRIO_GET, 1, uintptr(pid), 0)
 		if e != 0 {

@@ -220,6 +220,7 @@ type TableRows struct {
 	k      *keyed
 	report *TableReport
 	row    []Value
+	byPath map[string]*Rule // documents' rules by field path
 }
 
 // Row applies the rules to one row in place and says whether to write it.
@@ -331,7 +332,7 @@ func (p *Plan) Err() error {
 			f = append(f, fmt.Sprintf("%s in %d values", k, n))
 		}
 		sort.Strings(f)
-		parts = append(parts, "personal data in columns kept as they are: "+strings.Join(f, "; ")+
+		parts = append(parts, "personal data in columns (fields) kept as they are: "+strings.Join(f, "; ")+
 			" (transform the column, or allow the kind with keep: {allow: [kind]} if it is meant to be there)")
 	}
 	if len(p.problems) > 0 {
@@ -369,4 +370,108 @@ func (p *Plan) Filtered(table string) int64 {
 		return t.Filtered
 	}
 	return 0
+}
+
+// Documents (MongoDB, Elasticsearch) have no fixed columns: their engines
+// walk each document and hand every leaf value here by its field path
+// (profile.email; an array's elements under the array's path). A rule on
+// a path covers the fields below it too (address: lorem, or keep).
+
+// Document starts a document of the collection: it counts it and says
+// whether to read it (not for an emptied collection). Whether to write it
+// is Done's to say.
+func (t *TableRows) Document() bool {
+	t.report.Rows++
+	if t.empty {
+		t.report.Filtered++
+		return false
+	}
+	return true
+}
+
+// Field applies the rule covering path to one leaf value of a document,
+// returning the value to write. A path no rule covers is recorded as
+// unlisted (unless the rule set says unlisted: keep) and fails the plan.
+func (t *TableRows) Field(path string, v Value) (Value, bool) {
+	r := t.ruleFor(path)
+	if r == nil {
+		if t.plan.rules.Unlisted != UnlistedKeep {
+			t.plan.mu.Lock()
+			t.plan.addUnlisted(t.name + "." + path)
+			t.plan.mu.Unlock()
+		}
+		return v, false
+	}
+	if r.Kind == "keep" {
+		if !v.Null {
+			t.scanWith(path, r, v.B)
+		}
+		return v, false
+	}
+	if v.Null {
+		return v, false
+	}
+	out, null, err := t.k.apply(r, v.B, 0)
+	if err != nil {
+		t.plan.problem(fmt.Sprintf("%s.%s (%s): %v", t.name, path, r.Kind, err))
+		return v, false
+	}
+	return Value{B: out, Null: null}, true
+}
+
+// Done ends a document (changed: a field of it was transformed) and says
+// whether to write it: not once the plan has failed, on this document's
+// fields or earlier.
+func (t *TableRows) Done(changed bool) bool {
+	if changed {
+		t.report.Transformed++
+	}
+	return !t.plan.failed.Load()
+}
+
+// ruleFor is the rule on path or on the nearest path above it.
+func (t *TableRows) ruleFor(path string) *Rule {
+	if t.byPath == nil {
+		t.byPath = map[string]*Rule{}
+		if tg, _ := t.plan.target(t.name); tg != nil {
+			for i := range tg.Rules {
+				t.byPath[tg.Rules[i].Column] = &tg.Rules[i]
+			}
+		}
+	}
+	for p := path; ; {
+		if r, ok := t.byPath[p]; ok {
+			return r
+		}
+		i := strings.LastIndexByte(p, '.')
+		if i < 0 {
+			return nil
+		}
+		p = p[:i]
+	}
+}
+
+// scanWith scans a kept value under a path's rule.
+func (t *TableRows) scanWith(path string, r *Rule, v []byte) {
+	t.report.Scanned++
+	found := Scan(v) &^ kindBits(r.Allow)
+	if found == 0 {
+		return
+	}
+	t.plan.failed.Store(true)
+	t.plan.mu.Lock()
+	defer t.plan.mu.Unlock()
+	for _, k := range kindsOf(found) {
+		t.plan.findings[t.name+"."+path+": "+k]++
+	}
+}
+
+// Expect records a field path a collection's schema declares (an index's
+// mapping): one no rule covers fails the plan before any document is read.
+func (t *TableRows) Expect(path string) {
+	if t.ruleFor(path) == nil && t.plan.rules.Unlisted != UnlistedKeep && !t.empty {
+		t.plan.mu.Lock()
+		t.plan.addUnlisted(t.name + "." + path)
+		t.plan.mu.Unlock()
+	}
 }

@@ -112,8 +112,10 @@ type Error struct {
 func (e *Error) Error() string { return fmt.Sprintf("%s: rule %s: %s", e.Path, e.Rule, e.Reason) }
 
 var (
-	identRe  = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_$]*(\.[A-Za-z_][A-Za-z0-9_$]*)?$`)
-	fieldRe  = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*$`)
+	identRe = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_$]*(\.[A-Za-z_][A-Za-z0-9_$]*)?$`)
+	fieldRe = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*$`)
+	// collRe is a MongoDB collection or an Elasticsearch index name.
+	collRe   = regexp.MustCompile(`^[A-Za-z0-9_][A-Za-z0-9_.-]*$`)
 	selectRe = regexp.MustCompile(`(?is)^\s*(select|with)\b`)
 )
 
@@ -158,7 +160,9 @@ type fileFormat struct {
 // transformation SQL: a rule set of that SQL alone.
 func Parse(path string, data []byte) (*Rules, error) {
 	if strings.HasSuffix(path, ".sql") {
-		return &Rules{Path: path, SHA256: Hash(data), SQL: string(data)}, nil
+		// It names no column, so nothing in it can fail closed: it runs on
+		// the restored copy, as the original's did.
+		return &Rules{Path: path, SHA256: Hash(data), SQL: string(data), Unlisted: UnlistedKeep}, nil
 	}
 	var doc yaml.Node
 	if err := yaml.Unmarshal(data, &doc); err != nil {
@@ -293,6 +297,13 @@ func (r *Rules) Kind() string {
 	return ""
 }
 
+// InStream reports whether a plan has anything to do as rows pass: a rule
+// set that names no table or collection and keeps what it does not name
+// (the original's .sql) only runs after the restore.
+func (r *Rules) InStream() bool {
+	return len(r.Tables) > 0 || len(r.Collections) > 0 || r.Unlisted != UnlistedKeep
+}
+
 // Sanitise modes, as tasks name them and engines declare them.
 const (
 	// OnPull: a pull sanitises its staging copy before the swap.
@@ -316,7 +327,7 @@ func targets(path string, n *yaml.Node, mongo bool) ([]Target, error) {
 	var out []Target
 	for i := 0; i+1 < len(n.Content); i += 2 {
 		name := n.Content[i].Value
-		if !identRe.MatchString(name) && !(mongo && fieldRe.MatchString(name)) {
+		if !identRe.MatchString(name) && !(mongo && collRe.MatchString(name)) {
 			return nil, &Error{path, name, "not a table or collection name"}
 		}
 		t := Target{Name: name}
@@ -467,12 +478,21 @@ func (r *Rule) argument(path, where string, arg *yaml.Node) string {
 	return ""
 }
 
-// Residual is what of a SQL rule set is left once a plan has applied it in
-// the stream: deletes whose condition is free SQL, the sql block and the
-// verify queries, which run on the restored copy. What they remove or
-// change was written to the staging server first. A document rule set is
-// returned as it is.
+// Residual is what of a rule set is left once a plan has applied it in the
+// stream, to run on the restored copy: for SQL, deletes whose condition is
+// free SQL, the sql block and the verify queries; for documents, delete
+// filters, update operations and verify filters. What they remove or
+// change was written to the staging server first.
 func (r *Rules) Residual() *Rules {
+	if r.Kind() == KindDocuments {
+		out := &Rules{Path: r.Path, SHA256: r.SHA256, MongoUpdates: r.MongoUpdates, MongoVerify: r.MongoVerify, Unlisted: r.Unlisted}
+		for _, t := range r.Collections {
+			if len(t.DeleteFilter) > 0 {
+				out.Collections = append(out.Collections, Target{Name: t.Name, DeleteFilter: t.DeleteFilter})
+			}
+		}
+		return out
+	}
 	if r.Kind() != KindSQL {
 		return r
 	}

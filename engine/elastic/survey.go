@@ -1,0 +1,120 @@
+package elastic
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"sort"
+
+	"github.com/elastic/go-elasticsearch/v8/esapi"
+
+	"github.com/envsync/envsync/engine/sanitise"
+)
+
+// Survey lists every index of the task's pattern with every field its
+// mapping declares and the leaf paths of its first documents, and up to
+// rows values of each: for `envsync sanitise init` and a push's check of
+// its pulls' rule sets (rows 0: names only). Values stay on this worker.
+func (e *Engine) Survey(ctx context.Context, rows int) ([]sanitise.Sample, error) {
+	metas, err := e.metas(ctx, e.indices)
+	if err != nil {
+		return nil, err
+	}
+	var out []sanitise.Sample
+	for _, m := range metas {
+		s := sanitise.Sample{Table: m.Name}
+		at := map[string]int{}
+		col := func(path string) int {
+			i, ok := at[path]
+			if !ok {
+				i = len(s.Columns)
+				at[path] = i
+				s.Columns = append(s.Columns, sanitise.SampleColumn{Name: path})
+			}
+			return i
+		}
+		var mp struct {
+			Properties map[string]json.RawMessage `json:"properties"`
+		}
+		_ = json.Unmarshal(m.Mappings, &mp)
+		mappedFields("", mp.Properties, func(p string) { col(p) })
+		q, _ := json.Marshal(map[string]any{"size": max(rows, 100), "query": map[string]any{"match_all": map[string]any{}}})
+		var res struct {
+			Hits struct {
+				Hits []struct {
+					Source json.RawMessage `json:"_source"`
+				} `json:"hits"`
+			} `json:"hits"`
+		}
+		if err := e.do(ctx, "sample "+m.Index, esapi.SearchRequest{Index: []string{m.Index}, Body: bytes.NewReader(q)}, &res); err != nil {
+			return nil, err
+		}
+		for _, h := range res.Hits.Hits {
+			dec := json.NewDecoder(bytes.NewReader(h.Source))
+			dec.UseNumber()
+			var doc map[string]any
+			if dec.Decode(&doc) != nil {
+				return nil, fmt.Errorf("elasticsearch: a document of %s is not a JSON object", m.Index)
+			}
+			sourceLeaves("", doc, func(p string, v []byte) {
+				c := &s.Columns[col(p)]
+				if v != nil && len(c.Values) < rows {
+					c.Values = append(c.Values, v)
+				}
+			})
+		}
+		out = append(out, s)
+	}
+	return out, nil
+}
+
+// mappedFields calls f with each leaf field a mapping declares.
+func mappedFields(prefix string, props map[string]json.RawMessage, f func(string)) {
+	names := make([]string, 0, len(props))
+	for n := range props {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	for _, n := range names {
+		var p struct {
+			Properties map[string]json.RawMessage `json:"properties"`
+		}
+		_ = json.Unmarshal(props[n], &p)
+		if len(p.Properties) > 0 {
+			mappedFields(prefix+n+".", p.Properties, f)
+			continue
+		}
+		f(prefix + n)
+	}
+}
+
+// sourceLeaves calls f with each leaf of a document's source by its path
+// (arrays by their field's), nil for a null.
+func sourceLeaves(path string, v any, f func(string, []byte)) {
+	switch x := v.(type) {
+	case map[string]any:
+		keys := make([]string, 0, len(x))
+		for k := range x {
+			keys = append(keys, k)
+		}
+		sort.Strings(keys)
+		for _, k := range keys {
+			p := k
+			if path != "" {
+				p = path + "." + k
+			}
+			sourceLeaves(p, x[k], f)
+		}
+	case []any:
+		for _, el := range x {
+			sourceLeaves(path, el, f)
+		}
+	case nil:
+		f(path, nil)
+	case string:
+		f(path, []byte(x))
+	default:
+		f(path, []byte(fmt.Sprint(x)))
+	}
+}
