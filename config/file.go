@@ -225,6 +225,8 @@ type File struct {
 	// index maps task names to positions in Tasks, so that looking up
 	// every chain of a file of many thousand tasks is not quadratic.
 	index map[string]int
+	// fed indexes pulls with rule sets by what they restore (PullsFedBy).
+	fed map[string][]int
 }
 
 // Task returns the named task.
@@ -343,6 +345,74 @@ func ParseFile(path string, data []byte) (*File, error) {
 		return nil, errs
 	}
 	return f, nil
+}
+
+// PullsFedBy lists the pulls of this file that restore what push stores
+// and have a rule set: those it chains into, and any pull of its database
+// from the same store. A push checks their rule sets against its database
+// while it runs. Pulls in another namespace or cluster are left out: their
+// workers cannot be reached from the push's.
+func (f *File) PullsFedBy(push Task) []Task {
+	path := push.Path
+	if push.Sanitise == SanitiseBeforeUpload {
+		path = push.SanitisedPath
+	}
+	if f.fed == nil {
+		// Indexed once, so scheduling a file of many thousand pushes
+		// does not compare every push with every task.
+		f.fed = map[string][]int{}
+		for i, t := range f.Tasks {
+			if t.Action == ActionPull && t.SanitiseRules != "" {
+				k := feedKey(t.DBMS, t.DumpName(), t.StorageBackend, t.URL, t.Path)
+				f.fed[k] = append(f.fed[k], i)
+			}
+		}
+	}
+	var out []Task
+	near := func(pull Task) bool {
+		return pull.Namespace == push.Namespace && pull.TemporalAddress == push.TemporalAddress && pull.TemporalProfile == push.TemporalProfile
+	}
+	for _, i := range f.fed[feedKey(push.DBMS, push.Database, push.StorageBackend, push.URL, path)] {
+		if near(f.Tasks[i]) {
+			out = append(out, f.Tasks[i])
+		}
+	}
+	for _, name := range push.Then {
+		if pull, ok := f.Task(name); ok && pull.SanitiseRules != "" && near(pull) &&
+			!slices.ContainsFunc(out, func(t Task) bool { return t.Name == name }) {
+			out = append(out, pull)
+		}
+	}
+	return out
+}
+
+func feedKey(parts ...string) string { return strings.Join(parts, "\x00") }
+
+// PushFeeding finds the push task whose dumps pull restores: the one that
+// chains into it, or else one pushing its database to the same store.
+// `envsync sanitise init` on a pull reads that push's database, whose data
+// the pull's rule set will see.
+func (f *File) PushFeeding(pull Task) (Task, bool) {
+	var same *Task
+	for i, push := range f.Tasks {
+		if push.Action != ActionPush {
+			continue
+		}
+		if slices.Contains(push.Then, pull.Name) {
+			return push, true
+		}
+		path := push.Path
+		if push.Sanitise == SanitiseBeforeUpload {
+			path = push.SanitisedPath
+		}
+		if same == nil && feedKey(push.DBMS, push.Database, push.StorageBackend, push.URL, path) == feedKey(pull.DBMS, pull.DumpName(), pull.StorageBackend, pull.URL, pull.Path) {
+			same = &f.Tasks[i]
+		}
+	}
+	if same == nil {
+		return Task{}, false
+	}
+	return *same, true
 }
 
 // checkChains checks each push's then: the named tasks exist, are pulls of

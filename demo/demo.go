@@ -21,10 +21,12 @@ import (
 	"github.com/envsync/envsync/config"
 	"github.com/envsync/envsync/devserver"
 	"github.com/envsync/envsync/engine/postgres"
+	"github.com/envsync/envsync/engine/sanitise"
 	"github.com/envsync/envsync/internal/pgserver"
 	"github.com/envsync/envsync/notify"
 	"github.com/envsync/envsync/starter"
 	"github.com/envsync/envsync/worker"
+	"github.com/envsync/envsync/workflows"
 )
 
 // Options of a demo run.
@@ -87,6 +89,11 @@ func Run(ctx context.Context, o Options) error {
 	}
 	defer logFile.Close()
 	logger := slog.New(slog.NewTextHandler(logFile, nil))
+	if os.Getenv("ENVSYNC_HASH_KEY") == "" {
+		// The demo's own worker keys its transformers with this; a real
+		// worker gets a secret of its own.
+		os.Setenv("ENVSYNC_HASH_KEY", "envsync-demo-key-not-a-secret")
+	}
 	stop, err := worker.Start(c, worker.Options{Central: true, Host: workerHost, Notify: &notify.Activities{Logger: logger},
 		Activities: activities.Config{LockDir: filepath.Join(dir, "locks"), TempDir: filepath.Join(dir, "tmp"), Logger: logger}})
 	if err != nil {
@@ -106,9 +113,27 @@ func Run(ctx context.Context, o Options) error {
 	}
 	starter.Report(o.Out, out)
 
+	// The rule set is written from the database itself, on the worker:
+	// every table and column, the personal ones found by what they hold.
+	say("\n== envsync sanitise init: a rule set from %s, read on the worker", source)
+	survey, err := starter.Survey(ctx, c, push, workflows.Timeouts{})
+	if err != nil {
+		return fmt.Errorf("sanitise init: %w", err)
+	}
+	tourDir := filepath.Join(dir, "tour")
+	rules, err := writeRules(tourDir, survey)
+	if err != nil {
+		return err
+	}
+	o.Out.Write(survey.YAML(""))
+
 	pull := base
 	pull.Name, pull.Action, pull.Database, pull.SourceDatabase = "pull_"+target, config.ActionPull, target, source
-	say("\n== pull the newest dump of %s into %s", source, target)
+	pull.SanitiseRules = rules
+	if err := pull.LoadRules("demo"); err != nil {
+		return err
+	}
+	say("\n== pull the newest dump of %s into %s, sanitised as the rows pass", source, target)
 	out, err = starter.Run(ctx, c, starter.Request{Task: pull})
 	if err != nil {
 		return fmt.Errorf("pull: %w", err)
@@ -125,12 +150,7 @@ func Run(ctx context.Context, o Options) error {
 		say("Web UI      run `envsync demo --keep` to browse these runs in the Temporal Web UI")
 		return nil
 	}
-	if os.Getenv("ENVSYNC_HASH_KEY") == "" {
-		// The demo's own worker keys the tour's transformers; a real
-		// worker gets a secret of its own.
-		os.Setenv("ENVSYNC_HASH_KEY", "envsync-demo-key-not-a-secret")
-	}
-	tasks, err := writeTour(filepath.Join(dir, "tour"), base)
+	tasks, err := writeTour(tourDir, base, rules)
 	if err != nil {
 		return err
 	}
@@ -141,36 +161,23 @@ func Run(ctx context.Context, o Options) error {
 	return nil
 }
 
-// tourRules is the rule set of the README's tour: names replaced, e-mail
-// addresses made anonymous, and a check that none is left.
-const tourRules = `tables:
-  customers:
-    id: keep
-    name: name           # a made-up full name, the same for the same name everywhere
-    email: email         # anonymous-<12 letters>@example.com, the same for the same address everywhere
-  orders:
-    id: keep
-    customer_id: keep
-    total: keep
-    items: keep
-    placed_at: {date_shift: {days: 30}}
-verify:                  # must return no rows, or the pull fails and staging keeps what it had
-  - SELECT id FROM customers WHERE email NOT LIKE 'anonymous-%@example.com'
-`
-
-const tourTask = "pull_demo_staging"
-
-// writeTour writes the README tour's rule set and tasks file into dir: a
-// pull of the demo's dump into envsync_demo_staging through the rules, on
-// the demo's worker, server and store (base). It returns the tasks file.
-func writeTour(dir string, base config.Task) (string, error) {
+// writeRules writes the rule set sanitise init made of the sample into
+// dir, as the README's tour shows it.
+func writeRules(dir string, s sanitise.Survey) (string, error) {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return "", err
 	}
-	rules := filepath.Join(dir, "rules.yaml")
-	if err := os.WriteFile(rules, []byte(tourRules), 0o644); err != nil {
-		return "", err
-	}
+	path := filepath.Join(dir, "rules.yaml")
+	header := "envsync sanitise init --tasks TASKS --task push_" + source + "\n(the demo's sample: every table and column, the personal ones transformed)"
+	return path, os.WriteFile(path, s.YAML(header), 0o644)
+}
+
+const tourTask = "pull_demo_staging"
+
+// writeTour writes the README tour's tasks file into dir: a pull of the
+// demo's dump into envsync_demo_staging through the rules, on the demo's
+// worker, server and store (base). It returns the tasks file.
+func writeTour(dir string, base config.Task, rules string) (string, error) {
 	tasks := filepath.Join(dir, "tasks.yaml")
 	body := fmt.Sprintf(`tasks:
   %s:
@@ -238,12 +245,19 @@ func createSample(ctx context.Context, addr string) error {
 		return err
 	}
 	defer db.Close(ctx)
+	// Personal data as production holds it: names, addresses, phones,
+	// dates of birth, addresses inside free text, delivery postcodes.
 	_, err = db.Exec(ctx, `
-		CREATE TABLE customers (id serial PRIMARY KEY, name text NOT NULL, email text UNIQUE NOT NULL);
-		CREATE TABLE orders (id bigserial PRIMARY KEY, customer_id int REFERENCES customers, total numeric(10,2), items jsonb, placed_at timestamptz);
-		INSERT INTO customers (name, email) SELECT 'Customer ' || i, 'customer' || i || '@example.org' FROM generate_series(1, 1000) i;
-		INSERT INTO orders (customer_id, total, items, placed_at)
-		  SELECT 1 + i % 1000, (i % 500) + 0.99, jsonb_build_object('sku', 'SKU-' || i, 'qty', 1 + i % 7), now() - i * interval '1 minute'
+		CREATE TABLE customers (id serial PRIMARY KEY, name text NOT NULL, email text UNIQUE NOT NULL, phone varchar(20), born date, notes text);
+		CREATE TABLE orders (id bigserial PRIMARY KEY, customer_id int REFERENCES customers, total numeric(10,2), items jsonb, placed_at timestamptz, deliver_to varchar(8));
+		INSERT INTO customers (name, email, phone, born, notes)
+		  SELECT (ARRAY['Olivia','George','Amelia','Harry','Isla','Jack','Ava','Noah'])[1 + i % 8] || ' ' || (ARRAY['Ashdown','Bellweather','Cobbold','Dunmore','Etheridge'])[1 + i % 5],
+		         'customer' || i || '@shop-customers.example', '07700 9' || lpad(i::text, 5, '0'), DATE '1950-01-01' + i * 17,
+		         CASE WHEN i % 4 = 0 THEN 'wants invoices sent to accounts' || i || '@shop-customers.example' ELSE 'none' END
+		  FROM generate_series(1, 1000) i;
+		INSERT INTO orders (customer_id, total, items, placed_at, deliver_to)
+		  SELECT 1 + i % 1000, (i % 500) + 0.99, jsonb_build_object('sku', 'SKU-' || i, 'qty', 1 + i % 7), now() - i * interval '1 minute',
+		         (ARRAY['SW1A 2AA','EH1 1YZ','M1 1AE','CF10 1EP','BT1 5GS'])[1 + i % 5]
 		  FROM generate_series(1, 3000) i;
 		CREATE VIEW big_spenders AS SELECT customer_id, sum(total) AS spent FROM orders GROUP BY customer_id HAVING sum(total) > 1000;`)
 	return err
@@ -269,5 +283,51 @@ func compare(ctx context.Context, addr string) (string, error) {
 		}
 		parts = append(parts, fmt.Sprintf("%s %d = %d rows", table, counts[0], counts[1]))
 	}
-	return strings.Join(parts, ", "), nil
+	n, err := originalsIn(ctx, addr)
+	if err != nil {
+		return "", err
+	}
+	return strings.Join(parts, ", ") + fmt.Sprintf("\n            none of the %d original names, e-mail addresses and phone numbers is in the copy", n), nil
+}
+
+// originalsIn reads every name, e-mail address and phone number of the
+// source, and fails if the copy holds any of them (in any column of
+// customers, the notes' text included). It returns how many it looked for.
+func originalsIn(ctx context.Context, addr string) (int, error) {
+	const all = "SELECT name, email, phone, notes FROM customers"
+	src, err := connect(ctx, addr, source)
+	if err != nil {
+		return 0, err
+	}
+	defer src.Close(ctx)
+	rows, err := src.Query(ctx, all)
+	if err != nil {
+		return 0, err
+	}
+	var originals []string
+	for rows.Next() {
+		var name, email, phone, notes string
+		if err := rows.Scan(&name, &email, &phone, &notes); err != nil {
+			return 0, err
+		}
+		originals = append(originals, name, email, phone)
+	}
+	if err := rows.Err(); err != nil {
+		return 0, err
+	}
+	dst, err := connect(ctx, addr, target)
+	if err != nil {
+		return 0, err
+	}
+	defer dst.Close(ctx)
+	var copied string
+	if err := dst.QueryRow(ctx, "SELECT string_agg(concat_ws(' | ', name, email, phone, notes), E'\\n') FROM customers").Scan(&copied); err != nil {
+		return 0, err
+	}
+	for _, v := range originals {
+		if strings.Contains(copied, v) {
+			return 0, errors.New("an original value of customers is in the copy: the rule set let it through")
+		}
+	}
+	return len(originals), nil
 }

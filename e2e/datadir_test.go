@@ -66,6 +66,7 @@ func TestNoOriginalValueReachesTheStagingServer(t *testing.T) {
 	e := newEnv(t, false)
 	e.mdb = testenv.StartMariaDB(t)
 	rules := writeRules(t, personalRules)
+	var pgRow string
 
 	t.Run("postgresql", func(t *testing.T) {
 		staging, err := pgserver.Start(context.Background())
@@ -91,6 +92,7 @@ func TestNoOriginalValueReachesTheStagingServer(t *testing.T) {
 		assertMarkers(t, prod, true)
 		assertMarkers(t, stag, false)
 		assertMarkers(t, e.worker.TempDir, false)
+		pgRow = pseudonyms(t, sqlOpen(t, "pgx", staging.URL(pull.Database)))
 		checkPersonal(t, sqlOpen(t, "pgx", staging.URL(pull.Database)))
 	})
 
@@ -120,6 +122,11 @@ func TestNoOriginalValueReachesTheStagingServer(t *testing.T) {
 		}
 		defer c.Close()
 		checkPersonal(t, c)
+		// Keyed, not random: the same subscriber has the same
+		// pseudonyms in both engines (and in every run).
+		if got := pseudonyms(t, c); pgRow == "" || got != pgRow {
+			t.Errorf("subscriber 17 in MariaDB's staging: %q; in PostgreSQL's: %q", got, pgRow)
+		}
 	})
 
 	t.Run("before_upload", func(t *testing.T) {
@@ -175,6 +182,16 @@ func (e *env) pushThenPull(t *testing.T, dbms, prodAddr, stagingAddr, rules stri
 		t.Errorf("sanitise report %+v", s)
 	}
 	return pull
+}
+
+// pseudonyms is subscriber 17's sanitised e-mail, name, phone and date.
+func pseudonyms(t *testing.T, c *sql.DB) string {
+	t.Helper()
+	var email, name, phone, created string
+	if err := c.QueryRow("SELECT email, name, phone, CAST(created AS CHAR(10)) FROM subscribers WHERE id = 17").Scan(&email, &name, &phone, &created); err != nil {
+		t.Fatal(err)
+	}
+	return strings.Join([]string{email, name, phone, created}, " | ")
 }
 
 // checkPersonal asserts what a user of the staging copy notices: every

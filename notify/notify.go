@@ -17,6 +17,7 @@ import (
 // Check states, as Icinga and Nagios number them.
 const (
 	OK       = 0
+	Warning  = 1
 	Critical = 2
 	Unknown  = 3
 )
@@ -51,6 +52,9 @@ type Report struct {
 	Seconds  float64
 	// Error is the run's error message, for failed runs.
 	Error string
+	// Warning is what a run that succeeded needs someone to fix (a
+	// pull's rule set that misses a column the push's database has).
+	Warning string
 }
 
 // DefaultService is the original's service name.
@@ -90,6 +94,9 @@ func Message(r Report) string {
 		dir = "from"
 	}
 	status := map[string]string{OutcomeOK: "OK", OutcomeFailed: "FAILED", OutcomeSkipped: "SKIPPED"}[r.Outcome]
+	if r.Outcome == OutcomeOK && r.Warning != "" {
+		status = "WARNING"
+	}
 	msg := fmt.Sprintf("%s: %s %s %s %s %s", status, t.Action, t.DBMS, t.Database, dir, r.Location)
 	if r.Key != "" {
 		msg += ", dump " + r.Key
@@ -97,6 +104,9 @@ func Message(r Report) string {
 	msg += fmt.Sprintf(", after %.1fs", r.Seconds)
 	if r.Error != "" {
 		msg += ": " + r.Error
+	}
+	if r.Outcome == OutcomeOK && r.Warning != "" {
+		msg += ": " + r.Warning
 	}
 	// One line: NSCA splits on tabs and newlines, Icinga shows the first line.
 	return strings.Join(strings.Fields(msg), " ")
@@ -112,6 +122,9 @@ func (a *Activities) Notify(ctx context.Context, r Report) error {
 	switch r.Outcome {
 	case OutcomeOK:
 		res.Status = OK
+		if r.Warning != "" {
+			res.Status = Warning
+		}
 	case OutcomeSkipped:
 		res.Status = Unknown
 	default:

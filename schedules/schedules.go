@@ -146,7 +146,11 @@ func Build(ctx context.Context, c client.Client, f *config.File, opts ...Option)
 			pull, _ := f.Task(name)
 			then = append(then, pull)
 		}
-		o, h := options(t, then)
+		var pullRules []config.Task
+		if t.Action == config.ActionPush {
+			pullRules = f.PullsFedBy(t)
+		}
+		o, h := options(t, then, pullRules)
 		desired[i] = want{o, h}
 	}
 	if len(errs) > 0 {
@@ -294,7 +298,7 @@ func when(t config.Task) string {
 }
 
 // options is the full desired schedule of a task, and its hash.
-func options(t config.Task, then []config.Task) (*client.ScheduleOptions, string) {
+func options(t config.Task, then, pullRules []config.Task) (*client.ScheduleOptions, string) {
 	catchup := t.CatchupWindow
 	if catchup == 0 {
 		catchup = DefaultCatchupWindow
@@ -305,7 +309,7 @@ func options(t config.Task, then []config.Task) (*client.ScheduleOptions, string
 	}
 	// Ensure only decides paused or not, which is compared on its own;
 	// leaving it out of the action keeps a pause from counting as an update.
-	arg := workflows.ScheduledInput{Task: t, Then: then}
+	arg := workflows.ScheduledInput{Task: t, Then: then, PullRules: pullRules}
 	arg.Task.Ensure = ""
 	o := &client.ScheduleOptions{
 		ID: ID(t.Name),

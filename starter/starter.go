@@ -10,11 +10,13 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"sort"
 	"strings"
 
 	"go.temporal.io/sdk/client"
 
 	"github.com/envsync/envsync/dump"
+	"github.com/envsync/envsync/engine/sanitise"
 	"github.com/envsync/envsync/workflows"
 )
 
@@ -99,7 +101,19 @@ func Report(w io.Writer, o Outcome) {
 			fmt.Fprintf(w, "prune     FAILED: %s\n", p.PruneError)
 		}
 		if p.Sanitised != nil {
-			fmt.Fprintf(w, "sanitised before upload with rules sha256 %s, verified\n", p.Sanitised.RulesSHA256)
+			fmt.Fprintf(w, "sanitised before upload with rules sha256 %s, in the stream\n", p.Sanitised.RulesSHA256)
+			reportTables(w, p.Sanitised.Tables)
+		}
+		for _, c := range p.RulesChecks {
+			switch {
+			case c.Error != "":
+				fmt.Fprintf(w, "WARNING   could not check the rule set of pull %s: %s\n", c.Task, c.Error)
+			case len(c.Unnamed) > 0:
+				fmt.Fprintf(w, "WARNING   rule set %s of pull %s does not name %s: that pull will fail until they are added (envsync sanitise init --update %s)\n",
+					c.RuleSet, c.Task, strings.Join(c.Unnamed, ", "), c.RuleSet)
+			default:
+				fmt.Fprintf(w, "rules     %s of pull %s names every table and column\n", c.RuleSet, c.Task)
+			}
 		}
 		for _, c := range p.Chained {
 			where := c.WorkflowID
@@ -138,11 +152,30 @@ func Report(w io.Writer, o Outcome) {
 			}
 		}
 		if s := p.Sanitised; s != nil {
-			fmt.Fprintf(w, "sanitised with rules sha256 %s: %d rules, %d verify queries passed\n", s.RulesSHA256, len(s.Rows), s.Verified)
+			if len(s.Rows) == 0 && s.Verified == 0 {
+				fmt.Fprintf(w, "sanitised with rules sha256 %s, in the stream:\n", s.RulesSHA256)
+			} else {
+				fmt.Fprintf(w, "sanitised with rules sha256 %s, in the stream; after the restore %d rules ran and %d verify queries passed:\n", s.RulesSHA256, len(s.Rows), s.Verified)
+			}
+			reportTables(w, s.Tables)
 		}
 		for _, n := range p.Notes {
 			fmt.Fprintf(w, "note      %s\n", n)
 		}
+	}
+}
+
+// reportTables prints what a sanitise plan did to each table as the rows
+// passed: counts, never values.
+func reportTables(w io.Writer, tables map[string]*sanitise.TableReport) {
+	names := make([]string, 0, len(tables))
+	for n := range tables {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	for _, n := range names {
+		t := tables[n]
+		fmt.Fprintf(w, "  %-24s %d rows: %d transformed, %d filtered out, %d kept values scanned\n", n, t.Rows, t.Transformed, t.Filtered, t.Scanned)
 	}
 }
 

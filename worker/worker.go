@@ -47,6 +47,7 @@ func Register(w sdkworker.WorkflowRegistry) {
 	w.RegisterWorkflowWithOptions(workflows.PruneDumps, workflow.RegisterOptions{Name: "PruneDumps"})
 	w.RegisterWorkflowWithOptions(workflows.KeepDump, workflow.RegisterOptions{Name: "KeepDump"})
 	w.RegisterWorkflowWithOptions(workflows.Scheduled, workflow.RegisterOptions{Name: "Scheduled"})
+	w.RegisterWorkflowWithOptions(workflows.SurveyDatabase, workflow.RegisterOptions{Name: "SurveyDatabase"})
 }
 
 // Start starts the workers o asks for and returns a function that stops

@@ -19,8 +19,11 @@ type Request struct {
 	// into a protected target.
 	AllowProtected bool
 	// Then (push only): pulls to start with the pushed dump.
-	Then     []config.Task
-	Timeouts Timeouts
+	Then []config.Task
+	// PullRules (push only): pulls with rule sets whose rules the push
+	// checks against its database (see config.File.PullsFedBy).
+	PullRules []config.Task
+	Timeouts  Timeouts
 }
 
 // Validate normalises the task and checks the request: where input
@@ -75,9 +78,11 @@ type Action struct {
 var actions = map[string]Action{
 	config.ActionPush: {
 		Workflow: Push,
-		Input:    func(r Request) any { return PushInput{Task: r.Task, Then: r.Then, Timeouts: r.Timeouts} },
-		Result:   func(res *Results) any { res.Push = &PushResult{}; return res.Push },
-		Summary:  dbSummary,
+		Input: func(r Request) any {
+			return PushInput{Task: r.Task, Then: r.Then, PullRules: r.PullRules, Timeouts: r.Timeouts}
+		},
+		Result:  func(res *Results) any { res.Push = &PushResult{}; return res.Push },
+		Summary: dbSummary,
 	},
 	config.ActionPull: {
 		Workflow: Pull,

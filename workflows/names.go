@@ -43,6 +43,9 @@ func target(t config.Task) string {
 func PruneWorkflowID(t config.Task) string { return "envsync-" + t.WorkerHost + "-prune-" + t.Name }
 func KeepWorkflowID(t config.Task) string  { return "envsync-" + t.WorkerHost + "-keep-" + t.Name }
 
+// SurveyWorkflowID names a task's sanitise init survey.
+func SurveyWorkflowID(t config.Task) string { return "envsync-" + t.WorkerHost + "-survey-" + t.Name }
+
 // ScheduledWorkflowID names the runs a task's schedule starts (each runs
 // the task under its WorkflowID as a child).
 func ScheduledWorkflowID(t config.Task) string { return "envsync-scheduled-" + t.Name }

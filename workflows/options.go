@@ -73,6 +73,9 @@ var (
 	// Listing and deleting old dumps: a failure is usually the store
 	// being away, worth a few patient retries; each attempt plans anew.
 	stepPrune = step{name: "prune", startToEnd: 30 * time.Minute, heartbeat: true, maxAttempts: 4, initial: 30 * time.Second}
+	// Reading a database's schema and sampling its columns (sanitise
+	// init, a push's check of its pulls' rule sets).
+	stepSurvey = step{name: "survey", startToEnd: 30 * time.Minute, maxAttempts: 3, initial: 5 * time.Second}
 	// Network transfers: many attempts, each resuming or repeating only
 	// the transfer.
 	stepTransfer = step{name: "transfer", startToEnd: 12 * time.Hour, heartbeat: true, maxAttempts: 10, initial: 10 * time.Second}

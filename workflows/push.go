@@ -19,8 +19,12 @@ type PushInput struct {
 	Task config.Task `json:"task"`
 	// Then are pull tasks to start with the pushed dump when the push
 	// succeeds; optional.
-	Then     []config.Task `json:"then,omitempty"`
-	Timeouts Timeouts      `json:"timeouts,omitempty"`
+	Then []config.Task `json:"then,omitempty"`
+	// PullRules are the pulls fed by this push that have rule sets
+	// (chained, or pulling this database from the same store): the push
+	// checks their rule sets against its database. Optional.
+	PullRules []config.Task `json:"pull_rules,omitempty"`
+	Timeouts  Timeouts      `json:"timeouts,omitempty"`
 }
 
 // PushResult says what was stored. It carries no data.
@@ -57,6 +61,11 @@ type PushResult struct {
 	// push; PruneError says why pruning failed (the push still succeeded).
 	Prune      *activities.PruneResult `json:"prune,omitempty"`
 	PruneError string                  `json:"prune_error,omitempty"`
+	// RulesChecks are the checks of the pulls' rule sets (PullRules);
+	// Warning sums up what they found, and turns the check result to
+	// WARNING.
+	RulesChecks []RulesCheck `json:"rules_checks,omitempty"`
+	Warning     string       `json:"warning,omitempty"`
 }
 
 // ChainInput asks the central worker to start a pull in another namespace
@@ -89,7 +98,7 @@ var a *activities.Activities
 // chained pulls. The lock, temp file, after hooks and the monitoring report
 // are seen to however the run ends, cancellation included.
 func Push(ctx workflow.Context, in PushInput) (res PushResult, err error) {
-	req := Request{Task: in.Task, Then: in.Then}
+	req := Request{Task: in.Task, Then: in.Then, PullRules: in.PullRules}
 	if err := req.Validate("workflow input"); err != nil {
 		return res, invalid(err)
 	}
@@ -104,6 +113,10 @@ func Push(ctx workflow.Context, in PushInput) (res PushResult, err error) {
 	}
 	if skip, err := r.preflight(ctx); err != nil || skip != "" {
 		return PushResult{Skipped: skip}, err
+	}
+	var checks workflow.Future
+	if len(in.PullRules) > 0 && workflow.GetVersion(ctx, "check-pull-rules", workflow.DefaultVersion, 1) == 1 {
+		checks = checkPullRules(ctx, task, r.t, in.PullRules)
 	}
 	// The dump streams to the store as it is taken (a before_upload push:
 	// through its rule set, to its sanitised_path). A store the database
@@ -136,6 +149,11 @@ func Push(ctx workflow.Context, in PushInput) (res PushResult, err error) {
 	res = PushResult{Key: u.Key, ManifestKey: u.ManifestKey, Location: u.Location, Size: d.Size, SHA256: d.SHA256, Compression: d.Compression,
 		Streamed: d.Uploaded && !d.Native, DumpSeconds: dumpSeconds, UploadSeconds: uploadSeconds, Sanitised: d.Sanitised,
 		Counted: d.Counted, Reused: d.Reused}
+	if checks != nil {
+		_ = checks.Get(ctx, &res.RulesChecks)
+		res.Warning = Warning(res.RulesChecks)
+		r.warning = res.Warning
+	}
 	for _, pull := range in.Then {
 		res.Chained = append(res.Chained, startChained(ctx, pull, u.Key))
 	}

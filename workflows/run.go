@@ -27,6 +27,8 @@ type run struct {
 	key, location string
 	// skipped says why the run did nothing (engine preflight).
 	skipped string
+	// warning is what a successful run reports as a WARNING.
+	warning string
 }
 
 func newRun(ctx workflow.Context, task config.Task, t Timeouts) *run {
@@ -97,6 +99,8 @@ func (r *run) finish(ctx workflow.Context, err error) {
 		report.Error = failure.Text(err)
 	} else if r.skipped != "" {
 		report.Error = r.skipped
+	} else {
+		report.Warning = r.warning
 	}
 	nctx := workflow.WithActivityOptions(dctx, workflow.ActivityOptions{
 		TaskQueue:           CentralQueue,

@@ -16,6 +16,8 @@ type ScheduledInput struct {
 	Task config.Task `json:"task"`
 	// Then are the pulls a scheduled push chains into.
 	Then []config.Task `json:"then,omitempty"`
+	// PullRules are the pulls whose rule sets a scheduled push checks.
+	PullRules []config.Task `json:"pull_rules,omitempty"`
 }
 
 // ScheduledResult names the run the schedule started, and its result.
@@ -39,7 +41,7 @@ func Scheduled(ctx workflow.Context, in ScheduledInput) (ScheduledResult, error)
 		return res, invalid(err)
 	}
 	// A scheduled pull never has AllowProtected.
-	child := workflow.ExecuteChildWorkflow(cctx, act.Workflow, act.Input(Request{Task: task, Then: in.Then}))
+	child := workflow.ExecuteChildWorkflow(cctx, act.Workflow, act.Input(Request{Task: task, Then: in.Then, PullRules: in.PullRules}))
 	var exec workflow.Execution
 	if err := child.GetChildWorkflowExecution().Get(ctx, &exec); err != nil {
 		if temporal.IsWorkflowExecutionAlreadyStartedError(err) {

@@ -68,7 +68,7 @@ func defineStartFlags(fs *flag.FlagSet, action string) *Flags {
 // (--tasks/--task) or legacy file (-f), then the single-letter flags.
 func (f *Flags) Args() (Args, error) {
 	var t config.Task
-	var then []config.Task
+	var then, pullRules []config.Task
 	source := "command line"
 	switch {
 	case *f.tasksFile != "" && *f.legacy != "":
@@ -88,6 +88,9 @@ func (f *Flags) Args() (Args, error) {
 		for _, name := range t.Then {
 			pull, _ := file.Task(name) // LoadFile checked that it exists
 			then = append(then, pull)
+		}
+		if t.Action == config.ActionPush {
+			pullRules = file.PullsFedBy(t)
 		}
 		source = *f.tasksFile
 	case *f.legacy != "":
@@ -130,7 +133,7 @@ func (f *Flags) Args() (Args, error) {
 	if err := t.LoadRules(source); err != nil {
 		return Args{}, &starter.InputError{Err: err}
 	}
-	r := starter.Request{Task: t, Timestamp: *f.timestamp, Key: *f.key, AllowProtected: *f.allowProt, Then: then}
+	r := starter.Request{Task: t, Timestamp: *f.timestamp, Key: *f.key, AllowProtected: *f.allowProt, Then: then, PullRules: pullRules}
 	if err := starter.Validate(&r, source); err != nil {
 		return Args{}, err
 	}

@@ -55,6 +55,8 @@ var commands = []command{
 		"--tasks FILE [--task NAME] [--dry-run]", pruneCommand},
 	{"keep", "keep one dump forever, out of retention's reach (on the task's worker)",
 		"--tasks FILE --task NAME --key KEY [--release]", keepCommand},
+	{"sanitise init", "print a complete rule set read from a push task's database (on its worker): every table and column, the personal ones transformed",
+		"--tasks FILE --task NAME [--update RULES]", sanitiseInitCommand},
 	{"schedules apply", "make Temporal Schedules match the tasks file",
 		"-f TASKS.yaml [--dry-run] [--prune]", schedulesCommand},
 	{"version", "print the version", "", versionCommand},

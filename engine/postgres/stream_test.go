@@ -195,7 +195,7 @@ func TestPlanFailsClosed(t *testing.T) {
 	const staging = "closed" + engine.StagingMarker + "1"
 	for name, tc := range map[string]struct{ rules, want string }{
 		"unlisted": {"tables:\n  people:\n    id: keep\n    email: email\n",
-			"does not name public.extra (the whole table), public.people.ni_number, public.people.contact"},
+			"does not name extra (the whole table), people.ni_number, people.contact"},
 		"personal data kept": {"tables:\n  people:\n    id: keep\n    email: keep\n    ni_number: digits\n    contact: keep\n  extra: empty\n",
 			"public.people.contact: email in 30 values; public.people.email: email in 30 values"},
 		"no such column": {"unlisted: keep\ntables:\n  people:\n    shoe_size: null\n", "public.people.shoe_size: no such column in the dump"},

@@ -108,6 +108,8 @@ func (p *Plan) unlistedOf(table string, cols []string) {
 		return
 	}
 	t, _ := p.target(table)
+	// Named as a rule set names it: PostgreSQL's public schema left out.
+	table = strings.TrimPrefix(table, "public.")
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	switch {

@@ -66,7 +66,7 @@ func (k *keyed) apply(r *Rule, v []byte, limit int) (out []byte, null bool, err 
 	case "name":
 		out = k.name(r.Part, v)
 	case "phone":
-		out = k.digits("phone", v, 1)
+		out = k.phone(v)
 	case "digits":
 		out = k.digits("digits", v, 0)
 	case "postcode":
@@ -141,6 +141,21 @@ func (k *keyed) name(part string, v []byte) []byte {
 		return []byte(last)
 	}
 	return []byte(first + " " + last)
+}
+
+// phone keeps what says where a number is (+44 and the first digit after
+// it, or 0 and the next: a mobile stays a mobile, a UK number UK) and
+// replaces the rest of the digits, keeping the format.
+func (k *keyed) phone(v []byte) []byte {
+	t := bytes.TrimSpace(v)
+	keep := 0
+	switch {
+	case bytes.HasPrefix(t, []byte("+")):
+		keep = 3 // a two-digit country code (+44) and the next digit
+	case bytes.HasPrefix(t, []byte("0")):
+		keep = 2
+	}
+	return k.digits("phone", v, keep)
 }
 
 // digits replaces every digit of v after the first keep digits (a phone
@@ -226,7 +241,7 @@ func lorem(n int) []byte {
 func (k *keyed) redact(r *Rule, v []byte) []byte {
 	if r.Pseudonyms {
 		v = emailRe.ReplaceAllFunc(v, func(m []byte) []byte { return k.email(m, 0) })
-		return phoneRe.ReplaceAllFunc(v, func(m []byte) []byte { return k.digits("phone", m, 1) })
+		return phoneRe.ReplaceAllFunc(v, k.phone)
 	}
 	return r.re.ReplaceAll(v, []byte("[redacted]"))
 }
