@@ -324,20 +324,30 @@ func (e *Engine) Count(ctx context.Context, staging string) (map[string]int64, e
 }
 
 func (e *Engine) exportDocs(ctx context.Context, index string, enc *json.Encoder) (int64, error) {
+	var n int64
+	err := e.readDocs(ctx, index, 1000, func(id string, src json.RawMessage) (bool, error) {
+		n++
+		return true, enc.Encode(record{Type: "doc", ID: id, Source: src})
+	})
+	return n, err
+}
+
+// readDocs reads index's documents in pages of size, in a point in time
+// (consistent while paging with search_after), until each says to stop.
+func (e *Engine) readDocs(ctx context.Context, index string, size int, each func(id string, src json.RawMessage) (bool, error)) error {
 	var pit struct {
 		ID string `json:"id"`
 	}
 	if err := e.do(ctx, "open point in time on "+index, esapi.OpenPointInTimeRequest{Index: []string{index}, KeepAlive: "5m"}, &pit); err != nil {
-		return 0, err
+		return err
 	}
 	defer func() {
 		body, _ := json.Marshal(map[string]string{"id": pit.ID})
 		_ = e.do(context.WithoutCancel(ctx), "close point in time", esapi.ClosePointInTimeRequest{Body: bytes.NewReader(body)}, nil)
 	}()
 	var after []any
-	var n int64
 	for {
-		q := map[string]any{"size": 1000, "pit": map[string]any{"id": pit.ID, "keep_alive": "5m"},
+		q := map[string]any{"size": size, "pit": map[string]any{"id": pit.ID, "keep_alive": "5m"},
 			"sort": []any{map[string]any{"_shard_doc": "asc"}}, "track_total_hits": false}
 		if after != nil {
 			q["search_after"] = after
@@ -354,19 +364,19 @@ func (e *Engine) exportDocs(ctx context.Context, index string, enc *json.Encoder
 			} `json:"hits"`
 		}
 		if err := e.do(ctx, "read "+index, esapi.SearchRequest{Body: bytes.NewReader(body)}, &res); err != nil {
-			return n, err
+			return err
 		}
 		if res.PitID != "" {
 			pit.ID = res.PitID
 		}
 		if len(res.Hits.Hits) == 0 {
-			return n, nil
+			return nil
 		}
 		for _, h := range res.Hits.Hits {
-			if err := enc.Encode(record{Type: "doc", ID: h.ID, Source: h.Source}); err != nil {
-				return n, err
+			more, err := each(h.ID, h.Source)
+			if err != nil || !more {
+				return err
 			}
-			n++
 		}
 		after = res.Hits.Hits[len(res.Hits.Hits)-1].Sort
 	}

@@ -23,7 +23,7 @@ func TestRestoreThroughAPlan(t *testing.T) {
 	d.Call(t, "PUT", "/crm-people", `{"mappings":{"properties":{"email":{"type":"keyword"},"profile":{"properties":{"name":{"type":"text"},"ni":{"type":"keyword"}}}}}}`)
 	var bulk bytes.Buffer
 	for i := 0; i < 50; i++ {
-		fmt.Fprintf(&bulk, "{\"index\":{\"_id\":\"p%d\"}}\n{\"email\":\"person%d@real.example\",\"profile\":{\"name\":\"Jane %d\",\"ni\":\"QQ1234%02dC\"}}\n", i, i, i, i)
+		fmt.Fprintf(&bulk, "{\"index\":{\"_id\":\"p%d\"}}\n{\"email\":\"person%d@real.example\",\"profile\":{\"name\":\"Jane %d\",\"ni\":\"AB1234%02dC\"}}\n", i, i, i, i)
 	}
 	d.Call(t, "POST", "/crm-people/_bulk", bulk.String())
 	ctx := context.Background()
@@ -60,10 +60,25 @@ func TestRestoreThroughAPlan(t *testing.T) {
 	}
 	docs, _ := d.Index("crm-people-envsync-bbbb2222")
 	got := fmt.Sprint(docs)
-	if len(docs) != 50 || strings.Contains(got, "real.example") || strings.Contains(got, "Jane") || strings.Contains(got, "QQ1234") || !strings.Contains(got, "anonymous-") {
+	if len(docs) != 50 || strings.Contains(got, "real.example") || strings.Contains(got, "Jane") || strings.Contains(got, "AB1234") || !strings.Contains(got, "anonymous-") {
 		t.Errorf("%d documents: %.300s", len(docs), got)
 	}
 	if r := p.Report().Tables["crm-people"]; r == nil || r.Transformed != 50 {
 		t.Errorf("report %+v", r)
+	}
+
+	// sanitise init: every mapped field, found by content; its rule set
+	// restores.
+	samples, err := e.Survey(ctx, 20)
+	if err != nil {
+		t.Fatal(err)
+	}
+	init := string(sanitise.Suggest(samples, true, time.Now()).YAML(""))
+	if !strings.Contains(init, "collections:\n  crm-people:\n    email: email") || !strings.Contains(init, "    profile.ni: digits  # sampled values were National Insurance numbers (20 of 20)") ||
+		!strings.Contains(init, "    profile.name: keep") || strings.Contains(init, "real.example") {
+		t.Errorf("sanitise init wrote:\n%s", init)
+	}
+	if _, err := e.RestorePlan(ctx, bytes.NewReader(archive.Bytes()), "crm_envsync_cccc3333", dump.Origin{}, plan(init)); err != nil {
+		t.Errorf("restore through the rule set sanitise init wrote: %v", err)
 	}
 }

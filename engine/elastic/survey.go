@@ -7,8 +7,6 @@ import (
 	"fmt"
 	"sort"
 
-	"github.com/elastic/go-elasticsearch/v8/esapi"
-
 	"github.com/envsync/envsync/engine/sanitise"
 )
 
@@ -23,6 +21,9 @@ func (e *Engine) Survey(ctx context.Context, rows int) ([]sanitise.Sample, error
 	}
 	var out []sanitise.Sample
 	for _, m := range metas {
+		if len(out) > 0 && out[len(out)-1].Table == m.Name {
+			continue // a pull's staged generation beside the live index: one is enough
+		}
 		s := sanitise.Sample{Table: m.Name}
 		at := map[string]int{}
 		col := func(path string) int {
@@ -39,23 +40,13 @@ func (e *Engine) Survey(ctx context.Context, rows int) ([]sanitise.Sample, error
 		}
 		_ = json.Unmarshal(m.Mappings, &mp)
 		mappedFields("", mp.Properties, func(p string) { col(p) })
-		q, _ := json.Marshal(map[string]any{"size": max(rows, 100), "query": map[string]any{"match_all": map[string]any{}}})
-		var res struct {
-			Hits struct {
-				Hits []struct {
-					Source json.RawMessage `json:"_source"`
-				} `json:"hits"`
-			} `json:"hits"`
-		}
-		if err := e.do(ctx, "sample "+m.Index, esapi.SearchRequest{Index: []string{m.Index}, Body: bytes.NewReader(q)}, &res); err != nil {
-			return nil, err
-		}
-		for _, h := range res.Hits.Hits {
-			dec := json.NewDecoder(bytes.NewReader(h.Source))
+		read := 0
+		err := e.readDocs(ctx, m.Index, max(rows, 100), func(_ string, src json.RawMessage) (bool, error) {
+			dec := json.NewDecoder(bytes.NewReader(src))
 			dec.UseNumber()
 			var doc map[string]any
 			if dec.Decode(&doc) != nil {
-				return nil, fmt.Errorf("elasticsearch: a document of %s is not a JSON object", m.Index)
+				return false, fmt.Errorf("elasticsearch: a document of %s is not a JSON object", m.Index)
 			}
 			sourceLeaves("", doc, func(p string, v []byte) {
 				c := &s.Columns[col(p)]
@@ -63,6 +54,11 @@ func (e *Engine) Survey(ctx context.Context, rows int) ([]sanitise.Sample, error
 					c.Values = append(c.Values, v)
 				}
 			})
+			read++
+			return read < max(rows, 100), nil
+		})
+		if err != nil {
+			return nil, err
 		}
 		out = append(out, s)
 	}
