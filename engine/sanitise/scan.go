@@ -21,8 +21,10 @@ const (
 var ScanKinds = []string{KindEmail, KindPhone, KindPostcode, KindNI, KindCard, KindIP}
 
 var (
-	emailRe    = regexp.MustCompile(`[A-Za-z0-9._%+'-]+@[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,}`)
-	phoneRe    = regexp.MustCompile(`(?:\+44\s?|\b0)7\d{3}\s?\d{3}\s?\d{3}\b|(?:\+44\s?|\b0)[12]\d{2,3}\s?\d{3}\s?\d{3,4}\b`)
+	emailRe = regexp.MustCompile(`[A-Za-z0-9._%+'-]+@[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,}`)
+	// UK numbers: 07 and nine more digits (mobiles), 01, 02 or 03 and
+	// eight or nine more, spaced anyhow; +44 for the 0.
+	phoneRe    = regexp.MustCompile(`(?:\+44\s?|\b0)(?:7(?:\s?\d){9}|[123](?:\s?\d){8,9})\b`)
 	postcodeRe = regexp.MustCompile(`\b(?:[A-PR-UWYZ][A-HK-Y]?[0-9][0-9A-HJKPSTUW]?) ?[0-9][ABD-HJLNP-UW-Z]{2}\b`)
 	niRe       = regexp.MustCompile(`\b[A-CEGHJ-PR-TW-Z][A-CEGHJ-NPR-TW-Z] ?\d{2} ?\d{2} ?\d{2} ?[A-D]\b`)
 	cardRe     = regexp.MustCompile(`\b(?:\d[ -]?){12,18}\d\b`)
@@ -30,44 +32,69 @@ var (
 )
 
 // Scan says which kinds of personal data v holds (a bit per kind, in
-// ScanKinds order; 0: none). Cheap tests on the bytes come first, so the
-// common value (a number, a word, a timestamp) costs one pass.
+// ScanKinds order; 0: none). One pass over the bytes first counts what
+// each kind needs (an @, upper-case letters, dots, digits, the longest run
+// of digits spaced by single spaces or dashes), so a regular expression
+// runs only where its kind could be: the common value (a number, a word,
+// a timestamp) costs that one pass.
 func Scan(v []byte) (found uint8) {
-	var at, digits, dots, upper bool
-	for _, c := range v {
-		switch {
-		case c == '@':
-			at = true
-		case c >= '0' && c <= '9':
-			digits = true
-		case c == '.':
-			dots = true
-		case c >= 'A' && c <= 'Z':
-			upper = true
-		}
-	}
+	sh := shapeOf(v)
+	at, upper, digits, dots, maxRun := sh.at, sh.upper, sh.digits, sh.dots, sh.maxRun
 	if at && emailRe.Match(v) {
 		found |= 1 << 0
 	}
-	if !digits {
-		return found
-	}
-	if phoneRe.Match(v) {
+	if maxRun >= 10 && phoneRe.Match(v) {
 		found |= 1 << 1
 	}
-	if upper && postcodeRe.Match(v) {
+	if upper && digits >= 2 && postcodeRe.Match(v) {
 		found |= 1 << 2
 	}
-	if upper && niRe.Match(v) {
+	if upper && digits >= 6 && niRe.Match(v) {
 		found |= 1 << 3
 	}
-	if m := cardRe.Find(v); m != nil && luhn(m) {
-		found |= 1 << 4
+	if maxRun >= 13 {
+		if m := cardRe.Find(v); m != nil && luhn(m) {
+			found |= 1 << 4
+		}
 	}
-	if dots && ipRe.Match(v) {
+	if dots >= 3 && digits >= 4 && ipRe.Match(v) {
 		found |= 1 << 5
 	}
 	return found
+}
+
+// shape is what one pass over a value learns: whether it has an @ and
+// upper-case letters, how many digits and dots, and its longest run of
+// digits spaced by single separators (whitespace or a dash).
+type shape struct {
+	at, upper            bool
+	digits, dots, maxRun int
+}
+
+func shapeOf(v []byte) (s shape) {
+	run, sep := 0, false
+	for _, c := range v {
+		switch {
+		case c >= '0' && c <= '9':
+			s.digits++
+			run++
+			sep = false
+			s.maxRun = max(s.maxRun, run)
+			continue
+		case c == '@':
+			s.at = true
+		case c == '.':
+			s.dots++
+		case c >= 'A' && c <= 'Z':
+			s.upper = true
+		}
+		if (c == ' ' || c == '-' || c == '\t' || c == '\n' || c == '\r' || c == '\f' || c == '\v') && run > 0 && !sep {
+			sep = true // one separator may sit inside a number
+			continue
+		}
+		run, sep = 0, false
+	}
+	return s
 }
 
 // kindsOf names the bits of a Scan result.

@@ -240,8 +240,15 @@ func lorem(n int) []byte {
 // names the same (pseudonymous) person the address column does.
 func (k *keyed) redact(r *Rule, v []byte) []byte {
 	if r.Pseudonyms {
-		v = emailRe.ReplaceAllFunc(v, func(m []byte) []byte { return k.email(m, 0) })
-		return phoneRe.ReplaceAllFunc(v, k.phone)
+		// The expressions run only where a value could hold a match.
+		sh := shapeOf(v)
+		if sh.at {
+			v = emailRe.ReplaceAllFunc(v, func(m []byte) []byte { return k.email(m, 0) })
+		}
+		if sh.maxRun >= 10 {
+			v = phoneRe.ReplaceAllFunc(v, k.phone)
+		}
+		return v
 	}
 	return r.re.ReplaceAll(v, []byte("[redacted]"))
 }
