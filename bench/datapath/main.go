@@ -7,6 +7,7 @@
 //
 //	go run ./bench/datapath                  # about 2 GB, 3 rounds
 //	go run ./bench/datapath -rows 800000     # about 200 MB
+//	go run ./bench/datapath -sanitise -rows 2000000   # sanitising: about 600 MB of personal data
 //
 // Run by hand, not in CI: it takes minutes and wants the machine to itself.
 package main
@@ -51,14 +52,19 @@ func main() {
 	rounds := flag.Int("rounds", 3, "rounds of every measurement; medians are printed")
 	keep := flag.Bool("keep", false, "keep the work directory")
 	pushOnly := flag.Bool("push-only", false, "measure pushes only")
+	sanitise := flag.Bool("sanitise", false, "measure sanitising instead: a pull through rules transforming four columns against the same pull without rules, a before_upload push against a plain push, on a table of personal data")
 	workerFlags := flag.String("worker-flags", "", "more flags for the worker under test, e.g. \"--dump-nice 0 --dump-ionice none\" to measure what the dump priority costs")
 	flag.Parse()
 	log.SetFlags(log.Ltime)
-	b, err := setup(*rows, strings.Fields(*workerFlags))
+	b, err := setup(*rows, strings.Fields(*workerFlags), *sanitise)
 	if err != nil {
 		log.Fatal(err)
 	}
 	defer b.stop(*keep)
+	if *sanitise {
+		b.runSanitise(*rounds)
+		return
+	}
 	b.run(*rounds, *pushOnly)
 }
 
@@ -72,6 +78,11 @@ type bench struct {
 	dbBytes        int64
 	results        map[string][]sample
 	order          []string
+	// pushFloor and pullFloor name the measurements the others are
+	// compared with: the database tools alone.
+	pushFloor, pullFloor string
+	// ratios are (run, baseline) pairs printed as ratios of medians.
+	ratios [][2]string
 }
 
 type sample struct {
@@ -80,7 +91,7 @@ type sample struct {
 	tempPeak int64
 }
 
-func setup(rows int, workerFlags []string) (*bench, error) {
+func setup(rows int, workerFlags []string, personal bool) (*bench, error) {
 	dir, err := os.MkdirTemp("", "envsync-bench-")
 	if err != nil {
 		return nil, err
@@ -109,7 +120,7 @@ func setup(rows int, workerFlags []string) (*bench, error) {
 	waitPort(s3port)
 	temporalPort, uiPort := freePort(), freePort()
 	b.env = append(os.Environ(), "PGUSER="+b.pg.User, "AWS_ACCESS_KEY_ID="+testenv.S3Key, "AWS_SECRET_ACCESS_KEY="+testenv.S3Secret,
-		"AWS_REGION=us-east-1", "ENVSYNC_S3_ENDPOINT="+b.s3URL, fmt.Sprintf("TEMPORAL_ADDRESS=127.0.0.1:%d", temporalPort))
+		"AWS_REGION=us-east-1", "ENVSYNC_S3_ENDPOINT="+b.s3URL, "ENVSYNC_HASH_KEY=a-benchmark-key-not-a-secret", fmt.Sprintf("TEMPORAL_ADDRESS=127.0.0.1:%d", temporalPort))
 	os.Setenv("AWS_ACCESS_KEY_ID", testenv.S3Key)
 	os.Setenv("AWS_SECRET_ACCESS_KEY", testenv.S3Secret)
 	if err := b.makeBucket(); err != nil {
@@ -130,6 +141,19 @@ func setup(rows int, workerFlags []string) (*bench, error) {
 INSERT INTO items SELECT i, jsonb_build_object('n', i, 'name', 'item ' || i, 'tags', jsonb_build_array(md5(i::text), i %% 97), 'price', (i %% 10000) / 100.0),
   repeat(md5(i::text), 2) || ' ' || md5((i * 7)::text) FROM generate_series(1, %d) i;
 CREATE INDEX items_name ON items ((doc->>'name'));`, rows)
+	if personal {
+		// Four personal columns the rules transform, three kept (and
+		// scanned); about 300 bytes a row.
+		gen = fmt.Sprintf(`CREATE TABLE people (id bigint PRIMARY KEY, email text NOT NULL, name text NOT NULL, phone varchar(20), postcode varchar(8),
+  created date, notes text);
+INSERT INTO people SELECT i, 'person' || i || '@real-person.example', (ARRAY['Olivia','Jack','Amelia','Harry'])[1 + i %% 4] || ' Realname' || (i %% 977),
+  '07700 9' || lpad((i %% 100000)::text, 5, '0'), (ARRAY['SW1A 2AA','EH1 1YZ','M1 1AE'])[1 + i %% 3], DATE '2020-01-01' + i %% 1000,
+  'account ' || i || ': ' || repeat(md5(i::text), 6) FROM generate_series(1, %d) i;
+CREATE INDEX people_email ON people (email);`, rows)
+		if err := os.WriteFile(filepath.Join(dir, "rules.yaml"), []byte(benchRules), 0o644); err != nil {
+			return nil, err
+		}
+	}
 	if err := b.psql("postgres", "CREATE DATABASE bench"); err != nil {
 		return nil, err
 	}
@@ -155,13 +179,34 @@ tasks:
   pull_s3:       {action: pull, database: bench_copy, source_database: bench, storagebackend: s3, url: %s, path: streamed}
   pull_file:     {action: pull, database: bench_copy, source_database: bench, storagebackend: file, url: %s, path: pg}
   pull_file_nv:  {action: pull, database: bench_copy, source_database: bench, storagebackend: file, url: %s, path: pg, verify: none}
+  push_bu:       {action: push, database: bench, storagebackend: file, url: %s, path: raw, sanitise: before_upload, sanitised_path: clean, sanitise_rules: %s}
+  pull_rules:    {action: pull, database: bench_copy, source_database: bench, storagebackend: file, url: %s, path: pg, sanitise_rules: %s}
 `, postgres.Name, b.pg.Addr(), bucket, bucket, filepath.Join(dir, "store"), filepath.Join(dir, "store"), bucket, bucket,
-		filepath.Join(dir, "store"), filepath.Join(dir, "store"))
+		filepath.Join(dir, "store"), filepath.Join(dir, "store"), filepath.Join(dir, "store"), filepath.Join(dir, "rules.yaml"),
+		filepath.Join(dir, "store"), filepath.Join(dir, "rules.yaml"))
+	if !personal {
+		// The sanitising tasks need the rule set's file; without
+		// -sanitise there is none, and the tasks file must load.
+		tasks = tasks[:strings.Index(tasks, "  push_bu:")]
+	}
 	if err := os.WriteFile(filepath.Join(dir, "tasks.yaml"), []byte(tasks), 0o644); err != nil {
 		return nil, err
 	}
 	return b, nil
 }
+
+// benchRules transforms four columns of the -sanitise table and keeps
+// (and scans) the rest.
+const benchRules = `tables:
+  people:
+    id: keep
+    email: email
+    name: name
+    phone: phone
+    postcode: postcode
+    created: keep
+    notes: keep
+`
 
 func (b *bench) start(cmd *exec.Cmd) error {
 	if cmd.Env == nil && b.env != nil {
@@ -296,6 +341,7 @@ func (b *bench) run(rounds int, pushOnly bool) {
 	if out, err := exec.Command("sh", "-c", fmt.Sprintf("%s -Fc -Z0 %s -d bench > %s", pg("pg_dump"), conn, archive)).CombinedOutput(); err != nil {
 		log.Fatalf("pg_dump: %v: %s", err, out)
 	}
+	b.pushFloor, b.pullFloor = "pg_dump -Fc -Z0 > /dev/null (push floor)", "pg_restore of a local file (pull floor)"
 	for r := 1; r <= rounds; r++ {
 		log.Printf("round %d of %d", r, rounds)
 		b.measure("pg_dump -Fc -Z0 > /dev/null (push floor)", fmt.Sprintf("%s -Fc -Z0 %s -d bench > /dev/null", pg("pg_dump"), conn), false)
@@ -333,10 +379,10 @@ func (b *bench) report(rounds int) {
 		return median(xs)
 	}
 	secs := func(s sample) float64 { return s.secs }
-	pushFloor := of("pg_dump -Fc -Z0 > /dev/null (push floor)", secs)
+	pushFloor := of(b.pushFloor, secs)
 	pullFloor := 1.0
-	if len(b.results["pg_restore of a local file (pull floor)"]) > 0 {
-		pullFloor = of("pg_restore of a local file (pull floor)", secs)
+	if len(b.results[b.pullFloor]) > 0 {
+		pullFloor = of(b.pullFloor, secs)
 	}
 	fmt.Printf("\ndatabase %s on disk, medians of %d rounds, 2 cores\n\n", human(b.dbBytes), rounds)
 	w := tabwriter.NewWriter(os.Stdout, 0, 0, 2, ' ', 0)
@@ -355,6 +401,43 @@ func (b *bench) report(rounds int) {
 			human(int64(of(name, func(s sample) float64 { return float64(s.tempPeak) }))))
 	}
 	w.Flush()
+	for _, r := range b.ratios {
+		fmt.Printf("%s / %s: %.2f (medians)\n", r[0], r[1], of(r[0], secs)/of(r[1], secs))
+	}
+}
+
+// runSanitise measures what sanitising costs, in the same run: a pull
+// through rules transforming four columns (in the stream) against the same
+// pull without rules, and a before_upload push (the dump sanitised as it
+// is taken) against a plain push, with the database tools alone as floors.
+func (b *bench) runSanitise(rounds int) {
+	pg := func(tool string) string { return filepath.Join(b.pg.BinDir, tool) }
+	conn := fmt.Sprintf("-h %s -p %d -U %s", b.pg.Host, b.pg.Port, b.pg.User)
+	archive := filepath.Join(b.dir, "bench.Z0.dump")
+	tasks := filepath.Join(b.dir, "tasks.yaml")
+	envsync := func(args string) string { return b.bin + " " + args + " --tasks " + tasks }
+	if out, err := exec.Command("sh", "-c", fmt.Sprintf("%s -Fc -Z0 %s -d bench > %s", pg("pg_dump"), conn, archive)).CombinedOutput(); err != nil {
+		log.Fatalf("pg_dump: %v: %s", err, out)
+	}
+	const (
+		pushPlain = "envsync push, file store"
+		pushBU    = "envsync push, before_upload (4 columns)"
+		pullPlain = "envsync pull, file store, no rules"
+		pullRules = "envsync pull, file store, 4 columns transformed"
+	)
+	b.pushFloor, b.pullFloor = "pg_dump -Fc -Z0 > /dev/null (push floor)", "pg_restore of a local file (pull floor)"
+	b.ratios = [][2]string{{pullRules, pullPlain}, {pushBU, pushPlain}}
+	for r := 1; r <= rounds; r++ {
+		log.Printf("round %d of %d", r, rounds)
+		b.measure(b.pushFloor, fmt.Sprintf("%s -Fc -Z0 %s -d bench > /dev/null", pg("pg_dump"), conn), false)
+		b.measure(pushPlain, envsync("push --task push_file"), true)
+		b.measure(pushBU, envsync("push --task push_bu"), true)
+		b.measure(b.pullFloor, fmt.Sprintf("%s %s -d postgres -c 'DROP DATABASE IF EXISTS floor' -c 'CREATE DATABASE floor' && %s --exit-on-error %s -d floor %s",
+			pg("psql"), conn, pg("pg_restore"), conn, archive), false)
+		b.measure(pullPlain, envsync("pull --task pull_file"), true)
+		b.measure(pullRules, envsync("pull --task pull_rules"), true)
+	}
+	b.report(rounds)
 }
 
 func anonRSS(pid int) int64 {

@@ -363,7 +363,17 @@ func (e *Engine) restore(ctx context.Context, r io.Reader, path, staging string,
 	if err != nil {
 		return nil, err
 	}
-	if path != "" {
+	if path != "" && !isArchive(path) {
+		// A sanitised dump is plain SQL: pg_restore cannot read it, so
+		// restore_jobs cannot apply; psql loads it in one stream.
+		notes = append(notes, "the dump is plain SQL (sanitised before upload): restored by psql in one job, restore_jobs does not apply")
+		f, ferr := os.Open(path)
+		if ferr != nil {
+			return nil, ferr
+		}
+		err = e.restoreText(ctx, bufio.NewReaderSize(f, 1<<20), staging, major, false, nil)
+		f.Close()
+	} else if path != "" {
 		err = e.pgRestore(ctx, nil, path, staging, major, jobs)
 	} else {
 		// A custom archive starts with PGDMP; anything else is a plain
@@ -386,6 +396,19 @@ func (e *Engine) restore(ctx context.Context, r io.Reader, path, staging string,
 		return nil, err
 	}
 	return notes, nil
+}
+
+// isArchive says whether the file at path is a custom-format archive
+// (it starts with PGDMP), which pg_restore reads.
+func isArchive(path string) bool {
+	f, err := os.Open(path)
+	if err != nil {
+		return true // pg_restore names the problem
+	}
+	defer f.Close()
+	head := make([]byte, 5)
+	_, err = io.ReadFull(f, head)
+	return err != nil || string(head) == "PGDMP"
 }
 
 // pgRestore restores a custom archive (from r, or the file at path with

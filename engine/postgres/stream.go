@@ -293,6 +293,10 @@ func copyEncode(w *bufio.Writer, v sanitise.Value) {
 		w.WriteString(`\N`)
 		return
 	}
+	if !needsEscape(v.B) {
+		w.Write(v.B) // the common case
+		return
+	}
 	for _, c := range v.B {
 		switch c {
 		case '\\':
@@ -307,6 +311,15 @@ func copyEncode(w *bufio.Writer, v sanitise.Value) {
 			w.WriteByte(c)
 		}
 	}
+}
+
+func needsEscape(b []byte) bool {
+	for _, c := range b {
+		if c == '\\' || c == '\t' || c == '\n' || c == '\r' {
+			return true
+		}
+	}
+	return false
 }
 
 // unquoteName turns pg_dump's schema.table (either part quoted) into the

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"os"
 	"strings"
 	"testing"
 	"time"
@@ -290,4 +291,42 @@ func texts(rows [][]*string) string {
 		b.WriteString("\n")
 	}
 	return b.String()
+}
+
+// A before_upload dump is plain SQL, sanitised as it was taken; a pull of
+// it with restore_jobs (from a file, as a parallel restore would) loads it
+// with psql and says that restore_jobs did not apply.
+func TestSanitisedPlainDumpRestoresFromAFile(t *testing.T) {
+	srv := testenv.StartPostgres(t)
+	ctx := context.Background()
+	src := createDB(t, srv, "plain_src")
+	if _, err := src.Exec(ctx, `CREATE TABLE people (id int PRIMARY KEY, email text);
+		INSERT INTO people SELECT i, 'person' || i || '@real.example' FROM generate_series(1, 50) i`); err != nil {
+		t.Fatal(err)
+	}
+	var b bytes.Buffer
+	e := postgres.New(engine.Target{Database: "plain_src", Host: srv.Host, Port: srv.Port}, postgres.Options{})
+	if _, err := e.DumpPlan(ctx, &b, plan(t, "tables:\n  people:\n    id: keep\n    email: email\n")); err != nil {
+		t.Fatal(err)
+	}
+	path := t.TempDir() + "/dump.sql"
+	if err := os.WriteFile(path, b.Bytes(), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	dst := postgres.New(engine.Target{Database: "plain_dst", Host: srv.Host, Port: srv.Port}, postgres.Options{})
+	notes, err := dst.RestoreFile(ctx, path, "plain_dst_envsync_1", dump.Origin{}, 4)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(strings.Join(notes, "\n"), "restore_jobs does not apply") {
+		t.Errorf("notes %v: want it said that restore_jobs did not apply", notes)
+	}
+	conn, err := srv.Connect(ctx, "plain_dst_envsync_1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(ctx)
+	if got := texts(rowsOf(t, conn, "SELECT count(*) FROM people WHERE email LIKE 'anonymous-%@example.com'")); got != "50|\n" {
+		t.Errorf("pseudonymous rows: %s; want 50", got)
+	}
 }

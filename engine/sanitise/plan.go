@@ -223,6 +223,53 @@ type TableRows struct {
 	report *TableReport
 	row    []Value
 	byPath map[string]*Rule // documents' rules by field path
+	memos  []*memo          // by column: outputs of repeated values
+}
+
+// memo remembers a column's outputs by input: names, postcodes and dates
+// repeat, and a map lookup costs a fraction of the keyed digest. It turns
+// itself off for a column whose values rarely repeat (e-mail addresses).
+type memo struct {
+	m             map[string][]byte
+	lookups, hits int
+}
+
+const (
+	memoMax   = 1 << 16 // entries kept per column
+	memoProbe = 1 << 13 // lookups before judging whether it pays
+)
+
+// memoised are the transformers whose output depends on the input alone
+// and is a fresh slice: safe to hand out again.
+var memoised = map[string]bool{"email": true, "name": true, "phone": true, "digits": true, "postcode": true, "date_shift": true, "hash": true}
+
+// transform applies column i's rule r to v, through the column's memo.
+func (t *TableRows) transform(i int, r *Rule, v []byte) ([]byte, bool, error) {
+	if !memoised[r.Kind] {
+		return t.k.apply(r, v, t.cols[i].Limit)
+	}
+	if t.memos == nil {
+		t.memos = make([]*memo, len(t.cols))
+		for j := range t.memos {
+			t.memos[j] = &memo{m: map[string][]byte{}}
+		}
+	}
+	m := t.memos[i]
+	if m.m != nil {
+		m.lookups++
+		if out, ok := m.m[string(v)]; ok {
+			m.hits++
+			return out, false, nil
+		}
+		if m.lookups == memoProbe && m.hits < memoProbe/8 {
+			m.m = nil // mostly distinct values: the digest alone is cheaper
+		}
+	}
+	out, null, err := t.k.apply(r, v, t.cols[i].Limit)
+	if err == nil && !null && m.m != nil && len(m.m) < memoMax {
+		m.m[string(v)] = out
+	}
+	return out, null, err
 }
 
 // Row applies the rules to one row in place and says whether to write it.
@@ -255,7 +302,7 @@ func (t *TableRows) Row(vals []Value) bool {
 		if vals[i].Null {
 			continue
 		}
-		out, null, err := t.k.apply(r, vals[i].B, t.cols[i].Limit)
+		out, null, err := t.transform(i, r, vals[i].B)
 		if err != nil {
 			t.plan.problem(fmt.Sprintf("%s.%s (%s): %v", t.name, r.Column, r.Kind, err))
 			return false

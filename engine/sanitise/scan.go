@@ -3,6 +3,7 @@ package sanitise
 import (
 	"bytes"
 	"regexp"
+	"slices"
 )
 
 // Kinds of personal data the scanner finds by content: what a value of a
@@ -39,63 +40,162 @@ var (
 // a timestamp) costs that one pass.
 func Scan(v []byte) (found uint8) {
 	sh := shapeOf(v)
-	at, upper, digits, dots, maxRun := sh.at, sh.upper, sh.digits, sh.dots, sh.maxRun
-	if at && emailRe.Match(v) {
+	if sh.at && emailRe.Match(v) {
 		found |= 1 << 0
 	}
-	if maxRun >= 10 && phoneRe.Match(v) {
+	if sh.maxRun >= 10 && sh.inRuns(v, 10, phoneRe) {
 		found |= 1 << 1
 	}
-	if upper && digits >= 2 && postcodeRe.Match(v) {
+	if sh.upper && sh.digits >= 2 && postcodeRe.Match(v) {
 		found |= 1 << 2
 	}
-	if upper && digits >= 6 && niRe.Match(v) {
+	if sh.upper && sh.digits >= 6 && niRe.Match(v) {
 		found |= 1 << 3
 	}
-	if maxRun >= 13 {
-		if m := cardRe.Find(v); m != nil && luhn(m) {
-			found |= 1 << 4
-		}
+	if sh.maxRun >= 13 && sh.inRuns(v, 13, cardRe, luhn) {
+		found |= 1 << 4
 	}
-	if dots >= 3 && digits >= 4 && ipRe.Match(v) {
+	if sh.dots >= 3 && sh.digits >= 4 && ipRe.Match(v) {
 		found |= 1 << 5
 	}
 	return found
 }
 
 // shape is what one pass over a value learns: whether it has an @ and
-// upper-case letters, how many digits and dots, and its longest run of
-// digits spaced by single separators (whitespace or a dash).
+// upper-case letters, how many digits and dots, and where its runs of
+// digits spaced by single separators (whitespace or a dash) are: phone
+// and card numbers are such runs, so their expressions need only look
+// there, not along a whole text.
 type shape struct {
 	at, upper            bool
 	digits, dots, maxRun int
+	runs                 [8][2]int // start and end of the runs of 10 digits or more
+	nruns                int       // how many such runs; more than len(runs): look everywhere
+}
+
+// inRuns reports whether re matches (and every check passes on the match)
+// around a run of at least least digits where a number can start (the
+// run's start after a non-word byte, or after a separator inside it;
+// phones: a 0 there, or +44 before the run). It looks only at the run and
+// the bytes just before and after it, so word boundaries read as in v.
+func (s *shape) inRuns(v []byte, least int, re *regexp.Regexp, checks ...func([]byte) bool) bool {
+	phone := re == phoneRe
+	ok := func(w []byte) bool {
+		for _, loc := range re.FindAllIndex(w, -1) {
+			if !slices.ContainsFunc(checks, func(c func([]byte) bool) bool { return !c(w[loc[0]:loc[1]]) }) {
+				return true
+			}
+		}
+		return false
+	}
+	if s.nruns > len(s.runs) {
+		return ok(v)
+	}
+	for _, r := range s.runs[:s.nruns] {
+		if r[1]-r[0] < least || !canStart(v, r, phone) {
+			continue
+		}
+		if ok(v[max(r[0]-4, 0):min(r[1]+1, len(v))]) {
+			return true
+		}
+	}
+	return false
+}
+
+// canStart says whether a number can begin in run r of v.
+func canStart(v []byte, r [2]int, phone bool) bool {
+	if r[0] > 0 && v[r[0]-1] == '+' {
+		return true
+	}
+	for p := r[0]; p < r[1]; p++ {
+		switch {
+		case p == r[0] && r[0] > 0 && isWord(v[r[0]-1]):
+			continue // "ab123...": no word boundary before the run
+		case p > r[0] && class[v[p-1]] != cSep:
+			continue
+		case phone && v[p] != '0':
+			continue
+		}
+		return true
+	}
+	return false
+}
+
+func isWord(c byte) bool {
+	return c == '_' || c >= '0' && c <= '9' || c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z'
 }
 
 func shapeOf(v []byte) (s shape) {
-	run, sep := 0, false
-	for _, c := range v {
-		switch {
-		case c >= '0' && c <= '9':
+	run, start, end, sep := 0, 0, 0, false
+	for i, b := range v {
+		c := class[b]
+		if c == cDigit {
+			if run == 0 {
+				start = i
+			}
 			s.digits++
 			run++
 			sep = false
-			s.maxRun = max(s.maxRun, run)
+			end = i + 1
 			continue
-		case c == '@':
+		}
+		if run > 0 {
+			if c == cSep && !sep {
+				sep = true // one separator may sit inside a number
+				continue
+			}
+			s.addRun(run, start, end)
+			run, sep = 0, false
+		}
+		switch c {
+		case cAt:
 			s.at = true
-		case c == '.':
+		case cDot:
 			s.dots++
-		case c >= 'A' && c <= 'Z':
+		case cUpper:
 			s.upper = true
 		}
-		if (c == ' ' || c == '-' || c == '\t' || c == '\n' || c == '\r' || c == '\f' || c == '\v') && run > 0 && !sep {
-			sep = true // one separator may sit inside a number
-			continue
-		}
-		run, sep = 0, false
+	}
+	if run > 0 {
+		s.addRun(run, start, end)
 	}
 	return s
 }
+
+func (s *shape) addRun(n, start, end int) {
+	s.maxRun = max(s.maxRun, n)
+	if n < 10 {
+		return
+	}
+	if s.nruns < len(s.runs) {
+		s.runs[s.nruns] = [2]int{start, end}
+	}
+	s.nruns++
+}
+
+const (
+	cOther = iota
+	cDigit
+	cAt
+	cDot
+	cUpper
+	cSep
+)
+
+// class sorts bytes for shapeOf: one table lookup a byte.
+var class = func() (t [256]uint8) {
+	for c := '0'; c <= '9'; c++ {
+		t[c] = cDigit
+	}
+	for c := 'A'; c <= 'Z'; c++ {
+		t[c] = cUpper
+	}
+	t['@'], t['.'] = cAt, cDot
+	for _, c := range " -\t\n\r\f\v" {
+		t[c] = cSep
+	}
+	return t
+}()
 
 // kindsOf names the bits of a Scan result.
 func kindsOf(found uint8) []string {

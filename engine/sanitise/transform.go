@@ -245,7 +245,7 @@ func (k *keyed) redact(r *Rule, v []byte) []byte {
 		if sh.at {
 			v = emailRe.ReplaceAllFunc(v, func(m []byte) []byte { return k.email(m, 0) })
 		}
-		if sh.maxRun >= 10 {
+		if sh.maxRun >= 10 && sh.inRuns(v, 10, phoneRe) {
 			v = phoneRe.ReplaceAllFunc(v, k.phone)
 		}
 		return v
