@@ -10,7 +10,6 @@
 package mysql
 
 import (
-	"cmp"
 	"context"
 	"database/sql"
 	"errors"
@@ -164,15 +163,18 @@ func (e *Engine) Dump(ctx context.Context, w io.Writer) (engine.DumpInfo, error)
 // plan on the way to w: only the sanitised dump leaves the host, and the
 // database is read once.
 func (e *Engine) DumpPlan(ctx context.Context, w io.Writer, plan *sanitise.Plan) (engine.DumpInfo, error) {
-	pr, pw := io.Pipe()
+	pr, pw, err := engine.Pipe()
+	if err != nil {
+		return engine.DumpInfo{}, err
+	}
 	done := make(chan error, 1)
 	go func() {
 		err := newSanitiser(plan, w).run(pr)
-		pr.CloseWithError(cmp.Or(err, io.ErrClosedPipe))
+		pr.Close() // mysqldump, still writing, fails and stops
 		done <- err
 	}()
 	info, err := e.dump(ctx, pw)
-	pw.CloseWithError(err)
+	pw.Close()
 	if serr := <-done; serr != nil {
 		var pe *sanitise.PlanError
 		if errors.As(serr, &pe) {
@@ -411,17 +413,26 @@ func (e *Engine) load(ctx context.Context, bin string, r io.Reader, staging stri
 		cmd.Stdin = newUnnamedAlters(r)
 		serr = cmd.Run()
 	} else {
-		pr, pw := io.Pipe()
+		pr, pw, err := engine.Pipe()
+		if err != nil {
+			return err
+		}
 		cmd.Stdin = pr
-		if err := cmd.Start(); err != nil {
+		err = cmd.Start()
+		pr.Close() // the client's now
+		if err != nil {
+			pw.Close()
 			return fmt.Errorf("mysql: start the mysql client: %w", err)
 		}
 		if serr = newSanitiser(plan, pw).run(newUnnamedAlters(r)); serr != nil {
-			cancel() // nothing more of this restore may commit
-		}
-		pw.CloseWithError(serr)
-		if werr := cmd.Wait(); serr == nil {
-			serr = werr
+			// Nothing more of this restore may commit: the client is
+			// stopped before it can read the end of its input.
+			cancel()
+			_ = cmd.Wait()
+			pw.Close()
+		} else {
+			pw.Close()
+			serr = cmd.Wait()
 		}
 	}
 	var pe *sanitise.PlanError

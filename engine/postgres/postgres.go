@@ -7,7 +7,6 @@ package postgres
 
 import (
 	"bufio"
-	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -170,15 +169,18 @@ func (e *Engine) Dump(ctx context.Context, w io.Writer) (engine.DumpInfo, error)
 // the way to w: only the sanitised dump leaves the host, and the database
 // is read once. psql restores it; a pull of it cannot restore in parallel.
 func (e *Engine) DumpPlan(ctx context.Context, w io.Writer, plan *sanitise.Plan) (engine.DumpInfo, error) {
-	pr, pw := io.Pipe()
+	pr, pw, err := engine.Pipe()
+	if err != nil {
+		return engine.DumpInfo{}, err
+	}
 	done := make(chan error, 1)
 	go func() {
 		err := newSanitiser(plan, w).run(pr)
-		pr.CloseWithError(cmp.Or(err, io.ErrClosedPipe))
+		pr.Close() // pg_dump, still writing, fails and stops
 		done <- err
 	}()
 	info, err := e.dump(ctx, pw, []string{"--format=plain"})
-	pw.CloseWithError(err)
+	pw.Close()
 	if serr := <-done; serr != nil {
 		var pe *sanitise.PlanError
 		if errors.As(serr, &pe) {
@@ -448,22 +450,31 @@ func (e *Engine) restoreText(ctx context.Context, r io.Reader, staging string, m
 		if err != nil {
 			return err
 		}
-		toSQL = exec.CommandContext(ctx, pgRestore, "--file=-")
-		toSQL.Env, toSQL.Stdin, toSQL.Stderr = e.toolEnv(), r, toSQLErr
-		out, err := toSQL.StdoutPipe()
+		out, in, err := engine.Pipe()
 		if err != nil {
 			return err
 		}
-		if err := toSQL.Start(); err != nil {
+		defer out.Close()
+		toSQL = exec.CommandContext(ctx, pgRestore, "--file=-")
+		toSQL.Env, toSQL.Stdin, toSQL.Stdout, toSQL.Stderr = e.toolEnv(), r, in, toSQLErr
+		err = toSQL.Start()
+		in.Close() // pg_restore's now
+		if err != nil {
 			return fmt.Errorf("postgresql: start pg_restore: %w", err)
 		}
 		src = out
 	}
-	pr, pw := io.Pipe()
+	pr, pw, err := engine.Pipe()
+	if err != nil {
+		return err
+	}
 	stderr := &engine.Tail{}
 	cmd := exec.CommandContext(ctx, psql, "-X", "-q", "--no-password", "-v", "ON_ERROR_STOP=1", "--dbname="+staging)
 	cmd.Env, cmd.Stdin, cmd.Stdout, cmd.Stderr = e.toolEnv(), pr, io.Discard, stderr
-	if err := cmd.Start(); err != nil {
+	err = cmd.Start()
+	pr.Close() // psql's now
+	if err != nil {
+		pw.Close()
 		return fmt.Errorf("postgresql: start psql: %w", err)
 	}
 	var serr error
@@ -472,11 +483,17 @@ func (e *Engine) restoreText(ctx context.Context, r io.Reader, staging string, m
 	} else {
 		_, serr = io.Copy(pw, src)
 	}
+	var perr error
 	if serr != nil {
-		cancel() // nothing more of this restore may commit
+		// Nothing more of this restore may commit: psql is stopped
+		// before it can read the end of its input.
+		cancel()
+		perr = cmd.Wait()
+		pw.Close()
+	} else {
+		pw.Close()
+		perr = cmd.Wait()
 	}
-	pw.CloseWithError(serr)
-	perr := cmd.Wait()
 	var terr error
 	if toSQL != nil {
 		_, _ = io.Copy(io.Discard, src)
