@@ -104,41 +104,11 @@ func Run(ctx context.Context, o Options) error {
 
 	base := config.Task{DBMS: postgres.Name, StorageBackend: "file", DatabaseHostname: addr,
 		URL: filepath.Join(dir, "store"), Path: postgres.Name, WorkerHost: workerHost}
-	push := base
-	push.Name, push.Action, push.Database = "push_"+source, config.ActionPush, source
-	say("\n== push %s -> %s", source, filepath.Join(base.URL, base.Path))
-	out, err := starter.Run(ctx, c, starter.Request{Task: push})
-	if err != nil {
-		return fmt.Errorf("push: %w", err)
-	}
-	starter.Report(o.Out, out)
-
-	// The rule set is written from the database itself, on the worker:
-	// every table and column, the personal ones found by what they hold.
-	say("\n== envsync sanitise init: a rule set from %s, read on the worker", source)
-	survey, err := starter.Survey(ctx, c, push, workflows.Timeouts{})
-	if err != nil {
-		return fmt.Errorf("sanitise init: %w", err)
-	}
 	tourDir := filepath.Join(dir, "tour")
-	rules, err := writeRules(tourDir, survey)
+	rules, err := pushInitPull(ctx, c, base, tourDir, say, o.Out)
 	if err != nil {
 		return err
 	}
-	o.Out.Write(survey.YAML(""))
-
-	pull := base
-	pull.Name, pull.Action, pull.Database, pull.SourceDatabase = "pull_"+target, config.ActionPull, target, source
-	pull.SanitiseRules = rules
-	if err := pull.LoadRules("demo"); err != nil {
-		return err
-	}
-	say("\n== pull the newest dump of %s into %s, sanitised as the rows pass", source, target)
-	out, err = starter.Run(ctx, c, starter.Request{Task: pull})
-	if err != nil {
-		return fmt.Errorf("pull: %w", err)
-	}
-	starter.Report(o.Out, out)
 
 	summary, err := compare(ctx, addr)
 	if err != nil {
@@ -159,6 +129,45 @@ func Run(ctx context.Context, o Options) error {
 		srv.Address, tasks, tourTask)
 	<-ctx.Done()
 	return nil
+}
+
+// pushInitPull is the demo's main job: push the sample, write its rule set
+// with sanitise init on the worker (every table and column, the personal
+// ones found by what they hold), and pull the dump through it. It returns
+// the rule set's path.
+func pushInitPull(ctx context.Context, c client.Client, base config.Task, tourDir string, say func(string, ...any), out io.Writer) (string, error) {
+	push := base
+	push.Name, push.Action, push.Database = "push_"+source, config.ActionPush, source
+	say("\n== push %s -> %s", source, filepath.Join(base.URL, base.Path))
+	res, err := starter.Run(ctx, c, starter.Request{Task: push})
+	if err != nil {
+		return "", fmt.Errorf("push: %w", err)
+	}
+	starter.Report(out, res)
+
+	say("\n== envsync sanitise init: a rule set from %s, read on the worker", source)
+	survey, err := starter.Survey(ctx, c, push, workflows.Timeouts{})
+	if err != nil {
+		return "", fmt.Errorf("sanitise init: %w", err)
+	}
+	rules, err := writeRules(tourDir, survey)
+	if err != nil {
+		return "", err
+	}
+	out.Write(survey.YAML(""))
+
+	pull := base
+	pull.Name, pull.Action, pull.Database, pull.SourceDatabase = "pull_"+target, config.ActionPull, target, source
+	pull.SanitiseRules = rules
+	if err := pull.LoadRules("demo"); err != nil {
+		return "", err
+	}
+	say("\n== pull the newest dump of %s into %s, sanitised as the rows pass", source, target)
+	if res, err = starter.Run(ctx, c, starter.Request{Task: pull}); err != nil {
+		return "", fmt.Errorf("pull: %w", err)
+	}
+	starter.Report(out, res)
+	return rules, nil
 }
 
 // writeRules writes the rule set sanitise init made of the sample into

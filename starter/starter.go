@@ -74,61 +74,7 @@ func Report(w io.Writer, o Outcome) {
 	case o.Pull != nil && o.Pull.Skipped != "":
 		fmt.Fprintf(w, "skipped   %s\n", o.Pull.Skipped)
 	case o.Push != nil:
-		p := o.Push
-		fmt.Fprintf(w, "pushed    %s\n", p.Key)
-		if p.ManifestKey != "" { // a snapshot has none
-			fmt.Fprintf(w, "manifest  %s\n", p.ManifestKey)
-		}
-		fmt.Fprintf(w, "location  %s\n", p.Location)
-		if p.Size > 0 {
-			fmt.Fprintf(w, "size      %s %s  sha256 %s\n", dump.HumanSize(p.Size), p.Compression, p.SHA256)
-		}
-		if p.Streamed {
-			fmt.Fprintf(w, "took      dump and upload %.1fs (streamed), total %.1fs\n", p.DumpSeconds, p.TotalSeconds)
-		} else {
-			fmt.Fprintf(w, "took      dump %.1fs, upload %.1fs, total %.1fs\n", p.DumpSeconds, p.UploadSeconds, p.TotalSeconds)
-		}
-		if p.Counted != nil {
-			fmt.Fprintf(w, "counted   %s (in the manifest, for pulls to verify)\n", p.Counted.Counts())
-		}
-		if p.Reused {
-			fmt.Fprintf(w, "note      an earlier attempt of this run had stored this dump complete but could not report it; it was kept, not dumped again\n")
-		}
-		if p.Prune != nil {
-			fmt.Fprintf(w, "pruned    %d dumps and %d orphans, %s freed\n", p.Prune.Dumps, p.Prune.Orphans, dump.HumanSize(p.Prune.Bytes))
-		}
-		if p.PruneError != "" {
-			fmt.Fprintf(w, "prune     FAILED: %s\n", p.PruneError)
-		}
-		if p.Sanitised != nil {
-			fmt.Fprintf(w, "sanitised before upload with rules sha256 %s, in the stream\n", p.Sanitised.RulesSHA256)
-			reportTables(w, p.Sanitised.Tables)
-		}
-		for _, c := range p.RulesChecks {
-			switch {
-			case c.Error != "":
-				fmt.Fprintf(w, "WARNING   could not check the rule set of pull %s: %s\n", c.Task, c.Error)
-			case len(c.Unnamed) > 0:
-				fmt.Fprintf(w, "WARNING   rule set %s of pull %s does not name %s: that pull will fail until they are added (envsync sanitise init --update %s)\n",
-					c.RuleSet, c.Task, strings.Join(c.Unnamed, ", "), c.RuleSet)
-			default:
-				fmt.Fprintf(w, "rules     %s of pull %s names every table and column\n", c.RuleSet, c.Task)
-			}
-		}
-		for _, c := range p.Chained {
-			where := c.WorkflowID
-			if c.Namespace != "" {
-				where += " in namespace " + c.Namespace
-			}
-			if c.Profile != "" {
-				where += " of profile " + c.Profile
-			}
-			if c.Error != "" {
-				fmt.Fprintf(w, "chained   %s (%s) did not start: %s\n", c.Task, where, c.Error)
-			} else {
-				fmt.Fprintf(w, "chained   %s started as %s, run %s\n", c.Task, where, c.RunID)
-			}
-		}
+		reportPush(w, o.Push)
 	case o.Sync != nil:
 		s := o.Sync
 		fmt.Fprintf(w, "copied    %d dumps (%s)\nunchanged %d\ndeleted   %d\nskipped   %d\ntook      %.1fs\n",
@@ -137,31 +83,93 @@ func Report(w io.Writer, o Outcome) {
 			fmt.Fprintf(w, "  skipped %s: %s\n", k.Key, k.Reason)
 		}
 	case o.Pull != nil:
-		p := o.Pull
-		fmt.Fprintf(w, "restored  %s\ninto      %s (via staging %s)\nsize      %s  sha256 %s\ndump of   %s at %s\n",
-			p.Key, p.Database, p.Staging, dump.HumanSize(p.Size), p.SHA256, p.SourceHost, p.DumpCreatedAt.Format("2006-01-02 15:04:05Z"))
-		if p.DownloadSeconds > 0 {
-			fmt.Fprintf(w, "took      download %.1fs, restore %.1fs, total %.1fs\n", p.DownloadSeconds, p.RestoreSeconds, p.TotalSeconds)
+		reportPull(w, o.Pull)
+	}
+}
+
+// reportPush prints a push that succeeded.
+func reportPush(w io.Writer, p *workflows.PushResult) {
+	fmt.Fprintf(w, "pushed    %s\n", p.Key)
+	if p.ManifestKey != "" { // a snapshot has none
+		fmt.Fprintf(w, "manifest  %s\n", p.ManifestKey)
+	}
+	fmt.Fprintf(w, "location  %s\n", p.Location)
+	if p.Size > 0 {
+		fmt.Fprintf(w, "size      %s %s  sha256 %s\n", dump.HumanSize(p.Size), p.Compression, p.SHA256)
+	}
+	if p.Streamed {
+		fmt.Fprintf(w, "took      dump and upload %.1fs (streamed), total %.1fs\n", p.DumpSeconds, p.TotalSeconds)
+	} else {
+		fmt.Fprintf(w, "took      dump %.1fs, upload %.1fs, total %.1fs\n", p.DumpSeconds, p.UploadSeconds, p.TotalSeconds)
+	}
+	if p.Counted != nil {
+		fmt.Fprintf(w, "counted   %s (in the manifest, for pulls to verify)\n", p.Counted.Counts())
+	}
+	if p.Reused {
+		fmt.Fprintf(w, "note      an earlier attempt of this run had stored this dump complete but could not report it; it was kept, not dumped again\n")
+	}
+	if p.Prune != nil {
+		fmt.Fprintf(w, "pruned    %d dumps and %d orphans, %s freed\n", p.Prune.Dumps, p.Prune.Orphans, dump.HumanSize(p.Prune.Bytes))
+	}
+	if p.PruneError != "" {
+		fmt.Fprintf(w, "prune     FAILED: %s\n", p.PruneError)
+	}
+	if p.Sanitised != nil {
+		fmt.Fprintf(w, "sanitised before upload with rules sha256 %s, in the stream\n", p.Sanitised.RulesSHA256)
+		reportTables(w, p.Sanitised.Tables)
+	}
+	for _, c := range p.RulesChecks {
+		switch {
+		case c.Error != "":
+			fmt.Fprintf(w, "WARNING   could not check the rule set of pull %s: %s\n", c.Task, c.Error)
+		case len(c.Unnamed) > 0:
+			fmt.Fprintf(w, "WARNING   rule set %s of pull %s does not name %s: that pull will fail until they are added (envsync sanitise init --update %s)\n",
+				c.RuleSet, c.Task, strings.Join(c.Unnamed, ", "), c.RuleSet)
+		default:
+			fmt.Fprintf(w, "rules     %s of pull %s names every table and column\n", c.RuleSet, c.Task)
+		}
+	}
+	for _, c := range p.Chained {
+		where := c.WorkflowID
+		if c.Namespace != "" {
+			where += " in namespace " + c.Namespace
+		}
+		if c.Profile != "" {
+			where += " of profile " + c.Profile
+		}
+		if c.Error != "" {
+			fmt.Fprintf(w, "chained   %s (%s) did not start: %s\n", c.Task, where, c.Error)
 		} else {
-			fmt.Fprintf(w, "took      download and restore %.1fs (streamed), total %.1fs\n", p.RestoreSeconds, p.TotalSeconds)
+			fmt.Fprintf(w, "chained   %s started as %s, run %s\n", c.Task, where, c.RunID)
 		}
-		if v := p.Verified; v != nil {
-			fmt.Fprintf(w, "verify    %s\n", v.Summary())
-			for _, n := range v.Notes {
-				fmt.Fprintf(w, "note      %s\n", n)
-			}
-		}
-		if s := p.Sanitised; s != nil {
-			if len(s.Rows) == 0 && s.Verified == 0 {
-				fmt.Fprintf(w, "sanitised with rules sha256 %s, in the stream:\n", s.RulesSHA256)
-			} else {
-				fmt.Fprintf(w, "sanitised with rules sha256 %s, in the stream; after the restore %d rules ran and %d verify queries passed:\n", s.RulesSHA256, len(s.Rows), s.Verified)
-			}
-			reportTables(w, s.Tables)
-		}
-		for _, n := range p.Notes {
+	}
+}
+
+// reportPull prints a pull that succeeded.
+func reportPull(w io.Writer, p *workflows.PullResult) {
+	fmt.Fprintf(w, "restored  %s\ninto      %s (via staging %s)\nsize      %s  sha256 %s\ndump of   %s at %s\n",
+		p.Key, p.Database, p.Staging, dump.HumanSize(p.Size), p.SHA256, p.SourceHost, p.DumpCreatedAt.Format("2006-01-02 15:04:05Z"))
+	if p.DownloadSeconds > 0 {
+		fmt.Fprintf(w, "took      download %.1fs, restore %.1fs, total %.1fs\n", p.DownloadSeconds, p.RestoreSeconds, p.TotalSeconds)
+	} else {
+		fmt.Fprintf(w, "took      download and restore %.1fs (streamed), total %.1fs\n", p.RestoreSeconds, p.TotalSeconds)
+	}
+	if v := p.Verified; v != nil {
+		fmt.Fprintf(w, "verify    %s\n", v.Summary())
+		for _, n := range v.Notes {
 			fmt.Fprintf(w, "note      %s\n", n)
 		}
+	}
+	if s := p.Sanitised; s != nil {
+		if len(s.Rows) == 0 && s.Verified == 0 {
+			fmt.Fprintf(w, "sanitised with rules sha256 %s, in the stream:\n", s.RulesSHA256)
+		} else {
+			fmt.Fprintf(w, "sanitised with rules sha256 %s, in the stream; after the restore %d rules ran and %d verify queries passed:\n", s.RulesSHA256, len(s.Rows), s.Verified)
+		}
+		reportTables(w, s.Tables)
+	}
+	for _, n := range p.Notes {
+		fmt.Fprintf(w, "note      %s\n", n)
 	}
 }
 

@@ -48,10 +48,10 @@ func (e *Engine) Survey(ctx context.Context, rows int) ([]sanitise.Sample, error
 			if dec.Decode(&doc) != nil {
 				return false, fmt.Errorf("elasticsearch: a document of %s is not a JSON object", m.Index)
 			}
-			sourceLeaves("", doc, func(p string, v []byte) {
+			sanitise.Leaves(doc, "", func(p string, v any) {
 				c := &s.Columns[col(p)]
 				if v != nil && len(c.Values) < rows {
-					c.Values = append(c.Values, v)
+					c.Values = append(c.Values, []byte(fmt.Sprint(v)))
 				}
 			})
 			read++
@@ -82,35 +82,5 @@ func mappedFields(prefix string, props map[string]json.RawMessage, f func(string
 			continue
 		}
 		f(prefix + n)
-	}
-}
-
-// sourceLeaves calls f with each leaf of a document's source by its path
-// (arrays by their field's), nil for a null.
-func sourceLeaves(path string, v any, f func(string, []byte)) {
-	switch x := v.(type) {
-	case map[string]any:
-		keys := make([]string, 0, len(x))
-		for k := range x {
-			keys = append(keys, k)
-		}
-		sort.Strings(keys)
-		for _, k := range keys {
-			p := k
-			if path != "" {
-				p = path + "." + k
-			}
-			sourceLeaves(p, x[k], f)
-		}
-	case []any:
-		for _, el := range x {
-			sourceLeaves(path, el, f)
-		}
-	case nil:
-		f(path, nil)
-	case string:
-		f(path, []byte(x))
-	default:
-		f(path, []byte(fmt.Sprint(x)))
 	}
 }

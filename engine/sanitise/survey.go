@@ -393,11 +393,15 @@ func suggestJSON(values [][]byte, now time.Time) (rule, why string) {
 		if json.Unmarshal(v, &doc) != nil {
 			continue
 		}
-		jsonLeaves(doc, "", func(path string, leaf []byte) {
-			if _, ok := leaves[path]; !ok {
+		Leaves(doc, "", func(path string, leaf any) {
+			str, ok := leaf.(string)
+			if !ok || path == "" || !fieldRe.MatchString(path) {
+				return // only text holds personal data worth a rule here
+			}
+			if _, seen := leaves[path]; !seen {
 				order = append(order, path)
 			}
-			leaves[path] = append(leaves[path], leaf)
+			leaves[path] = append(leaves[path], []byte(str))
 		})
 	}
 	var parts, whys []string
@@ -415,7 +419,10 @@ func suggestJSON(values [][]byte, now time.Time) (rule, why string) {
 	return "{json: {" + strings.Join(parts, ", ") + "}}", strings.Join(whys, "; ")
 }
 
-func jsonLeaves(doc any, path string, f func(string, []byte)) {
+// Leaves calls f with every leaf of a decoded JSON document at its dotted
+// path below path: object keys in order, arrays by their field's own path
+// (as a sanitised restore names document fields).
+func Leaves(doc any, path string, f func(path string, leaf any)) {
 	switch d := doc.(type) {
 	case map[string]any:
 		keys := make([]string, 0, len(d))
@@ -428,16 +435,14 @@ func jsonLeaves(doc any, path string, f func(string, []byte)) {
 			if path != "" {
 				p = path + "." + k
 			}
-			jsonLeaves(d[k], p, f)
+			Leaves(d[k], p, f)
 		}
 	case []any:
 		for _, e := range d {
-			jsonLeaves(e, path, f)
+			Leaves(e, path, f)
 		}
-	case string:
-		if path != "" && fieldRe.MatchString(path) {
-			f(path, []byte(d))
-		}
+	default:
+		f(path, d)
 	}
 }
 
