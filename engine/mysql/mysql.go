@@ -10,6 +10,7 @@
 package mysql
 
 import (
+	"cmp"
 	"context"
 	"database/sql"
 	"errors"
@@ -167,11 +168,19 @@ func (e *Engine) DumpPlan(ctx context.Context, w io.Writer, plan *sanitise.Plan)
 	if err != nil {
 		return engine.DumpInfo{}, err
 	}
+	// The sanitiser works beside what is behind it (compression, the
+	// upload), not in turn with it.
+	bw, wait, err := engine.Behind(w)
+	if err != nil {
+		pr.Close()
+		pw.Close()
+		return engine.DumpInfo{}, err
+	}
 	done := make(chan error, 1)
 	go func() {
-		err := newSanitiser(plan, w).run(pr)
+		err := newSanitiser(plan, bw).run(pr)
 		pr.Close() // mysqldump, still writing, fails and stops
-		done <- err
+		done <- cmp.Or(err, wait())
 	}()
 	info, err := e.dump(ctx, pw)
 	pw.Close()

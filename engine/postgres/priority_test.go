@@ -43,9 +43,10 @@ func child(comm string) (pid, nice, ioClass int, ok bool) {
 			continue
 		}
 		pid, _ = strconv.Atoi(filepath.Base(filepath.Dir(p)))
-		// Not the `--version` run that picks the tool: it runs at the
-		// worker's priority, and briefly.
-		if cmdline, _ := os.ReadFile(filepath.Join(filepath.Dir(p), "cmdline")); strings.Contains(string(cmdline), "--version") {
+		// The dump itself, not the `--version` run that picks the tool
+		// (at the worker's priority, and brief: it may be gone by now,
+		// its command line unreadable).
+		if cmdline, _ := os.ReadFile(filepath.Join(filepath.Dir(p), "cmdline")); !strings.Contains(string(cmdline), "--dbname") {
 			continue
 		}
 		nice, _ = strconv.Atoi(f[19-3])
