@@ -115,13 +115,16 @@ object CheckCommand "passive" { command = [ "/bin/true" ] }
 		"-DLogDir=" + dir + "/log", "-DCacheDir=" + dir + "/cache", "-DSpoolDir=" + dir + "/spool", "-DInitRunDir=" + dir + "/run",
 		"-DRunAsUser=" + u.Username, "-DRunAsGroup=" + groupName(gid)}
 	cmd := exec.Command(bin, args...)
-	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+	// Its own process group: icinga2 forks the processes that do the work
+	// (and drop to nagios), and killing the one started here alone left
+	// them running after the test.
+	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL, Setpgid: true}
 	logf, _ := os.Create(filepath.Join(dir, "icinga2.out"))
 	cmd.Stdout, cmd.Stderr = logf, logf
 	if err := cmd.Start(); err != nil {
 		t.Fatalf("start icinga2: %v", err)
 	}
-	t.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })
+	t.Cleanup(func() { _ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL); _ = cmd.Wait() })
 
 	pool := x509.NewCertPool()
 	pool.AppendCertsFromPEM(caPEM)
@@ -262,7 +265,10 @@ func StartNSCA(t *testing.T) *NSCA {
 	}
 	os.Chmod(n.CommandFile, 0o666) // past the umask: the daemon appends as its own user
 	cmd := exec.Command(bin, "-f", "-c", filepath.Join(dir, "nsca.cfg"), "--single")
-	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+	// Its own process group: icinga2 forks the processes that do the work
+	// (and drop to nagios), and killing the one started here alone left
+	// them running after the test.
+	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL, Setpgid: true}
 	if err := cmd.Start(); err != nil {
 		t.Fatalf("start nsca: %v", err)
 	}
