@@ -463,3 +463,53 @@ func TestPullSurvivesAWorkerLostThriceWhileSanitising(t *testing.T) {
 		})
 	}
 }
+
+// A push checks the rule sets of the pulls it feeds beside its dump: what
+// one misses, or a check that cannot be made, is a warning in its result
+// and its check result, never a failed push.
+func TestPushWarnsOfPullRulesThatMissColumns(t *testing.T) {
+	pullA, pullB := task("pull"), task("pull")
+	pullA.Name, pullA.WorkerHost, pullA.SanitiseRules = "pull_a", "staging1", "/etc/envsync/a.yaml"
+	pullB.Name, pullB.WorkerHost, pullB.SanitiseRules = "pull_b", "staging2", "/etc/envsync/b.yaml"
+	env, c := setup(t, nil)
+	env.OnActivity(acts.Columns, mock.Anything, mock.Anything).Return(func(context.Context, activities.ColumnsInput) ([]activities.TableColumns, error) {
+		c.inc("Columns")
+		return []activities.TableColumns{{Table: "people", Columns: []string{"id", "ni_number"}}}, nil
+	})
+	env.OnActivity(acts.Unnamed, mock.Anything, mock.Anything).Return(func(_ context.Context, in activities.UnnamedInput) (activities.UnnamedResult, error) {
+		c.inc("Unnamed")
+		if in.Task.Name == "pull_b" {
+			return activities.UnnamedResult{}, permanentErr("rule set /etc/envsync/b.yaml changed since the task was loaded")
+		}
+		if len(in.Tables) != 1 || in.Tables[0].Columns[1] != "ni_number" {
+			t.Errorf("the pull's host was asked about %+v", in.Tables)
+		}
+		return activities.UnnamedResult{RuleSet: in.Task.SanitiseRules, Unnamed: []string{"people.ni_number"}}, nil
+	})
+	env.ExecuteWorkflow(Push, PushInput{Task: task("push"), PullRules: []config.Task{pullA, pullB}})
+	if err := env.GetWorkflowError(); err != nil {
+		t.Fatalf("the push failed over a rule check: %v", err)
+	}
+	var res PushResult
+	if err := env.GetWorkflowResult(&res); err != nil {
+		t.Fatal(err)
+	}
+	if c.get("Columns") != 1 || c.get("Unnamed") != 2 || len(res.RulesChecks) != 2 || res.Key == "" {
+		t.Fatalf("columns %d, unnamed %d, result %+v", c.get("Columns"), c.get("Unnamed"), res)
+	}
+	for _, want := range []string{"rule set /etc/envsync/a.yaml of pull pull_a does not name people.ni_number", "could not check the rule set of pull pull_b"} {
+		if !strings.Contains(res.Warning, want) {
+			t.Errorf("warning %q lacks %q", res.Warning, want)
+		}
+	}
+	if n := len(c.reports); n != 1 || c.reports[0].Outcome != notify.OutcomeOK || c.reports[0].Warning != res.Warning {
+		t.Errorf("reports %+v: want one OK report carrying the warning", c.reports)
+	}
+
+	// Without pulls to check, no step is added.
+	env, c = setup(t, nil)
+	env.ExecuteWorkflow(Push, PushInput{Task: task("push")})
+	if c.get("Columns") != 0 || c.get("Unnamed") != 0 || env.GetWorkflowError() != nil {
+		t.Errorf("a push without pulls' rules checked something: %v", env.GetWorkflowError())
+	}
+}
