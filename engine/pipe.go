@@ -1,10 +1,18 @@
 package engine
 
 import (
+	"bufio"
+	"cmp"
+	"errors"
+	"fmt"
 	"io"
 	"os"
+	"os/exec"
+	"syscall"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/envsync/envsync/engine/sanitise"
 )
 
 // pipeSize is what Pipe asks the kernel to buffer: a sanitiser between two
@@ -46,4 +54,94 @@ func Behind(w io.Writer) (bw io.Writer, wait func() error, err error) {
 		pw.Close()
 		return <-errc
 	}, nil
+}
+
+// Feed runs cmd with what write writes as its input, through a Pipe. If
+// cmd stops reading, its error is the one returned. If write fails, cmd is
+// stopped (cancel: the context cmd was made with)
+// before it can read the end of its input, so a restore tool never commits
+// what came before the failure as if it were all. It returns write's error
+// and cmd's (which names cmd if it did not start).
+func Feed(cmd *exec.Cmd, cancel func(), write func(io.Writer) error) (werr, cmdErr error) {
+	pr, pw, err := Pipe()
+	if err != nil {
+		return err, nil
+	}
+	cmd.Stdin = pr
+	err = cmd.Start()
+	pr.Close() // the tool's now
+	if err != nil {
+		pw.Close()
+		return nil, fmt.Errorf("start %s: %w", cmd.Path, err)
+	}
+	if werr = write(pw); werr != nil {
+		if errors.Is(werr, syscall.EPIPE) {
+			// The tool stopped reading (an error in its input, say): its
+			// own error says why, not the broken pipe.
+			pw.Close()
+			if cmdErr = cmd.Wait(); cmdErr != nil {
+				return nil, cmdErr
+			}
+			return werr, nil
+		}
+		cancel()
+		cmdErr = cmd.Wait()
+		pw.Close()
+		return werr, cmdErr
+	}
+	pw.Close()
+	return nil, cmd.Wait()
+}
+
+// DumpThrough runs dump into a Pipe whose bytes pass through through (a
+// sanitiser) on their way to w, which is written Behind: the dump tool,
+// the sanitiser and what follows w (compression, the upload) work side by
+// side. A sanitising failure (sanitise.PlanError) is permanent: the same
+// rules fail the same dump again. name prefixes its message.
+func DumpThrough(name string, w io.Writer, dump func(io.Writer) (DumpInfo, error), through func(r io.Reader, w io.Writer) error) (DumpInfo, error) {
+	pr, pw, err := Pipe()
+	if err != nil {
+		return DumpInfo{}, err
+	}
+	bw, wait, err := Behind(w)
+	if err != nil {
+		pr.Close()
+		pw.Close()
+		return DumpInfo{}, err
+	}
+	done := make(chan error, 1)
+	go func() {
+		err := through(pr, bw)
+		pr.Close() // the dump tool, still writing, fails and stops
+		// What w said wins: a failed upload shows as itself, not as the
+		// broken pipe the sanitiser then wrote into.
+		done <- cmp.Or(wait(), err)
+	}()
+	info, err := dump(pw)
+	pw.Close()
+	if serr := <-done; serr != nil {
+		var pe *sanitise.PlanError
+		if errors.As(serr, &pe) {
+			return DumpInfo{}, Permanent(fmt.Errorf("%s: %w; nothing was uploaded", name, serr))
+		}
+		if err == nil {
+			err = serr
+		}
+	}
+	return info, err
+}
+
+// ReadLine reads one whole line, however long, reusing buf for a line
+// longer than br's buffer.
+func ReadLine(br *bufio.Reader, buf *[]byte) ([]byte, error) {
+	line, err := br.ReadSlice('\n')
+	if err != bufio.ErrBufferFull {
+		return line, err
+	}
+	*buf = append((*buf)[:0], line...)
+	for err == bufio.ErrBufferFull {
+		line, err = br.ReadSlice('\n')
+		*buf = append(*buf, line...)
+	}
+	return *buf, err
 }

@@ -164,36 +164,9 @@ func (e *Engine) Dump(ctx context.Context, w io.Writer) (engine.DumpInfo, error)
 // plan on the way to w: only the sanitised dump leaves the host, and the
 // database is read once.
 func (e *Engine) DumpPlan(ctx context.Context, w io.Writer, plan *sanitise.Plan) (engine.DumpInfo, error) {
-	pr, pw, err := engine.Pipe()
-	if err != nil {
-		return engine.DumpInfo{}, err
-	}
-	// The sanitiser works beside what is behind it (compression, the
-	// upload), not in turn with it.
-	bw, wait, err := engine.Behind(w)
-	if err != nil {
-		pr.Close()
-		pw.Close()
-		return engine.DumpInfo{}, err
-	}
-	done := make(chan error, 1)
-	go func() {
-		err := newSanitiser(plan, bw).run(pr)
-		pr.Close() // mysqldump, still writing, fails and stops
-		done <- cmp.Or(err, wait())
-	}()
-	info, err := e.dump(ctx, pw)
-	pw.Close()
-	if serr := <-done; serr != nil {
-		var pe *sanitise.PlanError
-		if errors.As(serr, &pe) {
-			return engine.DumpInfo{}, engine.Permanent(fmt.Errorf("mysql: %w; nothing was uploaded", serr))
-		}
-		if err == nil {
-			err = serr
-		}
-	}
-	return info, err
+	return engine.DumpThrough("mysql", w,
+		func(w io.Writer) (engine.DumpInfo, error) { return e.dump(ctx, w) },
+		func(r io.Reader, w io.Writer) error { return newSanitiser(plan, w).run(r) })
 }
 
 func (e *Engine) dump(ctx context.Context, w io.Writer) (engine.DumpInfo, error) {
@@ -422,27 +395,8 @@ func (e *Engine) load(ctx context.Context, bin string, r io.Reader, staging stri
 		cmd.Stdin = newUnnamedAlters(r)
 		serr = cmd.Run()
 	} else {
-		pr, pw, err := engine.Pipe()
-		if err != nil {
-			return err
-		}
-		cmd.Stdin = pr
-		err = cmd.Start()
-		pr.Close() // the client's now
-		if err != nil {
-			pw.Close()
-			return fmt.Errorf("mysql: start the mysql client: %w", err)
-		}
-		if serr = newSanitiser(plan, pw).run(newUnnamedAlters(r)); serr != nil {
-			// Nothing more of this restore may commit: the client is
-			// stopped before it can read the end of its input.
-			cancel()
-			_ = cmd.Wait()
-			pw.Close()
-		} else {
-			pw.Close()
-			serr = cmd.Wait()
-		}
+		werr, cerr := engine.Feed(cmd, cancel, func(w io.Writer) error { return newSanitiser(plan, w).run(newUnnamedAlters(r)) })
+		serr = cmp.Or(werr, cerr)
 	}
 	var pe *sanitise.PlanError
 	switch {

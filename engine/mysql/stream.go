@@ -7,6 +7,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/envsync/envsync/engine"
 	"github.com/envsync/envsync/engine/sanitise"
 )
 
@@ -44,15 +45,7 @@ func newSanitiser(plan *sanitise.Plan, w io.Writer) *sanitiser {
 func (s *sanitiser) run(r io.Reader) error {
 	br := bufio.NewReaderSize(r, 1<<20)
 	for {
-		line, err := br.ReadSlice('\n')
-		if err == bufio.ErrBufferFull {
-			s.line = append(s.line[:0], line...)
-			for err == bufio.ErrBufferFull {
-				line, err = br.ReadSlice('\n')
-				s.line = append(s.line, line...)
-			}
-			line = s.line
-		}
+		line, err := engine.ReadLine(br, &s.line)
 		if len(line) > 0 {
 			if werr := s.handle(line); werr != nil && !s.plan.Failed() {
 				return werr

@@ -7,7 +7,6 @@ package postgres
 
 import (
 	"bufio"
-	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -170,36 +169,9 @@ func (e *Engine) Dump(ctx context.Context, w io.Writer) (engine.DumpInfo, error)
 // the way to w: only the sanitised dump leaves the host, and the database
 // is read once. psql restores it; a pull of it cannot restore in parallel.
 func (e *Engine) DumpPlan(ctx context.Context, w io.Writer, plan *sanitise.Plan) (engine.DumpInfo, error) {
-	pr, pw, err := engine.Pipe()
-	if err != nil {
-		return engine.DumpInfo{}, err
-	}
-	// The sanitiser works beside what is behind it (compression, the
-	// upload), not in turn with it.
-	bw, wait, err := engine.Behind(w)
-	if err != nil {
-		pr.Close()
-		pw.Close()
-		return engine.DumpInfo{}, err
-	}
-	done := make(chan error, 1)
-	go func() {
-		err := newSanitiser(plan, bw).run(pr)
-		pr.Close() // pg_dump, still writing, fails and stops
-		done <- cmp.Or(err, wait())
-	}()
-	info, err := e.dump(ctx, pw, []string{"--format=plain"})
-	pw.Close()
-	if serr := <-done; serr != nil {
-		var pe *sanitise.PlanError
-		if errors.As(serr, &pe) {
-			return engine.DumpInfo{}, engine.Permanent(fmt.Errorf("postgresql: %w; nothing was uploaded", serr))
-		}
-		if err == nil {
-			err = serr
-		}
-	}
-	return info, err
+	return engine.DumpThrough("postgresql", w,
+		func(w io.Writer) (engine.DumpInfo, error) { return e.dump(ctx, w, []string{"--format=plain"}) },
+		func(r io.Reader, w io.Writer) error { return newSanitiser(plan, w).run(r) })
 }
 
 // dump runs pg_dump into w, as a custom archive unless format says
@@ -473,36 +445,16 @@ func (e *Engine) restoreText(ctx context.Context, r io.Reader, staging string, m
 		}
 		src = out
 	}
-	pr, pw, err := engine.Pipe()
-	if err != nil {
-		return err
-	}
 	stderr := &engine.Tail{}
 	cmd := exec.CommandContext(ctx, psql, "-X", "-q", "--no-password", "-v", "ON_ERROR_STOP=1", "--dbname="+staging)
-	cmd.Env, cmd.Stdin, cmd.Stdout, cmd.Stderr = e.toolEnv(), pr, io.Discard, stderr
-	err = cmd.Start()
-	pr.Close() // psql's now
-	if err != nil {
-		pw.Close()
-		return fmt.Errorf("postgresql: start psql: %w", err)
-	}
-	var serr error
-	if plan != nil {
-		serr = newSanitiser(plan, pw).run(src)
-	} else {
-		_, serr = io.Copy(pw, src)
-	}
-	var perr error
-	if serr != nil {
-		// Nothing more of this restore may commit: psql is stopped
-		// before it can read the end of its input.
-		cancel()
-		perr = cmd.Wait()
-		pw.Close()
-	} else {
-		pw.Close()
-		perr = cmd.Wait()
-	}
+	cmd.Env, cmd.Stdout, cmd.Stderr = e.toolEnv(), io.Discard, stderr
+	serr, perr := engine.Feed(cmd, cancel, func(w io.Writer) error {
+		if plan != nil {
+			return newSanitiser(plan, w).run(src)
+		}
+		_, err := io.Copy(w, src)
+		return err
+	})
 	var terr error
 	if toSQL != nil {
 		_, _ = io.Copy(io.Discard, src)

@@ -7,6 +7,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/envsync/envsync/engine"
 	"github.com/envsync/envsync/engine/sanitise"
 )
 
@@ -40,7 +41,7 @@ func newSanitiser(plan *sanitise.Plan, w io.Writer) *sanitiser {
 func (s *sanitiser) run(r io.Reader) error {
 	br := bufio.NewReaderSize(r, 1<<20)
 	for {
-		line, err := readLine(br, &s.line)
+		line, err := engine.ReadLine(br, &s.line)
 		if len(line) > 0 {
 			if werr := s.handle(line); werr != nil {
 				if perr := s.plan.Err(); perr != nil {
@@ -60,20 +61,6 @@ func (s *sanitiser) run(r io.Reader) error {
 		return err
 	}
 	return s.w.Flush()
-}
-
-// readLine reads one whole line, however long, reusing buf.
-func readLine(br *bufio.Reader, buf *[]byte) ([]byte, error) {
-	line, err := br.ReadSlice('\n')
-	if err != bufio.ErrBufferFull {
-		return line, err
-	}
-	*buf = append((*buf)[:0], line...)
-	for err == bufio.ErrBufferFull {
-		line, err = br.ReadSlice('\n')
-		*buf = append(*buf, line...)
-	}
-	return *buf, err
 }
 
 func (s *sanitiser) handle(line []byte) error {

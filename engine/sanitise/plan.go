@@ -155,10 +155,14 @@ func (p *Plan) Table(table string, cols []Column) *TableRows {
 		return tr
 	}
 	tr.empty, tr.filter = t.Empty, t.Filter
+	tr.memos = make([]*memo, len(cols))
 	for i, c := range cols {
 		for j := range t.Rules {
 			if t.Rules[j].Column == c.Name {
 				tr.rules[i] = &t.Rules[j]
+				if memoised[t.Rules[j].Kind] {
+					tr.memos[i] = &memo{m: map[string][]byte{}}
+				}
 			}
 		}
 	}
@@ -223,7 +227,7 @@ type TableRows struct {
 	report *TableReport
 	row    []Value
 	byPath map[string]*Rule // documents' rules by field path
-	memos  []*memo          // by column: outputs of repeated values
+	memos  []*memo          // by column (nil: its rule is not memoised)
 }
 
 // memo remembers a column's outputs by input: names, postcodes and dates
@@ -245,17 +249,8 @@ var memoised = map[string]bool{"email": true, "name": true, "phone": true, "digi
 
 // transform applies column i's rule r to v, through the column's memo.
 func (t *TableRows) transform(i int, r *Rule, v []byte) ([]byte, bool, error) {
-	if !memoised[r.Kind] {
-		return t.k.apply(r, v, t.cols[i].Limit)
-	}
-	if t.memos == nil {
-		t.memos = make([]*memo, len(t.cols))
-		for j := range t.memos {
-			t.memos[j] = &memo{m: map[string][]byte{}}
-		}
-	}
 	m := t.memos[i]
-	if m.m != nil {
+	if m != nil && m.m != nil {
 		m.lookups++
 		if out, ok := m.m[string(v)]; ok {
 			m.hits++
@@ -266,7 +261,7 @@ func (t *TableRows) transform(i int, r *Rule, v []byte) ([]byte, bool, error) {
 		}
 	}
 	out, null, err := t.k.apply(r, v, t.cols[i].Limit)
-	if err == nil && !null && m.m != nil && len(m.m) < memoMax {
+	if err == nil && !null && m != nil && m.m != nil && len(m.m) < memoMax {
 		m.m[string(v)] = out
 	}
 	return out, null, err
