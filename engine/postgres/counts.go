@@ -27,9 +27,9 @@ const tablesWithData = `
 	                  WHERE d.classid = 'pg_class'::regclass AND d.objid = c.oid AND d.deptype = 'e')
 	ORDER BY 1, 2`
 
-// countTables counts the rows of every table with data, as q's snapshot
-// sees them. Names are schema.table, unquoted.
-func countTables(ctx context.Context, q pgx.Tx) (map[string]int64, error) {
+// listTables lists the tables with data as q's snapshot sees them:
+// schema and name, unquoted.
+func listTables(ctx context.Context, q pgx.Tx) ([][2]string, error) {
 	rows, err := q.Query(ctx, tablesWithData)
 	if err != nil {
 		return nil, fmt.Errorf("postgresql: list tables to count: %w", err)
@@ -40,6 +40,16 @@ func countTables(ctx context.Context, q pgx.Tx) (map[string]int64, error) {
 	})
 	if err != nil {
 		return nil, fmt.Errorf("postgresql: list tables to count: %w", err)
+	}
+	return tables, nil
+}
+
+// countTables counts the rows of every table with data, as q's snapshot
+// sees them. Names are schema.table, unquoted.
+func countTables(ctx context.Context, q pgx.Tx) (map[string]int64, error) {
+	tables, err := listTables(ctx, q)
+	if err != nil {
+		return nil, err
 	}
 	counts := make(map[string]int64, len(tables))
 	for _, t := range tables {

@@ -200,9 +200,11 @@ func (e *Engine) dump(ctx context.Context, w io.Writer, format []string) (engine
 		info.Format = "pg_dump-plain"
 		args = append(format, "--no-password", "--dbname="+e.t.Database)
 	}
-	// Counting: pg_dump reads the snapshot this connection exported, and
-	// the connection counts in it meanwhile. The transaction stays open
-	// until pg_dump is done, so pg_dump can always import it.
+	// Counting: pg_dump reads the snapshot this connection exported. A
+	// custom archive's rows are counted as they pass (countThrough), so
+	// the tables are read once; a plain dump's are counted in the same
+	// snapshot meanwhile. The transaction stays open until pg_dump is
+	// done, so pg_dump can always import it.
 	var snap *snapshot
 	if e.opts.Count {
 		if snap, err = exportSnapshot(ctx, conn); err != nil {
@@ -211,32 +213,85 @@ func (e *Engine) dump(ctx context.Context, w io.Writer, format []string) (engine
 		defer snap.tx.Rollback(context.WithoutCancel(ctx))
 		args = append(args, "--snapshot="+snap.id)
 	}
-	cctx, stopCounting := context.WithCancel(ctx)
-	defer stopCounting()
-	var counted <-chan countResult
-	if snap != nil {
-		counted = snap.count(cctx)
-	}
 	stderr := &engine.Tail{}
 	cmd := exec.CommandContext(ctx, pgDump, args...)
 	cmd.Env, cmd.Stdout, cmd.Stderr = e.toolEnv(), w, stderr
-	err = e.opts.DumpPriority.Run(cmd)
-	if counted != nil {
+	var counts map[string]int64
+	switch {
+	case snap != nil && len(format) == 0:
+		counts, err = e.dumpCounting(ctx, cmd, snap, w)
+	case snap != nil:
+		cctx, stopCounting := context.WithCancel(ctx)
+		counted := snap.count(cctx)
+		err = e.opts.DumpPriority.Run(cmd)
 		if err != nil {
 			stopCounting()
 		}
 		// Wait even then: the connection is the counter's until it
 		// returns, and is closed after.
 		c := <-counted
+		stopCounting()
 		if err == nil && c.err != nil {
 			return engine.DumpInfo{}, c.err
 		}
-		info.Counts = exactCounts(c.tables)
+		counts = c.tables
+	default:
+		err = e.opts.DumpPriority.Run(cmd)
 	}
 	if err != nil {
 		return engine.DumpInfo{}, fmt.Errorf("postgresql: pg_dump of %s failed: %w: %s", e.t.Database, err, stderr)
 	}
+	if snap != nil {
+		info.Counts = exactCounts(counts)
+	}
 	return info, nil
+}
+
+// dumpCounting runs pg_dump (cmd, its output w) with the archive passing
+// through countThrough, and returns the rows of the tables the snapshot
+// lists (an extension's configuration tables, which pg_dump also writes,
+// are not counted on restore either). If the archive cannot be read the
+// dump is still good: the tables are counted in its snapshot instead.
+func (e *Engine) dumpCounting(ctx context.Context, cmd *exec.Cmd, snap *snapshot, w io.Writer) (map[string]int64, error) {
+	tables, err := listTables(ctx, snap.tx)
+	if err != nil {
+		return nil, err
+	}
+	pr, pw, err := engine.Pipe()
+	if err != nil {
+		return nil, err
+	}
+	type result struct {
+		counts     map[string]int64
+		cerr, werr error
+	}
+	done := make(chan result, 1)
+	go func() {
+		var r result
+		r.counts, r.cerr, r.werr = countThrough(pr, w)
+		pr.Close() // pg_dump, if still writing, fails and stops
+		done <- r
+	}()
+	cmd.Stdout = pw
+	err = e.opts.DumpPriority.Run(cmd)
+	pw.Close()
+	r := <-done
+	if r.werr != nil {
+		return nil, r.werr // the upload's failure, not the broken pipe
+	}
+	if err != nil {
+		return nil, err
+	}
+	if r.cerr != nil {
+		e.opts.Logger.Warn("could not count rows in the archive as it passed; counting the tables in the dump's snapshot instead", "database", e.t.Database, "error", r.cerr)
+		return countTables(ctx, snap.tx)
+	}
+	counts := make(map[string]int64, len(tables))
+	for _, t := range tables {
+		name := t[0] + "." + t[1]
+		counts[name] = r.counts[name] // none in the archive: the dump holds none
+	}
+	return counts, nil
 }
 
 type dbInfo struct {

@@ -1,0 +1,97 @@
+package postgres
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"maps"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+
+	"github.com/envsync/envsync/internal/testenv"
+)
+
+// The counter reads pg_dump's own archive: rows whose values hold escaped
+// newlines, tabs and backslashes, a table large enough to span many
+// chunks, an empty table, an odd schema name and a large object (whose
+// newlines are not rows) give the counts count(*) gives.
+func TestCountArchiveMatchesTheTables(t *testing.T) {
+	srv := testenv.StartPostgres(t)
+	ctx := context.Background()
+	admin, err := srv.Connect(ctx, "postgres")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer admin.Close(ctx)
+	if _, err := admin.Exec(ctx, "CREATE DATABASE archived"); err != nil {
+		t.Fatal(err)
+	}
+	db, err := srv.Connect(ctx, "archived")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close(ctx)
+	for _, s := range []string{
+		`CREATE TABLE notes (id int, body text)`,
+		`INSERT INTO notes SELECT i, 'line one' || chr(10) || 'line two' || chr(9) || '\tab' || chr(13) FROM generate_series(1, 30000) i`,
+		`CREATE SCHEMA "Odd ""Schema"""`,
+		`CREATE TABLE "Odd ""Schema""".empty (id int)`,
+		`CREATE TABLE "Odd ""Schema"""."new` + "\n" + `line" (id int)`,
+		`INSERT INTO "Odd ""Schema"""."new` + "\n" + `line" VALUES (1), (2)`,
+		`SELECT lo_from_bytea(0, convert_to(repeat('blob' || chr(10), 5000), 'UTF8'))`,
+	} {
+		if _, err := db.Exec(ctx, s); err != nil {
+			t.Fatalf("%s: %v", s, err)
+		}
+	}
+	archive := func(compress int) []byte {
+		cmd := exec.Command(filepath.Join(srv.BinDir, "pg_dump"), "--format=custom", "--compress="+strconv.Itoa(compress),
+			"-h", srv.Host, "-p", strconv.Itoa(srv.Port), "-U", srv.User, "archived")
+		out, err := cmd.Output()
+		if err != nil {
+			t.Fatalf("pg_dump: %v", err)
+		}
+		return out
+	}
+	raw := archive(0)
+	got, err := countArchive(bufio.NewReader(bytes.NewReader(raw)))
+	if err != nil {
+		t.Fatalf("count the archive: %v", err)
+	}
+	want := map[string]int64{"public.notes": 30000, `Odd "Schema".empty`: 0, "Odd \"Schema\".new\nline": 2}
+	if !maps.Equal(got, want) {
+		t.Fatalf("counts = %v, want %v", got, want)
+	}
+	tx, err := db.Begin(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tx.Rollback(ctx)
+	counted, err := countTables(ctx, tx)
+	if err != nil || !maps.Equal(counted, want) {
+		t.Fatalf("count(*) gives %v (%v), the archive %v", counted, err, want)
+	}
+
+	// Through countThrough every byte arrives, counted or not: a
+	// compressed archive is copied whole and the counter says why it
+	// could not count.
+	for _, c := range []struct {
+		in      []byte
+		problem string
+	}{{raw, ""}, {archive(1), "compressed"}, {[]byte("not an archive at all"), "not a custom-format archive"}, {raw[:len(raw)/2], "unexpected EOF"}} {
+		var out bytes.Buffer
+		counts, cerr, werr := countThrough(bytes.NewReader(c.in), &out)
+		if werr != nil || !bytes.Equal(out.Bytes(), c.in) {
+			t.Errorf("copied %d of %d bytes, write error %v", out.Len(), len(c.in), werr)
+		}
+		if c.problem == "" && (cerr != nil || !maps.Equal(counts, want)) {
+			t.Errorf("counts %v, error %v", counts, cerr)
+		}
+		if c.problem != "" && (cerr == nil || !strings.Contains(cerr.Error(), c.problem)) {
+			t.Errorf("error %v, want one saying %q", cerr, c.problem)
+		}
+	}
+}
