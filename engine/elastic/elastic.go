@@ -171,6 +171,10 @@ type indexMeta struct {
 	// Index is the concrete index holding the data now (an envsync
 	// generation after a pull); not part of the archive.
 	Index string `json:"-"`
+	// live says Index is what the name reaches now (the index itself,
+	// or the generation its alias points to), not a staged generation
+	// beside it.
+	live bool
 }
 
 // internalSettings are set by the cluster and refused on index creation.
@@ -188,7 +192,8 @@ func logical(name string) string {
 	return name
 }
 
-// metas reads the indices matching pattern, sorted by name.
+// metas reads the indices matching pattern, sorted by name, the live one
+// first.
 func (e *Engine) metas(ctx context.Context, pattern string) ([]indexMeta, error) {
 	var got map[string]struct {
 		Aliases  map[string]json.RawMessage `json:"aliases"`
@@ -214,15 +219,28 @@ func (e *Engine) metas(ctx context.Context, pattern string) ([]indexMeta, error)
 		}
 		s, _ := json.Marshal(map[string]any{"index": settings})
 		m := indexMeta{Name: logical(name), Settings: s, Mappings: ix.Mappings, Index: name}
+		m.live = m.Name == name
 		for a := range ix.Aliases {
 			if a != m.Name {
 				m.Aliases = append(m.Aliases, a)
+			} else {
+				m.live = true
 			}
 		}
 		sort.Strings(m.Aliases)
 		out = append(out, m)
 	}
-	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
+	// By name, the live index before any staged generation beside it,
+	// whatever order the cluster answered in.
+	sort.Slice(out, func(i, j int) bool {
+		if out[i].Name != out[j].Name {
+			return out[i].Name < out[j].Name
+		}
+		if out[i].live != out[j].live {
+			return out[i].live
+		}
+		return out[i].Index < out[j].Index
+	})
 	return out, nil
 }
 

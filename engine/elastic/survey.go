@@ -22,7 +22,7 @@ func (e *Engine) Survey(ctx context.Context, rows int) ([]sanitise.Sample, error
 	var out []sanitise.Sample
 	for _, m := range metas {
 		if len(out) > 0 && out[len(out)-1].Table == m.Name {
-			continue // a pull's staged generation beside the live index: one is enough
+			continue // a staged generation beside the live index (metas puts that first): one is enough
 		}
 		s := sanitise.Sample{Table: m.Name}
 		at := map[string]int{}
