@@ -253,9 +253,11 @@ func (c *rowCounter) chunks(f func([]byte)) error {
 // int reads pg_dump's integer: a sign byte, then intSize bytes, least
 // significant first.
 func (c *rowCounter) int() (int, error) {
-	var b [9]byte
-	if _, err := io.ReadFull(c.r, b[:1+c.intSize]); err != nil {
-		if err == io.EOF {
+	// Peek, not a buffer of its own: this runs once a row, and a slice
+	// handed to io.ReadFull would be allocated each time.
+	b, err := c.r.Peek(1 + c.intSize)
+	if len(b) < 1+c.intSize {
+		if err == nil || err == io.EOF {
 			err = io.ErrUnexpectedEOF
 		}
 		return 0, err
@@ -267,6 +269,7 @@ func (c *rowCounter) int() (int, error) {
 	if b[0] != 0 {
 		v = -v
 	}
+	c.r.Discard(1 + c.intSize) // b is read: Discard may now move the buffer
 	return v, nil
 }
 
