@@ -470,14 +470,11 @@ func (e *Engine) pgRestore(ctx context.Context, r io.Reader, path, staging strin
 	return nil
 }
 
-// restoreText feeds SQL to psql, which stops at the first error: a plain
-// dump as it is, a custom archive as pg_restore -f - writes it out; with a
-// plan, the rows go through it.
+// restoreText loads SQL into the staging database over one connection
+// (loader): a plain dump as it is, a custom archive as pg_restore -f -
+// writes it out; with a plan, the rows go through it on the way.
 func (e *Engine) restoreText(ctx context.Context, r io.Reader, staging string, major int, archive bool, plan *sanitise.Plan) error {
-	psql, err := e.tool(ctx, "psql", major)
-	if err != nil {
-		return err
-	}
+	outer := ctx // ours is cancelled to stop pg_restore when loading fails
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	src, toSQL, toSQLErr := r, (*exec.Cmd)(nil), &engine.Tail{}
@@ -500,33 +497,52 @@ func (e *Engine) restoreText(ctx context.Context, r io.Reader, staging string, m
 		}
 		src = out
 	}
-	stderr := &engine.Tail{}
-	cmd := exec.CommandContext(ctx, psql, "-X", "-q", "--no-password", "-v", "ON_ERROR_STOP=1", "--dbname="+staging)
-	cmd.Env, cmd.Stdout, cmd.Stderr = e.toolEnv(), io.Discard, stderr
-	serr, perr := engine.Feed(cmd, cancel, func(w io.Writer) error {
-		if plan != nil {
-			return newSanitiser(plan, w).run(src)
+	conn, err := e.connect(ctx, staging)
+	if err != nil {
+		if toSQL != nil {
+			cancel()
+			_ = toSQL.Wait()
 		}
-		_, err := io.Copy(w, src)
 		return err
-	})
+	}
+	defer conn.Close(context.WithoutCancel(ctx))
+	l := newLoader(ctx, conn.PgConn())
+	var runErr, closeErr error
+	if plan != nil {
+		runErr = newSanitiser(plan, l).run(src)
+	} else {
+		_, runErr = io.Copy(l, src)
+	}
+	if runErr == nil {
+		closeErr = l.Close()
+	} else {
+		l.Abort(runErr)
+	}
 	var terr error
 	if toSQL != nil {
+		if runErr != nil {
+			cancel() // pg_restore need not write out what nobody loads
+		}
 		_, _ = io.Copy(io.Discard, src)
 		terr = toSQL.Wait()
 	}
 	var pe *sanitise.PlanError
+	untouched := "; the live database " + e.t.Database + " is untouched"
 	switch {
-	case errors.As(serr, &pe):
-		return engine.Permanent(fmt.Errorf("postgresql: %w; nothing was swapped in, the live database %s is untouched", serr, e.t.Database))
-	case terr != nil && ctx.Err() == nil:
-		return engine.Permanent(fmt.Errorf("postgresql: pg_restore of the archive failed: %w: %s; the live database %s is untouched", terr, toSQLErr, e.t.Database))
-	case perr != nil && ctx.Err() == nil:
-		return engine.Permanent(fmt.Errorf("postgresql: restore into %s failed: %w: %s; the live database %s is untouched", staging, perr, engine.Redact(stderr.String()), e.t.Database))
-	case serr != nil:
-		return serr
-	case ctx.Err() != nil:
-		return ctx.Err()
+	case errors.As(runErr, &pe):
+		return engine.Permanent(fmt.Errorf("postgresql: %w; nothing was swapped in%s", runErr, untouched))
+	case runErr != nil && runErr == l.err && outer.Err() == nil:
+		return engine.Permanent(fmt.Errorf("postgresql: restore into %s failed: %s%s", staging, engine.Redact(runErr.Error()), untouched))
+	case runErr != nil:
+		return runErr
+	case terr != nil && outer.Err() == nil:
+		// pg_restore failed on its own (a damaged archive): its error is
+		// the cause of whatever the loader made of the short stream.
+		return engine.Permanent(fmt.Errorf("postgresql: pg_restore of the archive failed: %w: %s%s", terr, toSQLErr, untouched))
+	case closeErr != nil && outer.Err() == nil:
+		return engine.Permanent(fmt.Errorf("postgresql: restore into %s failed: %s%s", staging, engine.Redact(closeErr.Error()), untouched))
+	case outer.Err() != nil:
+		return outer.Err()
 	}
 	return nil
 }

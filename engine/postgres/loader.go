@@ -1,0 +1,282 @@
+package postgres
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"regexp"
+	"strings"
+
+	"github.com/jackc/pgx/v5/pgconn"
+
+	"github.com/envsync/envsync/engine"
+)
+
+// loader runs a plain SQL dump (pg_dump's plain format, or what
+// pg_restore -f - writes of a custom archive) over one connection, in
+// place of psql. It is an io.Writer: the SQL between two COPY blocks goes
+// to the server as one batch of statements, and each COPY block's rows go
+// straight into COPY ... FROM STDIN. It does psql's work without psql's
+// process and pipe, which on a two-core host competes with the server's
+// COPY and the sanitiser for the second core.
+//
+// Like psql with ON_ERROR_STOP, it stops at the first error; unlike psql,
+// it runs each batch in one implicit transaction, which a dump's
+// statements allow (pg_dump emits none that must run outside one).
+type loader struct {
+	ctx  context.Context
+	conn *pgconn.PgConn
+	// sql holds the statements since the last COPY; line is where its
+	// current (perhaps unfinished) line starts.
+	sql  []byte
+	line int
+	copy *copyIn
+	// restrict is the key of the dump's \restrict line.
+	restrict string
+	// err is the first error the server gave: the restore's failure,
+	// as opposed to the stream's.
+	err error
+}
+
+// copyIn is a COPY ... FROM STDIN in progress, fed through a pipe.
+type copyIn struct {
+	pw   *io.PipeWriter
+	done chan error
+	// atStart says the next byte begins a line; pend holds the start of
+	// a line that may be the end marker, split across writes.
+	atStart bool
+	pend    []byte
+}
+
+// copyEndLine ends a COPY block's rows; in the text format a data line cannot
+// start with a backslash and a dot (a backslash is written \\).
+var copyEndLine = []byte("\\.\n")
+
+// restrictLine is the psql meta-command pg_dump 15.14 and later writes
+// first in a dump, with a random key; \unrestrict and the same key end it.
+// They stop a malicious dump from running psql's commands, mean nothing to
+// the server, and the loader runs no meta-commands anyway: both are
+// dropped. Only that pair is: a line inside a string literal that merely
+// looks like one passes as it is.
+var restrictLine = regexp.MustCompile(`^\\restrict ([A-Za-z0-9]+)\r?\n$`)
+
+func newLoader(ctx context.Context, conn *pgconn.PgConn) *loader {
+	return &loader{ctx: ctx, conn: conn}
+}
+
+// Write takes the next bytes of the dump, in chunks of any size.
+func (l *loader) Write(p []byte) (int, error) {
+	if l.err != nil {
+		return 0, l.err
+	}
+	n := len(p)
+	for len(p) > 0 {
+		if l.copy != nil {
+			rest, err := l.copyData(p)
+			if err != nil {
+				return 0, err
+			}
+			p = rest
+			continue
+		}
+		i := bytes.IndexByte(p, '\n')
+		if i < 0 {
+			l.sql = append(l.sql, p...)
+			break
+		}
+		l.sql = append(l.sql, p[:i+1]...)
+		p = p[i+1:]
+		if err := l.endLine(); err != nil {
+			return 0, err
+		}
+	}
+	return n, nil
+}
+
+// endLine looks at the SQL line just finished: a COPY header runs the
+// statements before it and opens the COPY; psql's own commands are dropped.
+func (l *loader) endLine() error {
+	line := l.sql[l.line:]
+	switch {
+	case bytes.HasPrefix(line, []byte("COPY ")) && bytes.HasSuffix(bytes.TrimRight(line, "\r\n"), []byte("FROM stdin;")):
+		header := string(line)
+		l.sql = l.sql[:l.line]
+		if err := l.flush(); err != nil {
+			return err
+		}
+		l.startCopy(header)
+	case l.restrict == "" && restrictLine.Match(line) && onlyComments(l.sql[:l.line]):
+		l.restrict = string(restrictLine.FindSubmatch(line)[1])
+		l.sql = l.sql[:l.line]
+	case l.restrict != "" && string(bytes.TrimRight(line, "\r\n")) == `\unrestrict `+l.restrict:
+		l.sql = l.sql[:l.line]
+	}
+	l.line = len(l.sql)
+	return nil
+}
+
+// onlyComments says sql holds no statement yet: blank lines and comments.
+func onlyComments(sql []byte) bool {
+	for _, line := range bytes.Split(sql, []byte("\n")) {
+		if l := bytes.TrimSpace(line); len(l) > 0 && !bytes.HasPrefix(l, []byte("--")) {
+			return false
+		}
+	}
+	return true
+}
+
+// flush runs the statements gathered so far as one batch.
+func (l *loader) flush() error {
+	sql := l.sql
+	l.sql, l.line = l.sql[:0], 0
+	if len(bytes.TrimSpace(sql)) == 0 {
+		return nil
+	}
+	mrr := l.conn.Exec(l.ctx, string(sql))
+	for mrr.NextResult() {
+		_, _ = mrr.ResultReader().Close()
+	}
+	if err := mrr.Close(); err != nil {
+		return l.fail(fmt.Errorf("%w%s", err, statementAt(sql, err)))
+	}
+	return nil
+}
+
+// statementAt names the line of sql a server error points at, so the
+// operator sees which schema statement failed as psql would show it.
+func statementAt(sql []byte, err error) string {
+	var pe *pgconn.PgError
+	if !errors.As(err, &pe) || pe.Position <= 0 || int(pe.Position) > len(sql) {
+		return ""
+	}
+	// Position counts characters; the schema text is nearly always ASCII
+	// and the line is a hint, so bytes are near enough.
+	at := int(pe.Position) - 1
+	start := bytes.LastIndexByte(sql[:at], '\n') + 1
+	end := bytes.IndexByte(sql[at:], '\n')
+	if end < 0 {
+		end = len(sql) - at
+	}
+	line := strings.TrimSpace(string(sql[start : at+end]))
+	if len(line) > 160 {
+		line = line[:160] + "..."
+	}
+	return " (at: " + engine.Redact(line) + ")"
+}
+
+func (l *loader) fail(err error) error {
+	if l.err == nil {
+		l.err = err
+	}
+	return l.err
+}
+
+// startCopy sends the COPY statement; the rows that follow are handed to
+// the server as they arrive.
+func (l *loader) startCopy(header string) {
+	pr, pw := io.Pipe()
+	c := &copyIn{pw: pw, done: make(chan error, 1), atStart: true}
+	go func() {
+		_, err := l.conn.CopyFrom(l.ctx, pr, header)
+		// The server may stop a COPY early (a bad row): the writer's
+		// next write then fails instead of waiting for a reader.
+		pr.CloseWithError(err)
+		c.done <- err
+	}()
+	l.copy = c
+}
+
+// copyData passes the rows in p to the COPY in progress, up to its end
+// marker, and returns what follows the marker.
+func (l *loader) copyData(p []byte) ([]byte, error) {
+	c := l.copy
+	for {
+		if c.atStart {
+			need := copyEndLine[len(c.pend):]
+			switch {
+			case bytes.HasPrefix(p, need):
+				c.pend = c.pend[:0]
+				return p[len(need):], l.endCopy()
+			case len(p) < len(need) && bytes.HasPrefix(need, p):
+				c.pend = append(c.pend, p...)
+				return nil, nil
+			}
+			if len(c.pend) > 0 {
+				if err := l.rows(c.pend); err != nil {
+					return nil, err
+				}
+				c.pend = c.pend[:0]
+			}
+			c.atStart = false
+		}
+		if i := bytes.Index(p, []byte("\n\\.\n")); i >= 0 {
+			if err := l.rows(p[:i+1]); err != nil {
+				return nil, err
+			}
+			return p[i+4:], l.endCopy()
+		}
+		j := bytes.LastIndexByte(p, '\n')
+		if j < 0 {
+			return nil, l.rows(p) // the middle of a row
+		}
+		if err := l.rows(p[:j+1]); err != nil {
+			return nil, err
+		}
+		p, c.atStart = p[j+1:], true
+		if len(p) == 0 {
+			return nil, nil
+		}
+	}
+}
+
+func (l *loader) rows(b []byte) error {
+	if len(b) == 0 {
+		return nil
+	}
+	if _, err := l.copy.pw.Write(b); err != nil {
+		// The server ended the COPY: its reason, not the pipe's.
+		if cerr := <-l.copy.done; cerr != nil {
+			err = cerr
+		}
+		l.copy = nil
+		return l.fail(err)
+	}
+	return nil
+}
+
+// endCopy closes the COPY in progress and waits for the server's verdict.
+func (l *loader) endCopy() error {
+	c := l.copy
+	l.copy = nil
+	c.pw.Close()
+	if err := <-c.done; err != nil {
+		return l.fail(err)
+	}
+	return nil
+}
+
+// Close runs what is left of the dump after its last COPY (the indexes,
+// constraints and the like), or fails if the dump ended inside a COPY.
+func (l *loader) Close() error {
+	if l.err != nil {
+		return l.err
+	}
+	if l.copy != nil {
+		l.Abort(errors.New("the dump ended inside a COPY block (truncated?)"))
+		return l.err
+	}
+	return l.flush()
+}
+
+// Abort stops a COPY in progress (the server discards its rows) after the
+// stream failed for reason.
+func (l *loader) Abort(reason error) {
+	if c := l.copy; c != nil {
+		l.copy = nil
+		c.pw.CloseWithError(reason)
+		<-c.done
+	}
+	l.fail(reason)
+}

@@ -1,0 +1,174 @@
+package postgres
+
+import (
+	"bytes"
+	"context"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/envsync/envsync/internal/pgserver"
+	"github.com/envsync/envsync/internal/testenv"
+)
+
+// loadInto creates database name and runs sql through a loader in writes
+// of chunk bytes, returning the loader's verdict.
+func loadInto(t *testing.T, srv *pgserver.Server, name string, sql []byte, chunk int) (*pgx.Conn, error) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	admin, err := srv.Connect(ctx, "postgres")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer admin.Close(ctx)
+	if _, err := admin.Exec(ctx, "CREATE DATABASE "+ident(name)); err != nil {
+		t.Fatal(err)
+	}
+	conn, err := srv.Connect(ctx, name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(ctx)
+	l := newLoader(ctx, conn.PgConn())
+	for p := sql; len(p) > 0 && err == nil; {
+		n := min(chunk, len(p))
+		if _, err = l.Write(p[:n]); err != nil {
+			l.Abort(err)
+		}
+		p = p[n:]
+	}
+	if err == nil {
+		err = l.Close()
+	}
+	// A new session: the dump's own settings (an empty search_path) stay
+	// with the loader's.
+	fresh, cerr := srv.Connect(context.Background(), name)
+	if cerr != nil {
+		t.Fatal(cerr)
+	}
+	t.Cleanup(func() { fresh.Close(context.Background()) })
+	return fresh, err
+}
+
+// The loader restores what pg_dump wrote, in place of psql, however the
+// stream is cut: chunks of one, two and three bytes split every COPY end
+// marker, and values that hold backslashes, tabs and newlines, an empty
+// table, a function body and a sequence come out as they went in.
+func TestLoaderRestoresAPlainDump(t *testing.T) {
+	srv := testenv.StartPostgres(t)
+	ctx := context.Background()
+	src, err := srv.Connect(ctx, "postgres")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer src.Close(ctx)
+	for _, s := range []string{
+		`CREATE DATABASE origin`,
+	} {
+		if _, err := src.Exec(ctx, s); err != nil {
+			t.Fatal(err)
+		}
+	}
+	origin, err := srv.Connect(ctx, "origin")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer origin.Close(ctx)
+	for _, s := range []string{
+		`CREATE TABLE notes (id serial PRIMARY KEY, body text)`,
+		`INSERT INTO notes (body) SELECT '\.' || chr(10) || '\.' || chr(9) || i || chr(92) FROM generate_series(1, 2000) i`,
+		`INSERT INTO notes (body) VALUES (NULL), (''), ('\.')`,
+		`CREATE TABLE empty (id int)`,
+		`CREATE FUNCTION twice(i int) RETURNS int LANGUAGE plpgsql AS $$
+BEGIN
+  RETURN i * 2;
+END;
+$$`,
+		`COMMENT ON TABLE notes IS E'a comment\n\\unrestrict abc'`,
+	} {
+		if _, err := origin.Exec(ctx, s); err != nil {
+			t.Fatalf("%s: %v", s, err)
+		}
+	}
+	cmd := exec.Command(filepath.Join(srv.BinDir, "pg_dump"), "-h", srv.Host, "-p", strconv.Itoa(srv.Port), "-U", srv.User, "origin")
+	sql, err := cmd.Output()
+	if err != nil {
+		t.Fatalf("pg_dump: %v", err)
+	}
+	want := snapshotOf(t, origin)
+	for _, chunk := range []int{1, 2, 3, 7, 4096, len(sql)} {
+		if testing.Short() && chunk < 4 {
+			continue
+		}
+		conn, err := loadInto(t, srv, "copy"+strconv.Itoa(chunk), sql, chunk)
+		if err != nil {
+			t.Fatalf("chunks of %d: %v", chunk, err)
+		}
+		if got := snapshotOf(t, conn); got != want {
+			t.Errorf("chunks of %d: restored\n%s\nwant\n%s", chunk, got, want)
+		}
+	}
+}
+
+// snapshotOf is what a user would compare: the rows, the comment, the
+// function and the sequence's next value.
+func snapshotOf(t *testing.T, conn *pgx.Conn) string {
+	t.Helper()
+	var b strings.Builder
+	for _, q := range []string{
+		`SELECT string_agg(id || ':' || coalesce(body, '<null>'), '|' ORDER BY id) FROM notes`,
+		`SELECT count(*)::text FROM empty`,
+		`SELECT twice(21)::text`,
+		`SELECT obj_description('notes'::regclass)`,
+		`SELECT last_value::text FROM notes_id_seq`,
+	} {
+		var s string
+		if err := conn.QueryRow(context.Background(), q).Scan(&s); err != nil {
+			t.Fatalf("%s: %v", q, err)
+		}
+		b.WriteString(s + "\n")
+	}
+	return b.String()
+}
+
+// A row the server refuses stops the load with the server's reason, not a
+// hang or a broken pipe; a dump cut inside a COPY and a schema statement
+// that fails are errors too, a syntax error naming its line.
+func TestLoaderStopsAtTheFirstError(t *testing.T) {
+	srv := testenv.StartPostgres(t)
+	var rows bytes.Buffer
+	for i := range 200000 {
+		rows.WriteString(strconv.Itoa(i) + "\n")
+	}
+	for _, c := range []struct {
+		name, sql, want string
+	}{
+		{"badrow", "CREATE TABLE t (id int);\nCOPY public.t (id) FROM stdin;\n1\nnot a number\n" + rows.String() + "\\.\n", "invalid input syntax for type integer"},
+		{"badlate", "CREATE TABLE t (id int);\nCOPY public.t (id) FROM stdin;\n" + rows.String() + "x\n\\.\nCREATE INDEX ON t (id);\n", "invalid input syntax for type integer"},
+		{"cut", "CREATE TABLE t (id int);\nCOPY public.t (id) FROM stdin;\n1\n2\n", "ended inside a COPY"},
+		{"schema", "CREATE TABLE t (id int);\nCREATE INDEX ON nosuch (id);\n", `relation "nosuch" does not exist`},
+		{"syntax", "CREATE TABLE t (id int);\nCREATE TABEL u (id int);\n", "(at: CREATE TABEL u (id int);)"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			done := make(chan error, 1)
+			go func() {
+				_, err := loadInto(t, srv, c.name, []byte(c.sql), 64<<10)
+				done <- err
+			}()
+			select {
+			case err := <-done:
+				if err == nil || !strings.Contains(err.Error(), c.want) {
+					t.Fatalf("got %v, want an error containing %q", err, c.want)
+				}
+			case <-time.After(2 * time.Minute):
+				t.Fatal("the loader hung")
+			}
+		})
+	}
+}
