@@ -24,6 +24,7 @@ type Metrics struct {
 	reg         *prometheus.Registry
 	runs        *prometheus.CounterVec
 	lastSuccess *prometheus.GaugeVec
+	lastDrill   *prometheus.GaugeVec
 	bytes       *prometheus.CounterVec
 	steps       *prometheus.HistogramVec
 	sdk         *sdkCollector
@@ -34,11 +35,14 @@ func New() *Metrics {
 	m := &Metrics{
 		reg: prometheus.NewRegistry(),
 		runs: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "envsync_runs_total",
-			Help: "Runs finished, by task, action (push, pull, s3_sync) and outcome (ok, failed, skipped)."},
+			Help: "Runs finished, by task, action (push, pull, s3_sync, drill) and outcome (ok, failed, skipped)."},
 			[]string{"task", "action", "outcome"}),
 		lastSuccess: prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "envsync_last_success_timestamp_seconds",
 			Help: "When each task's last successful run finished (Unix time): alert when it is too old."},
 			[]string{"task", "action"}),
+		lastDrill: prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "envsync_last_drill_success_timestamp_seconds",
+			Help: "When each drill task last proved a dump restores (Unix time): alert when the newest dump is not drilled within N days."},
+			[]string{"task"}),
 		bytes: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "envsync_bytes_total",
 			Help: "Bytes moved by the host's steps, by phase (dump, upload, download, restore, copy)."},
 			[]string{"phase"}),
@@ -48,7 +52,7 @@ func New() *Metrics {
 			[]string{"step", "outcome"}),
 		sdk: newSDKCollector(),
 	}
-	m.reg.MustRegister(m.runs, m.lastSuccess, m.bytes, m.steps, m.sdk,
+	m.reg.MustRegister(m.runs, m.lastSuccess, m.lastDrill, m.bytes, m.steps, m.sdk,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
 }
@@ -81,6 +85,9 @@ func (m *Metrics) RunFinished(task, action, outcome string) {
 	m.runs.WithLabelValues(task, action, outcome).Inc()
 	if outcome == "ok" {
 		m.lastSuccess.WithLabelValues(task, action).SetToCurrentTime()
+		if action == "drill" {
+			m.lastDrill.WithLabelValues(task).SetToCurrentTime()
+		}
 	}
 }
 

@@ -88,6 +88,24 @@ func TestDumpCountsItsOwnSnapshot(t *testing.T) {
 		t.Errorf("live compared with the dump: %v", d)
 	}
 
+	// A sanitised dump (plain SQL through a plan) is counted as its rows
+	// pass the sanitiser: the same snapshot, with no second read. Rows an
+	// emptied table held are counted as seen; the push takes off what the
+	// plan filtered.
+	w = &writeHook{w: io.Discard, hook: func() {
+		if _, err := db.Exec(ctx, `INSERT INTO orders SELECT generate_series(1, 33)`); err != nil {
+			t.Error(err)
+		}
+	}}
+	info, err = e.DumpPlan(ctx, w, plan(t, "unlisted: keep\ntables:\n  events_2025: empty\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want["public.orders"] = 5700
+	if info.Counts == nil || !info.Counts.Exact || !maps.Equal(info.Counts.Tables, want) {
+		t.Fatalf("sanitised dump's counts = %+v, want exact %v", info.Counts, want)
+	}
+
 	// Without Count, nothing is counted (and no snapshot is exported).
 	plain := postgres.New(engine.Target{Database: "counted", Host: srv.Host, Port: srv.Port}, postgres.Options{})
 	info, err = plain.Dump(ctx, io.Discard)

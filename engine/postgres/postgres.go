@@ -161,22 +161,41 @@ func serverVersion(ctx context.Context, conn *pgx.Conn) (string, int, error) {
 // Dump runs pg_dump in custom format, uncompressed: the stream is
 // compressed once, by envsync, so its checksum describes the stored bytes.
 func (e *Engine) Dump(ctx context.Context, w io.Writer) (engine.DumpInfo, error) {
-	return e.dump(ctx, w, nil)
+	return e.dump(ctx, w, nil, nil)
 }
 
 // DumpPlan dumps the database as plain SQL (a custom archive's rows are
 // compressed blocks no stream can rewrite), its rows sanitised by plan on
 // the way to w: only the sanitised dump leaves the host, and the database
-// is read once. psql restores it; a pull of it cannot restore in parallel.
+// is read once: the rows are counted as the sanitiser passes them (the
+// plan's per-table rows; the push takes off what it filtered). A pull of
+// it loads it in one stream: restore_jobs cannot apply.
 func (e *Engine) DumpPlan(ctx context.Context, w io.Writer, plan *sanitise.Plan) (engine.DumpInfo, error) {
-	return engine.DumpThrough("postgresql", w,
-		func(w io.Writer) (engine.DumpInfo, error) { return e.dump(ctx, w, []string{"--format=plain"}) },
+	var tables []string
+	info, err := engine.DumpThrough("postgresql", w,
+		func(w io.Writer) (engine.DumpInfo, error) {
+			return e.dump(ctx, w, []string{"--format=plain"}, &tables)
+		},
 		func(r io.Reader, w io.Writer) error { return newSanitiser(plan, w).run(r) })
+	if err == nil && tables != nil {
+		rep := plan.Report()
+		counts := make(map[string]int64, len(tables))
+		for _, t := range tables {
+			if r := rep.Tables[t]; r != nil {
+				counts[t] = r.Rows
+			} else {
+				counts[t] = 0 // no COPY block: the dump holds no rows of it
+			}
+		}
+		info.Counts = exactCounts(counts)
+	}
+	return info, err
 }
 
 // dump runs pg_dump into w, as a custom archive unless format says
-// otherwise.
-func (e *Engine) dump(ctx context.Context, w io.Writer, format []string) (engine.DumpInfo, error) {
+// otherwise. With streamed, the caller counts the rows as they pass: dump
+// only lists the tables of the snapshot there.
+func (e *Engine) dump(ctx context.Context, w io.Writer, format []string, streamed *[]string) (engine.DumpInfo, error) {
 	conn, err := e.connect(ctx, e.t.Database)
 	if err != nil {
 		return engine.DumpInfo{}, err
@@ -201,8 +220,9 @@ func (e *Engine) dump(ctx context.Context, w io.Writer, format []string) (engine
 		args = append(format, "--no-password", "--dbname="+e.t.Database)
 	}
 	// Counting: pg_dump reads the snapshot this connection exported. A
-	// custom archive's rows are counted as they pass (countThrough), so
-	// the tables are read once; a plain dump's are counted in the same
+	// custom archive's rows are counted as they pass (countThrough), a
+	// sanitised plain dump's by its sanitiser (streamed), so the tables
+	// are read once; any other plain dump's are counted in the same
 	// snapshot meanwhile. The transaction stays open until pg_dump is
 	// done, so pg_dump can always import it.
 	var snap *snapshot
@@ -220,6 +240,16 @@ func (e *Engine) dump(ctx context.Context, w io.Writer, format []string) (engine
 	switch {
 	case snap != nil && len(format) == 0:
 		counts, err = e.dumpCounting(ctx, cmd, snap, w)
+	case snap != nil && streamed != nil:
+		var tables [][2]string
+		if tables, err = listTables(ctx, snap.tx); err != nil {
+			return engine.DumpInfo{}, err
+		}
+		*streamed = []string{}
+		for _, t := range tables {
+			*streamed = append(*streamed, t[0]+"."+t[1])
+		}
+		err = e.opts.DumpPriority.Run(cmd)
 	case snap != nil:
 		cctx, stopCounting := context.WithCancel(ctx)
 		counted := snap.count(cctx)
@@ -241,7 +271,7 @@ func (e *Engine) dump(ctx context.Context, w io.Writer, format []string) (engine
 	if err != nil {
 		return engine.DumpInfo{}, fmt.Errorf("postgresql: pg_dump of %s failed: %w: %s", e.t.Database, err, stderr)
 	}
-	if snap != nil {
+	if snap != nil && streamed == nil {
 		info.Counts = exactCounts(counts)
 	}
 	return info, nil
