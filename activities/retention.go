@@ -111,6 +111,12 @@ func (a *Activities) Prune(ctx context.Context, in PruneInput) (PruneResult, err
 		if err := st.Delete(ctx, r.Key); err != nil {
 			return res, fmt.Errorf("delete %s (%s) from %s: %w; %d objects were removed before it", r.Key, r.Reason, res.Location, err, res.Dumps+res.Orphans)
 		}
+		if r.Evidence != "" {
+			// Left behind, it is removed as an orphan by the next prune.
+			if err := st.Delete(ctx, r.Evidence); err != nil {
+				a.cfg.Logger.Warn("could not delete the drill evidence of a pruned dump", "key", r.Evidence, "error", err)
+			}
+		}
 		res.add(r)
 	}
 	if !in.DryRun {

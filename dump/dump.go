@@ -56,6 +56,13 @@ func Key(prefix, database string, t time.Time, c string) string {
 // ManifestKey is the key of the manifest describing the data key.
 func ManifestKey(dataKey string) string { return dataKey + ManifestSuffix }
 
+// DrillSuffix follows the data key of a restore drill's evidence, written
+// only when the drill passed.
+const DrillSuffix = ".drill.json"
+
+// DrillKey is the key of the evidence that the data key's dump restored.
+func DrillKey(dataKey string) string { return dataKey + DrillSuffix }
+
 // Parse reads a data key back into its database and time. ok is false for
 // anything that is not a dump data key (manifests, foreign objects).
 func Parse(prefix, key string) (database string, t time.Time, ok bool) {

@@ -111,9 +111,11 @@ func (p Policy) Set() bool { return p.Keep > 0 || p.KeepDays > 0 }
 
 // Removal is an object Decide removes, and why.
 type Removal struct {
-	// Key is the data key; Manifest its manifest, when there is one.
+	// Key is the data key; Manifest its manifest, when there is one;
+	// Evidence its restore drill's evidence, when there is one.
 	Key      string `json:"key"`
 	Manifest string `json:"manifest,omitempty"`
+	Evidence string `json:"evidence,omitempty"`
 	// Bytes counts data and manifest.
 	Bytes  int64  `json:"bytes"`
 	Reason string `json:"reason"`
@@ -131,16 +133,21 @@ type Kept struct {
 type Plan struct {
 	Remove    []Removal
 	Protected []Kept
+	// Stay says, for every complete dump that is neither removed nor
+	// protected, why the policy keeps it (by data key).
+	Stay map[string]string
 	// ExpiredHolds are the keys of pull holds whose lease ran out.
 	ExpiredHolds []string
 }
 
 // Decide plans the pruning of database's dumps under prefix, from a store
 // listing (holds included in objs, their decoded contents in holds by key).
-// Never removed: the newest complete dump, a dump with a live hold, any
-// object that is not a dump of database (other databases, foreign files).
+// Never removed: the newest complete dump, a dump with a live hold, the
+// newest dump that passed a restore drill (its evidence, dump.DrillKey, is
+// beside it), any object that is not a dump of database (other databases,
+// foreign files).
 func Decide(prefix, database string, objs []store.Object, holds map[string]Hold, p Policy, now time.Time) Plan {
-	var plan Plan
+	plan := Plan{Stay: map[string]string{}}
 	byKey := map[string]store.Object{}
 	keys := make([]string, 0, len(objs))
 	for _, o := range objs {
@@ -164,38 +171,65 @@ func Decide(prefix, database string, objs []store.Object, holds map[string]Hold,
 		}
 	}
 	cands := dump.Candidates(prefix, database, keys)
-	if p.Set() {
-		for i := len(cands) - 1; i >= 0; i-- {
-			c, rank := cands[i], len(cands)-1-i
-			if rank == 0 {
-				continue // the newest complete dump always stays
-			}
-			var why []string
-			if p.Keep > 0 {
-				if rank < p.Keep {
-					continue
-				}
-				why = append(why, fmt.Sprintf("beyond keep %d", p.Keep))
-			}
-			if p.KeepDays > 0 {
-				if now.Sub(c.Time) <= time.Duration(p.KeepDays)*24*time.Hour {
-					continue
-				}
-				why = append(why, fmt.Sprintf("older than %d days", p.KeepDays))
-			}
-			if h, ok := held[c.Key]; ok {
-				plan.Protected = append(plan.Protected, Kept{Key: c.Key, Reason: h.Describe()})
-				continue
-			}
-			m := dump.ManifestKey(c.Key)
-			plan.Remove = append(plan.Remove, Removal{Key: c.Key, Manifest: m, Bytes: byKey[c.Key].Size + byKey[m].Size,
-				Reason: strings.Join(why, ", ")})
+	drilled := "" // the newest dump that passed a restore drill
+	for i := len(cands) - 1; i >= 0 && drilled == ""; i-- {
+		if _, ok := byKey[dump.DrillKey(cands[i].Key)]; ok {
+			drilled = cands[i].Key
 		}
+	}
+	for i := len(cands) - 1; i >= 0; i-- {
+		c, rank := cands[i], len(cands)-1-i
+		var why []string
+		switch {
+		case rank == 0:
+			plan.Stay[c.Key] = "the newest complete dump always stays"
+			continue
+		case !p.Set():
+			plan.Stay[c.Key] = "no keep or keep_days: nothing is pruned"
+			continue
+		case p.Keep > 0 && rank < p.Keep:
+			plan.Stay[c.Key] = fmt.Sprintf("within keep %d", p.Keep)
+			continue
+		case p.KeepDays > 0 && now.Sub(c.Time) <= time.Duration(p.KeepDays)*24*time.Hour:
+			plan.Stay[c.Key] = fmt.Sprintf("younger than keep_days %d", p.KeepDays)
+			continue
+		}
+		if p.Keep > 0 {
+			why = append(why, fmt.Sprintf("beyond keep %d", p.Keep))
+		}
+		if p.KeepDays > 0 {
+			why = append(why, fmt.Sprintf("older than %d days", p.KeepDays))
+		}
+		if h, ok := held[c.Key]; ok {
+			plan.Protected = append(plan.Protected, Kept{Key: c.Key, Reason: h.Describe()})
+			continue
+		}
+		if c.Key == drilled {
+			// Until a newer dump has proved it restores, this one is the
+			// newest known to.
+			plan.Protected = append(plan.Protected, Kept{Key: c.Key, Reason: "the newest dump that passed a restore drill (until a newer one passes)"})
+			continue
+		}
+		m := dump.ManifestKey(c.Key)
+		r := Removal{Key: c.Key, Manifest: m, Bytes: byKey[c.Key].Size + byKey[m].Size, Reason: strings.Join(why, ", ")}
+		if o, ok := byKey[dump.DrillKey(c.Key)]; ok {
+			r.Evidence, r.Bytes = o.Key, r.Bytes+o.Size
+		}
+		plan.Remove = append(plan.Remove, r)
 	}
 	// Data whose manifest never came: left by an upload that failed after
 	// its data was stored. Removed whatever the policy, as it can never be
 	// restored.
 	for _, k := range keys {
+		if data, ok := strings.CutSuffix(k, dump.DrillSuffix); ok {
+			if db, _, ok := dump.Parse(prefix, data); ok && db == database {
+				if _, there := byKey[data]; !there {
+					plan.Remove = append(plan.Remove, Removal{Key: k, Bytes: byKey[k].Size, Orphan: true,
+						Reason: "restore drill evidence of a dump that is gone"})
+				}
+			}
+			continue
+		}
 		db, _, ok := dump.Parse(prefix, k)
 		if !ok || db != database {
 			continue

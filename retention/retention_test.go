@@ -99,3 +99,40 @@ func TestHoldKeyIsNoDump(t *testing.T) {
 		t.Fatal("a dump key is taken for a hold")
 	}
 }
+
+// The newest dump that passed a restore drill stays while no newer one has
+// passed, and its evidence goes with it once a newer one has; evidence
+// whose dump is gone is an orphan. Every dump that stays says why.
+func TestDecideKeepsTheNewestDrilledDump(t *testing.T) {
+	p := "pg"
+	evidence := func(daysAgo int) store.Object {
+		return store.Object{Key: dump.DrillKey(dayKey(p, "orders", daysAgo)), Size: 3, Modified: now}
+	}
+	gone := store.Object{Key: dump.DrillKey(dayKey(p, "orders", 30)), Size: 3, Modified: now}
+	plan := Decide(p, "orders", listing(p, "orders", 5, evidence(4), evidence(5), gone), nil, Policy{Keep: 2}, now)
+	want := []string{dayKey(p, "orders", 3), dayKey(p, "orders", 5), gone.Key}
+	slices.Sort(want)
+	if got := removed(plan); !slices.Equal(got, want) {
+		t.Fatalf("removed %v, want %v", got, want)
+	}
+	if len(plan.Protected) != 1 || plan.Protected[0].Key != dayKey(p, "orders", 4) {
+		t.Fatalf("protected %+v, want the dump of 4 days ago (the newest drilled)", plan.Protected)
+	}
+	for _, r := range plan.Remove {
+		if r.Key == dayKey(p, "orders", 5) && r.Evidence != evidence(5).Key {
+			t.Errorf("the pruned drilled dump's evidence is not removed with it: %+v", r)
+		}
+	}
+	for k, want := range map[string]string{dayKey(p, "orders", 1): "the newest complete dump always stays", dayKey(p, "orders", 2): "within keep 2"} {
+		if plan.Stay[k] != want {
+			t.Errorf("stay reason of %s: %q, want %q", k, plan.Stay[k], want)
+		}
+	}
+
+	// A newer drill lifts the protection.
+	plan = Decide(p, "orders", listing(p, "orders", 5, evidence(4), evidence(1)), nil, Policy{Keep: 2}, now)
+	want = []string{dayKey(p, "orders", 5), dayKey(p, "orders", 4), dayKey(p, "orders", 3)}
+	if got := removed(plan); !slices.Equal(got, want) {
+		t.Fatalf("with a newer drill: removed %v, want %v", got, want)
+	}
+}
