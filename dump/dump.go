@@ -245,3 +245,43 @@ func describe(cands []Candidate, n int) string {
 	}
 	return strings.Join(names, ", ")
 }
+
+// DrillFormat versions the restore drill evidence layout.
+const DrillFormat = "envsync-drill/1"
+
+// Drill is the evidence a restore drill writes beside a dump it restored,
+// verified and checked: names and numbers only, never data.
+type Drill struct {
+	Format string `json:"format"`
+	// Key is the dump's data key; Task the drill task.
+	Key  string `json:"key"`
+	Task string `json:"task"`
+	// At is when the drill finished; Seconds how long the restore,
+	// verification and checks took.
+	At      time.Time `json:"at"`
+	Seconds float64   `json:"seconds"`
+	// Tables and Rows were verified against the dump's counts.
+	Tables int   `json:"tables"`
+	Rows   int64 `json:"rows"`
+	// Checks is how many of the task's checks passed (all of them).
+	Checks         int    `json:"checks"`
+	EnvsyncVersion string `json:"envsync_version"`
+	WorkerHost     string `json:"worker_host"`
+	// Server is the database server the dump was restored on.
+	Server string `json:"server"`
+}
+
+// Marshal encodes drill evidence for the store.
+func (d Drill) Marshal() ([]byte, error) { return json.MarshalIndent(d, "", "  ") }
+
+// UnmarshalDrill decodes drill evidence read from key.
+func UnmarshalDrill(key string, data []byte) (Drill, error) {
+	var d Drill
+	if err := json.Unmarshal(data, &d); err != nil {
+		return d, fmt.Errorf("drill evidence %s is not valid JSON: %w", key, err)
+	}
+	if d.Format != DrillFormat {
+		return d, fmt.Errorf("drill evidence %s has format %q; this envsync reads %q", key, d.Format, DrillFormat)
+	}
+	return d, nil
+}

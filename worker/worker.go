@@ -46,6 +46,7 @@ func Register(w sdkworker.WorkflowRegistry) {
 	w.RegisterWorkflowWithOptions(workflows.Sync, workflow.RegisterOptions{Name: "Sync"})
 	w.RegisterWorkflowWithOptions(workflows.PruneDumps, workflow.RegisterOptions{Name: "PruneDumps"})
 	w.RegisterWorkflowWithOptions(workflows.KeepDump, workflow.RegisterOptions{Name: "KeepDump"})
+	w.RegisterWorkflowWithOptions(workflows.ListDumps, workflow.RegisterOptions{Name: "ListDumps"})
 	w.RegisterWorkflowWithOptions(workflows.Scheduled, workflow.RegisterOptions{Name: "Scheduled"})
 	w.RegisterWorkflowWithOptions(workflows.SurveyDatabase, workflow.RegisterOptions{Name: "SurveyDatabase"})
 }

@@ -1,6 +1,10 @@
 package workflows
 
-import "github.com/envsync/envsync/config"
+import (
+	"time"
+
+	"github.com/envsync/envsync/config"
+)
 
 // Every task queue and workflow ID envsync uses is named here.
 
@@ -42,6 +46,12 @@ func target(t config.Task) string {
 // per task.
 func PruneWorkflowID(t config.Task) string { return "envsync-" + t.WorkerHost + "-prune-" + t.Name }
 func KeepWorkflowID(t config.Task) string  { return "envsync-" + t.WorkerHost + "-keep-" + t.Name }
+
+// DumpsWorkflowID names one listing of a task's dumps; listings do not
+// exclude each other, so each gets its own (at is the caller's clock).
+func DumpsWorkflowID(t config.Task, at time.Time) string {
+	return "envsync-" + t.WorkerHost + "-dumps-" + t.Name + "-" + at.UTC().Format("20060102T150405.000000000")
+}
 
 // SurveyWorkflowID names a task's sanitise init survey.
 func SurveyWorkflowID(t config.Task) string { return "envsync-" + t.WorkerHost + "-survey-" + t.Name }

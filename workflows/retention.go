@@ -96,3 +96,29 @@ func pruneAfterPush(ctx workflow.Context, task config.Task, t Timeouts, res *Pus
 	}
 	res.Prune = &p
 }
+
+// DumpsInput lists the dumps of a task's database in its store.
+type DumpsInput struct {
+	// Task is a validated task whose store and prefix hold the dumps.
+	Task config.Task `json:"task"`
+	// Limit bounds the dumps described, newest first (0: the default).
+	Limit    int      `json:"limit,omitempty"`
+	Timeouts Timeouts `json:"timeouts,omitempty"`
+}
+
+// ListDumps runs the ListDumps step on the task's host, where the store's
+// credentials are; it changes nothing.
+func ListDumps(ctx workflow.Context, in DumpsInput) (res activities.DumpsResult, err error) {
+	if err := checkRetentionTask(in.Task, false); err != nil {
+		return res, err
+	}
+	if in.Limit < 0 {
+		return res, invalid(errorf("limit %d: must be 0 (the default, %d) or more", in.Limit, activities.DefaultDumpLimit))
+	}
+	t := in.Timeouts.withDefaults()
+	err = workflow.ExecuteActivity(on(ctx, in.Task, t, stepPrune), a.ListDumps, activities.ListDumpsInput{Task: in.Task, Limit: in.Limit}).Get(ctx, &res)
+	if err != nil {
+		return res, explain(in.Task, t, "list the dumps of "+in.Task.DumpName(), err)
+	}
+	return res, nil
+}

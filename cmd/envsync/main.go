@@ -53,6 +53,8 @@ var commands = []command{
 		"-f FILE.cfg [flags as push and pull]", startCommand("")},
 	{"prune", "remove the dumps push tasks' keep and keep_days no longer keep (on the tasks' workers)",
 		"--tasks FILE [--task NAME] [--dry-run]", pruneCommand},
+	{"dumps", "list a task's dumps in its store, newest first: size, flags, holds, drills, what retention would do (on the task's worker)",
+		"--tasks FILE --task NAME [--limit N] [--json]", dumpsCommand},
 	{"keep", "keep one dump forever, out of retention's reach (on the task's worker)",
 		"--tasks FILE --task NAME --key KEY [--release]", keepCommand},
 	{"sanitise init", "print a complete rule set read from a push task's database (on its worker): every table and column, the personal ones transformed",

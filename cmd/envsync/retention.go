@@ -2,10 +2,12 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
 	"io"
+	"time"
 
 	"github.com/envsync/envsync/config"
 	"github.com/envsync/envsync/failure"
@@ -89,6 +91,46 @@ func keepCommand(fs *flag.FlagSet) func(context.Context, io.Writer, io.Writer) e
 		default:
 			fmt.Fprintf(stdout, "kept      %s forever (hold %s in %s); undo with --release\n", res.Key, res.Hold, res.Location)
 		}
+		return nil
+	}
+}
+
+func dumpsCommand(fs *flag.FlagSet) func(context.Context, io.Writer, io.Writer) error {
+	temporal := temporalFlags(fs)
+	file := fs.String("tasks", "", "YAML tasks `file`; required")
+	name := fs.String("task", "", "`name` of a task whose store and path hold the dumps (push, pull or drill); required")
+	limit := fs.Int("limit", 0, "describe at most `n` dumps, newest first (default 50)")
+	asJSON := fs.Bool("json", false, "print the listing as JSON")
+	return func(ctx context.Context, stdout, _ io.Writer) error {
+		if *file == "" || *name == "" {
+			return &starter.InputError{Err: errors.New("--tasks FILE and --task NAME are required")}
+		}
+		if *limit < 0 {
+			return &starter.InputError{Err: fmt.Errorf("--limit %d: give a number of dumps, 1 or more", *limit)}
+		}
+		f, err := config.LoadFile(*file)
+		if err != nil {
+			return &starter.InputError{Err: err}
+		}
+		t, ok := f.Task(*name)
+		if !ok {
+			return &starter.InputError{Err: fmt.Errorf("%s: no task named %q", *file, *name)}
+		}
+		c, _, err := dial(ctx, temporal)
+		if err != nil {
+			return err
+		}
+		defer c.Close()
+		res, err := starter.Dumps(ctx, c, t, *limit, workflows.Timeouts{})
+		if err != nil {
+			return err
+		}
+		if *asJSON {
+			enc := json.NewEncoder(stdout)
+			enc.SetIndent("", "  ")
+			return enc.Encode(res)
+		}
+		starter.ReportDumps(stdout, t.Name, res, time.Now())
 		return nil
 	}
 }
