@@ -53,6 +53,8 @@ var commands = []command{
 		"-f FILE.cfg [flags as push and pull]", startCommand("")},
 	{"prune", "remove the dumps push tasks' keep and keep_days no longer keep (on the tasks' workers)",
 		"--tasks FILE [--task NAME] [--dry-run]", pruneCommand},
+	{"status", "every task at a glance: schedule, last run, newest dump, verdict (exit 0 only when all are ok)",
+		"--tasks FILE [--task NAME] [--stale-after 26h] [--json]", statusCommand},
 	{"dumps", "list a task's dumps in its store, newest first: size, flags, holds, drills, what retention would do (on the task's worker)",
 		"--tasks FILE --task NAME [--limit N] [--json]", dumpsCommand},
 	{"keep", "keep one dump forever, out of retention's reach (on the task's worker)",
