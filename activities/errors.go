@@ -32,6 +32,8 @@ const (
 	ErrNotSanitised = "NotSanitised"
 	// ErrSanitiseFailed: the rule set could not be applied or verified.
 	ErrSanitiseFailed = "SanitiseFailed"
+	// ErrCheckFailed: a restore drill's check found nothing (or failed).
+	ErrCheckFailed = "CheckFailed"
 	// ErrHookMissing, ErrHookFailed: a before or after hook.
 	ErrHookMissing = "HookMissing"
 	ErrHookFailed  = "HookFailed"

@@ -38,7 +38,7 @@ type Task struct {
 	// Hour and Minute of the daily run; nil when unset.
 	Hour   *int `json:"hour,omitempty" yaml:"hour"`
 	Minute *int `json:"minute,omitempty" yaml:"minute"`
-	// Action is push or pull. Required.
+	// Action is push, pull, s3_sync or drill. Required.
 	Action string `json:"action" yaml:"action"`
 	// DBMS is the database engine. Required.
 	DBMS string `json:"dbms" yaml:"dbms"`
@@ -129,6 +129,9 @@ type Task struct {
 	// execute an arbitrary command.
 	Before []string `json:"before,omitempty" yaml:"before"`
 	After  []string `json:"after,omitempty" yaml:"after"`
+	// Checks (drill only) are SELECTs run in the restored copy; each must
+	// return at least one row for the drill to pass.
+	Checks []string `json:"checks,omitempty" yaml:"checks"`
 	// Protected targets are pulled into only by hand with
 	// --allow-protected, never from a schedule.
 	Protected bool `json:"protected,omitempty" yaml:"protected"`
@@ -165,6 +168,10 @@ const (
 	// ActionS3Sync copies dumps, with their manifests, from one bucket and
 	// prefix to another (cross-account replication).
 	ActionS3Sync = "s3_sync"
+	// ActionDrill restores a task's newest dump into a throwaway database,
+	// verifies and checks it, drops it and writes the evidence beside the
+	// dump.
+	ActionDrill = "drill"
 
 	EnsurePresent  = "present"
 	EnsureDisabled = "disabled"
@@ -172,7 +179,7 @@ const (
 )
 
 var (
-	actions = []string{ActionPush, ActionPull, ActionS3Sync}
+	actions = []string{ActionPush, ActionPull, ActionS3Sync, ActionDrill}
 	ensures = []string{EnsurePresent, EnsureDisabled, EnsureAbsent}
 )
 
@@ -487,6 +494,7 @@ func (t *Task) Validate(source string) error {
 		}
 	}
 	t.validateSanitise(bad, eng, dbmsOK)
+	t.validateDrill(bad, sto)
 	t.validateDataPath(bad)
 	// Keys only some engines or stores read: refused elsewhere, so a
 	// value that would be ignored is never mistaken for one that works.
@@ -736,6 +744,38 @@ func (t *Task) validateSanitise(bad func(field, value, reason string), eng engin
 	}
 	if t.SanitiseRules != "" && t.Action == ActionPull && t.RestoreJobs > 1 {
 		bad("restore_jobs", fmt.Sprint(t.RestoreJobs), "a parallel restore needs the raw archive on the staging host's temp disk, and a sanitised pull never writes raw data there: remove restore_jobs (the rows are sanitised as they stream in)")
+	}
+}
+
+// drillEngines are the engines a drill restores and checks: their copies
+// are databases on a server, and checks are SQL.
+var drillEngines = []string{"postgresql", "mysql"}
+
+// validateDrill checks a drill task's checks, and what a drill refuses.
+func (t *Task) validateDrill(bad func(field, value, reason string), sto store.Info) {
+	if t.Action != ActionDrill {
+		if len(t.Checks) > 0 {
+			bad("checks", t.Checks[0], "only a drill task runs checks")
+		}
+		return
+	}
+	if eng, ok := engine.Lookup(t.DBMS); ok && !slices.Contains(drillEngines, eng.Name) {
+		bad("action", t.Action, "a restore drill runs on "+strings.Join(drillEngines, " and ")+" so far; prove "+t.DBMS+" dumps with a pull into a scratch target")
+	}
+	if sto.Native {
+		bad("storagebackend", t.StorageBackend, "a drill restores dumps envsync stores (s3, file, rsync); a snapshot repository is the cluster's own")
+	}
+	if t.SanitiseRules != "" {
+		bad("sanitise_rules", t.SanitiseRules, "a drill restores the dump as it is into a throwaway database and drops it; point it at a server where that data may be, or at the sanitised_path of a before_upload push")
+	}
+	if t.RestoreJobs > 1 {
+		bad("restore_jobs", fmt.Sprint(t.RestoreJobs), "a drill restores the dump as a pull streams it, in one job")
+	}
+	for i, c := range t.Checks {
+		q := strings.ToUpper(strings.TrimSpace(c))
+		if !strings.HasPrefix(q, "SELECT") && !strings.HasPrefix(q, "WITH") && !strings.HasPrefix(q, "TABLE") {
+			bad(fmt.Sprintf("checks[%d]", i), c, "must be a SELECT (or WITH ... SELECT) that returns at least one row when the data is sound")
+		}
 	}
 }
 

@@ -114,6 +114,14 @@ type Counter interface {
 	Count(ctx context.Context, staging string) (map[string]int64, error)
 }
 
+// Prober is implemented by engines a restore drill can check: Probe runs
+// query (one of the drill task's checks) in the copy Restore named
+// staging, in a read-only transaction, and says whether it returned at
+// least one row. No value leaves it.
+type Prober interface {
+	Probe(ctx context.Context, staging, query string) (bool, error)
+}
+
 // SanitiseReport says what sanitising did: rows (documents) changed or
 // deleted per rule, and how many verify queries passed. No values.
 type SanitiseReport struct {

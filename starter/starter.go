@@ -84,6 +84,16 @@ func Report(w io.Writer, o Outcome) {
 		}
 	case o.Pull != nil:
 		reportPull(w, o.Pull)
+	case o.Drill != nil:
+		d := o.Drill
+		fmt.Fprintf(w, "drilled   %s\nrestored  into %s in %.1fs, then dropped\n", d.Key, d.Staging, d.RestoreSeconds)
+		if d.Verified != nil {
+			fmt.Fprintf(w, "verified  %s\n", d.Verified.Summary())
+		}
+		fmt.Fprintf(w, "checks    %d passed\nevidence  %s\ntook      %.1fs\n", d.Checks, d.Evidence, d.TotalSeconds)
+		for _, n := range d.Notes {
+			fmt.Fprintf(w, "note      %s\n", n)
+		}
 	}
 }
 

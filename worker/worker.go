@@ -44,6 +44,7 @@ func Register(w sdkworker.WorkflowRegistry) {
 	w.RegisterWorkflowWithOptions(workflows.Push, workflow.RegisterOptions{Name: "Push"})
 	w.RegisterWorkflowWithOptions(workflows.Pull, workflow.RegisterOptions{Name: "Pull"})
 	w.RegisterWorkflowWithOptions(workflows.Sync, workflow.RegisterOptions{Name: "Sync"})
+	w.RegisterWorkflowWithOptions(workflows.Drill, workflow.RegisterOptions{Name: "Drill"})
 	w.RegisterWorkflowWithOptions(workflows.PruneDumps, workflow.RegisterOptions{Name: "PruneDumps"})
 	w.RegisterWorkflowWithOptions(workflows.KeepDump, workflow.RegisterOptions{Name: "KeepDump"})
 	w.RegisterWorkflowWithOptions(workflows.ListDumps, workflow.RegisterOptions{Name: "ListDumps"})

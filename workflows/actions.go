@@ -55,9 +55,10 @@ func (r *Request) Validate(source string) error {
 
 // Results holds a finished run's result: the field of its action is set.
 type Results struct {
-	Push *PushResult            `json:"push,omitempty"`
-	Pull *PullResult            `json:"pull,omitempty"`
-	Sync *activities.SyncResult `json:"sync,omitempty"`
+	Push  *PushResult            `json:"push,omitempty"`
+	Pull  *PullResult            `json:"pull,omitempty"`
+	Sync  *activities.SyncResult `json:"sync,omitempty"`
+	Drill *DrillResult           `json:"drill,omitempty"`
 }
 
 // Action is what envsync knows about one kind of run. The starter and
@@ -100,6 +101,14 @@ var actions = map[string]Action{
 			return fmt.Sprintf("s3_sync s3://%s/%s -> s3://%s/%s", t.URL, t.Path, t.TargetURL, t.TargetPath)
 		},
 	},
+	config.ActionDrill: {
+		Workflow: Drill,
+		Input:    func(r Request) any { return DrillInput{Task: r.Task, Timeouts: r.Timeouts} },
+		Result:   func(res *Results) any { res.Drill = &DrillResult{}; return res.Drill },
+		Summary: func(t config.Task) string {
+			return fmt.Sprintf("drill %s %s from %s://%s/%s", t.DBMS, t.Database, t.StorageBackend, t.URL, t.Path)
+		},
+	},
 }
 
 func dbSummary(t config.Task) string {
@@ -110,7 +119,7 @@ func dbSummary(t config.Task) string {
 func ActionOf(action string) (Action, error) {
 	a, ok := actions[action]
 	if !ok {
-		return Action{}, fmt.Errorf("action %q has no workflow; it must be push, pull or s3_sync", action)
+		return Action{}, fmt.Errorf("action %q has no workflow; it must be push, pull, s3_sync or drill", action)
 	}
 	return a, nil
 }

@@ -22,8 +22,13 @@ func TaskQueue(workerHost string) string { return "envsync-host-" + workerHost }
 // staging that one worker reaches through database_hostname differ, so a
 // push can chain into that pull.
 func WorkflowID(t config.Task) string {
-	if t.Action == config.ActionS3Sync {
+	switch t.Action {
+	case config.ActionS3Sync:
 		return "envsync-" + t.WorkerHost + "-s3sync-" + t.Name
+	case config.ActionDrill:
+		// A drill's database is its own throwaway one: it runs beside
+		// the pushes and pulls of the database it proves.
+		return "envsync-" + t.WorkerHost + "-drill-" + t.Name
 	}
 	return "envsync-" + t.WorkerHost + "-" + target(t)
 }

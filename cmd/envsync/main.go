@@ -51,6 +51,8 @@ var commands = []command{
 		"(as push) [-t YYYY-MM-DDTHH:MM | --key KEY]", startCommand("pull")},
 	{"run", "push or pull, as the legacy file's action (or -a) says",
 		"-f FILE.cfg [flags as push and pull]", startCommand("")},
+	{"drill", "prove a drill task's newest dump restores: restore it into a throwaway database, verify, check, drop, write the evidence",
+		"--tasks FILE --task NAME", startCommand("drill")},
 	{"prune", "remove the dumps push tasks' keep and keep_days no longer keep (on the tasks' workers)",
 		"--tasks FILE [--task NAME] [--dry-run]", pruneCommand},
 	{"status", "every task at a glance: schedule, last run, newest dump, verdict (exit 0 only when all are ok)",
