@@ -454,3 +454,28 @@ func TestControlCharactersRefused(t *testing.T) {
 		t.Errorf("a printable non-ASCII title is refused: %v", err)
 	}
 }
+
+func TestDrillValidation(t *testing.T) {
+	ok := Task{Name: "drill", Action: ActionDrill, DBMS: "postgresql", StorageBackend: "s3", URL: "prod-dumps", Path: "pg",
+		Database: "orders", WorkerHost: "db1", Checks: []string{"SELECT 1 FROM orders LIMIT 1", " with x as (select 1) select * from x"}}
+	if err := ok.Validate("x"); err != nil {
+		t.Errorf("valid drill refused: %v", err)
+	}
+	for _, tc := range []struct {
+		mutate func(*Task)
+		want   string
+	}{
+		{func(t *Task) { t.Checks = []string{"DROP TABLE orders"} }, `checks[0] "DROP TABLE orders": must be a SELECT`},
+		{func(t *Task) { t.DBMS = "mongo" }, `action "drill": a restore drill runs on postgresql and mysql so far`},
+		{func(t *Task) { t.SanitiseRules = "/etc/rules.yaml" }, `sanitise_rules "/etc/rules.yaml": a drill restores the dump as it is`},
+		{func(t *Task) { t.Keep = 3 }, `keep "3": only a push prunes`},
+		{func(t *Task) { t.RestoreJobs = 4 }, `restore_jobs "4"`},
+		{func(t *Task) { t.Action = ActionPull }, `checks "SELECT 1 FROM orders LIMIT 1": only a drill task runs checks`},
+	} {
+		bad := ok
+		tc.mutate(&bad)
+		if err := bad.Validate("x"); err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("error %v, want %q", err, tc.want)
+		}
+	}
+}
