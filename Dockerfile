@@ -46,4 +46,8 @@ RUN if [ -n "$PGDG_CLIENTS" ]; then \
         && rm -rf /var/lib/apt/lists/*; \
     fi
 COPY --from=build /envsync /usr/local/bin/envsync
+# A user of its own, with a passwd entry: ssh (the rsync store) refuses a
+# uid it cannot look up. The Helm chart runs as this uid (65532).
+RUN useradd --system --uid 65532 --user-group --home-dir /tmp --no-create-home --shell /usr/sbin/nologin envsync
+USER 65532:65532
 ENTRYPOINT ["envsync"]

@@ -31,12 +31,11 @@ import (
 var packages = map[string]string{
 	"pg_dump":    "postgresql-client-15", // engine/postgres; newer majors: PGDG_CLIENTS in the Dockerfile
 	"pg_restore": "postgresql-client-15",
-	"psql":       "postgresql-client-15", // engine/postgres: a sanitised restore feeds it plain SQL
-	"mysqldump":  "mariadb-client",       // engine/mysql
-	"mysql":      "mariadb-client",       // in mariadb-client-core, which mariadb-client depends on
-	"rsync":      "rsync",                // store/rsyncstore
-	"ssh":        "openssh-client",       // store/rsyncstore
-	"send_nsca":  "nsca-client",          // notify, --nsca-server
+	"mysqldump":  "mariadb-client", // engine/mysql
+	"mysql":      "mariadb-client", // in mariadb-client-core, which mariadb-client depends on
+	"rsync":      "rsync",          // store/rsyncstore
+	"ssh":        "openssh-client", // store/rsyncstore
+	"send_nsca":  "nsca-client",    // notify, --nsca-server
 }
 
 // notPrograms are the values reaching os/exec that name no program of
@@ -52,11 +51,12 @@ var notPrograms = map[string]string{
 // apt-get on a developer's machine) need server packages the image
 // deliberately leaves out.
 var skipDirs = map[string]string{
-	".git":     "version control",
-	"demo":     "envsync demo runs on a developer's machine, not in the image",
-	"internal": "servers for tests and the demo",
-	"e2e":      "tests only",
-	"bench":    "tests only",
+	".git":        "version control",
+	"demo":        "envsync demo runs on a developer's machine, not in the image",
+	"internal":    "servers for tests and the demo",
+	"e2e":         "tests only",
+	"bench":       "tests only",
+	"deploy/helm": "the chart, and schemas/generate.go: a maintainer's tool, run with go run",
 }
 
 func TestImageInstallsEveryProgramTheWorkerRuns(t *testing.T) {

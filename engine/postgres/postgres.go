@@ -406,7 +406,7 @@ func (e *Engine) Restore(ctx context.Context, r io.Reader, staging string, origi
 
 // RestorePlan restores a dump into staging through a sanitise plan: the
 // archive as pg_restore writes it out as SQL (or a plain dump as it is),
-// its rows transformed and filtered on the way to psql, so no original
+// its rows transformed and filtered on the way to the server, so no original
 // value of a transformed column reaches the server.
 func (e *Engine) RestorePlan(ctx context.Context, r io.Reader, staging string, origin dump.Origin, plan *sanitise.Plan) ([]string, error) {
 	return e.restore(ctx, r, "", staging, origin, 1, plan)
@@ -433,8 +433,8 @@ func (e *Engine) restore(ctx context.Context, r io.Reader, path, staging string,
 	}
 	if path != "" && !isArchive(path) {
 		// A sanitised dump is plain SQL: pg_restore cannot read it, so
-		// restore_jobs cannot apply; psql loads it in one stream.
-		notes = append(notes, "the dump is plain SQL (sanitised before upload): restored by psql in one job, restore_jobs does not apply")
+		// restore_jobs cannot apply; it loads in one stream.
+		notes = append(notes, "the dump is plain SQL (sanitised before upload): loaded in one stream, restore_jobs does not apply")
 		f, ferr := os.Open(path)
 		if ferr != nil {
 			return nil, ferr
@@ -445,7 +445,7 @@ func (e *Engine) restore(ctx context.Context, r io.Reader, path, staging string,
 		err = e.pgRestore(ctx, nil, path, staging, major, jobs)
 	} else {
 		// A custom archive starts with PGDMP; anything else is a plain
-		// SQL dump (a sanitised one), which psql restores.
+		// SQL dump (a sanitised one), loaded as it is.
 		br := bufio.NewReaderSize(r, 1<<20)
 		head, _ := br.Peek(5)
 		if archive := string(head) == "PGDMP"; plan != nil || !archive {
