@@ -42,7 +42,7 @@ func TestMetricsScrapedFromAWorker(t *testing.T) {
 	m := metrics.New()
 	ctx, cancel := context.WithCancel(context.Background())
 	t.Cleanup(cancel)
-	addr, err := m.Serve(ctx, "127.0.0.1:0")
+	addr, err := m.Serve(ctx, "127.0.0.1:0", false)
 	if err != nil {
 		t.Fatal(err)
 	}

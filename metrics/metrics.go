@@ -9,6 +9,7 @@ import (
 	"context"
 	"net"
 	"net/http"
+	"net/http/pprof"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -63,14 +64,22 @@ func (m *Metrics) Handler() http.Handler {
 }
 
 // Serve serves /metrics on addr until ctx ends, and returns the address it
-// listens on (addr may give port 0).
-func (m *Metrics) Serve(ctx context.Context, addr string) (string, error) {
+// listens on (addr may give port 0). With profiles, Go's profiles are
+// served at /debug/pprof/ too: how the worker spends its CPU in a run
+// (bench/datapath -profile reads them).
+func (m *Metrics) Serve(ctx context.Context, addr string, profiles bool) (string, error) {
 	l, err := net.Listen("tcp", addr)
 	if err != nil {
 		return "", err
 	}
 	mux := http.NewServeMux()
 	mux.Handle("/metrics", m.Handler())
+	if profiles {
+		mux.HandleFunc("/debug/pprof/", pprof.Index)
+		mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
+		mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
+		mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
+	}
 	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
 	go func() {
 		<-ctx.Done()

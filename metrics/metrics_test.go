@@ -1,7 +1,9 @@
 package metrics
 
 import (
+	"context"
 	"io"
+	"net/http"
 	"net/http/httptest"
 	"strings"
 	"testing"
@@ -36,4 +38,24 @@ func scrape(t *testing.T, m *Metrics) string {
 	m.Handler().ServeHTTP(rec, httptest.NewRequest("GET", "/metrics", nil))
 	b, _ := io.ReadAll(rec.Body)
 	return string(b)
+}
+
+// Go's profiles are served only when asked for.
+func TestProfilesOnlyWhenAsked(t *testing.T) {
+	for _, profiles := range []bool{false, true} {
+		ctx, cancel := context.WithCancel(context.Background())
+		addr, err := New().Serve(ctx, "127.0.0.1:0", profiles)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp, err := http.Get("http://" + addr + "/debug/pprof/")
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if want := map[bool]int{false: 404, true: 200}[profiles]; resp.StatusCode != want {
+			t.Errorf("profiles %v: /debug/pprof/ answered %d, want %d", profiles, resp.StatusCode, want)
+		}
+		cancel()
+	}
 }

@@ -17,6 +17,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"net/http"
 	"io/fs"
 	"log"
 	"net"
@@ -54,18 +55,81 @@ func main() {
 	pushOnly := flag.Bool("push-only", false, "measure pushes only")
 	sanitise := flag.Bool("sanitise", false, "measure sanitising instead: a pull through rules transforming four columns against the same pull without rules, a before_upload push against a plain push, on a table of personal data")
 	workerFlags := flag.String("worker-flags", "", "more flags for the worker under test, e.g. \"--dump-nice 0 --dump-ionice none\" to measure what the dump priority costs")
+	profile := flag.Bool("profile", false, "after the rounds, run each envsync measurement once more with a CPU profile of the worker, and print where its time goes")
 	flag.Parse()
 	log.SetFlags(log.Ltime)
-	b, err := setup(*rows, strings.Fields(*workerFlags), *sanitise)
+	flags := strings.Fields(*workerFlags)
+	var pprofAddr string
+	if *profile {
+		pprofAddr = fmt.Sprintf("127.0.0.1:%d", freePort())
+		flags = append(flags, "--metrics-listen", pprofAddr, "--pprof")
+	}
+	b, err := setup(*rows, flags, *sanitise)
 	if err != nil {
 		log.Fatal(err)
 	}
+	b.pprofAddr = pprofAddr
 	defer b.stop(*keep)
 	if *sanitise {
 		b.runSanitise(*rounds)
-		return
+	} else {
+		b.run(*rounds, *pushOnly)
 	}
-	b.run(*rounds, *pushOnly)
+	if *profile {
+		b.profileRuns()
+	}
+}
+
+// profileRuns runs each envsync measurement once more while the worker
+// records a CPU profile as long as its median run, and prints the
+// functions it spent most time in (flat, and cumulative for envsync's own).
+// The profiles stay in the work directory (-keep) for go tool pprof.
+func (b *bench) profileRuns() {
+	for _, name := range b.order {
+		line, ok := b.lines[name]
+		if !ok {
+			continue
+		}
+		var xs []float64
+		for _, s := range b.results[name] {
+			xs = append(xs, s.secs)
+		}
+		slices.Sort(xs)
+		secs := int(xs[len(xs)/2]) + 1
+		file := filepath.Join(b.dir, strings.NewReplacer(" ", "_", ",", "", ":", "", "(", "", ")", "", "/", "_").Replace(name)+".pprof")
+		got := make(chan error, 1)
+		go func() {
+			resp, err := http.Get(fmt.Sprintf("http://%s/debug/pprof/profile?seconds=%d", b.pprofAddr, secs))
+			if err != nil {
+				got <- err
+				return
+			}
+			defer resp.Body.Close()
+			f, err := os.Create(file)
+			if err == nil {
+				_, err = io.Copy(f, resp.Body)
+				f.Close()
+			}
+			got <- err
+		}()
+		time.Sleep(200 * time.Millisecond) // the profile has started
+		cmd := exec.Command("sh", "-c", line)
+		cmd.Env = b.env
+		if out, err := cmd.CombinedOutput(); err != nil {
+			log.Fatalf("%s: %v\n%s", name, err, out)
+		}
+		if err := <-got; err != nil {
+			log.Fatalf("profile of %s: %v", name, err)
+		}
+		for _, how := range []string{"-top", "-top -cum -focus=envsync"} {
+			out, err := exec.Command("sh", "-c", fmt.Sprintf("go tool pprof %s -nodecount=18 %s %s", how, b.bin, file)).CombinedOutput()
+			if err != nil {
+				log.Printf("go tool pprof %s: %v: %s", how, err, out)
+				continue
+			}
+			fmt.Printf("\n### %s: worker CPU profile over %d s (pprof %s)\n\n```\n%s```\n", name, secs, how, out)
+		}
+	}
 }
 
 type bench struct {
@@ -78,6 +142,9 @@ type bench struct {
 	dbBytes        int64
 	results        map[string][]sample
 	order          []string
+	// lines are the commands of the measurements of the worker, by name.
+	lines     map[string]string
+	pprofAddr string
 	// pushFloor and pullFloor name the measurements the others are
 	// compared with: the database tools alone.
 	pushFloor, pullFloor string
@@ -96,7 +163,7 @@ func setup(rows int, workerFlags []string, personal bool) (*bench, error) {
 	if err != nil {
 		return nil, err
 	}
-	b := &bench{dir: dir, results: map[string][]sample{}}
+	b := &bench{dir: dir, results: map[string][]sample{}, lines: map[string]string{}}
 	b.self, _ = os.Executable()
 	b.bin = filepath.Join(dir, "envsync")
 	log.Printf("building envsync")
@@ -292,6 +359,9 @@ func upload(endpoint, key string) {
 func (b *bench) measure(name, line string, watchWorker bool) {
 	if !slices.Contains(b.order, name) {
 		b.order = append(b.order, name)
+	}
+	if watchWorker {
+		b.lines[name] = line
 	}
 	var anonPeak, tempPeak atomic.Int64
 	anonPeak.Store(-1)

@@ -30,7 +30,11 @@ func workerCommand(fs *flag.FlagSet) func(context.Context, io.Writer, io.Writer)
 	cfg, host := workerFlags(fs)
 	mon := monitoringFlags(fs)
 	listen := fs.String("metrics-listen", "", "serve Prometheus metrics on `addr`ess host:port at /metrics (default: off)")
+	profile := fs.Bool("pprof", false, "also serve Go's profiles at /debug/pprof/ on the --metrics-listen address (CPU profiles of a run: stacks and timings, no data)")
 	return func(ctx context.Context, _, _ io.Writer) error {
+		if *profile && *listen == "" {
+			return &starter.InputError{Err: errors.New("--pprof serves on the --metrics-listen address: give that too")}
+		}
 		notifier, err := mon.activities()
 		if err != nil {
 			return err
@@ -39,7 +43,7 @@ func workerCommand(fs *flag.FlagSet) func(context.Context, io.Writer, io.Writer)
 		var sdkMetrics client.MetricsHandler
 		if *listen != "" {
 			m = metrics.New()
-			addr, err := m.Serve(ctx, *listen)
+			addr, err := m.Serve(ctx, *listen, *profile)
 			if err != nil {
 				return &starter.InputError{Err: fmt.Errorf("--metrics-listen %s: %w", *listen, err)}
 			}
