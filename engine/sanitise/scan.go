@@ -2,6 +2,7 @@ package sanitise
 
 import (
 	"bytes"
+	"encoding/binary"
 	"regexp"
 	"slices"
 )
@@ -33,44 +34,136 @@ var (
 )
 
 // Scan says which kinds of personal data v holds (a bit per kind, in
-// ScanKinds order; 0: none). One pass over the bytes first counts what
-// each kind needs (an @, upper-case letters, dots, digits, the longest run
-// of digits spaced by single spaces or dashes), so a regular expression
-// runs only where its kind could be: the common value (a number, a word,
-// a timestamp) costs that one pass.
+// ScanKinds order; 0: none). Cheap looks first find what each kind needs
+// (an @ and dots, found as memchr does; upper-case letters, eight bytes at
+// a time; runs of ten digits or more, reading one byte in ten; digits,
+// counted only when a kind still could be there), so a regular expression
+// runs only where its kind could be. Every kept value of a sanitised dump
+// passes here: this is the sanitiser's hottest loop.
 func Scan(v []byte) (found uint8) {
-	sh := shapeOf(v)
-	if sh.at && emailRe.Match(v) {
+	if bytes.IndexByte(v, '@') >= 0 && emailRe.Match(v) {
 		found |= 1 << 0
 	}
+	sh := runsOf(v)
 	if sh.maxRun >= 10 && sh.inRuns(v, 10, phoneRe) {
 		found |= 1 << 1
 	}
-	if sh.upper && sh.digits >= 2 && postcodeRe.Match(v) {
-		found |= 1 << 2
-	}
-	if sh.upper && sh.digits >= 6 && niRe.Match(v) {
-		found |= 1 << 3
+	digits := -1 // counted when a kind needs them
+	if hasUpper(v) {
+		digits = countDigits(v)
+		if digits >= 2 && postcodeRe.Match(v) {
+			found |= 1 << 2
+		}
+		if digits >= 6 && niRe.Match(v) {
+			found |= 1 << 3
+		}
 	}
 	if sh.maxRun >= 13 && sh.inRuns(v, 13, cardRe, luhn) {
 		found |= 1 << 4
 	}
-	if sh.dots >= 3 && sh.digits >= 4 && ipRe.Match(v) {
-		found |= 1 << 5
+	if bytes.Count(v, []byte{'.'}) >= 3 {
+		if digits < 0 {
+			digits = countDigits(v)
+		}
+		if digits >= 4 && ipRe.Match(v) {
+			found |= 1 << 5
+		}
 	}
 	return found
 }
 
-// shape is what one pass over a value learns: whether it has an @ and
-// upper-case letters, how many digits and dots, and where its runs of
-// digits spaced by single separators (whitespace or a dash) are: phone
-// and card numbers are such runs, so their expressions need only look
-// there, not along a whole text.
+// runsOf finds the runs of 10 digits or more (spaced by single
+// separators) without reading every byte: such a run spans at least 10
+// bytes that are all digits or separators, so one byte in every 10 lies
+// in it. Only the stretches of digits and separators around those bytes
+// are read; maxRun is exact when it is 10 or more (all Scan asks).
+func runsOf(v []byte) (s shape) {
+	const stride = 10
+	for i := stride - 1; i < len(v); {
+		if c := class[v[i]]; c != cDigit && c != cSep {
+			i += stride
+			continue
+		}
+		a, b := i, i+1
+		for a > 0 && (class[v[a-1]] == cDigit || class[v[a-1]] == cSep) {
+			a--
+		}
+		for b < len(v) && (class[v[b]] == cDigit || class[v[b]] == cSep) {
+			b++
+		}
+		s.stretch(v, a, b)
+		i = b + stride // v[b] is neither: a run after it starts at b+1
+	}
+	return s
+}
+
+// stretch reads the runs of v[a:b], bytes that are all digits or
+// separators: a separator may sit between two digits of a run; two end it.
+func (s *shape) stretch(v []byte, a, b int) {
+	run, start, end, sep := 0, 0, 0, false
+	for i := a; i < b; i++ {
+		if class[v[i]] == cDigit {
+			if run == 0 {
+				start = i
+			}
+			run++
+			sep = false
+			end = i + 1
+			continue
+		}
+		if run > 0 {
+			if !sep {
+				sep = true
+				continue
+			}
+			s.addRun(run, start, end)
+			run, sep = 0, false
+		}
+	}
+	if run > 0 {
+		s.addRun(run, start, end)
+	}
+}
+
+// hasUpper says whether v holds an upper-case ASCII letter, eight bytes at
+// a time.
+func hasUpper(v []byte) bool {
+	const ones, highs = 0x0101010101010101, 0x8080808080808080
+	for len(v) >= 8 {
+		x := binary.LittleEndian.Uint64(v)
+		y := x &^ highs // so no byte carries into the next below
+		ge := y + (0x80-'A')*ones
+		gt := y + (0x80-'Z'-1)*ones
+		if ge&^gt&^x&highs != 0 {
+			return true
+		}
+		v = v[8:]
+	}
+	for _, c := range v {
+		if c >= 'A' && c <= 'Z' {
+			return true
+		}
+	}
+	return false
+}
+
+func countDigits(v []byte) int {
+	n := 0
+	for _, c := range v {
+		if c-'0' < 10 {
+			n++
+		}
+	}
+	return n
+}
+
+// shape is where a value's runs of digits spaced by single separators
+// (whitespace or a dash) are: phone and card numbers are such runs, so
+// their expressions need only look there, not along a whole text.
 type shape struct {
-	at, upper            bool
-	digits, dots, maxRun int
-	runs                 [8][2]int // start and end of the runs of 10 digits or more
-	nruns                int       // how many such runs; more than len(runs): look everywhere
+	maxRun int
+	runs   [8][2]int // start and end of the runs of 10 digits or more
+	nruns  int       // how many such runs; more than len(runs): look everywhere
 }
 
 // inRuns reports whether re matches (and every check passes on the match)
@@ -125,43 +218,6 @@ func isWord(c byte) bool {
 	return c == '_' || c >= '0' && c <= '9' || c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z'
 }
 
-func shapeOf(v []byte) (s shape) {
-	run, start, end, sep := 0, 0, 0, false
-	for i, b := range v {
-		c := class[b]
-		if c == cDigit {
-			if run == 0 {
-				start = i
-			}
-			s.digits++
-			run++
-			sep = false
-			end = i + 1
-			continue
-		}
-		if run > 0 {
-			if c == cSep && !sep {
-				sep = true // one separator may sit inside a number
-				continue
-			}
-			s.addRun(run, start, end)
-			run, sep = 0, false
-		}
-		switch c {
-		case cAt:
-			s.at = true
-		case cDot:
-			s.dots++
-		case cUpper:
-			s.upper = true
-		}
-	}
-	if run > 0 {
-		s.addRun(run, start, end)
-	}
-	return s
-}
-
 func (s *shape) addRun(n, start, end int) {
 	s.maxRun = max(s.maxRun, n)
 	if n < 10 {
@@ -182,7 +238,7 @@ const (
 	cSep
 )
 
-// class sorts bytes for shapeOf: one table lookup a byte.
+// class sorts bytes for runsOf: one table lookup a byte.
 var class = func() (t [256]uint8) {
 	for c := '0'; c <= '9'; c++ {
 		t[c] = cDigit

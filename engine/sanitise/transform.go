@@ -241,11 +241,12 @@ func lorem(n int) []byte {
 func (k *keyed) redact(r *Rule, v []byte) []byte {
 	if r.Pseudonyms {
 		// The expressions run only where a value could hold a match.
-		sh := shapeOf(v)
-		if sh.at {
+		if bytes.IndexByte(v, '@') >= 0 {
 			v = emailRe.ReplaceAllFunc(v, func(m []byte) []byte { return k.email(m, 0) })
 		}
-		if sh.maxRun >= 10 && sh.inRuns(v, 10, phoneRe) {
+		// The runs are found in the text as it is now: a pseudonym of
+		// another length has moved the numbers after it.
+		if sh := runsOf(v); sh.maxRun >= 10 && sh.inRuns(v, 10, phoneRe) {
 			v = phoneRe.ReplaceAllFunc(v, k.phone)
 		}
 		return v
