@@ -188,51 +188,55 @@ func (e *Engine) dump(ctx context.Context, w io.Writer) (engine.DumpInfo, error)
 	if err != nil {
 		return engine.DumpInfo{}, err
 	}
-	// --comments: a my.cnf [mysqldump] skip-comments must not hide the
-	// lines that tell the counting session mysqldump has begun.
-	args := append(e.toolArgs(), "--single-transaction", "--quick", "--comments", "--routines", "--triggers", "--events",
+	args := append(e.toolArgs(), "--single-transaction", "--quick", "--routines", "--triggers", "--events",
 		"--hex-blob", "--skip-dump-date", "--no-tablespaces")
 	for _, t := range e.excluded {
 		args = append(args, "--ignore-table="+e.t.Database+"."+t)
 	}
 	args = append(args, "--", e.t.Database)
 	info := engine.DumpInfo{ServerVersion: version, Format: "mysqldump-sql", Origin: origin}
-	var c *counting
-	var counted <-chan countResult
-	cctx, stopCounting := context.WithCancel(ctx)
-	defer stopCounting()
+	// Counting: the rows are counted as mysqldump writes them (its
+	// INSERT tuples), so they are the dump's own, with no second read.
+	var rc *rowCounter
 	if e.opts.Count {
-		if c, err = e.beginCounting(ctx); err != nil {
-			return engine.DumpInfo{}, err
-		}
-		defer c.close()
-		// The lock goes once mysqldump shows it has its snapshot (its
-		// first table), or when it ends, whichever comes first.
-		if !c.locked {
-			c.release()
-		}
-		w = &watch{w: w, found: c.release}
-		counted = c.count(cctx)
+		rc = newRowCounter(w)
+		w = rc
 	}
 	stderr := &engine.Tail{}
 	cmd := exec.CommandContext(ctx, bin, args...)
 	cmd.Stdout, cmd.Stderr = w, stderr
-	err = e.opts.DumpPriority.Run(cmd)
-	if c != nil {
-		if err != nil {
-			stopCounting()
-		}
-		c.release()
-		r := <-counted // the session is the counter's until it returns
-		if err == nil && r.err != nil {
-			return engine.DumpInfo{}, r.err
-		}
-		info.Counts = r.counts
-	}
-	if err != nil {
+	if err := e.opts.DumpPriority.Run(cmd); err != nil {
 		return engine.DumpInfo{}, fmt.Errorf("mysql: mysqldump of %s failed: %w: %s", e.t.Database, err, stderr)
 	}
+	if rc != nil {
+		counts, err := rc.result()
+		info.Counts = &dump.Counts{Of: "table", Exact: true, Tables: counts}
+		if err != nil {
+			// The dump is good; only its counts cannot be the dump's own.
+			e.opts.Logger.Warn("could not count the rows of mysqldump's output as it passed; counting the tables after the dump instead", "database", e.t.Database, "error", err)
+			if info.Counts, err = e.countAfter(ctx, err); err != nil {
+				return engine.DumpInfo{}, err
+			}
+		}
+	}
 	return info, nil
+}
+
+// countAfter counts the tables once the dump is done, for a dump whose
+// rows could not be counted as they passed (why): the counts may differ
+// from the dump's by the writes made since, so they are not exact.
+func (e *Engine) countAfter(ctx context.Context, why error) (*dump.Counts, error) {
+	db, err := e.connect(ctx, e.t.Database)
+	if err != nil {
+		return nil, err
+	}
+	defer db.Close()
+	tables, _, err := countTables(ctx, db, e.t.Database, e.excluded)
+	if err != nil {
+		return nil, err
+	}
+	return &dump.Counts{Of: "table", Tables: tables,
+		Note: "counted after mysqldump, not in its output (" + why.Error() + "): writes since can differ"}, nil
 }
 
 func (e *Engine) checkLive() error {
