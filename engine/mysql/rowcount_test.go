@@ -53,3 +53,35 @@ func TestRowCounterAcrossWrites(t *testing.T) {
 		t.Errorf("a dump cut inside a string: %v", err)
 	}
 }
+
+// BenchmarkRowCounter is the MySQL counter alone on INSERTs like
+// mysqldump's: MB/s of dump on one core.
+//
+//	go test -run - -bench RowCounter -cpu 1 ./engine/mysql
+func BenchmarkRowCounter(b *testing.B) {
+	var sb strings.Builder
+	sb.WriteString("CREATE TABLE `people` (\n  `id` int\n);\n")
+	for s := 0; s < 200; s++ {
+		sb.WriteString("INSERT INTO `people` VALUES ")
+		for i := range 500 {
+			if i > 0 {
+				sb.WriteByte(',')
+			}
+			sb.WriteString("(12345,'person12345@example.org','Olivia O\\'Brien','07700 900123',0x5CA1AB1E,NULL,'2021-03-04 10:00:00','a note of some length, with (parentheses); and a backslash \\\\ in it')")
+		}
+		sb.WriteString(";\n")
+	}
+	data := []byte(sb.String())
+	b.SetBytes(int64(len(data)))
+	for range b.N {
+		c := newRowCounter(io.Discard)
+		for p := data; len(p) > 0; {
+			n := min(64<<10, len(p))
+			c.Write(p[:n])
+			p = p[n:]
+		}
+		if got, err := c.result(); err != nil || got["people"] != 100000 {
+			b.Fatal(got, err)
+		}
+	}
+}
