@@ -14,6 +14,7 @@ package main
 
 import (
 	"context"
+	"crypto/sha256"
 	"flag"
 	"fmt"
 	"io"
@@ -32,11 +33,13 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"filippo.io/age"
 	"github.com/aws/aws-sdk-go-v2/aws"
 	awsconfig "github.com/aws/aws-sdk-go-v2/config"
 	"github.com/aws/aws-sdk-go-v2/feature/s3/manager"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 
+	"github.com/envsync/envsync/dump"
 	"github.com/envsync/envsync/engine/postgres"
 	"github.com/envsync/envsync/internal/pgserver"
 	"github.com/envsync/envsync/internal/testenv"
@@ -47,6 +50,10 @@ const bucket = "bench"
 func main() {
 	if len(os.Args) > 1 && os.Args[1] == "upload" {
 		upload(os.Args[2], os.Args[3])
+		return
+	}
+	if len(os.Args) > 1 && os.Args[1] == "stage" {
+		stage(os.Args[2], os.Args[3:]...)
 		return
 	}
 	rows := flag.Int("rows", 8_000_000, "rows to generate (8M is about 2.2 GB on disk, 1.5 GB of pg_dump -Z0)")
@@ -341,6 +348,67 @@ func s3Client(endpoint string) (*s3.Client, error) {
 	return s3.NewFromConfig(cfg, func(o *s3.Options) { o.BaseEndpoint = aws.String(endpoint); o.UsePathStyle = true }), nil
 }
 
+// stage runs one stage of a push alone over a file, as envsync runs it:
+// zstd (envsync's writer: default level and goroutines, with the sha256 of
+// its output), sha256, age encryption, or the file store's write (to a
+// new file, synced).
+func stage(name string, args ...string) {
+	in, err := os.Open(args[0])
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer in.Close()
+	switch name {
+	case "zstd":
+		w, err := dump.NewWriter(io.Discard, dump.Zstd, 0)
+		if err == nil {
+			_, err = w.ReadFrom(in)
+		}
+		if err == nil {
+			err = w.Close()
+		}
+		if err != nil {
+			log.Fatal(err)
+		}
+	case "sha256":
+		h := sha256.New()
+		if _, err := io.Copy(h, in); err != nil {
+			log.Fatal(err)
+		}
+	case "age":
+		id, err := age.GenerateX25519Identity()
+		if err != nil {
+			log.Fatal(err)
+		}
+		w, err := age.Encrypt(io.Discard, id.Recipient())
+		if err == nil {
+			_, err = io.Copy(w, in)
+		}
+		if err == nil {
+			err = w.Close()
+		}
+		if err != nil {
+			log.Fatal(err)
+		}
+	case "write":
+		out, err := os.Create(args[1])
+		if err == nil {
+			_, err = io.Copy(out, in)
+		}
+		if err == nil {
+			err = out.Sync()
+		}
+		if err == nil {
+			err = out.Close()
+		}
+		if err != nil {
+			log.Fatal(err)
+		}
+	default:
+		log.Fatalf("no stage %q", name)
+	}
+}
+
 // upload streams stdin to S3 with the AWS SDK's own uploader, as `aws s3
 // cp - s3://...` does: the other half of a shell pipe.
 func upload(endpoint, key string) {
@@ -412,9 +480,24 @@ func (b *bench) run(rounds int, pushOnly bool) {
 		log.Fatalf("pg_dump: %v: %s", err, out)
 	}
 	b.pushFloor, b.pullFloor = "pg_dump -Fc -Z0 > /dev/null (push floor)", "pg_restore of a local file (pull floor)"
+	// The stages of a push alone, over the same bytes: the -Z0 archive,
+	// and its zstd compression for the stages after compression.
+	compressed := archive + ".zst"
+	if out, err := exec.Command("sh", "-c", fmt.Sprintf("zstd -q -f -T0 -3 %s -o %s", archive, compressed)).CombinedOutput(); err != nil {
+		log.Fatalf("zstd (apt-get install zstd): %v: %s", err, out)
+	}
+	stageLine := func(name string, args ...string) string {
+		return b.self + " stage " + name + " " + strings.Join(args, " ")
+	}
 	for r := 1; r <= rounds; r++ {
 		log.Printf("round %d of %d", r, rounds)
 		b.measure("pg_dump -Fc -Z0 > /dev/null (push floor)", fmt.Sprintf("%s -Fc -Z0 %s -d bench > /dev/null", pg("pg_dump"), conn), false)
+		b.measure("stage: read the archive (page cache)", "cat "+archive+" > /dev/null", false)
+		b.measure("stage: zstd + sha256 of its output", stageLine("zstd", archive), false)
+		b.measure("stage: sha256 of the archive", stageLine("sha256", archive), false)
+		b.measure("stage: age encryption of the zstd dump", stageLine("age", compressed), false)
+		b.measure("stage: file store write of the zstd dump", stageLine("write", compressed, filepath.Join(b.dir, "stage.out")), false)
+		b.measure("stage: S3 upload of the zstd dump", fmt.Sprintf("%s upload %s stage/%d.zst < %s", b.self, b.s3URL, r, compressed), false)
 		b.measure("pg_dump -Fc -Z1 | S3 upload", fmt.Sprintf("%s -Fc -Z1 %s -d bench | %s upload %s pipe/%d.dump", pg("pg_dump"), conn, b.self, b.s3URL, r), false)
 		b.measure("envsync push, s3 (spool: disk)", envsync("push --task push_s3"), true)
 		b.measure("envsync push, s3 (spool: none)", envsync("push --task push_s3_none"), true)
