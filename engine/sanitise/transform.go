@@ -11,6 +11,7 @@ import (
 	"errors"
 	"fmt"
 	"hash"
+	"io"
 	"regexp"
 	"strings"
 	"time"
@@ -28,6 +29,9 @@ import (
 type keyed struct {
 	mac hash.Hash
 	buf []byte
+	// in holds a value's normalised form (lower-cased, digits only) on
+	// its way into the digest, reused value after value.
+	in []byte
 }
 
 func newKeyed(key string) *keyed {
@@ -38,12 +42,14 @@ func newKeyed(key string) *keyed {
 // unrelated to another's for the same value.
 func (k *keyed) sum(kind string, v []byte) []byte {
 	k.mac.Reset()
-	k.mac.Write([]byte(kind))
-	k.mac.Write([]byte{0})
+	io.WriteString(k.mac, kind)
+	k.mac.Write(nul)
 	k.mac.Write(v)
 	k.buf = k.mac.Sum(k.buf[:0])
 	return k.buf
 }
+
+var nul = []byte{0}
 
 var b32 = base32.NewEncoding("abcdefghijklmnopqrstuvwxyz234567").WithPadding(base32.NoPadding)
 
@@ -117,21 +123,48 @@ func cut(b []byte, limit int) []byte {
 // pseudonym and 60 bits keep distinct addresses distinct; a column too
 // short for it gets as much of the digest as fits before the domain.
 func (k *keyed) email(v []byte, limit int) []byte {
-	d := b32.EncodeToString(k.sum("email", bytes.ToLower(bytes.TrimSpace(v))))
-	out := "anonymous-" + d[:12] + "@example.com"
-	if limit > 0 && len(out) > limit {
-		n := max(limit-len("@example.com"), 1)
-		out = d[:min(n, len(d))] + "@example.com"
-		if len(out) > limit {
-			out = d[:limit]
-		}
+	k.in = appendLower(k.in[:0], bytes.TrimSpace(v))
+	s := k.sum("email", k.in)
+	const pre, domain = "anonymous-", "@example.com"
+	if limit <= 0 || len(pre)+12+len(domain) <= limit {
+		// The usual case: 12 characters are the first 60 bits, all in
+		// the encoding of the digest's first 10 bytes.
+		var d [16]byte
+		b32.Encode(d[:], s[:10])
+		out := make([]byte, 0, len(pre)+12+len(domain))
+		return append(append(append(out, pre...), d[:12]...), domain...)
+	}
+	d := b32.EncodeToString(s)
+	n := max(limit-len(domain), 1)
+	out := d[:min(n, len(d))] + domain
+	if len(out) > limit {
+		out = d[:limit]
 	}
 	return []byte(out)
 }
 
+// appendLower appends v lower-cased, as bytes.ToLower does, without a new
+// slice for the usual (ASCII) value.
+func appendLower(dst, v []byte) []byte {
+	for _, c := range v {
+		if c >= 0x80 {
+			// Not ASCII: bytes.ToLower knows the rest of Unicode.
+			return append(dst, bytes.ToLower(v)...)
+		}
+	}
+	for _, c := range v {
+		if 'A' <= c && c <= 'Z' {
+			c += 'a' - 'A'
+		}
+		dst = append(dst, c)
+	}
+	return dst
+}
+
 // name picks from the built-in lists: first, last or full (default).
 func (k *keyed) name(part string, v []byte) []byte {
-	s := k.sum("name", bytes.ToLower(bytes.TrimSpace(v)))
+	k.in = appendLower(k.in[:0], bytes.TrimSpace(v))
+	s := k.sum("name", k.in)
 	first := firstNames[binary.BigEndian.Uint32(s[0:4])%uint32(len(firstNames))]
 	last := lastNames[binary.BigEndian.Uint32(s[4:8])%uint32(len(lastNames))]
 	switch part {
@@ -162,13 +195,13 @@ func (k *keyed) phone(v []byte) []byte {
 // keeps its leading 0, or its +4 of +44), keeping everything else: the
 // format, spaces and letters (an NI number's).
 func (k *keyed) digits(kind string, v []byte, keep int) []byte {
-	var only []byte
+	k.in = k.in[:0]
 	for _, c := range v {
 		if c >= '0' && c <= '9' {
-			only = append(only, c)
+			k.in = append(k.in, c)
 		}
 	}
-	s := k.sum(kind, only)
+	s := k.sum(kind, k.in)
 	out := make([]byte, len(v))
 	n := 0
 	for i, c := range v {
