@@ -24,7 +24,10 @@ import (
 //
 // Like psql with ON_ERROR_STOP, it stops at the first error; unlike psql,
 // it runs each batch in one implicit transaction, which a dump's
-// statements allow (pg_dump emits none that must run outside one).
+// statements allow (pg_dump emits none that must run outside one). A batch
+// holds at most batchEntries objects, so the locks its transaction takes
+// (one or more an object) fit the server's lock table whatever the size of
+// the schema.
 type loader struct {
 	ctx  context.Context
 	conn *pgconn.PgConn
@@ -32,13 +35,23 @@ type loader struct {
 	// current (perhaps unfinished) line starts.
 	sql  []byte
 	line int
-	copy *copyIn
+	// entries counts the objects (pg_dump's "-- Name:" headers) in sql.
+	entries int
+	copy    *copyIn
 	// restrict is the key of the dump's \restrict line.
 	restrict string
 	// err is the first error the server gave: the restore's failure,
 	// as opposed to the stream's.
 	err error
 }
+
+// batchEntries bounds the objects in one batch: their locks, a few each,
+// must fit max_locks_per_transaction (64 by default) times the server's
+// connections, shared with everyone else.
+const batchEntries = 50
+
+// entryHeads start the comment pg_dump writes before every object.
+var entryHeads = [][]byte{[]byte("-- Name: "), []byte("-- Data for Name: ")}
 
 // copyIn is a COPY ... FROM STDIN in progress, fed through a pipe.
 type copyIn struct {
@@ -112,6 +125,16 @@ func (l *loader) endLine() error {
 		l.sql = l.sql[:l.line]
 	case l.restrict != "" && string(bytes.TrimRight(line, "\r\n")) == `\unrestrict `+l.restrict:
 		l.sql = l.sql[:l.line]
+	case bytes.HasPrefix(line, entryHeads[0]) || bytes.HasPrefix(line, entryHeads[1]):
+		if l.entries >= batchEntries && endsStatement(l.sql[:l.line]) {
+			head := append([]byte(nil), line...)
+			l.sql = l.sql[:l.line]
+			if err := l.flush(); err != nil {
+				return err
+			}
+			l.sql = append(l.sql, head...)
+		}
+		l.entries++
 	}
 	l.line = len(l.sql)
 	return nil
@@ -127,10 +150,28 @@ func onlyComments(sql []byte) bool {
 	return true
 }
 
+// endsStatement says the last line of sql that is neither blank nor a
+// comment ends a statement: an object's header there is not inside a
+// function body that merely looks like one.
+func endsStatement(sql []byte) bool {
+	for len(sql) > 0 {
+		i := bytes.LastIndexByte(bytes.TrimRight(sql, "\r\n"), '\n')
+		line := bytes.TrimSpace(sql[i+1:])
+		sql = sql[:i+1]
+		if len(line) > 0 && !bytes.HasPrefix(line, []byte("--")) {
+			return bytes.HasSuffix(line, []byte(";"))
+		}
+		if i < 0 {
+			return false
+		}
+	}
+	return false
+}
+
 // flush runs the statements gathered so far as one batch.
 func (l *loader) flush() error {
 	sql := l.sql
-	l.sql, l.line = l.sql[:0], 0
+	l.sql, l.line, l.entries = l.sql[:0], 0, 0
 	if len(bytes.TrimSpace(sql)) == 0 {
 		return nil
 	}

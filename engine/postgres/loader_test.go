@@ -3,6 +3,7 @@ package postgres
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"os/exec"
 	"path/filepath"
 	"strconv"
@@ -170,5 +171,55 @@ func TestLoaderStopsAtTheFirstError(t *testing.T) {
 				t.Fatal("the loader hung")
 			}
 		})
+	}
+}
+
+// A schema of thousands of tables loads: each batch holds a bounded number
+// of objects, so its transaction's locks (several for each table with a
+// text column and a key) fit the server's lock table, as psql's statement
+// at a time did.
+func TestLoaderLoadsThousandsOfTables(t *testing.T) {
+	srv := testenv.StartPostgres(t)
+	ctx := context.Background()
+	admin, err := srv.Connect(ctx, "postgres")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer admin.Close(ctx)
+	if _, err := admin.Exec(ctx, "CREATE DATABASE many"); err != nil {
+		t.Fatal(err)
+	}
+	db, err := srv.Connect(ctx, "many")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close(ctx)
+	const tables = 8000
+	for from := 1; from <= tables; from += 1000 { // one transaction could not lock them all either
+		if _, err := db.Exec(ctx, fmt.Sprintf(`DO $$ BEGIN FOR i IN %d..%d LOOP
+  EXECUTE format('CREATE TABLE t%%s (id int PRIMARY KEY, note text)', i);
+  EXECUTE format('INSERT INTO t%%s VALUES (1, %%L)', i, 'row of ' || i);
+END LOOP; END $$`, from, from+999)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	cmd := exec.Command(filepath.Join(srv.BinDir, "pg_dump"), "-h", srv.Host, "-p", strconv.Itoa(srv.Port), "-U", srv.User, "many")
+	sql, err := cmd.Output()
+	if err != nil {
+		t.Fatalf("pg_dump: %v", err)
+	}
+	conn, err := loadInto(t, srv, "many_copy", sql, 1<<20)
+	if err != nil {
+		t.Fatalf("loading %d tables: %v", tables, err)
+	}
+	var n, rows int
+	if err := conn.QueryRow(ctx, `SELECT count(*) FROM pg_tables WHERE schemaname = 'public'`).Scan(&n); err != nil {
+		t.Fatal(err)
+	}
+	if err := conn.QueryRow(ctx, `SELECT count(*) FROM pg_indexes WHERE schemaname = 'public'`).Scan(&rows); err != nil {
+		t.Fatal(err)
+	}
+	if n != tables || rows != tables {
+		t.Errorf("%d tables and %d indexes restored, want %d of each", n, rows, tables)
 	}
 }
