@@ -119,7 +119,7 @@ func (c *rowCounter) line(p []byte) []byte {
 		if !full {
 			return p // too short to tell yet
 		}
-	case bytes.HasPrefix(h, createHead):
+	case bytes.HasPrefix(h, createHead) && !c.routines:
 		if !full {
 			return p // the name may go on (a `` inside it)
 		}

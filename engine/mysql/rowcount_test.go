@@ -1,10 +1,14 @@
 package mysql
 
 import (
+	"errors"
 	"io"
 	"maps"
 	"strings"
 	"testing"
+	"time"
+
+	"github.com/envsync/envsync/engine/sanitise"
 )
 
 // The counter finds the same rows however mysqldump's output is cut into
@@ -28,6 +32,7 @@ func TestRowCounterAcrossWrites(t *testing.T) {
 		") */;",
 		"DELIMITER ;;",
 		"INSERT INTO `a``b` VALUES (99,'a trigger body, not a row');;",
+		"CREATE TABLE `made_by_a_procedure` (id int);;",
 		"DELIMITER ;",
 		"INSERT INTO `empty` VALUES ();",
 		"",
@@ -82,6 +87,28 @@ func BenchmarkRowCounter(b *testing.B) {
 		}
 		if got, err := c.result(); err != nil || got["people"] != 100000 {
 			b.Fatal(got, err)
+		}
+	}
+}
+
+// A dump with rows in a form the sanitiser does not read (INSERT IGNORE,
+// REPLACE: a my.cnf setting where it was taken) fails the plan: those rows
+// would otherwise pass unsanitised.
+func TestSanitiserRefusesOtherInsertForms(t *testing.T) {
+	for _, stmt := range []string{"INSERT IGNORE INTO `t` VALUES (1,'a@b.example');", "REPLACE INTO `t` VALUES (1,'a@b.example');"} {
+		r, err := sanitise.Parse("rules.yaml", []byte("tables:\n  t:\n    id: keep\n    email: email\n"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		p, err := sanitise.NewPlan(r, "a-test-key-of-some-length", time.Now())
+		if err != nil {
+			t.Fatal(err)
+		}
+		var out strings.Builder
+		err = newSanitiser(p, &out).run(strings.NewReader("CREATE TABLE `t` (\n  `id` int,\n  `email` varchar(100)\n);\n" + stmt + "\n"))
+		var pe *sanitise.PlanError
+		if !errors.As(err, &pe) || !strings.Contains(err.Error(), "INSERT IGNORE or REPLACE") || strings.Contains(out.String(), "a@b.example") {
+			t.Errorf("%s: error %v, wrote %q", stmt, err, out.String())
 		}
 	}
 }

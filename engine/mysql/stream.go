@@ -81,6 +81,11 @@ func (s *sanitiser) handle(line []byte) error {
 		s.creating, s.cols = name, nil
 	case bytes.HasPrefix(line, insertInto):
 		return s.insert(line)
+	case bytes.HasPrefix(line, []byte("INSERT ")) || bytes.HasPrefix(line, []byte("REPLACE ")):
+		// INSERT IGNORE, REPLACE (a my.cnf [mysqldump] setting on the
+		// host that dumped): rows this does not read must not pass.
+		s.plan.Refuse("the dump writes rows in a form the sanitiser does not read (INSERT IGNORE or REPLACE: a my.cnf [mysqldump] setting where it was taken); dump it again with this envsync, which asks for INSERT INTO")
+		return nil
 	}
 	if s.plan.Failed() {
 		return nil // nothing more reaches the server

@@ -543,6 +543,7 @@ func (e *Engine) restoreText(ctx context.Context, r io.Reader, staging string, m
 	} else {
 		_, runErr = io.Copy(l, src)
 	}
+	serverErr := l.err // the server's own failure, before Abort records runErr
 	if runErr == nil {
 		closeErr = l.Close()
 	} else {
@@ -561,7 +562,7 @@ func (e *Engine) restoreText(ctx context.Context, r io.Reader, staging string, m
 	switch {
 	case errors.As(runErr, &pe):
 		return engine.Permanent(fmt.Errorf("postgresql: %w; nothing was swapped in%s", runErr, untouched))
-	case runErr != nil && runErr == l.err && outer.Err() == nil:
+	case runErr != nil && runErr == serverErr && outer.Err() == nil:
 		return engine.Permanent(fmt.Errorf("postgresql: restore into %s failed: %s%s", staging, engine.Redact(runErr.Error()), untouched))
 	case runErr != nil:
 		return runErr

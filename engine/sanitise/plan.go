@@ -343,6 +343,10 @@ func (p *Plan) problem(s string) {
 	}
 }
 
+// Refuse fails the plan for a reason the stream found: rows in a form
+// the engine cannot read, and so cannot sanitise. reason names no value.
+func (p *Plan) Refuse(reason string) { p.problem(reason) }
+
 // Failed says whether the run must stop: the engine writes no more rows.
 func (p *Plan) Failed() bool { return p.failed.Load() }
 
