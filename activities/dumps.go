@@ -91,15 +91,7 @@ func (a *Activities) ListDumps(ctx context.Context, in ListDumpsInput) (DumpsRes
 	t := in.Task
 	p, db := prefix(t), t.DumpName()
 	res := DumpsResult{Location: store.Describe(t.StorageBackend, t.URL, p), Dumps: []DumpEntry{}}
-	st, err := a.store(ctx, t)
-	if err != nil {
-		return res, err
-	}
-	objs, err := st.List(ctx, p)
-	if err != nil {
-		return res, fmt.Errorf("list dumps in %s: %w", res.Location, err)
-	}
-	holds, err := readHolds(ctx, st, p, objs, a.cfg.Logger.Warn)
+	st, objs, holds, err := a.listing(ctx, t, res.Location)
 	if err != nil {
 		return res, err
 	}

@@ -66,15 +66,7 @@ func (a *Activities) Prune(ctx context.Context, in PruneInput) (PruneResult, err
 	t := in.Task
 	p := prefix(t)
 	res := PruneResult{Location: store.Describe(t.StorageBackend, t.URL, p), DryRun: in.DryRun}
-	st, err := a.store(ctx, t)
-	if err != nil {
-		return res, err
-	}
-	objs, err := st.List(ctx, p)
-	if err != nil {
-		return res, fmt.Errorf("list dumps in %s: %w", res.Location, err)
-	}
-	holds, err := readHolds(ctx, st, p, objs, a.cfg.Logger.Warn)
+	st, objs, holds, err := a.listing(ctx, t, res.Location)
 	if err != nil {
 		return res, err
 	}
@@ -129,6 +121,24 @@ func (a *Activities) Prune(ctx context.Context, in PruneInput) (PruneResult, err
 	res.ExpiredHolds = len(plan.ExpiredHolds)
 	a.cfg.Logger.Info("pruned", "location", res.Location, "dry_run", in.DryRun, "dumps", res.Dumps, "orphans", res.Orphans, "bytes", res.Bytes)
 	return res, nil
+}
+
+// listing lists the task's prefix in its store (location names it in
+// messages) and reads the holds among the objects.
+func (a *Activities) listing(ctx context.Context, t config.Task, location string) (store.Store, []store.Object, map[string]retention.Hold, error) {
+	st, err := a.store(ctx, t)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	objs, err := st.List(ctx, prefix(t))
+	if err != nil {
+		return nil, nil, nil, fmt.Errorf("list dumps in %s: %w", location, err)
+	}
+	holds, err := readHolds(ctx, st, prefix(t), objs, a.cfg.Logger.Warn)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	return st, objs, holds, nil
 }
 
 // maxListed bounds the removals a result names: results are kept in

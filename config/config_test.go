@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"os"
+	"path/filepath"
 	"reflect"
 	"slices"
 	"strconv"
@@ -477,5 +478,29 @@ func TestDrillValidation(t *testing.T) {
 		if err := bad.Validate("x"); err == nil || !strings.Contains(err.Error(), tc.want) {
 			t.Errorf("error %v, want %q", err, tc.want)
 		}
+	}
+}
+
+// A drill restores raw dumps, so it is refused on a server that a pull
+// restores into through rules (whose files must never hold raw rows), and
+// accepted on another.
+func TestDrillRefusedOnASanitisedPullsServer(t *testing.T) {
+	rules := filepath.Join(t.TempDir(), "rules.yaml")
+	if err := os.WriteFile(rules, []byte("unlisted: keep\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	doc := func(drillServer string) string {
+		return `defaults: {dbms: postgresql, storagebackend: s3, url: dumps, path: pg, worker_host: db2}
+tasks:
+  pull_orders: {action: pull, database: orders, database_hostname: staging-db:5432, sanitise_rules: ` + rules + `}
+  drill_orders: {action: drill, database: orders, database_hostname: ` + drillServer + `}
+`
+	}
+	_, err := ParseFile("tasks.yaml", []byte(doc("staging-db:5432")))
+	if err == nil || !strings.Contains(err.Error(), `database_hostname "staging-db:5432": pull pull_orders restores into this server through rules`) {
+		t.Errorf("a drill on the sanitised pull's server: %v", err)
+	}
+	if _, err := ParseFile("tasks.yaml", []byte(doc("restore-db:5432"))); err != nil {
+		t.Errorf("a drill on another server refused: %v", err)
 	}
 }

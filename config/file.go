@@ -341,6 +341,7 @@ func ParseFile(path string, data []byte) (*File, error) {
 		f.Tasks = append(f.Tasks, t)
 	}
 	errs = append(errs, f.checkChains()...)
+	errs = append(errs, f.checkDrills()...)
 	if len(errs) > 0 {
 		return nil, errs
 	}
@@ -417,6 +418,27 @@ func (f *File) PushFeeding(pull Task) (Task, bool) {
 
 // checkChains checks each push's then: the named tasks exist, are pulls of
 // the pushed database, and read the store the push writes.
+// checkDrills refuses a drill that would restore raw dumps on a server
+// that pulls restore into through rules: the drill drops its copy, but
+// the server's table files and WAL would have held the raw rows, which
+// is what sanitising in the stream keeps from ever happening there.
+func (f *File) checkDrills() Errors {
+	var errs Errors
+	for _, d := range f.Tasks {
+		if d.Action != ActionDrill {
+			continue
+		}
+		for _, p := range f.Tasks {
+			if p.Action == ActionPull && p.SanitiseRules != "" && p.WorkerHost == d.WorkerHost && p.DatabaseHostname == d.DatabaseHostname && p.DBMS == d.DBMS {
+				errs = append(errs, &FieldError{Source: f.Path, Task: d.Name, Field: "database_hostname", Value: d.DatabaseHostname,
+					Reason: fmt.Sprintf("pull %s restores into this server through rules, so it must never hold raw rows; drill on a server where the raw data may be, or drill the sanitised_path of a before_upload push", p.Name)})
+				break
+			}
+		}
+	}
+	return errs
+}
+
 func (f *File) checkChains() Errors {
 	var errs Errors
 	for _, push := range f.Tasks {

@@ -3,7 +3,6 @@ package workflows
 import (
 	"fmt"
 
-	"go.temporal.io/sdk/temporal"
 	"go.temporal.io/sdk/workflow"
 
 	"github.com/envsync/envsync/activities"
@@ -57,34 +56,14 @@ func Drill(ctx workflow.Context, in DrillInput) (res DrillResult, err error) {
 	}
 	// The drilled dump is held against pruning while the drill runs, as
 	// a pull's is.
-	var rr activities.ResolveResult
-	if err := workflow.ExecuteActivity(on(ctx, task, r.t, stepResolve), a.Resolve,
-		activities.ResolveInput{Task: task, Hold: true}).Get(ctx, &rr); err != nil {
-		return res, explain(task, r.t, "find dump of "+task.DumpName(), err)
-	}
-	r.key = rr.Key
-	if rr.Hold != "" {
-		r.cleanups = append(r.cleanups, func(cctx workflow.Context) {
-			if err := workflow.ExecuteActivity(cctx, a.ReleaseHold, activities.ReleaseInput{Task: task, Hold: rr.Hold}).Get(cctx, nil); err != nil {
-				workflow.GetLogger(ctx).Error("could not remove the drill's hold; it expires by itself", "hold", rr.Hold, "error", err)
-			}
-		})
+	rr, err := r.resolve(ctx, activities.ResolveInput{Task: task, Hold: true})
+	if err != nil {
+		return res, err
 	}
 	staging := rr.Staging
-	if staging == "" {
-		return res, temporal.NewNonRetryableApplicationError("find dump of "+task.DumpName()+": the worker named no database to restore into; run the same envsync version on "+task.WorkerHost+" as on the central worker",
-			ErrWorkerMismatch, nil)
-	}
 	res = DrillResult{Key: rr.Key, Staging: staging}
 	dropped := false
-	r.cleanups = append(r.cleanups, func(cctx workflow.Context) {
-		if dropped {
-			return
-		}
-		if err := workflow.ExecuteActivity(cctx, a.DropStaging, activities.DropInput{Task: task, Staging: staging}).Get(cctx, nil); err != nil {
-			workflow.GetLogger(ctx).Error("could not drop the drill's database; drop it by hand", "staging", staging, "error", err)
-		}
-	})
+	r.dropAtEnd(ctx, staging, &dropped)
 	began := workflow.Now(ctx)
 	var restored activities.RestoreResult
 	ri := activities.RestoreInput{Task: task, Key: rr.Key, Size: rr.Size, SHA256: rr.SHA256, Compression: rr.Compression,

@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"time"
 
-	"go.temporal.io/sdk/temporal"
 	"go.temporal.io/sdk/workflow"
 
 	"github.com/envsync/envsync/activities"
@@ -84,12 +83,7 @@ func Pull(ctx workflow.Context, in PullInput) (res PullResult, err error) {
 	runID := workflow.GetInfo(ctx).WorkflowExecution.RunID
 	// Resolve holds the dump it picks against pruning until this run
 	// ends.
-	var rr activities.ResolveResult
-	if err := workflow.ExecuteActivity(on(ctx, task, r.t, stepResolve), a.Resolve,
-		activities.ResolveInput{Task: task, Minute: minute, Key: in.Key, Hold: true}).Get(ctx, &rr); err != nil {
-		return res, explain(task, r.t, "find dump of "+task.DumpName(), err)
-	}
-	r.key = rr.Key
+	rr, err := r.resolve(ctx, activities.ResolveInput{Task: task, Minute: minute, Key: in.Key, Hold: true})
 	var notes []string
 	if rr.HoldError != "" {
 		// In the result when the pull succeeds; logged now in case it
@@ -97,19 +91,10 @@ func Pull(ctx workflow.Context, in PullInput) (res PullResult, err error) {
 		workflow.GetLogger(ctx).Warn("the dump this pull restores is not protected from pruning", "key", rr.Key, "reason", rr.HoldError)
 		notes = append(notes, rr.HoldError)
 	}
-	if rr.Hold != "" {
-		r.cleanups = append(r.cleanups, func(cctx workflow.Context) {
-			if err := workflow.ExecuteActivity(cctx, a.ReleaseHold, activities.ReleaseInput{Task: task, Hold: rr.Hold}).Get(cctx, nil); err != nil {
-				workflow.GetLogger(ctx).Error("could not remove the pull's hold; it expires by itself", "hold", rr.Hold, "error", err)
-			}
-		})
+	if err != nil {
+		return res, err
 	}
-	// The host names the staging copy: only the engine knows its limit.
 	staging := rr.Staging
-	if staging == "" {
-		return res, temporal.NewNonRetryableApplicationError("find dump of "+task.DumpName()+": the worker named no staging copy to restore into; run the same envsync version on "+task.WorkerHost+" as on the central worker",
-			ErrWorkerMismatch, nil)
-	}
 	native := rr.Native
 	// The dump streams from the store into the staging copy, verified on
 	// the way; a parallel restore needs it on this host first. A snapshot
@@ -129,14 +114,7 @@ func Pull(ctx workflow.Context, in PullInput) (res PullResult, err error) {
 		ri.Path, downloadSeconds = d.Path, seconds(ctx, began)
 	}
 	swapped := false
-	r.cleanups = append(r.cleanups, func(cctx workflow.Context) {
-		if swapped {
-			return
-		}
-		if err := workflow.ExecuteActivity(cctx, a.DropStaging, activities.DropInput{Task: task, Staging: staging}).Get(cctx, nil); err != nil {
-			workflow.GetLogger(ctx).Error("could not drop staging database; drop it by hand", "staging", staging, "error", err)
-		}
-	})
+	r.dropAtEnd(ctx, staging, &swapped)
 	began := workflow.Now(ctx)
 	var restored activities.RestoreResult
 	if err := workflow.ExecuteActivity(on(ctx, task, r.t, stepRestore), a.Restore, ri).Get(ctx, &restored); err != nil {

@@ -70,6 +70,43 @@ func (r *run) preflight(ctx workflow.Context) (string, error) {
 	return res.Skip, nil
 }
 
+// resolve finds the dump a pull or drill restores (Resolve holds it
+// against pruning; the hold goes when the run ends) and checks the host
+// named the staging copy to restore it into, as only its engine knows how
+// long a name its server takes.
+func (r *run) resolve(ctx workflow.Context, in activities.ResolveInput) (activities.ResolveResult, error) {
+	var rr activities.ResolveResult
+	if err := workflow.ExecuteActivity(on(ctx, r.task, r.t, stepResolve), a.Resolve, in).Get(ctx, &rr); err != nil {
+		return rr, explain(r.task, r.t, "find dump of "+r.task.DumpName(), err)
+	}
+	r.key = rr.Key
+	if rr.Hold != "" {
+		r.cleanups = append(r.cleanups, func(cctx workflow.Context) {
+			if err := workflow.ExecuteActivity(cctx, a.ReleaseHold, activities.ReleaseInput{Task: r.task, Hold: rr.Hold}).Get(cctx, nil); err != nil {
+				workflow.GetLogger(ctx).Error("could not remove the run's hold on its dump; it expires by itself", "hold", rr.Hold, "error", err)
+			}
+		})
+	}
+	if rr.Staging == "" {
+		return rr, temporal.NewNonRetryableApplicationError("find dump of "+r.task.DumpName()+": the worker named no staging copy to restore into; run the same envsync version on "+r.task.WorkerHost+" as on the central worker",
+			ErrWorkerMismatch, nil)
+	}
+	return rr, nil
+}
+
+// dropAtEnd drops the staging copy when the run ends, unless *kept says it
+// was swapped in (or dropped already).
+func (r *run) dropAtEnd(ctx workflow.Context, staging string, kept *bool) {
+	r.cleanups = append(r.cleanups, func(cctx workflow.Context) {
+		if *kept {
+			return
+		}
+		if err := workflow.ExecuteActivity(cctx, a.DropStaging, activities.DropInput{Task: r.task, Staging: staging}).Get(cctx, nil); err != nil {
+			workflow.GetLogger(ctx).Error("could not drop staging database; drop it by hand", "staging", staging, "error", err)
+		}
+	})
+}
+
 // finish runs the cleanups (newest first), the after hooks and the
 // monitoring report, in a context that survives cancellation.
 func (r *run) finish(ctx workflow.Context, err error) {
