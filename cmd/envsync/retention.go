@@ -66,13 +66,9 @@ func keepCommand(fs *flag.FlagSet) func(context.Context, io.Writer, io.Writer) e
 		if *file == "" || *name == "" || *key == "" {
 			return &starter.InputError{Err: errors.New("--tasks FILE, --task NAME and --key KEY are required")}
 		}
-		f, err := config.LoadFile(*file)
+		t, err := loadTask(*file, *name)
 		if err != nil {
-			return &starter.InputError{Err: err}
-		}
-		t, ok := f.Task(*name)
-		if !ok {
-			return &starter.InputError{Err: fmt.Errorf("%s: no task named %q", *file, *name)}
+			return err
 		}
 		c, _, err := dial(ctx, temporal)
 		if err != nil {
@@ -108,13 +104,9 @@ func dumpsCommand(fs *flag.FlagSet) func(context.Context, io.Writer, io.Writer) 
 		if *limit < 0 {
 			return &starter.InputError{Err: fmt.Errorf("--limit %d: give a number of dumps, 1 or more", *limit)}
 		}
-		f, err := config.LoadFile(*file)
+		t, err := loadTask(*file, *name)
 		if err != nil {
-			return &starter.InputError{Err: err}
-		}
-		t, ok := f.Task(*name)
-		if !ok {
-			return &starter.InputError{Err: fmt.Errorf("%s: no task named %q", *file, *name)}
+			return err
 		}
 		c, _, err := dial(ctx, temporal)
 		if err != nil {
@@ -133,4 +125,18 @@ func dumpsCommand(fs *flag.FlagSet) func(context.Context, io.Writer, io.Writer) 
 		starter.ReportDumps(stdout, t.Name, res, time.Now())
 		return nil
 	}
+}
+
+// loadTask loads the tasks file and finds the named task in it; what is
+// wrong with either is bad input.
+func loadTask(file, name string) (config.Task, error) {
+	f, err := config.LoadFile(file)
+	if err != nil {
+		return config.Task{}, &starter.InputError{Err: err}
+	}
+	t, ok := f.Task(name)
+	if !ok {
+		return config.Task{}, &starter.InputError{Err: fmt.Errorf("%s: no task named %q", file, name)}
+	}
+	return t, nil
 }

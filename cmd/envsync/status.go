@@ -28,18 +28,18 @@ func statusCommand(fs *flag.FlagSet) func(context.Context, io.Writer, io.Writer)
 		if *stale <= 0 {
 			return &starter.InputError{Err: fmt.Errorf("--stale-after %s: give a positive duration, e.g. 26h", *stale)}
 		}
-		f, err := config.LoadFile(*file)
-		if err != nil {
-			return &starter.InputError{Err: err}
-		}
 		var tasks []config.Task
 		if *name != "" {
-			t, ok := f.Task(*name)
-			if !ok {
-				return &starter.InputError{Err: fmt.Errorf("%s: no task named %q", *file, *name)}
+			t, err := loadTask(*file, *name)
+			if err != nil {
+				return err
 			}
 			tasks = append(tasks, t)
 		} else {
+			f, err := config.LoadFile(*file)
+			if err != nil {
+				return &starter.InputError{Err: err}
+			}
 			for _, t := range f.Tasks {
 				if t.Ensure != config.EnsureAbsent {
 					tasks = append(tasks, t)
