@@ -5,8 +5,6 @@ import (
 	"bytes"
 	"context"
 	"maps"
-	"os/exec"
-	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
@@ -21,19 +19,7 @@ import (
 func TestCountArchiveMatchesTheTables(t *testing.T) {
 	srv := testenv.StartPostgres(t)
 	ctx := context.Background()
-	admin, err := srv.Connect(ctx, "postgres")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer admin.Close(ctx)
-	if _, err := admin.Exec(ctx, "CREATE DATABASE archived"); err != nil {
-		t.Fatal(err)
-	}
-	db, err := srv.Connect(ctx, "archived")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close(ctx)
+	db := newDatabase(t, srv, "archived")
 	for _, s := range []string{
 		`CREATE TABLE notes (id int, body text)`,
 		`INSERT INTO notes SELECT i, 'line one' || chr(10) || 'line two' || chr(9) || '\tab' || chr(13) FROM generate_series(1, 30000) i`,
@@ -48,13 +34,7 @@ func TestCountArchiveMatchesTheTables(t *testing.T) {
 		}
 	}
 	archive := func(compress int) []byte {
-		cmd := exec.Command(filepath.Join(srv.BinDir, "pg_dump"), "--format=custom", "--compress="+strconv.Itoa(compress),
-			"-h", srv.Host, "-p", strconv.Itoa(srv.Port), "-U", srv.User, "archived")
-		out, err := cmd.Output()
-		if err != nil {
-			t.Fatalf("pg_dump: %v", err)
-		}
-		return out
+		return pgDump(t, srv, "archived", "--format=custom", "--compress="+strconv.Itoa(compress))
 	}
 	raw := archive(0)
 	got, err := countArchive(bufio.NewReader(bytes.NewReader(raw)))

@@ -17,12 +17,11 @@ import (
 	"github.com/envsync/envsync/internal/testenv"
 )
 
-// loadInto creates database name and runs sql through a loader in writes
-// of chunk bytes, returning the loader's verdict.
-func loadInto(t *testing.T, srv *pgserver.Server, name string, sql []byte, chunk int) (*pgx.Conn, error) {
+// newDatabase creates database name on srv and connects to it, closed
+// when the test ends.
+func newDatabase(t *testing.T, srv *pgserver.Server, name string) *pgx.Conn {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-	defer cancel()
+	ctx := context.Background()
 	admin, err := srv.Connect(ctx, "postgres")
 	if err != nil {
 		t.Fatal(err)
@@ -35,7 +34,29 @@ func loadInto(t *testing.T, srv *pgserver.Server, name string, sql []byte, chunk
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer conn.Close(ctx)
+	t.Cleanup(func() { conn.Close(context.Background()) })
+	return conn
+}
+
+// pgDump runs srv's pg_dump of db with args and returns what it wrote.
+func pgDump(t *testing.T, srv *pgserver.Server, db string, args ...string) []byte {
+	t.Helper()
+	args = append(args, "-h", srv.Host, "-p", strconv.Itoa(srv.Port), "-U", srv.User, db)
+	out, err := exec.Command(filepath.Join(srv.BinDir, "pg_dump"), args...).Output()
+	if err != nil {
+		t.Fatalf("pg_dump: %v", err)
+	}
+	return out
+}
+
+// loadInto creates database name and runs sql through a loader in writes
+// of chunk bytes, returning the loader's verdict.
+func loadInto(t *testing.T, srv *pgserver.Server, name string, sql []byte, chunk int) (*pgx.Conn, error) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	conn := newDatabase(t, srv, name)
+	var err error
 	l := newLoader(ctx, conn.PgConn())
 	for p := sql; len(p) > 0 && err == nil; {
 		n := min(chunk, len(p))
@@ -64,23 +85,7 @@ func loadInto(t *testing.T, srv *pgserver.Server, name string, sql []byte, chunk
 func TestLoaderRestoresAPlainDump(t *testing.T) {
 	srv := testenv.StartPostgres(t)
 	ctx := context.Background()
-	src, err := srv.Connect(ctx, "postgres")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer src.Close(ctx)
-	for _, s := range []string{
-		`CREATE DATABASE origin`,
-	} {
-		if _, err := src.Exec(ctx, s); err != nil {
-			t.Fatal(err)
-		}
-	}
-	origin, err := srv.Connect(ctx, "origin")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer origin.Close(ctx)
+	origin := newDatabase(t, srv, "origin")
 	for _, s := range []string{
 		`CREATE TABLE notes (id serial PRIMARY KEY, body text)`,
 		`INSERT INTO notes (body) SELECT '\.' || chr(10) || '\.' || chr(9) || i || chr(92) FROM generate_series(1, 2000) i`,
@@ -97,11 +102,7 @@ $$`,
 			t.Fatalf("%s: %v", s, err)
 		}
 	}
-	cmd := exec.Command(filepath.Join(srv.BinDir, "pg_dump"), "-h", srv.Host, "-p", strconv.Itoa(srv.Port), "-U", srv.User, "origin")
-	sql, err := cmd.Output()
-	if err != nil {
-		t.Fatalf("pg_dump: %v", err)
-	}
+	sql := pgDump(t, srv, "origin")
 	want := snapshotOf(t, origin)
 	for _, chunk := range []int{1, 2, 3, 7, 4096, len(sql)} {
 		if testing.Short() && chunk < 4 {
@@ -181,19 +182,7 @@ func TestLoaderStopsAtTheFirstError(t *testing.T) {
 func TestLoaderLoadsThousandsOfTables(t *testing.T) {
 	srv := testenv.StartPostgres(t)
 	ctx := context.Background()
-	admin, err := srv.Connect(ctx, "postgres")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer admin.Close(ctx)
-	if _, err := admin.Exec(ctx, "CREATE DATABASE many"); err != nil {
-		t.Fatal(err)
-	}
-	db, err := srv.Connect(ctx, "many")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close(ctx)
+	db := newDatabase(t, srv, "many")
 	const tables = 8000
 	for from := 1; from <= tables; from += 1000 { // one transaction could not lock them all either
 		if _, err := db.Exec(ctx, fmt.Sprintf(`DO $$ BEGIN FOR i IN %d..%d LOOP
@@ -203,11 +192,7 @@ END LOOP; END $$`, from, from+999)); err != nil {
 			t.Fatal(err)
 		}
 	}
-	cmd := exec.Command(filepath.Join(srv.BinDir, "pg_dump"), "-h", srv.Host, "-p", strconv.Itoa(srv.Port), "-U", srv.User, "many")
-	sql, err := cmd.Output()
-	if err != nil {
-		t.Fatalf("pg_dump: %v", err)
-	}
+	sql := pgDump(t, srv, "many")
 	conn, err := loadInto(t, srv, "many_copy", sql, 1<<20)
 	if err != nil {
 		t.Fatalf("loading %d tables: %v", tables, err)
