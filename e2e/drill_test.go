@@ -10,7 +10,6 @@ import (
 	"time"
 
 	"github.com/envsync/envsync/activities"
-	"github.com/envsync/envsync/config"
 	"github.com/envsync/envsync/dump"
 	"github.com/envsync/envsync/internal/testenv"
 	"github.com/envsync/envsync/starter"
@@ -55,17 +54,7 @@ func TestDrillProvesTheNewestDump(t *testing.T) {
 `, dbms, addr)
 	}
 	file := writeFile(t, t.TempDir(), "tasks.yaml", tasks.String())
-	f, err := config.LoadFile(file)
-	if err != nil {
-		t.Fatal(err)
-	}
-	task := func(name string) config.Task {
-		tk, ok := f.Task(name)
-		if !ok {
-			t.Fatalf("no task %s", name)
-		}
-		return tk
-	}
+	task := fileTasks(t, file)
 	left := func(t *testing.T, dbms string) int {
 		t.Helper()
 		if dbms == "postgresql" {

@@ -48,17 +48,7 @@ tasks:
     action: push
     database: old
 `, e.pg.Addr(), testenv.Host, e.fileDir, hour))
-	f, err := config.LoadFile(file)
-	if err != nil {
-		t.Fatal(err)
-	}
-	task := func(name string) config.Task {
-		tk, ok := f.Task(name)
-		if !ok {
-			t.Fatalf("no task %s", name)
-		}
-		return tk
-	}
+	task := fileTasks(t, file)
 	e.mustRun(starter.Request{Task: task("push_fine")})
 	if _, err := e.run(starter.Request{Task: task("push_broken")}); err == nil {
 		t.Fatal("a push of a database that does not exist succeeded")
@@ -134,5 +124,22 @@ func moveBack(t *testing.T, root, key string, ago time.Duration) {
 	}
 	if err := os.Remove(filepath.Join(root, dump.ManifestKey(key))); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// fileTasks loads a tasks file and returns a lookup of its tasks by name
+// that fails the test for a name the file lacks.
+func fileTasks(t *testing.T, file string) func(string) config.Task {
+	t.Helper()
+	f, err := config.LoadFile(file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return func(name string) config.Task {
+		tk, ok := f.Task(name)
+		if !ok {
+			t.Fatalf("no task %s in %s", name, file)
+		}
+		return tk
 	}
 }
