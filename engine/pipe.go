@@ -36,24 +36,88 @@ func Pipe() (r, w *os.File, err error) {
 }
 
 // Behind returns a writer that hands its bytes to w on a goroutine of its
-// own, through a Pipe: the sanitiser and the compressor (or upload) behind
-// it then work side by side instead of in turn. wait ends it: it closes
-// the writer and returns w's error. If w fails first, writes fail too.
-func Behind(w io.Writer) (bw io.Writer, wait func() error, err error) {
-	r, pw, err := Pipe()
-	if err != nil {
-		return nil, nil, err
+// own: the sanitiser in front and the compressor, upload or loader behind
+// it then work side by side instead of in turn. Full buffers pass over a
+// channel, not through the kernel: an operating-system pipe would copy
+// every byte twice more and cost two system calls a chunk, which on two
+// cores is time taken from the sanitiser. wait ends it: it hands over what
+// is left and returns w's error. Once w fails, writes fail with its error.
+func Behind(w io.Writer) (bw io.Writer, wait func() error) {
+	b := &behind{
+		full: make(chan []byte, behindBufs-1),
+		free: make(chan []byte, behindBufs),
+		dead: make(chan struct{}),
+		done: make(chan struct{}),
 	}
-	errc := make(chan error, 1)
-	go func() {
-		_, err := io.Copy(w, r)
-		r.Close() // a writer still writing gets EPIPE, not a hang
-		errc <- err
-	}()
-	return pw, func() error {
-		pw.Close()
-		return <-errc
-	}, nil
+	for range behindBufs {
+		b.free <- make([]byte, 0, pipeSize)
+	}
+	go b.drain(w)
+	return b, b.wait
+}
+
+// behindBufs is how many buffers of pipeSize a Behind holds: one filling,
+// the rest queued or being written.
+const behindBufs = 4
+
+type behind struct {
+	full, free chan []byte
+	cur        []byte        // the buffer being filled
+	dead       chan struct{} // closed once w failed; err says how
+	err        error
+	done       chan struct{}
+}
+
+func (b *behind) drain(w io.Writer) {
+	defer close(b.done)
+	for buf := range b.full {
+		if _, err := w.Write(buf); err != nil {
+			b.err = err
+			close(b.dead)
+			return
+		}
+		b.free <- buf[:0]
+	}
+}
+
+func (b *behind) Write(p []byte) (int, error) {
+	n := len(p)
+	for len(p) > 0 {
+		if b.cur == nil {
+			select {
+			case b.cur = <-b.free:
+			case <-b.dead:
+				return n - len(p), b.err
+			}
+		}
+		k := copy(b.cur[len(b.cur):cap(b.cur)], p)
+		b.cur, p = b.cur[:len(b.cur)+k], p[k:]
+		if len(b.cur) == cap(b.cur) {
+			if err := b.send(); err != nil {
+				return n - len(p), err
+			}
+		}
+	}
+	return n, nil
+}
+
+func (b *behind) send() error {
+	select {
+	case b.full <- b.cur:
+		b.cur = nil
+		return nil
+	case <-b.dead:
+		return b.err
+	}
+}
+
+func (b *behind) wait() error {
+	if len(b.cur) > 0 {
+		_ = b.send() // a failure is w's, returned below
+	}
+	close(b.full)
+	<-b.done
+	return b.err
 }
 
 // Feed runs cmd with what write writes as its input, through a Pipe. If
@@ -103,12 +167,7 @@ func DumpThrough(name string, w io.Writer, dump func(io.Writer) (DumpInfo, error
 	if err != nil {
 		return DumpInfo{}, err
 	}
-	bw, wait, err := Behind(w)
-	if err != nil {
-		pr.Close()
-		pw.Close()
-		return DumpInfo{}, err
-	}
+	bw, wait := Behind(w)
 	done := make(chan error, 1)
 	go func() {
 		err := through(pr, bw)

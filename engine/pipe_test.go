@@ -51,3 +51,46 @@ func TestFeedReportsTheFailureThatCameFirst(t *testing.T) {
 type zeros struct{}
 
 func (zeros) Read(p []byte) (int, error) { clear(p); return len(p), nil }
+
+// Behind hands every byte over in order, whatever the sizes of the writes
+// (smaller than, equal to and larger than its buffers), and wait returns
+// only once w has them all.
+func TestBehindHandsOverEveryByteInOrder(t *testing.T) {
+	var want, got bytes.Buffer
+	bw, wait := Behind(&got)
+	for i, size := range []int{1, 7, pipeSize - 8, pipeSize, 3*pipeSize + 5, 0, 12345} {
+		p := bytes.Repeat([]byte{byte('a' + i)}, size)
+		want.Write(p)
+		if n, err := bw.Write(p); n != size || err != nil {
+			t.Fatalf("write %d of %d bytes: %d, %v", i, size, n, err)
+		}
+	}
+	if err := wait(); err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(got.Bytes(), want.Bytes()) {
+		t.Fatalf("w got %d bytes, not the %d written in order", got.Len(), want.Len())
+	}
+}
+
+// Once w fails (an upload refused), writes fail with w's own error instead
+// of blocking, and wait returns it.
+func TestBehindFailsWritesOnceWFails(t *testing.T) {
+	refused := errors.New("upload refused")
+	bw, wait := Behind(failAfter{refused})
+	chunk := make([]byte, pipeSize)
+	var err error
+	for i := 0; i < 2*behindBufs+2 && err == nil; i++ {
+		_, err = bw.Write(chunk)
+	}
+	if !errors.Is(err, refused) {
+		t.Fatalf("writes after w failed: %v, want %v", err, refused)
+	}
+	if err := wait(); !errors.Is(err, refused) {
+		t.Fatalf("wait: %v, want %v", err, refused)
+	}
+}
+
+type failAfter struct{ err error }
+
+func (f failAfter) Write([]byte) (int, error) { return 0, f.err }

@@ -539,7 +539,13 @@ func (e *Engine) restoreText(ctx context.Context, r io.Reader, staging string, m
 	l := newLoader(ctx, conn.PgConn())
 	var runErr, closeErr error
 	if plan != nil {
-		runErr = newSanitiser(plan, l).run(src)
+		// The loader works Behind the sanitiser: while it waits for the
+		// server to take a COPY's rows, the sanitiser runs ahead.
+		bw, wait := engine.Behind(l)
+		runErr = newSanitiser(plan, bw).run(src)
+		if werr := wait(); runErr == nil {
+			runErr = werr
+		}
 	} else {
 		_, runErr = io.Copy(l, src)
 	}
