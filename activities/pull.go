@@ -205,6 +205,10 @@ type RestoreResult struct {
 	Seconds   float64
 	Notes     []string         `json:",omitempty"`
 	Sanitised *sanitise.Report `json:",omitempty"`
+	// Loaded is the rows per table the server took as it loaded them,
+	// when the engine counts them (engine.LoadCounter): Verify checks
+	// these instead of reading the copy again.
+	Loaded map[string]int64 `json:",omitempty"`
 }
 
 // Filtered is the rows per table the rule set's filters kept out of the
@@ -268,6 +272,9 @@ func (a *Activities) Restore(ctx context.Context, in RestoreInput) (RestoreResul
 		return RestoreResult{}, translate(err)
 	}
 	res := RestoreResult{Seconds: time.Since(start).Seconds(), Notes: notes}
+	if lc, ok := eng.(engine.LoadCounter); ok {
+		res.Loaded = lc.Loaded()
+	}
 	if plan != nil {
 		rep := plan.Report()
 		res.Sanitised = &rep

@@ -114,6 +114,16 @@ type Counter interface {
 	Count(ctx context.Context, staging string) (map[string]int64, error)
 }
 
+// LoadCounter is implemented by engines whose restore can count the rows
+// the server took, table by table, as it loads them (PostgreSQL's replies
+// to COPY): a pull then checks those against the dump's counts instead of
+// reading the whole copy a second time.
+type LoadCounter interface {
+	// Loaded returns the rows per table of the last Restore, named as
+	// Count names them; nil when this restore did not count them.
+	Loaded() map[string]int64
+}
+
 // Prober is implemented by engines a restore drill can check: Probe runs
 // query (one of the drill task's checks) in the copy Restore named
 // staging, in a read-only transaction, and says whether it returned at

@@ -43,6 +43,10 @@ type loader struct {
 	// err is the first error the server gave: the restore's failure,
 	// as opposed to the stream's.
 	err error
+	// loaded is the rows the server took per table (schema.table,
+	// unquoted), from each COPY's command tag: what the copy holds, known
+	// without reading it again.
+	loaded map[string]int64
 }
 
 // batchEntries bounds the objects in one batch: their locks, a few each,
@@ -57,8 +61,10 @@ var loCreate = []byte("SELECT pg_catalog.lo_create(")
 
 // copyIn is a COPY ... FROM STDIN in progress, fed through a pipe.
 type copyIn struct {
-	pw   *io.PipeWriter
-	done chan error
+	table string
+	pw    *io.PipeWriter
+	done  chan error
+	rows  int64 // the COPY's command tag, once done
 	// atStart says the next byte begins a line; pend holds the start of
 	// a line that may be the end marker, split across writes.
 	atStart bool
@@ -78,7 +84,7 @@ var copyEndLine = []byte("\\.\n")
 var restrictLine = regexp.MustCompile(`^\\restrict ([A-Za-z0-9]+)\r?\n$`)
 
 func newLoader(ctx context.Context, conn *pgconn.PgConn) *loader {
-	return &loader{ctx: ctx, conn: conn}
+	return &loader{ctx: ctx, conn: conn, loaded: map[string]int64{}}
 }
 
 // Write takes the next bytes of the dump, in chunks of any size.
@@ -224,9 +230,10 @@ func (l *loader) fail(err error) error {
 // the server as they arrive.
 func (l *loader) startCopy(header string) {
 	pr, pw := io.Pipe()
-	c := &copyIn{pw: pw, done: make(chan error, 1), atStart: true}
+	c := &copyIn{table: copyTable(header), pw: pw, done: make(chan error, 1), atStart: true}
 	go func() {
-		_, err := l.conn.CopyFrom(l.ctx, pr, header)
+		tag, err := l.conn.CopyFrom(l.ctx, pr, header)
+		c.rows = tag.RowsAffected()
 		// The server may stop a COPY early (a bad row): the writer's
 		// next write then fails instead of waiting for a reader.
 		pr.CloseWithError(err)
@@ -301,7 +308,15 @@ func (l *loader) endCopy() error {
 	if err := <-c.done; err != nil {
 		return l.fail(err)
 	}
+	l.loaded[c.table] += c.rows
 	return nil
+}
+
+// copyTable is the table a COPY header ("COPY schema.table (a, b) FROM
+// stdin;") names, unquoted, as the counts name it; a quoted name may hold
+// spaces and brackets, so it is read as identifiers, not cut at " (".
+func copyTable(header string) string {
+	return unquoteName(strings.TrimPrefix(header, "COPY "))
 }
 
 // Close runs what is left of the dump after its last COPY (the indexes,

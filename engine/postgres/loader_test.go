@@ -53,6 +53,13 @@ func pgDump(t *testing.T, srv *pgserver.Server, db string, args ...string) []byt
 // of chunk bytes, returning the loader's verdict.
 func loadInto(t *testing.T, srv *pgserver.Server, name string, sql []byte, chunk int) (*pgx.Conn, error) {
 	t.Helper()
+	conn, _, err := loadCounting(t, srv, name, sql, chunk)
+	return conn, err
+}
+
+// loadCounting is loadInto, also returning the rows the loader counted.
+func loadCounting(t *testing.T, srv *pgserver.Server, name string, sql []byte, chunk int) (*pgx.Conn, map[string]int64, error) {
+	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	conn := newDatabase(t, srv, name)
@@ -75,7 +82,49 @@ func loadInto(t *testing.T, srv *pgserver.Server, name string, sql []byte, chunk
 		t.Fatal(cerr)
 	}
 	t.Cleanup(func() { fresh.Close(context.Background()) })
-	return fresh, err
+	return fresh, l.loaded, err
+}
+
+// The rows the loader counts from the server's replies to COPY are what a
+// count of the copy finds, table by table, under the names the dump's
+// counts use: quoted names with spaces and brackets, an empty table, a
+// table of another schema.
+func TestLoaderCountsTheRowsTheServerTook(t *testing.T) {
+	srv := testenv.StartPostgres(t)
+	ctx := context.Background()
+	origin := newDatabase(t, srv, "origin")
+	for _, s := range []string{
+		`CREATE TABLE plain (id int)`,
+		`INSERT INTO plain SELECT generate_series(1, 1500)`,
+		`CREATE SCHEMA "My Schema"`,
+		`CREATE TABLE "My Schema"."odd (name)" (id int, "a b" text)`,
+		`INSERT INTO "My Schema"."odd (name)" SELECT i, 'x' FROM generate_series(1, 37) i`,
+		`CREATE TABLE empty (id int)`,
+	} {
+		if _, err := origin.Exec(ctx, s); err != nil {
+			t.Fatalf("%s: %v", s, err)
+		}
+	}
+	conn, loaded, err := loadCounting(t, srv, "copy", pgDump(t, srv, "origin"), 4096)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tx, err := conn.Begin(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tx.Rollback(ctx)
+	counted, err := countTables(ctx, tx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := map[string]int64{"public.plain": 1500, "My Schema.odd (name)": 37, "public.empty": 0}
+	if fmt.Sprint(counted) != fmt.Sprint(want) {
+		t.Fatalf("count(*) of the copy: %v, want %v", counted, want)
+	}
+	if fmt.Sprint(loaded) != fmt.Sprint(want) {
+		t.Errorf("the loader counted %v, a count of the copy %v", loaded, want)
+	}
 }
 
 // The loader restores what pg_dump wrote, in place of psql, however the

@@ -49,6 +49,9 @@ type Options struct {
 type Engine struct {
 	t    engine.Target
 	opts Options
+	// loaded is what the last restore's loader counted (Loaded); nil when
+	// pg_restore loaded the server itself.
+	loaded map[string]int64
 }
 
 // New returns the engine for target.
@@ -466,6 +469,13 @@ func (e *Engine) restore(ctx context.Context, r io.Reader, path, staging string,
 	return notes, nil
 }
 
+var _ engine.LoadCounter = (*Engine)(nil)
+
+// Loaded is the rows per table the server took in the last restore, from
+// its replies to each COPY: nil unless envsync's loader ran it (a
+// sanitised pull, a plain dump), not pg_restore.
+func (e *Engine) Loaded() map[string]int64 { return e.loaded }
+
 // isArchive says whether the file at path is a custom-format archive
 // (it starts with PGDMP), which pg_restore reads.
 func isArchive(path string) bool {
@@ -539,19 +549,15 @@ func (e *Engine) restoreText(ctx context.Context, r io.Reader, staging string, m
 	l := newLoader(ctx, conn.PgConn())
 	var runErr, closeErr error
 	if plan != nil {
-		// The loader works Behind the sanitiser: while it waits for the
-		// server to take a COPY's rows, the sanitiser runs ahead.
-		bw, wait := engine.Behind(l)
-		runErr = newSanitiser(plan, bw).run(src)
-		if werr := wait(); runErr == nil {
-			runErr = werr
-		}
+		runErr = newSanitiser(plan, l).run(src)
 	} else {
 		_, runErr = io.Copy(l, src)
 	}
 	serverErr := l.err // the server's own failure, before Abort records runErr
 	if runErr == nil {
-		closeErr = l.Close()
+		if closeErr = l.Close(); closeErr == nil {
+			e.loaded = l.loaded
+		}
 	} else {
 		l.Abort(runErr)
 	}
