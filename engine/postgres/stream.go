@@ -28,6 +28,7 @@ type sanitiser struct {
 	checked  bool
 	copying  *sanitise.TableRows
 	fields   [][]byte
+	offs     []int // where each field starts in its line
 	vals     []sanitise.Value
 	line     []byte
 }
@@ -172,15 +173,16 @@ func (s *sanitiser) row(line []byte) error {
 		return nil
 	}
 	body := bytes.TrimSuffix(line, []byte("\n"))
-	s.fields = s.fields[:0]
-	for {
-		i := bytes.IndexByte(body, '\t')
+	s.fields, s.offs = s.fields[:0], s.offs[:0]
+	for rest, off := body, 0; ; {
+		i := bytes.IndexByte(rest, '\t')
+		s.offs = append(s.offs, off)
 		if i < 0 {
-			s.fields = append(s.fields, body)
+			s.fields = append(s.fields, rest)
 			break
 		}
-		s.fields = append(s.fields, body[:i])
-		body = body[i+1:]
+		s.fields = append(s.fields, rest[:i])
+		rest, off = rest[i+1:], off+i+1
 	}
 	if cap(s.vals) < len(s.fields) {
 		s.vals = make([]sanitise.Value, len(s.fields))
@@ -196,16 +198,18 @@ func (s *sanitiser) row(line []byte) error {
 	if !t.Row(s.vals) {
 		return nil
 	}
+	// The line as it came, each changed field replaced: what lies
+	// between two changed fields (unchanged fields and their tabs) goes
+	// out in one write.
+	from := 0
 	for i := range s.fields {
-		if i > 0 {
-			s.w.WriteByte('\t')
-		}
 		if t.Changes(i) {
+			s.w.Write(body[from:s.offs[i]])
 			copyEncode(s.w, s.vals[i])
-		} else {
-			s.w.Write(s.fields[i])
+			from = s.offs[i] + len(s.fields[i])
 		}
 	}
+	s.w.Write(body[from:])
 	return s.w.WriteByte('\n')
 }
 

@@ -91,7 +91,11 @@ func runsOf(v []byte) (s shape) {
 		for b < len(v) && (class[v[b]] == cDigit || class[v[b]] == cSep) {
 			b++
 		}
-		s.stretch(v, a, b)
+		if b-a >= stride {
+			// Shorter stretches hold no run of 10 digits: most of a
+			// text's numbers (and of a hex digest's) end here.
+			s.stretch(v, a, b)
+		}
 		i = b + stride // v[b] is neither: a run after it starts at b+1
 	}
 	return s
