@@ -322,7 +322,10 @@ func (t *TableRows) lookup(col string) (string, bool) {
 // scan looks for personal data in a kept value.
 func (t *TableRows) scan(i int, r *Rule, v []byte) {
 	t.report.Scanned++
-	found := Scan(v) &^ kindBits(r.Allow)
+	found := Scan(v)
+	if found != 0 {
+		found &^= kindBits(r.Allow) // only then: nearly every value has none
+	}
 	if found == 0 {
 		return
 	}
@@ -502,7 +505,10 @@ func (t *TableRows) ruleFor(path string) *Rule {
 // scanWith scans a kept value under a path's rule.
 func (t *TableRows) scanWith(path string, r *Rule, v []byte) {
 	t.report.Scanned++
-	found := Scan(v) &^ kindBits(r.Allow)
+	found := Scan(v)
+	if found != 0 {
+		found &^= kindBits(r.Allow) // only then: nearly every value has none
+	}
 	if found == 0 {
 		return
 	}
