@@ -20,6 +20,7 @@ import (
 	"io"
 	"io/fs"
 	"log"
+	"log/slog"
 	"net"
 	"net/http"
 	"os"
@@ -38,6 +39,8 @@ import (
 	awsconfig "github.com/aws/aws-sdk-go-v2/config"
 	"github.com/aws/aws-sdk-go-v2/feature/s3/manager"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
+	"go.temporal.io/sdk/client"
+	sdklog "go.temporal.io/sdk/log"
 
 	"github.com/envsync/envsync/dump"
 	"github.com/envsync/envsync/engine/postgres"
@@ -206,6 +209,9 @@ func setup(rows int, workerFlags []string, personal bool) (*bench, error) {
 		return nil, err
 	}
 	waitPort(temporalPort)
+	// The port opens before the frontend is healthy, and a worker started
+	// then exits at once: wait for a client to get in first.
+	waitTemporal(fmt.Sprintf("127.0.0.1:%d", temporalPort))
 	b.worker = exec.Command(b.bin, append([]string{"worker", "--host", "bench", "--temp-dir", filepath.Join(dir, "spool"), "--lock-dir", filepath.Join(dir, "locks")}, workerFlags...)...)
 	if err := b.start(b.worker); err != nil {
 		return nil, err
@@ -637,6 +643,21 @@ func freePort() int {
 	}
 	defer l.Close()
 	return l.Addr().(*net.TCPAddr).Port
+}
+
+// waitTemporal waits until the Temporal frontend at addr answers a
+// client's health check.
+func waitTemporal(addr string) {
+	var err error
+	for i := 0; i < 600; i++ {
+		var c client.Client
+		if c, err = client.Dial(client.Options{HostPort: addr, Logger: sdklog.NewStructuredLogger(slog.New(slog.DiscardHandler))}); err == nil {
+			c.Close()
+			return
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	log.Fatalf("Temporal at %s is not healthy after a minute: %v", addr, err)
 }
 
 func waitPort(port int) {
