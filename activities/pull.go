@@ -211,6 +211,12 @@ type RestoreResult struct {
 	Loaded map[string]int64 `json:",omitempty"`
 }
 
+// maxLoadedTables bounds the tables whose loaded rows travel in the
+// workflow's history (this result, then Verify's input): a payload has a
+// size limit, and a schema of tens of thousands of tables is counted in
+// the copy instead.
+const maxLoadedTables = 5000
+
 // Filtered is the rows per table the rule set's filters kept out of the
 // staging copy: what a count of the copy lacks by design.
 func (r RestoreResult) Filtered() map[string]int64 {
@@ -272,7 +278,7 @@ func (a *Activities) Restore(ctx context.Context, in RestoreInput) (RestoreResul
 		return RestoreResult{}, translate(err)
 	}
 	res := RestoreResult{Seconds: time.Since(start).Seconds(), Notes: notes}
-	if lc, ok := eng.(engine.LoadCounter); ok {
+	if lc, ok := eng.(engine.LoadCounter); ok && len(lc.Loaded()) <= maxLoadedTables {
 		res.Loaded = lc.Loaded()
 	}
 	if plan != nil {
