@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"strings"
+	"time"
 
 	"go.temporal.io/api/serviceerror"
 	"go.temporal.io/sdk/client"
@@ -16,13 +17,59 @@ import (
 // with the setting to change, not at the first call. logger and h (the
 // SDK's metrics) may be nil.
 func (c Conn) Dial(ctx context.Context, logger log.Logger, h client.MetricsHandler) (client.Client, error) {
-	o := c.Options
-	o.Logger, o.MetricsHandler = logger, h
-	cl, err := client.DialContext(ctx, o)
+	cl, err := c.dial(ctx, logger, h)
 	if err != nil {
-		return nil, fmt.Errorf("connect to Temporal at %s: %w%s", c, err, c.hint(err))
+		return nil, c.explain(err)
 	}
 	return cl, nil
+}
+
+func (c Conn) dial(ctx context.Context, logger log.Logger, h client.MetricsHandler) (client.Client, error) {
+	o := c.Options
+	o.Logger, o.MetricsHandler = logger, h
+	return client.DialContext(ctx, o)
+}
+
+func (c Conn) explain(err error) error {
+	return fmt.Errorf("connect to Temporal at %s: %w%s", c, err, c.hint(err))
+}
+
+// DialWaiting is Dial for a process that runs for good (a worker), which
+// may start before its server does: a host booting, `docker compose up`,
+// a server being upgraded. While the server cannot be reached at all
+// (nothing listens yet, or its frontend is not healthy yet) it tries again
+// every retryPause, calling retrying with the reason, for up to wait; a
+// refusal an operator must fix (TLS, credentials) fails at once, as Dial.
+func (c Conn) DialWaiting(ctx context.Context, logger log.Logger, h client.MetricsHandler, wait time.Duration, retrying func(error)) (client.Client, error) {
+	deadline := time.Now().Add(wait)
+	for {
+		cl, err := c.dial(ctx, logger, h)
+		if err == nil {
+			return cl, nil
+		}
+		if !c.unreachable(err) || time.Now().Add(retryPause).After(deadline) {
+			return nil, c.explain(err)
+		}
+		retrying(c.explain(err))
+		select {
+		case <-ctx.Done():
+			return nil, c.explain(err)
+		case <-time.After(retryPause):
+		}
+	}
+}
+
+// retryPause is how long DialWaiting waits between two tries.
+var retryPause = 2 * time.Second
+
+// unreachable says err is the server not answering yet, not refusing: the
+// gRPC status is Unavailable and nothing in it points at a setting (the
+// hint is the generic one), so trying again later can succeed.
+func (c Conn) unreachable(err error) bool {
+	if serviceerror.ToStatus(err).Code() != codes.Unavailable && !strings.Contains(err.Error(), "not healthy") {
+		return false
+	}
+	return strings.HasPrefix(c.hint(err), ": check TEMPORAL_ADDRESS")
 }
 
 // hint says what to set for the handshake and authentication failures an

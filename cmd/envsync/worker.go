@@ -10,6 +10,7 @@ import (
 	"os"
 	"strconv"
 	"strings"
+	"time"
 
 	"go.temporal.io/sdk/client"
 
@@ -20,6 +21,7 @@ import (
 	"github.com/envsync/envsync/notify"
 	"github.com/envsync/envsync/searchattr"
 	"github.com/envsync/envsync/starter"
+	"github.com/envsync/envsync/temporalconn"
 	"github.com/envsync/envsync/worker"
 )
 
@@ -30,6 +32,7 @@ func workerCommand(fs *flag.FlagSet) func(context.Context, io.Writer, io.Writer)
 	cfg, host := workerFlags(fs)
 	mon := monitoringFlags(fs)
 	listen := fs.String("metrics-listen", "", "serve Prometheus metrics on `addr`ess host:port at /metrics (default: off)")
+	wait := fs.Duration("wait-for-temporal", 5*time.Minute, "how long to keep trying at start while Temporal cannot be reached yet (0: fail at once)")
 	profile := fs.Bool("pprof", false, "also serve Go's profiles at /debug/pprof/ on the --metrics-listen address (CPU profiles of a run: stacks and timings, no data)")
 	return func(ctx context.Context, _, _ io.Writer) error {
 		if *profile && *listen == "" {
@@ -50,7 +53,15 @@ func workerCommand(fs *flag.FlagSet) func(context.Context, io.Writer, io.Writer)
 			sdkMetrics = m.SDK()
 			slog.Info("metrics served", "url", "http://"+addr+"/metrics")
 		}
-		c, conn, err := dialWith(ctx, temporal, sdkMetrics)
+		// A worker may start before its server (a host booting, `docker
+		// compose up`): it waits for it rather than exit.
+		conn, err := temporalconn.Load(*temporal)
+		if err != nil {
+			return &starter.InputError{Err: err}
+		}
+		c, err := conn.DialWaiting(ctx, starter.Logger(), sdkMetrics, *wait, func(err error) {
+			slog.Warn("Temporal cannot be reached yet; trying again", "up_to", wait.String(), "error", err)
+		})
 		if err != nil {
 			return err
 		}
