@@ -22,7 +22,7 @@ type CleanupInput struct {
 // RemoveTemp deletes this run's temp files on this host, whatever state the
 // run ended in, so failed runs do not fill the disk (as the original's did).
 func (a *Activities) RemoveTemp(ctx context.Context, in CleanupInput) error {
-	for _, kind := range []string{"push", "push-sanitised", "pull", "pull-archive"} {
+	for _, kind := range []string{"push", "push-sanitised", "pull", "pull-archive", loadedKind} {
 		p := a.tempName(ctx, in.Task, kind)
 		for _, p := range []string{p, countsFile(p)} {
 			if err := os.Remove(p); err != nil && !errors.Is(err, fs.ErrNotExist) {

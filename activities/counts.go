@@ -10,6 +10,8 @@ import (
 	"maps"
 	"os"
 
+	"go.temporal.io/sdk/activity"
+
 	"github.com/envsync/envsync/config"
 	"github.com/envsync/envsync/dump"
 	"github.com/envsync/envsync/engine"
@@ -20,6 +22,11 @@ import (
 // the step's result: a schema of ten thousand tables would swell the
 // workflow's history.
 func countsFile(spool string) string { return spool + ".counts" }
+
+// loadedKind names the temp file (only its counts file is written) where
+// Restore keeps the rows per table the server took, for Verify on the
+// same host: RemoveTemp removes it with the run's other files.
+const loadedKind = "pull-loaded"
 
 func writeCounts(spool string, c *dump.Counts) error {
 	if c == nil {
@@ -61,10 +68,6 @@ type VerifyInput struct {
 	// the copy in the stream (RestoreResult.Filtered): the copy must hold
 	// the dump's count less these.
 	Filtered map[string]int64 `json:",omitempty"`
-	// Loaded is the rows per table the server took as the restore loaded
-	// them (RestoreResult.Loaded): when it covers every table of the
-	// dump, the copy is checked against it, not read again.
-	Loaded map[string]int64 `json:",omitempty"`
 }
 
 // Tally is how many tables (collections, indices) and rows were counted.
@@ -155,10 +158,12 @@ func covers(loaded map[string]int64, c *dump.Counts) bool {
 	return true
 }
 
-// Verify counts the rows of each table of the staging copy and compares
-// them with the counts its dump recorded, before the copy is swapped in
-// (and before it is sanitised: the comparison is with the dump, not with
-// the rules). A copy that lost or gained rows fails the pull; the live
+// Verify compares the rows of each table of the staging copy with the
+// counts its dump recorded, before the copy is swapped in: the rows the
+// server took as Restore loaded them, when Restore kept those on this host
+// and they cover every table, else a count of the copy. It runs before
+// any sanitising after the restore: the comparison is with the dump (less
+// what the rule set filtered in the stream), not with the rules. A copy that lost or gained rows fails the pull; the live
 // database is untouched.
 func (a *Activities) Verify(ctx context.Context, in VerifyInput) (VerifyResult, error) {
 	defer startPhase(ctx, "verify", 0).Stop()
@@ -186,7 +191,12 @@ func (a *Activities) Verify(ctx context.Context, in VerifyInput) (VerifyResult, 
 	}
 	c := man.Counts
 	res := VerifyResult{Tally: *tally(c), Exact: c.Exact}
-	got := in.Loaded
+	var got map[string]int64
+	if loaded, err := readCounts(a.tempName(ctx, in.Task, loadedKind)); err != nil {
+		activity.GetLogger(ctx).Warn("the rows the server loaded cannot be read; counting the copy instead", "error", err)
+	} else if loaded != nil {
+		got = loaded.Tables
+	}
 	if res.AsLoaded = covers(got, c); !res.AsLoaded {
 		if got, err = counter.Count(ctx, in.Staging); err != nil {
 			return VerifyResult{}, classify(fmt.Errorf("count the rows of staging copy %s: %w", in.Staging, err))

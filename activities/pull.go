@@ -2,7 +2,10 @@ package activities
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"io/fs"
+	"os"
 	"time"
 
 	"filippo.io/age"
@@ -205,17 +208,7 @@ type RestoreResult struct {
 	Seconds   float64
 	Notes     []string         `json:",omitempty"`
 	Sanitised *sanitise.Report `json:",omitempty"`
-	// Loaded is the rows per table the server took as it loaded them,
-	// when the engine counts them (engine.LoadCounter): Verify checks
-	// these instead of reading the copy again.
-	Loaded map[string]int64 `json:",omitempty"`
 }
-
-// maxLoadedTables bounds the tables whose loaded rows travel in the
-// workflow's history (this result, then Verify's input): a payload has a
-// size limit, and a schema of tens of thousands of tables is counted in
-// the copy instead.
-const maxLoadedTables = 5000
 
 // Filtered is the rows per table the rule set's filters kept out of the
 // staging copy: what a count of the copy lacks by design.
@@ -251,6 +244,11 @@ func (a *Activities) Restore(ctx context.Context, in RestoreInput) (RestoreResul
 	if err != nil {
 		return RestoreResult{}, err
 	}
+	// An earlier attempt's loaded counts describe a copy this attempt
+	// drops and makes again.
+	if err := os.Remove(countsFile(a.tempName(ctx, in.Task, loadedKind))); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return RestoreResult{}, err
+	}
 	start := time.Now()
 	plan, err := restorePlan(in.Task, eng)
 	if err != nil {
@@ -278,8 +276,17 @@ func (a *Activities) Restore(ctx context.Context, in RestoreInput) (RestoreResul
 		return RestoreResult{}, translate(err)
 	}
 	res := RestoreResult{Seconds: time.Since(start).Seconds(), Notes: notes}
-	if lc, ok := eng.(engine.LoadCounter); ok && len(lc.Loaded()) <= maxLoadedTables {
-		res.Loaded = lc.Loaded()
+	if lc, ok := eng.(engine.LoadCounter); ok && lc.Loaded() != nil && in.Task.Verifies() {
+		// For Verify, which runs on this host next: kept on disk here, as
+		// a spooled dump's counts are, never in the workflow's history.
+		c := &dump.Counts{Of: "table", Exact: true, Tables: lc.Loaded()}
+		p, err := a.tempPath(ctx, in.Task, loadedKind)
+		if err == nil {
+			err = writeCounts(p, c)
+		}
+		if err != nil {
+			activity.GetLogger(ctx).Warn("the rows the server loaded were not kept; Verify counts the copy instead", "error", err)
+		}
 	}
 	if plan != nil {
 		rep := plan.Report()

@@ -41,7 +41,8 @@ func Pipe() (r, w *os.File, err error) {
 // channel, not through the kernel: an operating-system pipe would copy
 // every byte twice more and cost two system calls a chunk, which on two
 // cores is time taken from the sanitiser. wait ends it: it hands over what
-// is left and returns w's error. Once w fails, writes fail with its error.
+// is left and returns w's error. Once w fails, the next write fails with its
+// error. Neither may be called after wait.
 func Behind(w io.Writer) (bw io.Writer, wait func() error) {
 	b := &behind{
 		full: make(chan []byte, behindBufs-1),
@@ -81,6 +82,11 @@ func (b *behind) drain(w io.Writer) {
 }
 
 func (b *behind) Write(p []byte) (int, error) {
+	select {
+	case <-b.dead: // else a ready free buffer could win the select below
+		return 0, b.err
+	default:
+	}
 	n := len(p)
 	for len(p) > 0 {
 		if b.cur == nil {
@@ -172,8 +178,8 @@ func DumpThrough(name string, w io.Writer, dump func(io.Writer) (DumpInfo, error
 	go func() {
 		err := through(pr, bw)
 		pr.Close() // the dump tool, still writing, fails and stops
-		// What w said wins: a failed upload shows as itself, not as the
-		// broken pipe the sanitiser then wrote into.
+		// What w said wins: a failed upload shows as itself, not as
+		// whatever the sanitiser made of its failed write.
 		done <- cmp.Or(wait(), err)
 	}()
 	info, err := dump(pw)

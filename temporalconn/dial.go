@@ -36,24 +36,28 @@ func (c Conn) explain(err error) error {
 
 // DialWaiting is Dial for a process that runs for good (a worker), which
 // may start before its server does: a host booting, `docker compose up`,
-// a server being upgraded. While the server cannot be reached at all
-// (nothing listens yet, or its frontend is not healthy yet) it tries again
-// every retryPause, calling retrying with the reason, for up to wait; a
-// refusal an operator must fix (TLS, credentials) fails at once, as Dial.
+// a server restarting. While the server cannot be reached (nothing
+// listens, the frontend is not healthy yet, a proxy in front has no
+// server behind it, the name does not resolve yet) it tries again every
+// retryPause, calling retrying with the reason, for up to wait; a refusal
+// an operator must fix (certificates, credentials) fails at once, as
+// Dial. Once ctx ends it returns ctx's error.
 func (c Conn) DialWaiting(ctx context.Context, logger log.Logger, h client.MetricsHandler, wait time.Duration, retrying func(error)) (client.Client, error) {
 	deadline := time.Now().Add(wait)
 	for {
 		cl, err := c.dial(ctx, logger, h)
-		if err == nil {
+		switch {
+		case err == nil:
 			return cl, nil
-		}
-		if !c.unreachable(err) || time.Now().Add(retryPause).After(deadline) {
+		case ctx.Err() != nil:
+			return nil, ctx.Err()
+		case !unreachable(err) || time.Now().Add(retryPause).After(deadline):
 			return nil, c.explain(err)
 		}
 		retrying(c.explain(err))
 		select {
 		case <-ctx.Done():
-			return nil, c.explain(err)
+			return nil, ctx.Err()
 		case <-time.After(retryPause):
 		}
 	}
@@ -62,14 +66,22 @@ func (c Conn) DialWaiting(ctx context.Context, logger log.Logger, h client.Metri
 // retryPause is how long DialWaiting waits between two tries.
 var retryPause = 2 * time.Second
 
-// unreachable says err is the server not answering yet, not refusing: the
-// gRPC status is Unavailable and nothing in it points at a setting (the
-// hint is the generic one), so trying again later can succeed.
-func (c Conn) unreachable(err error) bool {
-	if serviceerror.ToStatus(err).Code() != codes.Unavailable && !strings.Contains(err.Error(), "not healthy") {
+// unreachable says err is the server not answering (gRPC's Unavailable or
+// DeadlineExceeded, or the SDK's health check) rather than refusing us:
+// trying again later can succeed. A TLS handshake or certificate failure
+// is a refusal, whatever its code.
+func unreachable(err error) bool {
+	msg := err.Error()
+	code := serviceerror.ToStatus(err).Code()
+	if code != codes.Unavailable && code != codes.DeadlineExceeded && !strings.Contains(msg, "not healthy") {
 		return false
 	}
-	return strings.HasPrefix(c.hint(err), ": check TEMPORAL_ADDRESS")
+	for _, refusal := range []string{"tls:", "x509:", "certificate", "handshake"} {
+		if strings.Contains(msg, refusal) {
+			return false
+		}
+	}
+	return true
 }
 
 // hint says what to set for the handshake and authentication failures an

@@ -2,6 +2,7 @@ package temporalconn_test
 
 import (
 	"context"
+	"errors"
 	"io"
 	"net"
 	"strings"
@@ -58,6 +59,26 @@ func TestDialWaitingWaitsForAServerThatStartsLater(t *testing.T) {
 	_, err = load(never).DialWaiting(ctx, nil, nil, 0, func(error) { tries++ })
 	if err == nil || tries != 0 {
 		t.Errorf("no wait: %d tries, %v; want an error at once", tries, err)
+	}
+
+	// TLS against a plain-text server is a setting to change, not a
+	// server on its way: no waiting, and the hint says which.
+	tries = 0
+	tlsConn, err := temporalconn.Load(temporalconn.Request{Env: temporalconn.MapEnv{
+		"TEMPORAL_CONFIG_FILE": "/nonexistent", "TEMPORAL_ADDRESS": tp.Server.GetFrontendHostPort(), "TEMPORAL_NAMESPACE": tp.Namespace, "TEMPORAL_TLS": "true"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = tlsConn.DialWaiting(ctx, nil, nil, time.Minute, func(error) { tries++ })
+	if err == nil || tries != 0 || !strings.Contains(err.Error(), "speaks plain text") {
+		t.Errorf("TLS to a plain-text server: %d tries, %v; want an error at once naming TEMPORAL_TLS", tries, err)
+	}
+
+	// A stop while waiting ends the wait with the context's error.
+	stop, cancel := context.WithCancel(ctx)
+	_, err = load(never).DialWaiting(stop, nil, nil, time.Minute, func(error) { cancel() })
+	if !errors.Is(err, context.Canceled) {
+		t.Errorf("stopped while waiting: %v, want context.Canceled", err)
 	}
 }
 

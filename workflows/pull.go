@@ -127,7 +127,7 @@ func Pull(ctx workflow.Context, in PullInput) (res PullResult, err error) {
 	if !native && task.Verifies() {
 		var vr activities.VerifyResult
 		if err := workflow.ExecuteActivity(on(ctx, task, r.t, stepVerify), a.Verify,
-			activities.VerifyInput{Task: task, Key: rr.Key, Staging: staging, Filtered: restored.Filtered(), Loaded: restored.Loaded}).Get(ctx, &vr); err != nil {
+			activities.VerifyInput{Task: task, Key: rr.Key, Staging: staging, Filtered: restored.Filtered()}).Get(ctx, &vr); err != nil {
 			return res, explain(task, r.t, "verify "+staging+" against the counts of "+rr.Key+" (the live database is untouched)", err)
 		}
 		res.Verified = &vr

@@ -32,7 +32,7 @@ func workerCommand(fs *flag.FlagSet) func(context.Context, io.Writer, io.Writer)
 	cfg, host := workerFlags(fs)
 	mon := monitoringFlags(fs)
 	listen := fs.String("metrics-listen", "", "serve Prometheus metrics on `addr`ess host:port at /metrics (default: off)")
-	wait := fs.Duration("wait-for-temporal", 5*time.Minute, "how long to keep trying at start while Temporal cannot be reached yet (0: fail at once)")
+	wait := fs.Duration("wait-at-start", 5*time.Minute, "how long to keep trying at start while Temporal cannot be reached yet (0: fail at once)")
 	profile := fs.Bool("pprof", false, "also serve Go's profiles at /debug/pprof/ on the --metrics-listen address (CPU profiles of a run: stacks and timings, no data)")
 	return func(ctx context.Context, _, _ io.Writer) error {
 		if *profile && *listen == "" {
@@ -63,6 +63,9 @@ func workerCommand(fs *flag.FlagSet) func(context.Context, io.Writer, io.Writer)
 			slog.Warn("Temporal cannot be reached yet; trying again", "up_to", wait.String(), "error", err)
 		})
 		if err != nil {
+			if ctx.Err() != nil {
+				return nil // stopped while waiting: a clean stop
+			}
 			return err
 		}
 		defer c.Close()

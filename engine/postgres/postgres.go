@@ -418,6 +418,7 @@ func (e *Engine) RestorePlan(ctx context.Context, r io.Reader, staging string, o
 // restore runs pg_restore on r, or on the archive at path with jobs
 // parallel jobs; with a plan, through it (restoreText).
 func (e *Engine) restore(ctx context.Context, r io.Reader, path, staging string, origin dump.Origin, jobs int, plan *sanitise.Plan) ([]string, error) {
+	e.loaded = nil // counts of this restore's loader only
 	admin, err := e.adminFor(ctx, staging)
 	if err != nil {
 		return nil, err
