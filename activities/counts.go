@@ -163,8 +163,8 @@ func covers(loaded map[string]int64, c *dump.Counts) bool {
 // server took as Restore loaded them, when Restore kept those on this host
 // and they cover every table, else a count of the copy. It runs before
 // any sanitising after the restore: the comparison is with the dump (less
-// what the rule set filtered in the stream), not with the rules. A copy that lost or gained rows fails the pull; the live
-// database is untouched.
+// what the rule set filtered in the stream), not with the rules. A copy
+// that lost or gained rows fails the pull; the live database is untouched.
 func (a *Activities) Verify(ctx context.Context, in VerifyInput) (VerifyResult, error) {
 	defer startPhase(ctx, "verify", 0).Stop()
 	eng, err := a.engine(in.Task)
