@@ -236,21 +236,15 @@ func (s *shape) addRun(n, start, end int) {
 const (
 	cOther = iota
 	cDigit
-	cAt
-	cDot
-	cUpper
 	cSep
 )
 
-// class sorts bytes for runsOf: one table lookup a byte.
+// class sorts bytes for runsOf (digits, separators, the rest): one table
+// lookup a byte.
 var class = func() (t [256]uint8) {
 	for c := '0'; c <= '9'; c++ {
 		t[c] = cDigit
 	}
-	for c := 'A'; c <= 'Z'; c++ {
-		t[c] = cUpper
-	}
-	t['@'], t['.'] = cAt, cDot
 	for _, c := range " -\t\n\r\f\v" {
 		t[c] = cSep
 	}

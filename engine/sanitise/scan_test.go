@@ -93,12 +93,12 @@ func fullShapeOf(v []byte) (s fullShape) {
 			s.addRun(run, start, end)
 			run, sep = 0, false
 		}
-		switch c {
-		case cAt:
+		switch {
+		case b == '@':
 			s.at = true
-		case cDot:
+		case b == '.':
 			s.dots++
-		case cUpper:
+		case b >= 'A' && b <= 'Z':
 			s.upper = true
 		}
 	}
