@@ -416,8 +416,6 @@ func (f *File) PushFeeding(pull Task) (Task, bool) {
 	return *same, true
 }
 
-// checkChains checks each push's then: the named tasks exist, are pulls of
-// the pushed database, and read the store the push writes.
 // checkDrills refuses a drill that would restore raw dumps on a server
 // that pulls restore into through rules: the drill drops its copy, but
 // the server's table files and WAL would have held the raw rows, which
@@ -439,6 +437,8 @@ func (f *File) checkDrills() Errors {
 	return errs
 }
 
+// checkChains checks each push's then: the named tasks exist, are pulls of
+// the pushed database, and read the store the push writes.
 func (f *File) checkChains() Errors {
 	var errs Errors
 	for _, push := range f.Tasks {
