@@ -36,8 +36,8 @@ func Pipe() (r, w *os.File, err error) {
 }
 
 // Behind returns a writer that hands its bytes to w on a goroutine of its
-// own: the sanitiser in front and the compressor, upload or loader behind
-// it then work side by side instead of in turn. Full buffers pass over a
+// own: the sanitiser in front and the compressor or upload behind it
+// then work side by side instead of in turn. Full buffers pass over a
 // channel, not through the kernel: an operating-system pipe would copy
 // every byte twice more and cost two system calls a chunk, which on two
 // cores is time taken from the sanitiser. wait ends it: it hands over what

@@ -242,16 +242,11 @@ func temporalFlags(fs *flag.FlagSet) *temporalconn.Request {
 }
 
 func dial(ctx context.Context, r *temporalconn.Request) (client.Client, temporalconn.Conn, error) {
-	return dialWith(ctx, r, nil)
-}
-
-// dialWith is dial, reporting the SDK's metrics to h (nil: none).
-func dialWith(ctx context.Context, r *temporalconn.Request, h client.MetricsHandler) (client.Client, temporalconn.Conn, error) {
 	conn, err := temporalconn.Load(*r)
 	if err != nil {
 		return nil, conn, &starter.InputError{Err: err}
 	}
-	c, err := conn.Dial(ctx, starter.Logger(), h)
+	c, err := conn.Dial(ctx, starter.Logger(), nil)
 	return c, conn, err
 }
 
