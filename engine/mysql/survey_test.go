@@ -42,14 +42,7 @@ func TestSurveyWritesARuleSetThatRestores(t *testing.T) {
 	if strings.Contains(y, "cache") || strings.Contains(y, "  v:") || strings.Contains(y, "real.example") {
 		t.Errorf("rule set names an excluded table, a view or a value:\n%s", y)
 	}
-	r, err := sanitise.Parse("init.yaml", []byte(y))
-	if err != nil {
-		t.Fatal(err)
-	}
-	p, err := sanitise.NewPlan(r, "a-test-key-of-some-length", time.Now())
-	if err != nil {
-		t.Fatal(err)
-	}
+	p := plan(t, y)
 	var data bytes.Buffer
 	if _, err := src.Dump(ctx, &data); err != nil {
 		t.Fatal(err)
