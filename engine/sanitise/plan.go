@@ -185,6 +185,41 @@ func (p *Plan) Table(table string, cols []Column) *TableRows {
 	return tr
 }
 
+// Fork returns rows of the same table for another goroutine: the same
+// rules, with its own digest, memos and counts. An engine that spreads a
+// table's rows over several goroutines gives each a fork and calls Settle
+// after each batch, so the plan's report adds up to the same counts as one
+// TableRows would have. The outputs are the same whichever fork computes
+// them: every transformer depends on the key and the value alone.
+func (t *TableRows) Fork() *TableRows {
+	f := *t
+	f.k = newKeyed(t.plan.key)
+	f.report, f.shared = &TableReport{}, t.report
+	f.row, f.byPath = nil, nil
+	f.memos = make([]*memo, len(t.memos))
+	for i, m := range t.memos {
+		if m != nil {
+			f.memos[i] = &memo{m: map[string][]byte{}}
+		}
+	}
+	return &f
+}
+
+// Settle adds a fork's counts since its last Settle to the plan's report.
+// A TableRows from Plan.Table counts there directly and need not.
+func (t *TableRows) Settle() {
+	if t.shared == nil {
+		return
+	}
+	t.plan.mu.Lock()
+	t.shared.Rows += t.report.Rows
+	t.shared.Transformed += t.report.Transformed
+	t.shared.Filtered += t.report.Filtered
+	t.shared.Scanned += t.report.Scanned
+	t.plan.mu.Unlock()
+	*t.report = TableReport{}
+}
+
 // Value is one column of a row: its text (as the engine decodes it), or
 // NULL.
 type Value struct {
@@ -225,6 +260,9 @@ type TableRows struct {
 	index  map[string]int
 	k      *keyed
 	report *TableReport
+	// shared is the plan's report of the table, for a fork (whose own
+	// counts are in report until Settle); nil otherwise.
+	shared *TableReport
 	row    []Value
 	byPath map[string]*Rule // documents' rules by field path
 	memos  []*memo          // by column (nil: its rule is not memoised)
