@@ -4,8 +4,10 @@ import (
 	"bufio"
 	"bytes"
 	"io"
+	"runtime"
 	"strconv"
 	"strings"
+	"sync"
 
 	"github.com/envsync/envsync/engine"
 	"github.com/envsync/envsync/engine/sanitise"
@@ -18,55 +20,110 @@ import (
 // Before the first COPY, the tables and columns the CREATE TABLE
 // statements define are checked against the rule set, so a column no rule
 // names stops the restore before any row is written.
+//
+// The rows are the work (the keyed digest of every transformed value, the
+// scan of every kept one), and one goroutine doing it all was the slowest
+// stage of a sanitised push or pull, with the second core partly idle. So
+// the reading goroutine only follows the dump's structure and cuts it
+// into batches of whole lines; the rows of a batch are sanitised by one of
+// several workers (each with its own fork of the table's rules); and one
+// writer puts the batches out in the dump's order. The output is the same
+// byte for byte as one goroutine's: every transformer depends on the key
+// and the value alone.
 type sanitiser struct {
 	plan *sanitise.Plan
-	w    *bufio.Writer
+	w    io.Writer
 	// tables are the columns of every CREATE TABLE seen, with their
 	// lengths; checked once, at the first COPY.
 	tables   map[string][]sanitise.Column
 	creating string // the table whose CREATE TABLE is being read
 	checked  bool
 	copying  *sanitise.TableRows
-	fields   [][]byte
-	offs     []int // where each field starts in its line
-	vals     []sanitise.Value
 	line     []byte
+
+	workers    int
+	batchBytes int
+	cur        *batch      // the batch being filled
+	free       chan *batch // batches to fill: all of them are made at the start
+	jobs       chan *batch // batches of rows, to the workers
+	order      chan *batch // every batch, in the dump's order, to the writer
+	dead       chan struct{}
+	werr       error // why writing failed; set before dead is closed
+	written    chan struct{}
+	wg         sync.WaitGroup
 }
+
+// batch is a run of whole lines of the dump: rows of one table to
+// sanitise, or (rows nil) lines that pass as they are.
+type batch struct {
+	rows    *sanitise.TableRows
+	in, out []byte
+	done    chan struct{} // a token once out is ready
+}
+
+// batchBytes is how much of the dump one batch holds: large enough that
+// handing it over costs nothing beside its rows, small enough that all of
+// them in flight stay a few MiB.
+const batchBytes = 256 << 10
 
 func newSanitiser(plan *sanitise.Plan, w io.Writer) *sanitiser {
-	return &sanitiser{plan: plan, w: bufio.NewWriterSize(w, 1<<20), tables: map[string][]sanitise.Column{}}
+	return &sanitiser{plan: plan, w: w, tables: map[string][]sanitise.Column{}, workers: runtime.GOMAXPROCS(0), batchBytes: batchBytes}
 }
 
-// run copies r to the writer, sanitised; the plan's error wins over a
+// run copies r to the writer, sanitised. The plan's error wins over a
 // write error (psql going away because the restore is being stopped).
 func (s *sanitiser) run(r io.Reader) error {
+	s.start()
+	stop, rerr := s.read(r)
+	if stop == nil && rerr == nil {
+		// Before the last batch is written: a table the rules name
+		// that the dump lacks fails the plan, and nothing more goes out.
+		_ = s.plan.Finish()
+	}
+	werr := s.finish()
+	if rerr != nil {
+		return rerr
+	}
+	if perr := s.plan.Err(); perr != nil {
+		return perr
+	}
+	if stop != nil {
+		return stop
+	}
+	return werr
+}
+
+// read follows the dump line by line into batches. stop is why it stopped
+// early (the plan's inventory failed, or the writer did); rerr is r's own
+// failure.
+func (s *sanitiser) read(r io.Reader) (stop, rerr error) {
 	br := bufio.NewReaderSize(r, 1<<20)
 	for {
+		if s.copying != nil && s.buffered(br) {
+			continue
+		}
 		line, err := engine.ReadLine(br, &s.line)
 		if len(line) > 0 {
-			if werr := s.handle(line); werr != nil {
-				if perr := s.plan.Err(); perr != nil {
-					return perr
-				}
-				return werr
+			if err := s.handle(line); err != nil {
+				return err, nil
 			}
 		}
 		if err == io.EOF {
-			break
+			return nil, nil
 		}
 		if err != nil {
-			return err
+			return nil, err
 		}
 	}
-	if err := s.plan.Finish(); err != nil {
-		return err
-	}
-	return s.w.Flush()
 }
 
 func (s *sanitiser) handle(line []byte) error {
 	if s.copying != nil {
-		return s.row(line)
+		if isCopyEnd(line) {
+			s.copying = nil
+			return s.add(nil, line)
+		}
+		return s.add(s.copying, line)
 	}
 	switch {
 	case s.creating != "":
@@ -78,11 +135,144 @@ func (s *sanitiser) handle(line []byte) error {
 			return err
 		}
 	}
-	if s.plan.Failed() {
-		return nil // nothing more reaches the server
+	return s.add(nil, line)
+}
+
+// buffered takes the rows of the COPY block in progress that br holds
+// whole, up to a batch of them and not past the block's end, in one piece
+// rather than line by line: the workers split them. It says whether it
+// took any; if not (a row longer than what is buffered, or the end marker
+// next), the caller reads a line.
+func (s *sanitiser) buffered(br *bufio.Reader) bool {
+	room := s.batchBytes
+	if b := s.cur; b != nil && b.rows == s.copying {
+		room -= len(b.in)
 	}
-	_, err := s.w.Write(line)
-	return err
+	buf, _ := br.Peek(min(br.Buffered(), max(room, 1)))
+	if bytes.HasPrefix(buf, []byte(`\.`)) {
+		return false
+	}
+	// A data line cannot start with \. (a backslash is written \\):
+	// the first line that does ends the block.
+	if k := bytes.Index(buf, []byte("\n\\.")); k >= 0 {
+		buf = buf[:k+1]
+	}
+	j := bytes.LastIndexByte(buf, '\n')
+	if j < 0 {
+		return false
+	}
+	// add copies the rows out of br's buffer before Discard lets it be
+	// refilled.
+	if err := s.add(s.copying, buf[:j+1]); err != nil {
+		return false // the writer failed: the line path finds out
+	}
+	_, _ = br.Discard(j + 1)
+	return true
+}
+
+// isCopyEnd says line is the \. that ends a COPY block's rows.
+func isCopyEnd(line []byte) bool {
+	return len(line) >= 2 && line[0] == '\\' && line[1] == '.' && bytes.Equal(bytes.TrimRight(line, "\r\n"), []byte(`\.`))
+}
+
+// start makes the batches and starts the workers and the writer.
+func (s *sanitiser) start() {
+	n := 2*s.workers + 2 // each worker busy with one and one waiting, one filling, one writing
+	s.free, s.jobs, s.order = make(chan *batch, n), make(chan *batch, n), make(chan *batch, n)
+	s.dead, s.written = make(chan struct{}), make(chan struct{})
+	for range n {
+		s.free <- &batch{done: make(chan struct{}, 1)}
+	}
+	for range s.workers {
+		s.wg.Go(s.work)
+	}
+	go s.write()
+}
+
+// add puts a line into the batch being filled, handing that batch on
+// first when the line belongs elsewhere or does not fit.
+func (s *sanitiser) add(rows *sanitise.TableRows, line []byte) error {
+	if b := s.cur; b != nil && (b.rows != rows || len(b.in) > 0 && len(b.in)+len(line) > s.batchBytes) {
+		s.submit()
+	}
+	if s.cur == nil {
+		select {
+		case b := <-s.free:
+			b.rows, b.in, b.out = rows, b.in[:0], b.out[:0]
+			s.cur = b
+		case <-s.dead:
+			return s.werr
+		}
+	}
+	s.cur.in = append(s.cur.in, line...)
+	return nil
+}
+
+// submit hands the batch being filled to the writer (and, for rows, a
+// worker). Neither channel can be full: it holds every batch there is.
+func (s *sanitiser) submit() {
+	b := s.cur
+	s.cur = nil
+	if b.rows == nil {
+		b.done <- struct{}{}
+	} else {
+		s.jobs <- b
+	}
+	s.order <- b
+}
+
+// finish hands on the last batch and waits until every batch is written.
+func (s *sanitiser) finish() error {
+	if s.cur != nil {
+		s.submit()
+	}
+	close(s.jobs)
+	close(s.order)
+	<-s.written
+	s.wg.Wait()
+	return s.werr
+}
+
+// write puts the batches out in order, each once it is ready; nothing
+// once the plan has failed (the run stops with its error) or a write has.
+func (s *sanitiser) write() {
+	defer close(s.written)
+	for b := range s.order {
+		<-b.done
+		out := b.out
+		if b.rows == nil {
+			out = b.in
+		}
+		if s.werr == nil && !s.plan.Failed() {
+			if _, err := s.w.Write(out); err != nil {
+				s.werr = err
+				close(s.dead)
+			}
+		}
+		s.free <- b
+	}
+}
+
+// work sanitises batches of rows, each table's through a fork of its
+// rules, and settles the fork's counts after each batch.
+func (s *sanitiser) work() {
+	var of, fork *sanitise.TableRows
+	var sc rowScratch
+	for b := range s.jobs {
+		if b.rows != of {
+			of, fork = b.rows, b.rows.Fork()
+		}
+		for in := b.in; len(in) > 0; {
+			line := in
+			if i := bytes.IndexByte(in, '\n'); i >= 0 {
+				line = in[:i+1]
+			}
+			in = in[len(line):]
+			b.out = sc.row(fork, line, b.out)
+		}
+		fork.Settle()
+		b.done <- struct{}{}
+	}
 }
 
 // create starts reading a CREATE TABLE's columns.
@@ -157,60 +347,59 @@ func (s *sanitiser) startCopy(line []byte) error {
 	return nil
 }
 
-// row sanitises one row of a COPY block, or ends the block.
-func (s *sanitiser) row(line []byte) error {
-	if bytes.Equal(bytes.TrimRight(line, "\r\n"), []byte(`\.`)) {
-		s.copying = nil
-		if s.plan.Failed() {
-			return nil
-		}
-		_, err := s.w.Write(line)
-		return err
-	}
-	t := s.copying
+// rowScratch is a worker's reusable room for the fields of a row.
+type rowScratch struct {
+	fields [][]byte
+	offs   []int // where each field starts in its line
+	vals   []sanitise.Value
+}
+
+// row sanitises one row of a COPY block through t, appending what is to
+// be written of it (nothing for a row filtered out) to out.
+func (sc *rowScratch) row(t *sanitise.TableRows, line, out []byte) []byte {
 	if t.Empty() {
 		t.Row(nil)
-		return nil
+		return out
 	}
 	body := bytes.TrimSuffix(line, []byte("\n"))
-	s.fields, s.offs = s.fields[:0], s.offs[:0]
+	sc.fields, sc.offs = sc.fields[:0], sc.offs[:0]
 	for rest, off := body, 0; ; {
 		i := bytes.IndexByte(rest, '\t')
-		s.offs = append(s.offs, off)
+		sc.offs = append(sc.offs, off)
 		if i < 0 {
-			s.fields = append(s.fields, rest)
+			sc.fields = append(sc.fields, rest)
 			break
 		}
-		s.fields = append(s.fields, rest[:i])
+		sc.fields = append(sc.fields, rest[:i])
 		rest, off = rest[i+1:], off+i+1
 	}
-	if cap(s.vals) < len(s.fields) {
-		s.vals = make([]sanitise.Value, len(s.fields))
+	if cap(sc.vals) < len(sc.fields) {
+		sc.vals = make([]sanitise.Value, len(sc.fields))
 	}
-	s.vals = s.vals[:len(s.fields)]
-	for i, f := range s.fields {
+	sc.vals = sc.vals[:len(sc.fields)]
+	for i, f := range sc.fields {
 		if t.Needs(i) {
-			s.vals[i] = copyDecode(f)
+			sc.vals[i] = copyDecode(f)
 		} else {
-			s.vals[i] = sanitise.Value{B: f}
+			sc.vals[i] = sanitise.Value{B: f}
 		}
 	}
-	if !t.Row(s.vals) {
-		return nil
+	if !t.Row(sc.vals) {
+		return out
 	}
 	// The line as it came, each changed field replaced: what lies
-	// between two changed fields (unchanged fields and their tabs) goes
-	// out in one write.
+	// between two changed fields (unchanged fields and their tabs) is
+	// copied in one piece.
 	from := 0
-	for i := range s.fields {
+	for i := range sc.fields {
 		if t.Changes(i) {
-			s.w.Write(body[from:s.offs[i]])
-			copyEncode(s.w, s.vals[i])
-			from = s.offs[i] + len(s.fields[i])
+			out = append(out, body[from:sc.offs[i]]...)
+			out = appendCopy(out, sc.vals[i])
+			from = sc.offs[i] + len(sc.fields[i])
 		}
 	}
-	s.w.Write(body[from:])
-	return s.w.WriteByte('\n')
+	out = append(out, body[from:]...)
+	return append(out, '\n')
 }
 
 // copyDecode reads one field of COPY's text format: \N is NULL, and
@@ -278,30 +467,29 @@ func hexVal(c byte) int {
 	return int(c - '0')
 }
 
-// copyEncode writes a value in COPY's text format.
-func copyEncode(w *bufio.Writer, v sanitise.Value) {
+// appendCopy appends a value in COPY's text format.
+func appendCopy(out []byte, v sanitise.Value) []byte {
 	if v.Null {
-		w.WriteString(`\N`)
-		return
+		return append(out, `\N`...)
 	}
 	if !needsEscape(v.B) {
-		w.Write(v.B) // the common case
-		return
+		return append(out, v.B...) // the common case
 	}
 	for _, c := range v.B {
 		switch c {
 		case '\\':
-			w.WriteString(`\\`)
+			out = append(out, `\\`...)
 		case '\t':
-			w.WriteString(`\t`)
+			out = append(out, `\t`...)
 		case '\n':
-			w.WriteString(`\n`)
+			out = append(out, `\n`...)
 		case '\r':
-			w.WriteString(`\r`)
+			out = append(out, `\r`...)
 		default:
-			w.WriteByte(c)
+			out = append(out, c)
 		}
 	}
+	return out
 }
 
 func needsEscape(b []byte) bool {
