@@ -81,7 +81,7 @@ func main() {
 	b.pprofAddr = pprofAddr
 	defer b.stop(*keep)
 	if *sanitise {
-		b.runSanitise(*rounds)
+		b.runSanitise(*rounds, *pushOnly)
 	} else {
 		b.run(*rounds, *pushOnly)
 	}
@@ -574,7 +574,7 @@ func (b *bench) report(rounds int) {
 // through rules transforming four columns (in the stream) against the same
 // pull without rules, and a before_upload push (the dump sanitised as it
 // is taken) against a plain push, with the database tools alone as floors.
-func (b *bench) runSanitise(rounds int) {
+func (b *bench) runSanitise(rounds int, pushOnly bool) {
 	pg := func(tool string) string { return filepath.Join(b.pg.BinDir, tool) }
 	conn := fmt.Sprintf("-h %s -p %d -U %s", b.pg.Host, b.pg.Port, b.pg.User)
 	archive := filepath.Join(b.dir, "bench.Z0.dump")
@@ -591,11 +591,17 @@ func (b *bench) runSanitise(rounds int) {
 	)
 	b.pushFloor, b.pullFloor = "pg_dump -Fc -Z0 > /dev/null (push floor)", "pg_restore of a local file (pull floor)"
 	b.ratios = [][2]string{{pullRules, pullPlain}, {pushBU, pushPlain}}
+	if pushOnly {
+		b.ratios = b.ratios[1:]
+	}
 	for r := 1; r <= rounds; r++ {
 		log.Printf("round %d of %d", r, rounds)
 		b.measure(b.pushFloor, fmt.Sprintf("%s -Fc -Z0 %s -d bench > /dev/null", pg("pg_dump"), conn), false)
 		b.measure(pushPlain, envsync("push --task push_file"), true)
 		b.measure(pushBU, envsync("push --task push_bu"), true)
+		if pushOnly {
+			continue
+		}
 		b.measure(b.pullFloor, fmt.Sprintf("%s %s -d postgres -c 'DROP DATABASE IF EXISTS floor' -c 'CREATE DATABASE floor' && %s --exit-on-error %s -d floor %s",
 			pg("psql"), conn, pg("pg_restore"), conn, archive), false)
 		b.measure(pullPlain, envsync("pull --task pull_file"), true)
