@@ -1,7 +1,9 @@
 package sanitise
 
 import (
+	"bytes"
 	"fmt"
+	"hash/maphash"
 	"math/rand/v2"
 	"strings"
 	"testing"
@@ -221,5 +223,61 @@ func TestPseudonymsArePinned(t *testing.T) {
 		if c.got != c.want {
 			t.Errorf("got %q, want %q (the pseudonyms of earlier versions)", c.got, c.want)
 		}
+	}
+}
+
+// The memo answers a repeated value with what the transformer itself
+// gives, for every column of a table and however the values interleave;
+// it keeps no more than memoMax entries, and a column whose values do not
+// repeat turns it off and still gets the transformer's outputs.
+func TestMemoAnswersAsTheTransformerDoes(t *testing.T) {
+	r, err := Parse("rules.yaml", []byte("tables:\n  people:\n    name: name\n    postcode: postcode\n    email: email\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, err := NewPlan(r, "a-key-of-sixteen-or-more", time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	rows := p.Table("people", []Column{{Name: "name"}, {Name: "postcode"}, {Name: "email"}})
+	alone := newKeyed("a-key-of-sixteen-or-more")
+	for i := range 3 * memoMax {
+		k := i % 1000 // repeats at first, so the memo stays on
+		if i >= memoProbe {
+			k = i % (2 * memoMax) // then fills it, and misses it half the time
+		}
+		name := fmt.Appendf(nil, "Person %d", k)
+		post := fmt.Appendf(nil, "SW%d 2AA", i%7)
+		email := fmt.Appendf(nil, "p%d@example.org", i) // never repeats
+		vals := []Value{{B: name}, {B: post}, {B: email}}
+		rows.Row(vals)
+		for c, want := range [][]byte{alone.name("", name), alone.postcode(post), alone.email(email, 0)} {
+			if !bytes.Equal(vals[c].B, want) {
+				t.Fatalf("row %d column %d: %q through the memo, %q from the transformer", i, c, vals[c].B, want)
+			}
+		}
+	}
+	if n := rows.memos[0].len(); n != memoMax {
+		t.Errorf("the name memo holds %d entries, want %d", n, memoMax)
+	}
+	if rows.memos[2].outputs != nil {
+		t.Error("the memo of a column whose values never repeat is still on")
+	}
+	if err := p.Err(); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// Inputs whose hashes collide are told apart by their bytes.
+func TestMemoTellsCollidingInputsApart(t *testing.T) {
+	o := newOutputs()
+	o.put([]byte("a"), []byte("A"))
+	h := maphash.Bytes(o.seed, []byte("a"))
+	o.at[maphash.Bytes(o.seed, []byte("b"))] = o.at[h] // as if "b" had "a"'s hash
+	if out, ok := o.get([]byte("b")); ok {
+		t.Fatalf("b answered with a's output %q", out)
+	}
+	if out, ok := o.get([]byte("a")); !ok || string(out) != "A" {
+		t.Fatalf("a: %q, %v", out, ok)
 	}
 }
