@@ -228,6 +228,50 @@ func TestPlanFailsClosed(t *testing.T) {
 	}
 }
 
+// A database with a large object (whose bytes no rule can name) fails a
+// pull through rules before anything is swapped in, naming large objects;
+// unlisted: keep lets it through as it is.
+func TestPlanRefusesLargeObjects(t *testing.T) {
+	srv := testenv.StartPostgres(t)
+	ctx := context.Background()
+	src := createDB(t, srv, "lo_src")
+	if _, err := src.Exec(ctx, `
+		CREATE TABLE people (id int PRIMARY KEY, email text);
+		INSERT INTO people VALUES (1, 'jo@real.example');
+		SELECT lo_from_bytea(0, convert_to('jo@real.example, 07700 900123', 'UTF8'));`); err != nil {
+		t.Fatal(err)
+	}
+	data := dumpOf(t, srv, "lo_src")
+	e := postgres.New(engine.Target{Database: "lo", Host: srv.Host, Port: srv.Port}, postgres.Options{})
+	const staging = "lo" + engine.StagingMarker + "1"
+	rules := "tables:\n  people:\n    id: keep\n    email: email\n"
+	_, err := e.RestorePlan(ctx, bytes.NewReader(data), staging, dump.Origin{}, plan(t, rules))
+	if err == nil || !strings.Contains(err.Error(), "large objects (pg_largeobject)") || strings.Contains(err.Error(), "real.example") {
+		t.Fatalf("error %v; want it to name the large objects and no value", err)
+	}
+	admin, err := srv.Connect(ctx, "postgres")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer admin.Close(ctx)
+	var n int
+	_ = admin.QueryRow(ctx, "SELECT count(*) FROM pg_database WHERE datname = $1", staging).Scan(&n)
+	if n != 0 {
+		t.Error("the failed restore left its staging database")
+	}
+	if _, err := e.RestorePlan(ctx, bytes.NewReader(data), staging, dump.Origin{}, plan(t, "unlisted: keep\n"+rules)); err != nil {
+		t.Fatalf("with unlisted: keep: %v", err)
+	}
+	conn, err := srv.Connect(ctx, staging)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(ctx)
+	if err := conn.QueryRow(ctx, "SELECT count(*) FROM pg_largeobject_metadata").Scan(&n); err != nil || n != 1 {
+		t.Fatalf("large objects in the copy kept through unlisted: keep: %d, %v", n, err)
+	}
+}
+
 // Fixed, rewrite and redact values that read like SQL, quotes, $1,
 // backslashes or LIKE wildcards reach the staging copy byte for byte when
 // applied in the stream too.

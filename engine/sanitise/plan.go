@@ -440,6 +440,17 @@ func (p *Plan) problem(s string) {
 // the engine cannot read, and so cannot sanitise. reason names no value.
 func (p *Plan) Refuse(reason string) { p.problem(reason) }
 
+// Unnamed fails the plan for something the dump holds that no rule can
+// name (PostgreSQL's large objects): it would pass as it is, so the run
+// stops, unless the rule set says unlisted: keep. what names it and how to
+// take it out of the dump; never a value.
+func (p *Plan) Unnamed(what string) {
+	if p.rules.Unlisted == UnlistedKeep {
+		return
+	}
+	p.problem(what + ": no rule can name it, so it would reach staging as it is; take it out of the source, or set unlisted: keep in the rule set to let it through")
+}
+
 // Failed says whether the run must stop: the engine writes no more rows.
 func (p *Plan) Failed() bool { return p.failed.Load() }
 
