@@ -62,25 +62,40 @@ type batch struct {
 }
 
 // batchBytes is how much of the dump one batch holds: large enough that
-// handing it over costs nothing beside its rows, small enough that all of
-// them in flight stay a few MiB.
+// handing it over costs nothing beside its rows, small enough that the
+// 2*maxWorkers+2 batches in flight stay a few MiB (a batch that had to
+// hold a longer line gives its room back).
 const batchBytes = 256 << 10
 
+// maxWorkers bounds the workers on a host with many cores: each keeps a
+// fork of the table's rules, memos included.
+const maxWorkers = 8
+
 func newSanitiser(plan *sanitise.Plan, w io.Writer) *sanitiser {
-	return &sanitiser{plan: plan, w: w, tables: map[string][]sanitise.Column{}, workers: runtime.GOMAXPROCS(0), batchBytes: batchBytes}
+	return &sanitiser{plan: plan, w: w, tables: map[string][]sanitise.Column{}, workers: min(runtime.GOMAXPROCS(0), maxWorkers), batchBytes: batchBytes}
 }
 
-// run copies r to the writer, sanitised. The plan's error wins over a
-// write error (psql going away because the restore is being stopped).
+// run copies r to the writer, sanitised. A read error wins (the stream
+// broke off, and a retry may get it whole; its cut last row may have
+// failed the plan); then the plan's error wins over a write error (psql
+// going away because the restore is being stopped).
 func (s *sanitiser) run(r io.Reader) error {
 	s.start()
+	finished := false
+	defer func() {
+		if !finished { // read panicked: the workers and the writer still end
+			s.finish()
+		}
+	}()
 	stop, rerr := s.read(r)
 	if stop == nil && rerr == nil {
 		// Before the last batch is written: a table the rules name
-		// that the dump lacks fails the plan, and nothing more goes out.
+		// that the dump lacks fails the plan, and no batch not yet
+		// written goes out.
 		_ = s.plan.Finish()
 	}
 	werr := s.finish()
+	finished = true
 	if rerr != nil {
 		return rerr
 	}
@@ -202,6 +217,11 @@ func (s *sanitiser) add(rows *sanitise.TableRows, line []byte) error {
 	}
 	if s.cur == nil {
 		select {
+		case <-s.dead: // else a free batch could win the select below
+			return s.werr
+		default:
+		}
+		select {
 		case b := <-s.free:
 			b.rows, b.in, b.out = rows, b.in[:0], b.out[:0]
 			s.cur = b
@@ -248,11 +268,14 @@ func (s *sanitiser) write() {
 		if b.rows == nil {
 			out = b.in
 		}
-		if s.werr == nil && !s.plan.Failed() {
+		if len(out) > 0 && s.werr == nil && !s.plan.Failed() {
 			if _, err := s.w.Write(out); err != nil {
 				s.werr = err
 				close(s.dead)
 			}
+		}
+		if cap(b.in) > 4*s.batchBytes || cap(b.out) > 4*s.batchBytes {
+			b.in, b.out = nil, nil // it held a long line: give the room back
 		}
 		s.free <- b
 	}
@@ -267,16 +290,27 @@ func (s *sanitiser) work() {
 		if b.rows != of {
 			of, fork = b.rows, b.rows.Fork()
 		}
-		for in := b.in; len(in) > 0; {
-			line := in
-			if i := bytes.IndexByte(in, '\n'); i >= 0 {
-				line = in[:i+1]
-			}
-			in = in[len(line):]
-			b.out = sc.row(fork, line, b.out)
-		}
+		s.batch(fork, &sc, b)
 		fork.Settle()
 		b.done <- struct{}{}
+	}
+}
+
+// batch sanitises one batch's rows. A panic (a bug) fails the plan rather
+// than the worker's process, and names no value.
+func (s *sanitiser) batch(fork *sanitise.TableRows, sc *rowScratch, b *batch) {
+	defer func() {
+		if recover() != nil {
+			s.plan.Refuse("the sanitiser failed on a row of " + fork.Name() + " (a bug in envsync: please report it); nothing from that row on was written")
+		}
+	}()
+	for in := b.in; len(in) > 0; {
+		line := in
+		if i := bytes.IndexByte(in, '\n'); i >= 0 {
+			line = in[:i+1]
+		}
+		in = in[len(line):]
+		b.out = sc.row(fork, line, b.out)
 	}
 }
 
@@ -377,6 +411,9 @@ func (sc *rowScratch) row(t *sanitise.TableRows, line, out []byte) []byte {
 		}
 		sc.fields = append(sc.fields, rest[:i])
 		rest, off = rest[i+1:], off+i+1
+	}
+	if t.Misfit(len(sc.fields)) {
+		return out // more or fewer fields than the COPY header names
 	}
 	if cap(sc.vals) < len(sc.fields) {
 		sc.vals = make([]sanitise.Value, len(sc.fields))

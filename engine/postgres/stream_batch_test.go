@@ -2,7 +2,9 @@ package postgres
 
 import (
 	"bytes"
+	"errors"
 	"fmt"
+	"io"
 	"strings"
 	"testing"
 	"time"
@@ -172,5 +174,70 @@ COMMIT;
 	}
 	if !bytes.Contains(kept.Bytes(), []byte(`lowrite(0, '\x6a6f406578616d706c652e6f7267')`)) {
 		t.Fatal("with unlisted: keep the large object did not pass as it is")
+	}
+}
+
+// A row with a field more than its COPY header names fails the plan (the
+// field would pass unread), naming the table and both numbers, and is not
+// written.
+func TestSanitiserRefusesARowOfTheWrongWidth(t *testing.T) {
+	in := bytes.Replace(batchDump(50, 0), []byte("\n7\t"), []byte("\n7\tjo@real.example\t"), 1)
+	out, _, err := sanitiseWith(t, in, 2, 512)
+	if err == nil || !strings.Contains(err.Error(), "public.people: a row of 6 fields, where the dump names 5 columns") {
+		t.Fatalf("err = %v, want the misfit row named", err)
+	}
+	if bytes.Contains(out, []byte("real.example")) {
+		t.Fatal("the extra field was written")
+	}
+}
+
+type failingWriter struct{ after int }
+
+func (w *failingWriter) Write(p []byte) (int, error) {
+	if w.after -= len(p); w.after < 0 {
+		return 0, errors.New("the server went away")
+	}
+	return len(p), nil
+}
+
+type failingReader struct {
+	r     io.Reader
+	after int
+}
+
+func (r *failingReader) Read(p []byte) (int, error) {
+	if r.after <= 0 {
+		return 0, errors.New("the archive broke off")
+	}
+	n, err := r.r.Read(p[:min(len(p), r.after)])
+	r.after -= n
+	return n, err
+}
+
+// A writer that fails, or a reader that breaks off, ends the run with its
+// error, however many batches are in flight: no worker or writer is left
+// waiting.
+func TestSanitiserInBatchesStopsOnAFailedWriteOrRead(t *testing.T) {
+	in := batchDump(3000, 0)
+	for _, at := range []int{0, 100, 5000, 60000} {
+		r, err := sanitise.Parse("rules.yaml", []byte(batchRules))
+		if err != nil {
+			t.Fatal(err)
+		}
+		p, err := sanitise.NewPlan(r, "a-key-of-sixteen-or-more", time.Now())
+		if err != nil {
+			t.Fatal(err)
+		}
+		s := newSanitiser(p, &failingWriter{after: at})
+		s.workers, s.batchBytes = 3, 1000
+		if err := s.run(bytes.NewReader(in)); err == nil || !strings.Contains(err.Error(), "went away") {
+			t.Fatalf("writer failing after %d bytes: err = %v", at, err)
+		}
+		p, _ = sanitise.NewPlan(r, "a-key-of-sixteen-or-more", time.Now())
+		s = newSanitiser(p, io.Discard)
+		s.workers, s.batchBytes = 3, 1000
+		if err := s.run(&failingReader{r: bytes.NewReader(in), after: at}); err == nil || !strings.Contains(err.Error(), "broke off") {
+			t.Fatalf("reader breaking off after %d bytes: err = %v", at, err)
+		}
 	}
 }

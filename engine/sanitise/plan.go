@@ -243,6 +243,21 @@ func (t *TableRows) Needs(i int) bool {
 	return false
 }
 
+// Name is the table's name as the dump gives it.
+func (t *TableRows) Name() string { return t.name }
+
+// Misfit fails the plan for a row of n fields in a table of another
+// number of columns: a field past the last column would pass unread. It
+// says whether the row misfits (the engine then writes none of it).
+func (t *TableRows) Misfit(n int) bool {
+	if n == len(t.cols) || len(t.cols) == 0 {
+		return false
+	}
+	t.report.Rows++
+	t.plan.problem(fmt.Sprintf("%s: a row of %d fields, where the dump names %d columns", t.name, n, len(t.cols)))
+	return true
+}
+
 // Changes says whether Row may replace column i's value.
 func (t *TableRows) Changes(i int) bool {
 	return i < len(t.rules) && t.rules[i] != nil && t.rules[i].Kind != "keep"
@@ -280,6 +295,7 @@ type memo struct {
 
 const (
 	memoMax   = 1 << 16 // entries kept per column
+	memoBytes = 4 << 20 // bytes of inputs and outputs kept per column (the arena's offsets are 32 bits)
 	memoProbe = 1 << 13 // lookups before judging whether it pays
 )
 
@@ -305,6 +321,11 @@ func newOutputs() *outputs {
 }
 
 func (o *outputs) len() int { return len(o.ents) }
+
+// fits says whether v and its output out may still be remembered.
+func (o *outputs) fits(v, out []byte) bool {
+	return len(o.ents) < memoMax && len(o.arena)+len(v)+len(out) <= memoBytes
+}
 
 // get returns v's output, if remembered; the caller must not change it.
 func (o *outputs) get(v []byte) ([]byte, bool) {
@@ -351,7 +372,7 @@ func (t *TableRows) transform(i int, r *Rule, v []byte) ([]byte, bool, error) {
 		}
 	}
 	out, null, err := t.k.apply(r, v, t.cols[i].Limit)
-	if err == nil && !null && m != nil && m.outputs != nil && m.len() < memoMax {
+	if err == nil && !null && m != nil && m.outputs != nil && m.fits(v, out) {
 		m.put(v, out)
 	}
 	return out, null, err

@@ -281,3 +281,33 @@ func TestMemoTellsCollidingInputsApart(t *testing.T) {
 		t.Fatalf("a: %q, %v", out, ok)
 	}
 }
+
+// Long values are remembered only while the memo's arena stays within its
+// budget; past it, the transformer answers, with the same outputs.
+func TestMemoKeepsToItsBudget(t *testing.T) {
+	r, err := Parse("rules.yaml", []byte("tables:\n  t:\n    c: hash\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, err := NewPlan(r, "a-key-of-sixteen-or-more", time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	rows := p.Table("t", []Column{{Name: "c"}})
+	alone := newKeyed("a-key-of-sixteen-or-more")
+	for i := range 200 {
+		v := []byte(fmt.Sprintf("%d:%s", i%20, strings.Repeat("x", 64<<10+i))) // 20 repeat at first, then all new
+		if i >= 20 {
+			v = []byte(fmt.Sprintf("%d:%s", i, strings.Repeat("x", 64<<10)))
+		}
+		vals := []Value{{B: v}}
+		rows.Row(vals)
+		want, _, _ := alone.apply(&Rule{Kind: "hash"}, v, 0)
+		if !bytes.Equal(vals[0].B, want) {
+			t.Fatalf("value %d: %q through the memo, %q alone", i, vals[0].B, want)
+		}
+		if m := rows.memos[0]; m.outputs != nil && len(m.arena) > memoBytes {
+			t.Fatalf("value %d: the arena holds %d bytes, over its %d", i, len(m.arena), memoBytes)
+		}
+	}
+}
