@@ -184,11 +184,20 @@ func TestDemoThroughBinary(t *testing.T) {
 	// Ctrl-C.
 	keep := exec.CommandContext(ctx, binary(t), "demo", "--keep", "--dir", filepath.Join(dir, ".envsync"))
 	keep.Dir = dir
+	keep.WaitDelay = 10 * time.Second // what it started may hold its stdout after it exits
 	pr, pw := io.Pipe()
 	keep.Stdout, keep.Stderr = pw, &stderr
 	if err := keep.Start(); err != nil {
 		t.Fatal(err)
 	}
+	// A demo that exits before it prints what is read below ends the
+	// scan (and the test, with its stderr) instead of leaving it waiting.
+	exited := make(chan error, 1)
+	go func() {
+		err := keep.Wait()
+		pw.CloseWithError(fmt.Errorf("envsync demo --keep exited: %v", err))
+		exited <- err
+	}()
 	var ui, address, tasks string
 	sc := bufio.NewScanner(pr)
 	for (ui == "" || address == "" || tasks == "") && sc.Scan() {
@@ -205,6 +214,11 @@ func TestDemoThroughBinary(t *testing.T) {
 	}
 	go func() { _, _ = io.Copy(io.Discard, pr) }()
 	if !strings.HasPrefix(ui, "http://127.0.0.1:") || address == "" || tasks == "" {
+		select {
+		case err := <-exited: // the scan ended with it: say why
+			t.Fatalf("envsync demo --keep exited (%v) before it printed its Web UI address and the tour:\n%s", err, stderr.String())
+		case <-time.After(5 * time.Second):
+		}
 		t.Fatalf("envsync demo --keep printed no Web UI address (%q) or no tour (%q, %q)", ui, address, tasks)
 	}
 	resp, err := http.Get(ui)
@@ -223,10 +237,9 @@ func TestDemoThroughBinary(t *testing.T) {
 		t.Errorf("the README does not show the tour's rule set as the demo writes it (%v):\n%s", err, rules)
 	}
 	_ = keep.Process.Signal(os.Interrupt)
-	if err := keep.Wait(); err != nil {
+	if err := <-exited; err != nil {
 		t.Errorf("envsync demo --keep after Ctrl-C: %v\n%s", err, stderr.String())
 	}
-	pw.Close()
 }
 
 func temporalCLI(t *testing.T) string {
