@@ -62,9 +62,11 @@ tables:
     note: keep
 `
 
-func sanitiseWith(t *testing.T, in []byte, workers, batch int) ([]byte, sanitise.Report, error) {
+// newPlan starts a plan over rules, on 2026-12-01 (batchRules' filter
+// compares dates).
+func newPlan(t *testing.T, rules string) *sanitise.Plan {
 	t.Helper()
-	r, err := sanitise.Parse("rules.yaml", []byte(batchRules))
+	r, err := sanitise.Parse("rules.yaml", []byte(rules))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -72,10 +74,16 @@ func sanitiseWith(t *testing.T, in []byte, workers, batch int) ([]byte, sanitise
 	if err != nil {
 		t.Fatal(err)
 	}
+	return p
+}
+
+func sanitiseWith(t *testing.T, in []byte, workers, batch int) ([]byte, sanitise.Report, error) {
+	t.Helper()
+	p := newPlan(t, batchRules)
 	var out bytes.Buffer
 	s := newSanitiser(p, &out)
 	s.workers, s.batchBytes = workers, batch
-	err = s.run(bytes.NewReader(in))
+	err := s.run(bytes.NewReader(in))
 	return out.Bytes(), p.Report(), err
 }
 
@@ -160,16 +168,8 @@ COMMIT;
 		t.Fatalf("the large object was written:\n%s", out)
 	}
 
-	r, err := sanitise.Parse("rules.yaml", []byte("unlisted: keep\n"+batchRules))
-	if err != nil {
-		t.Fatal(err)
-	}
-	p, err := sanitise.NewPlan(r, "a-key-of-sixteen-or-more", time.Now())
-	if err != nil {
-		t.Fatal(err)
-	}
 	var kept bytes.Buffer
-	if err := newSanitiser(p, &kept).run(bytes.NewReader(in)); err != nil {
+	if err := newSanitiser(newPlan(t, "unlisted: keep\n"+batchRules), &kept).run(bytes.NewReader(in)); err != nil {
 		t.Fatalf("with unlisted: keep: %v", err)
 	}
 	if !bytes.Contains(kept.Bytes(), []byte(`lowrite(0, '\x6a6f406578616d706c652e6f7267')`)) {
@@ -220,21 +220,12 @@ func (r *failingReader) Read(p []byte) (int, error) {
 func TestSanitiserInBatchesStopsOnAFailedWriteOrRead(t *testing.T) {
 	in := batchDump(3000, 0)
 	for _, at := range []int{0, 100, 5000, 60000} {
-		r, err := sanitise.Parse("rules.yaml", []byte(batchRules))
-		if err != nil {
-			t.Fatal(err)
-		}
-		p, err := sanitise.NewPlan(r, "a-key-of-sixteen-or-more", time.Now())
-		if err != nil {
-			t.Fatal(err)
-		}
-		s := newSanitiser(p, &failingWriter{after: at})
+		s := newSanitiser(newPlan(t, batchRules), &failingWriter{after: at})
 		s.workers, s.batchBytes = 3, 1000
 		if err := s.run(bytes.NewReader(in)); err == nil || !strings.Contains(err.Error(), "went away") {
 			t.Fatalf("writer failing after %d bytes: err = %v", at, err)
 		}
-		p, _ = sanitise.NewPlan(r, "a-key-of-sixteen-or-more", time.Now())
-		s = newSanitiser(p, io.Discard)
+		s = newSanitiser(newPlan(t, batchRules), io.Discard)
 		s.workers, s.batchBytes = 3, 1000
 		if err := s.run(&failingReader{r: bytes.NewReader(in), after: at}); err == nil || !strings.Contains(err.Error(), "broke off") {
 			t.Fatalf("reader breaking off after %d bytes: err = %v", at, err)

@@ -66,6 +66,22 @@ func rowsOf(t *testing.T, conn *pgx.Conn, q string) [][]*string {
 	return out
 }
 
+// noStaging fails the test if a failed restore left its staging database.
+func noStaging(t *testing.T, srv *pgserver.Server, staging string) {
+	t.Helper()
+	ctx := context.Background()
+	admin, err := srv.Connect(ctx, "postgres")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer admin.Close(ctx)
+	var n int
+	_ = admin.QueryRow(ctx, "SELECT count(*) FROM pg_database WHERE datname = $1", staging).Scan(&n)
+	if n != 0 {
+		t.Error("the failed restore left its staging database")
+	}
+}
+
 const peopleRules = `
 tables:
   people:
@@ -209,16 +225,7 @@ func TestPlanFailsClosed(t *testing.T) {
 			if strings.Contains(err.Error(), "real.example") || strings.Contains(err.Error(), "QQ1234") {
 				t.Errorf("a value in the error: %v", err)
 			}
-			admin, err := srv.Connect(ctx, "postgres")
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer admin.Close(ctx)
-			var n int
-			_ = admin.QueryRow(ctx, "SELECT count(*) FROM pg_database WHERE datname = $1", staging).Scan(&n)
-			if n != 0 {
-				t.Error("the failed restore left its staging database")
-			}
+			noStaging(t, srv, staging)
 		})
 	}
 	// Allowed: the public address; and with unlisted: keep, the rest.
@@ -249,16 +256,7 @@ func TestPlanRefusesLargeObjects(t *testing.T) {
 	if err == nil || !strings.Contains(err.Error(), "large objects (pg_largeobject)") || strings.Contains(err.Error(), "real.example") {
 		t.Fatalf("error %v; want it to name the large objects and no value", err)
 	}
-	admin, err := srv.Connect(ctx, "postgres")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer admin.Close(ctx)
-	var n int
-	_ = admin.QueryRow(ctx, "SELECT count(*) FROM pg_database WHERE datname = $1", staging).Scan(&n)
-	if n != 0 {
-		t.Error("the failed restore left its staging database")
-	}
+	noStaging(t, srv, staging)
 	if _, err := e.RestorePlan(ctx, bytes.NewReader(data), staging, dump.Origin{}, plan(t, "unlisted: keep\n"+rules)); err != nil {
 		t.Fatalf("with unlisted: keep: %v", err)
 	}
@@ -267,6 +265,7 @@ func TestPlanRefusesLargeObjects(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer conn.Close(ctx)
+	var n int
 	if err := conn.QueryRow(ctx, "SELECT count(*) FROM pg_largeobject_metadata").Scan(&n); err != nil || n != 1 {
 		t.Fatalf("large objects in the copy kept through unlisted: keep: %d, %v", n, err)
 	}

@@ -231,14 +231,7 @@ func TestPseudonymsArePinned(t *testing.T) {
 // it keeps no more than memoMax entries, and a column whose values do not
 // repeat turns it off and still gets the transformer's outputs.
 func TestMemoAnswersAsTheTransformerDoes(t *testing.T) {
-	r, err := Parse("rules.yaml", []byte("tables:\n  people:\n    name: name\n    postcode: postcode\n    email: email\n"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	p, err := NewPlan(r, "a-key-of-sixteen-or-more", time.Now())
-	if err != nil {
-		t.Fatal(err)
-	}
+	p := memoPlan(t, "tables:\n  people:\n    name: name\n    postcode: postcode\n    email: email\n")
 	rows := p.Table("people", []Column{{Name: "name"}, {Name: "postcode"}, {Name: "email"}})
 	alone := newKeyed("a-key-of-sixteen-or-more")
 	for i := range 3 * memoMax {
@@ -268,6 +261,20 @@ func TestMemoAnswersAsTheTransformerDoes(t *testing.T) {
 	}
 }
 
+// memoPlan starts a plan over rules for the memo's tests.
+func memoPlan(t *testing.T, rules string) *Plan {
+	t.Helper()
+	r, err := Parse("rules.yaml", []byte(rules))
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, err := NewPlan(r, "a-key-of-sixteen-or-more", time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
 // Inputs whose hashes collide are told apart by their bytes.
 func TestMemoTellsCollidingInputsApart(t *testing.T) {
 	o := newOutputs()
@@ -285,14 +292,7 @@ func TestMemoTellsCollidingInputsApart(t *testing.T) {
 // Long values are remembered only while the memo's arena stays within its
 // budget; past it, the transformer answers, with the same outputs.
 func TestMemoKeepsToItsBudget(t *testing.T) {
-	r, err := Parse("rules.yaml", []byte("tables:\n  t:\n    c: hash\n"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	p, err := NewPlan(r, "a-key-of-sixteen-or-more", time.Now())
-	if err != nil {
-		t.Fatal(err)
-	}
+	p := memoPlan(t, "tables:\n  t:\n    c: hash\n")
 	rows := p.Table("t", []Column{{Name: "c"}})
 	alone := newKeyed("a-key-of-sixteen-or-more")
 	for i := range 200 {
