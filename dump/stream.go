@@ -43,9 +43,25 @@ var levels = map[string][2]int{Zstd: {1, 22}, Gzip: {1, 9}, None: {0, 0}}
 func LevelRange(c string) (lo, hi int) { r := levels[c]; return r[0], r[1] }
 
 // DefaultZstdLevel was chosen by measurement (bench/): zstd's fastest
-// level on all cores keeps up with pg_dump on two cores, where the default
-// level became the slowest stage of the stream.
+// level keeps up with pg_dump on two cores, where the default level became
+// the slowest stage of the stream.
 const DefaultZstdLevel = 1
+
+// encoderConcurrency is how many goroutines zstd encodes a stream with.
+// Its streaming encoder runs more than one as a pipeline (one finds the
+// matches of a block, the next encodes it, two new goroutines a block),
+// which buys at most twice one goroutine's speed and costs about a fifth
+// more CPU in hand-offs. On two cores the database server's COPY and the
+// dump tool already hold one of them, and that fifth is taken from them:
+// there one goroutine, at 330 MB/s on the test machine (pg_dump's stream
+// comes at about 200 MB/s), made `pg_dump | compress` faster in every
+// round (docs/benchmarks.md). With more cores the pipeline has room.
+func encoderConcurrency() int {
+	if n := runtime.GOMAXPROCS(0); n > 2 {
+		return n
+	}
+	return 1
+}
 
 // Writer compresses what an engine dumps and measures the compressed bytes
 // on their way to w, so the manifest's size and sha256 describe exactly the
@@ -62,7 +78,8 @@ type Writer struct {
 
 // NewWriter returns a Writer that sends data compressed with c at level
 // (0: the default) to w, encrypted with age to recipients when there are
-// any. zstd encodes on every core.
+// any. zstd encodes on one goroutine on two cores, more on more
+// (encoderConcurrency).
 func NewWriter(w io.Writer, c string, level int, recipients ...age.Recipient) (*Writer, error) {
 	d := &Writer{sum: sha256.New()}
 	var out io.Writer = io.MultiWriter(w, d.sum, &d.n)
@@ -79,7 +96,7 @@ func NewWriter(w io.Writer, c string, level int, recipients ...age.Recipient) (*
 			level = DefaultZstdLevel
 		}
 		enc, err := zstd.NewWriter(out, zstd.WithEncoderLevel(zstd.EncoderLevelFromZstd(level)),
-			zstd.WithEncoderConcurrency(runtime.GOMAXPROCS(0)))
+			zstd.WithEncoderConcurrency(encoderConcurrency()))
 		if err != nil {
 			return nil, err
 		}

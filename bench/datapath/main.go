@@ -464,6 +464,12 @@ func (b *bench) measure(name, line string, watchWorker bool) {
 			}
 		}
 	}()
+	// Each measurement starts on a quiet machine: what the one before
+	// wrote (a store's objects, a spool) is flushed to disk first, so its
+	// writeback does not land on this one's time. Floors and envsync
+	// alike.
+	syscall.Sync()
+	time.Sleep(500 * time.Millisecond)
 	cmd := exec.Command("sh", "-c", line)
 	cmd.Env = b.env
 	start := time.Now()
