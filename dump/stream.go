@@ -11,11 +11,9 @@ import (
 	"runtime"
 	"strings"
 	"sync/atomic"
-	"syscall"
 
 	"github.com/klauspost/compress/gzip"
 	"github.com/klauspost/compress/zstd"
-	"golang.org/x/sys/unix"
 )
 
 // Compressions a dump may be stored with. The manifest records which one,
@@ -128,39 +126,11 @@ func (d *Writer) Write(p []byte) (int, error) {
 	return n, err
 }
 
-// ReadFrom takes a database tool's output in large reads. exec copies a
-// child's stdout into an io.Writer 32 KiB at a time through a 64 KiB pipe;
-// at the rate of a dump that is tens of thousands of wake-ups, each of
-// which can leave the tool (and the server behind it) waiting while the
-// compressor works. A 1 MiB pipe and 1 MiB reads let them run ahead.
+// ReadFrom takes a database tool's output from its pipe in large reads
+// (CopyPipe): exec hands a child's stdout to it when the Writer is the
+// command's Stdout.
 func (d *Writer) ReadFrom(r io.Reader) (int64, error) {
-	// exec hands over the pipe's read end wrapped (os.File's WriteTo
-	// fallback), so reach the descriptor through SyscallConn, which does
-	// not switch it to blocking mode as Fd would. Best effort:
-	// F_SETPIPE_SZ fails on anything but a pipe, or above
-	// /proc/sys/fs/pipe-max-size, and the copy works regardless.
-	if sc, ok := r.(syscall.Conn); ok {
-		if rc, err := sc.SyscallConn(); err == nil {
-			_ = rc.Control(func(fd uintptr) { _, _ = unix.FcntlInt(fd, unix.F_SETPIPE_SZ, 1<<20) })
-		}
-	}
-	buf := make([]byte, 1<<20)
-	var total int64
-	for {
-		n, err := r.Read(buf)
-		if n > 0 {
-			if _, werr := d.Write(buf[:n]); werr != nil {
-				return total, werr
-			}
-			total += int64(n)
-		}
-		if err == io.EOF {
-			return total, nil
-		}
-		if err != nil {
-			return total, err
-		}
-	}
+	return CopyPipe(d, r)
 }
 
 // Close flushes the compressed (and encrypted) stream; Size and SHA256 are

@@ -12,13 +12,14 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/envsync/envsync/dump"
 	"github.com/envsync/envsync/engine/sanitise"
 )
 
 // pipeSize is what Pipe asks the kernel to buffer: a sanitiser between two
 // programs keeps working while the next one reads, instead of taking turns
 // with it 64 KiB at a time.
-const pipeSize = 1 << 20
+const pipeSize = dump.PipeSize
 
 // Pipe is an operating-system pipe between a database tool and the
 // sanitiser in front of (or behind) it, with a 1 MiB buffer where the
@@ -163,12 +164,13 @@ func Feed(cmd *exec.Cmd, cancel func(), write func(io.Writer) error) (werr, cmdE
 	return nil, cmd.Wait()
 }
 
-// DumpThrough runs dump into a Pipe whose bytes pass through through (a
-// sanitiser) on their way to w, which is written Behind: the dump tool,
+// DumpThrough runs take (the dump tool) into a Pipe whose bytes pass
+// through through (a sanitiser; read in large pieces, dump.Gather) on
+// their way to w, which is written Behind: the dump tool,
 // the sanitiser and what follows w (compression, the upload) work side by
 // side. A sanitising failure (sanitise.PlanError) is permanent: the same
 // rules fail the same dump again. name prefixes its message.
-func DumpThrough(name string, w io.Writer, dump func(io.Writer) (DumpInfo, error), through func(r io.Reader, w io.Writer) error) (DumpInfo, error) {
+func DumpThrough(name string, w io.Writer, take func(io.Writer) (DumpInfo, error), through func(r io.Reader, w io.Writer) error) (DumpInfo, error) {
 	pr, pw, err := Pipe()
 	if err != nil {
 		return DumpInfo{}, err
@@ -176,13 +178,13 @@ func DumpThrough(name string, w io.Writer, dump func(io.Writer) (DumpInfo, error
 	bw, wait := Behind(w)
 	done := make(chan error, 1)
 	go func() {
-		err := through(pr, bw)
+		err := through(dump.Gather(pr), bw)
 		pr.Close() // the dump tool, still writing, fails and stops
 		// What w said wins: a failed upload shows as itself, not as
 		// whatever the sanitiser made of its failed write.
 		done <- cmp.Or(wait(), err)
 	}()
-	info, err := dump(pw)
+	info, err := take(pw)
 	pw.Close()
 	if serr := <-done; serr != nil {
 		var pe *sanitise.PlanError

@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"fmt"
 	"io"
+
+	"github.com/envsync/envsync/dump"
 )
 
 // rowCounter passes mysqldump's output to w and counts, as it passes, the
@@ -57,6 +59,11 @@ func (c *rowCounter) Write(p []byte) (int, error) {
 	}
 	return n, err
 }
+
+// ReadFrom takes mysqldump's output from its pipe in large reads, as the
+// Writer behind it would (dump.CopyPipe): exec hands the pipe to it when
+// the counter is the command's Stdout.
+func (c *rowCounter) ReadFrom(r io.Reader) (int64, error) { return dump.CopyPipe(c, r) }
 
 func (c *rowCounter) scan(p []byte) {
 	for len(p) > 0 && c.err == nil {

@@ -301,7 +301,7 @@ func (e *Engine) dumpCounting(ctx context.Context, cmd *exec.Cmd, snap *snapshot
 	done := make(chan result, 1)
 	go func() {
 		var r result
-		r.counts, r.cerr, r.werr = countThrough(pr, w)
+		r.counts, r.cerr, r.werr = countThrough(dump.Gather(pr), w)
 		pr.Close() // pg_dump, if still writing, fails and stops
 		done <- r
 	}()
