@@ -359,3 +359,32 @@ func fileSHA(t *testing.T, path string) string {
 	sum := sha256.Sum256(b)
 	return hex.EncodeToString(sum[:])
 }
+
+// brokenDump writes some of its rows, then fails: a dump tool that dies.
+type brokenDump struct{ *rows }
+
+func (b brokenDump) Dump(ctx context.Context, w io.Writer) (engine.DumpInfo, error) {
+	if _, err := w.Write(b.data()[:3<<20]); err != nil {
+		return engine.DumpInfo{}, err
+	}
+	return engine.DumpInfo{}, errors.New("pg_dump: server closed the connection")
+}
+
+// A dump that fails half way stores nothing under its key and leaves no
+// spool, though what it wrote was still on its way to the compressor.
+func TestDumpFailingMidWay(t *testing.T) {
+	st := fileStore(t)
+	spool := filepath.Join(t.TempDir(), "d.dump")
+	for _, o := range []datapath.PushOptions{{Key: key, Compression: dump.Zstd}, {Key: key, Compression: dump.Zstd, Spool: spool}} {
+		_, err := datapath.Push(context.Background(), brokenDump{newRows(8 << 20)}, st, o)
+		if err == nil || !strings.Contains(err.Error(), "dump: pg_dump: server closed the connection") {
+			t.Fatalf("push of a dump that fails (spool %q): %v; want the dump's error", o.Spool, err)
+		}
+		if objs, err := st.List(context.Background(), ""); err != nil || len(objs) != 0 {
+			t.Errorf("the failed push left %v in the store (%v)", objs, err)
+		}
+		if _, err := os.Stat(spool); !os.IsNotExist(err) {
+			t.Error("the failed push left its spool")
+		}
+	}
+}

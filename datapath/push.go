@@ -92,7 +92,17 @@ func Push(ctx context.Context, eng Dumper, st store.Store, o PushOptions) (Pushe
 		return Pushed{}, o.failed(err)
 	}
 	m.Track(w.In, sink.stored.Load, o.Key)
-	info, derr := eng.Dump(ctx, w)
+	// The dump is compressed on a goroutine of its own, not on the one
+	// reading the dump tool: that one also counts the rows, and with the
+	// compressor on it too it was the push's slowest stage, a core to
+	// itself while pg_dump waited.
+	bw, wait := engine.Behind(w)
+	info, derr := eng.Dump(ctx, bw)
+	// The last buffers reach the compressor (and the upload) before
+	// anything is judged.
+	if werr := wait(); derr == nil {
+		derr = werr
+	}
 	// Did the upload fail first (and stop the dump), or the dump? Asked
 	// now: the writes below, into a pipe closed with the dump's error,
 	// fail too.

@@ -53,7 +53,9 @@ const DefaultZstdLevel = 1
 // dump tool already hold one of them, and that fifth is taken from them:
 // there one goroutine, at 330 MB/s on the test machine (pg_dump's stream
 // comes at about 200 MB/s), made `pg_dump | compress` faster in every
-// round (docs/benchmarks.md). With more cores the pipeline has room.
+// round (docs/benchmarks.md). That goroutine is the writer's caller: a
+// push gives it one of its own (datapath.Push), apart from the one that
+// reads and counts the dump. With more cores the pipeline has room.
 func encoderConcurrency() int {
 	if n := runtime.GOMAXPROCS(0); n > 2 {
 		return n
