@@ -42,7 +42,10 @@ type PushOptions struct {
 	Expect int64
 	// UploadLimit caps the upload, in bytes a second (0: none).
 	UploadLimit int64
-	Meter       *Meter
+	// Priority is what the compressor runs at: the dump tool's, so the
+	// whole dump yields to production's queries (engine.Priority.Hold).
+	Priority engine.Priority
+	Meter    *Meter
 }
 
 // Pushed describes a finished dump: what the manifest needs.
@@ -95,8 +98,9 @@ func Push(ctx context.Context, eng Dumper, st store.Store, o PushOptions) (Pushe
 	// The dump is compressed on a goroutine of its own, not on the one
 	// reading the dump tool: that one also counts the rows, and with the
 	// compressor on it too it was the push's slowest stage, a core to
-	// itself while pg_dump waited.
-	bw, wait := engine.Behind(w)
+	// itself while pg_dump waited. It runs at the dump tool's priority:
+	// above it, it took the CPU of the tool it waits for.
+	bw, wait := engine.BehindAt(w, o.Priority)
 	info, derr := eng.Dump(ctx, bw)
 	// The last buffers reach the compressor (and the upload) before
 	// anything is judged.

@@ -45,6 +45,12 @@ func Pipe() (r, w *os.File, err error) {
 // is left and returns w's error. Once w fails, the next write fails with its
 // error. Neither may be called after wait.
 func Behind(w io.Writer) (bw io.Writer, wait func() error) {
+	return BehindAt(w, Priority{})
+}
+
+// BehindAt is Behind with its goroutine, which does the writing to w, at
+// priority p (Priority.Hold).
+func BehindAt(w io.Writer, p Priority) (bw io.Writer, wait func() error) {
 	b := &behind{
 		full: make(chan []byte, behindBufs-1),
 		free: make(chan []byte, behindBufs),
@@ -54,7 +60,10 @@ func Behind(w io.Writer) (bw io.Writer, wait func() error) {
 	for range behindBufs {
 		b.free <- make([]byte, 0, pipeSize)
 	}
-	go b.drain(w)
+	go func() {
+		p.Hold()
+		b.drain(w)
+	}()
 	return b, b.wait
 }
 

@@ -95,6 +95,31 @@ func (p Priority) Start(cmd *exec.Cmd) error {
 	return <-errc
 }
 
+// Hold moves the calling goroutine onto a thread of its own and lowers
+// that thread to priority p for the rest of the goroutine's life: for the
+// worker's own share of a dump (its compressor), which would otherwise
+// take from production's queries the CPU the dump tool's nice leaves them,
+// and starve the dump tool, its producer, on a busy host. Only lowered,
+// never raised, and only this thread: the runtime retires it when the
+// goroutine ends (raising a priority back needs CAP_SYS_NICE), or, if it
+// is the process's main thread, which cannot end, parks it for good, so
+// no other goroutine ever runs at p. Best effort: a priority that cannot be
+// set leaves the goroutine where it was.
+func (p Priority) Hold() {
+	if p == (Priority{}) {
+		return
+	}
+	runtime.LockOSThread()
+	tid := unix.Gettid()
+	if raw, err := unix.Getpriority(unix.PRIO_PROCESS, tid); err == nil && p.Nice > 20-raw {
+		_ = unix.Setpriority(unix.PRIO_PROCESS, tid, p.Nice)
+	}
+	if p.IOClass != 0 {
+		prio := p.IOClass<<ioprioClassShift | p.IOLevel
+		_, _, _ = unix.Syscall(unix.SYS_IOPRIO_SET, ioprioWhoProcess, uintptr(tid), uintptr(prio))
+	}
+}
+
 // Run is Start at priority p, then Wait.
 func (p Priority) Run(cmd *exec.Cmd) error {
 	if err := p.Start(cmd); err != nil {
