@@ -56,10 +56,10 @@ func (g *gatherer) Read(p []byte) (int, error) {
 	return n, err
 }
 
-// GrowPipe asks the kernel to let the pipe r reads hold PipeSize. Best
+// growPipe asks the kernel to let the pipe r reads hold PipeSize. Best
 // effort: it fails on anything but a pipe, or above
 // /proc/sys/fs/pipe-max-size, and the pipe works regardless, only slower.
-func GrowPipe(r io.Reader) {
+func growPipe(r io.Reader) {
 	control(r, func(fd uintptr) { _, _ = unix.FcntlInt(fd, unix.F_SETPIPE_SZ, PipeSize) })
 }
 
@@ -70,7 +70,7 @@ func GrowPipe(r io.Reader) {
 // waiting while the reader works. The pipe is grown and read through
 // Gather, 1 MiB at a time.
 func CopyPipe(w io.Writer, r io.Reader) (int64, error) {
-	GrowPipe(r)
+	growPipe(r)
 	r = Gather(r)
 	buf := make([]byte, PipeSize)
 	var total int64
