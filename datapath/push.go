@@ -43,7 +43,9 @@ type PushOptions struct {
 	// UploadLimit caps the upload, in bytes a second (0: none).
 	UploadLimit int64
 	// Priority is what the compressor runs at: the dump tool's, so the
-	// whole dump yields to production's queries (engine.Priority.Hold).
+	// dump yields to production's queries (engine.Priority.Hold). It holds
+	// for zstd where it encodes on the writer's goroutine (two cores or
+	// fewer, dump.NewWriter); above that its own goroutines are not lowered.
 	Priority engine.Priority
 	Meter    *Meter
 }
@@ -102,19 +104,21 @@ func Push(ctx context.Context, eng Dumper, st store.Store, o PushOptions) (Pushe
 	// above it, it took the CPU of the tool it waits for.
 	bw, wait := engine.BehindAt(w, o.Priority)
 	info, derr := eng.Dump(ctx, bw)
-	// The last buffers reach the compressor (and the upload) before
-	// anything is judged.
-	if werr := wait(); derr == nil {
-		derr = werr
-	}
-	// Did the upload fail first (and stop the dump), or the dump? Asked
-	// now: the writes below, into a pipe closed with the dump's error,
-	// fail too.
-	uploadFailed := sink.upErr != nil
+	var uploadFailed bool
 	if derr != nil {
-		// Stop the upload first, so the encoder's last writes fail fast
-		// instead of waiting on a reader that is gone.
+		// Did the upload fail first (and stop the dump), or the dump?
+		// Asked now: the writes below, into a pipe closed with the
+		// dump's error, fail too. Then the upload is stopped, so the
+		// last buffers on their way to the compressor fail fast instead
+		// of going to a store that will not keep them.
+		uploadFailed = sink.upFailed.Load()
 		up.abort(derr)
+		_ = wait()
+	} else {
+		// The last buffers reach the compressor (and the upload)
+		// before anything is judged.
+		derr = wait()
+		uploadFailed = sink.upFailed.Load()
 	}
 	// Close always: the encoder's goroutines may still be writing into
 	// the spool and the pipe.
@@ -189,11 +193,14 @@ func openSpool(path string, expect int64) (*os.File, error) {
 // failed spool write fails the dump (the disk is full); a failed upload
 // does not while there is a spool to retry from.
 type tee struct {
-	spool  *errWriter // nil: no spool
-	file   *os.File
-	up     io.Writer // nil: no streamed upload
-	upErr  error
-	stored atomic.Int64
+	spool *errWriter // nil: no spool
+	file  *os.File
+	up    io.Writer // nil: no streamed upload
+	upErr error     // read once the writes are done
+	// upFailed is set with upErr, for a look while the compressor may
+	// still be writing.
+	upFailed atomic.Bool
+	stored   atomic.Int64
 }
 
 func (t *tee) Write(p []byte) (int, error) {
@@ -207,6 +214,7 @@ func (t *tee) Write(p []byte) (int, error) {
 		t.stored.Add(int64(n))
 		if err != nil {
 			t.upErr = err
+			t.upFailed.Store(true)
 			if t.spool == nil {
 				return 0, err
 			}

@@ -117,6 +117,11 @@ func (b *behind) Write(p []byte) (int, error) {
 	return n, nil
 }
 
+// ReadFrom takes a dump tool's output from its pipe in large reads
+// (dump.CopyPipe) when the writer is the tool's Stdout: exec would copy it
+// 32 KiB at a time through a 64 KiB pipe.
+func (b *behind) ReadFrom(r io.Reader) (int64, error) { return dump.CopyPipe(b, r) }
+
 func (b *behind) send() error {
 	select {
 	case b.full <- b.cur:

@@ -111,13 +111,33 @@ func (p Priority) Hold() {
 	}
 	runtime.LockOSThread()
 	tid := unix.Gettid()
-	if raw, err := unix.Getpriority(unix.PRIO_PROCESS, tid); err == nil && p.Nice > 20-raw {
-		_ = unix.Setpriority(unix.PRIO_PROCESS, tid, p.Nice)
+	// The kernel reports 20 - nice, so that it is never negative.
+	raw, err := unix.Getpriority(unix.PRIO_PROCESS, tid)
+	if err != nil {
+		return
 	}
-	if p.IOClass != 0 {
+	nice := 20 - raw
+	if p.Nice != 0 && p.Nice > nice {
+		_ = unix.Setpriority(unix.PRIO_PROCESS, tid, p.Nice)
+		nice = p.Nice
+	}
+	cur, _, e := unix.Syscall(unix.SYS_IOPRIO_GET, ioprioWhoProcess, uintptr(tid), 0)
+	if p.IOClass != 0 && e == 0 && ioLower(p.IOClass, p.IOLevel, int(cur), nice) {
 		prio := p.IOClass<<ioprioClassShift | p.IOLevel
 		_, _, _ = unix.Syscall(unix.SYS_IOPRIO_SET, ioprioWhoProcess, uintptr(tid), uintptr(prio))
 	}
+}
+
+// ioLower says whether I/O class and level come after cur (ioprio_get's
+// answer) for a thread at nice: realtime (1) before best-effort (2) before
+// idle (3), and a lower level first within a class. A thread without an
+// I/O priority of its own (class 0) is best-effort at (nice+20)/5.
+func ioLower(class, level, cur, nice int) bool {
+	curClass, curLevel := cur>>ioprioClassShift, cur&7
+	if curClass == 0 {
+		curClass, curLevel = 2, (nice+20)/5
+	}
+	return class > curClass || class == curClass && level > curLevel
 }
 
 // Run is Start at priority p, then Wait.
