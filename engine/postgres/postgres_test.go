@@ -36,11 +36,7 @@ func TestOldClientRefused(t *testing.T) {
 func TestSwapIsIdempotent(t *testing.T) {
 	srv := testenv.StartPostgres(t)
 	ctx := context.Background()
-	admin, err := srv.Connect(ctx, "postgres")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer admin.Close(ctx)
+	admin := adminConn(t, srv)
 	for _, s := range []string{"CREATE DATABASE live", "CREATE DATABASE live_envsync_0001"} {
 		if _, err := admin.Exec(ctx, s); err != nil {
 			t.Fatal(err)
@@ -53,7 +49,7 @@ func TestSwapIsIdempotent(t *testing.T) {
 	if err := e.Swap(ctx, "live_envsync_0001", "envsync: restored k by run r1"); err != nil {
 		t.Errorf("retried swap: %v", err)
 	}
-	err = e.Swap(ctx, "live_envsync_0001", "envsync: restored k by run r2")
+	err := e.Swap(ctx, "live_envsync_0001", "envsync: restored k by run r2")
 	if err == nil || !engine.IsPermanent(err) || !strings.Contains(err.Error(), "was not restored by this run") {
 		t.Errorf("swap of a vanished copy: %v", err)
 	}

@@ -69,14 +69,8 @@ func rowsOf(t *testing.T, conn *pgx.Conn, q string) [][]*string {
 // noStaging fails the test if a failed restore left its staging database.
 func noStaging(t *testing.T, srv *pgserver.Server, staging string) {
 	t.Helper()
-	ctx := context.Background()
-	admin, err := srv.Connect(ctx, "postgres")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer admin.Close(ctx)
 	var n int
-	_ = admin.QueryRow(ctx, "SELECT count(*) FROM pg_database WHERE datname = $1", staging).Scan(&n)
+	_ = adminConn(t, srv).QueryRow(context.Background(), "SELECT count(*) FROM pg_database WHERE datname = $1", staging).Scan(&n)
 	if n != 0 {
 		t.Error("the failed restore left its staging database")
 	}
