@@ -1,6 +1,7 @@
 package engine
 
 import (
+	"fmt"
 	"log/slog"
 	"slices"
 
@@ -70,6 +71,27 @@ type Problem struct {
 // flag --Flag, defaulting to $Env.
 type Setting struct {
 	Flag, Env, Usage string
+	// Check, when set, refuses a value the engine cannot use, saying
+	// what it wants.
+	Check func(string) error
+}
+
+// CheckSettings refuses, before a worker starts, an engine setting in
+// values (keyed by flag) that its engine's Check does not take, naming the
+// flag, its variable and the value.
+func CheckSettings(values map[string]string) error {
+	for _, e := range All() {
+		for _, s := range e.Settings {
+			v, ok := values[s.Flag]
+			if !ok || s.Check == nil {
+				continue
+			}
+			if err := s.Check(v); err != nil {
+				return fmt.Errorf("--%s (or $%s) %q: %w", s.Flag, s.Env, v, err)
+			}
+		}
+	}
+	return nil
 }
 
 // Settings are a worker host's values for the engines' settings (keyed by

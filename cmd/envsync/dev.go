@@ -6,6 +6,7 @@ import (
 	"context"
 	"flag"
 	"fmt"
+	"github.com/envsync/envsync/engine"
 	"github.com/envsync/envsync/starter"
 	"io"
 	"maps"
@@ -26,6 +27,9 @@ func devCommand(fs *flag.FlagSet) func(context.Context, io.Writer, io.Writer) er
 	cfg, host := workerFlags(fs)
 	mon := monitoringFlags(fs)
 	return func(ctx context.Context, stdout, _ io.Writer) error {
+		if err := engine.CheckSettings(cfg.Engines); err != nil {
+			return &starter.InputError{Err: err}
+		}
 		notifier, err := mon.activities()
 		if err != nil {
 			return err

@@ -35,6 +35,9 @@ func workerCommand(fs *flag.FlagSet) func(context.Context, io.Writer, io.Writer)
 	wait := fs.Duration("wait-at-start", 5*time.Minute, "how long to keep trying at start while Temporal cannot be reached yet (0: fail at once)")
 	profile := fs.Bool("pprof", false, "also serve Go's profiles at /debug/pprof/ on the --metrics-listen address (CPU profiles of a run: stacks and timings, no data)")
 	return func(ctx context.Context, _, _ io.Writer) error {
+		if err := engine.CheckSettings(cfg.Engines); err != nil {
+			return &starter.InputError{Err: err} // from the environment: flags are checked as they are read
+		}
 		if *profile && *listen == "" {
 			return &starter.InputError{Err: errors.New("--pprof serves on the --metrics-listen address: give that too")}
 		}
@@ -121,7 +124,7 @@ func workerFlags(fs *flag.FlagSet) (*activities.Config, *string) {
 			if v := os.Getenv(s.Env); v != "" {
 				cfg.Engines[s.Flag] = v
 			}
-			fs.Var(engineSetting{cfg.Engines, s.Flag}, s.Flag, s.Usage+" (dbms "+e.Name+"; default $"+s.Env+")")
+			fs.Var(engineSetting{cfg.Engines, s.Flag, s.Check}, s.Flag, s.Usage+" (dbms "+e.Name+"; default $"+s.Env+")")
 		}
 	}
 	fs.StringVar(&cfg.SSHIdentity, "ssh-identity", "", "ssh private key `file` for rsync stores (default: ssh's)")
@@ -134,6 +137,7 @@ func workerFlags(fs *flag.FlagSet) (*activities.Config, *string) {
 type engineSetting struct {
 	values map[string]string
 	name   string
+	check  func(string) error
 }
 
 func (s engineSetting) String() string {
@@ -143,7 +147,15 @@ func (s engineSetting) String() string {
 	return s.values[s.name]
 }
 
-func (s engineSetting) Set(v string) error { s.values[s.name] = v; return nil }
+func (s engineSetting) Set(v string) error {
+	if s.check != nil {
+		if err := s.check(v); err != nil {
+			return err
+		}
+	}
+	s.values[s.name] = v
+	return nil
+}
 
 // monitoring holds the central worker's notify settings.
 type monitoring struct {

@@ -5,7 +5,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"regexp"
 	"strings"
 
@@ -47,6 +46,24 @@ type loader struct {
 	// unquoted), from each COPY's command tag: what the copy holds, known
 	// without reading it again.
 	loaded map[string]int64
+
+	// lanes is how many connections one table's rows may load over
+	// (lanes.go); dial opens those beyond conn, kept in extra. dialErr
+	// is why one could not be opened: the restore goes on over fewer.
+	lanes   int
+	dial    func() (*pgconn.PgConn, error)
+	extra   []*pgconn.PgConn
+	dialErr error
+	// spreadTo is the lanes each table's rows went over.
+	spreadTo map[string]int
+	// settings are the SET statements of the dump's preamble (before its
+	// first object), which every lane runs first; entered says the
+	// preamble is over.
+	settings [][]byte
+	entered  bool
+	// idle says conn is outside a transaction, so a table it created is
+	// there for the other lanes.
+	idle bool
 }
 
 // batchEntries bounds the objects in one batch: their locks, a few each,
@@ -58,18 +75,6 @@ const batchEntries = 50
 var entryHeads = [][]byte{[]byte("-- Name: "), []byte("-- Data for Name: ")}
 
 var loCreate = []byte("SELECT pg_catalog.lo_create(")
-
-// copyIn is a COPY ... FROM STDIN in progress, fed through a pipe.
-type copyIn struct {
-	table string
-	pw    *io.PipeWriter
-	done  chan error
-	rows  int64 // the COPY's command tag, once done
-	// atStart says the next byte begins a line; pend holds the start of
-	// a line that may be the end marker, split across writes.
-	atStart bool
-	pend    []byte
-}
 
 // copyEndLine ends a COPY block's rows; in the text format a data line cannot
 // start with a backslash and a dot (a backslash is written \\).
@@ -83,8 +88,16 @@ var copyEndLine = []byte("\\.\n")
 // looks like one passes as it is.
 var restrictLine = regexp.MustCompile(`^\\restrict ([A-Za-z0-9]+)\r?\n$`)
 
+// newLoader loads over conn; withLanes lets it spread large tables.
 func newLoader(ctx context.Context, conn *pgconn.PgConn) *loader {
-	return &loader{ctx: ctx, conn: conn, loaded: map[string]int64{}}
+	return &loader{ctx: ctx, conn: conn, loaded: map[string]int64{}, spreadTo: map[string]int{}, lanes: 1, idle: true}
+}
+
+// withLanes lets the loader load one table over up to n connections,
+// opening the ones beyond its own with dial when a table first needs them.
+func (l *loader) withLanes(n int, dial func() (*pgconn.PgConn, error)) *loader {
+	l.lanes, l.dial = max(n, 1), dial
+	return l
 }
 
 // Write takes the next bytes of the dump, in chunks of any size.
@@ -133,7 +146,10 @@ func (l *loader) endLine() error {
 		l.sql = l.sql[:l.line]
 	case l.restrict != "" && string(bytes.TrimRight(line, "\r\n")) == `\unrestrict `+l.restrict:
 		l.sql = l.sql[:l.line]
+	case !l.entered && isSetting(line):
+		l.settings = append(l.settings, bytes.Clone(line))
 	case bytes.HasPrefix(line, entryHeads[0]) || bytes.HasPrefix(line, entryHeads[1]):
+		l.entered = true
 		if l.entries >= batchEntries && endsStatement(l.sql[:l.line]) {
 			head := append([]byte(nil), line...)
 			l.sql = l.sql[:l.line]
@@ -150,6 +166,15 @@ func (l *loader) endLine() error {
 	}
 	l.line = len(l.sql)
 	return nil
+}
+
+// isSetting says line is one whole SET statement (pg_dump writes its
+// session settings one a line: SET name = value; and
+// SELECT pg_catalog.set_config(...);).
+func isSetting(line []byte) bool {
+	line = bytes.TrimRight(line, "\r\n")
+	return (bytes.HasPrefix(line, []byte("SET ")) || bytes.HasPrefix(line, []byte("SELECT pg_catalog.set_config("))) &&
+		bytes.HasSuffix(line, []byte(";"))
 }
 
 // onlyComments says sql holds no statement yet: blank lines and comments.
@@ -194,6 +219,7 @@ func (l *loader) flush() error {
 	if err := mrr.Close(); err != nil {
 		return l.fail(fmt.Errorf("%w%s", err, statementAt(sql, err)))
 	}
+	l.idle = l.conn.TxStatus() == 'I'
 	return nil
 }
 
@@ -229,17 +255,7 @@ func (l *loader) fail(err error) error {
 // startCopy sends the COPY statement; the rows that follow are handed to
 // the server as they arrive.
 func (l *loader) startCopy(header string) {
-	pr, pw := io.Pipe()
-	c := &copyIn{table: copyTable(header), pw: pw, done: make(chan error, 1), atStart: true}
-	go func() {
-		tag, err := l.conn.CopyFrom(l.ctx, pr, header)
-		c.rows = tag.RowsAffected()
-		// The server may stop a COPY early (a bad row): the writer's
-		// next write then fails instead of waiting for a reader.
-		pr.CloseWithError(err)
-		c.done <- err
-	}()
-	l.copy = c
+	l.copy = l.newCopy(header)
 }
 
 // copyData passes the rows in p to the COPY in progress, up to its end
@@ -289,26 +305,26 @@ func (l *loader) rows(b []byte) error {
 	if len(b) == 0 {
 		return nil
 	}
-	if _, err := l.copy.pw.Write(b); err != nil {
-		// The server ended the COPY: its reason, not the pipe's.
-		if cerr := <-l.copy.done; cerr != nil {
-			err = cerr
-		}
+	if err := l.copy.write(b); err != nil {
+		// The server ended the COPY (a bad row): its reason.
+		c := l.copy
 		l.copy = nil
-		return l.fail(err)
+		c.abort(err)
+		return l.fail(c.why)
 	}
 	return nil
 }
 
-// endCopy closes the COPY in progress and waits for the server's verdict.
+// endCopy closes the COPY in progress and waits for the server's verdict
+// on every lane.
 func (l *loader) endCopy() error {
 	c := l.copy
 	l.copy = nil
-	c.pw.Close()
-	if err := <-c.done; err != nil {
+	if err := c.end(); err != nil {
 		return l.fail(err)
 	}
 	l.loaded[c.table] += c.rows
+	l.spreadTo[c.table] = max(l.spreadTo[c.table], c.lanes)
 	return nil
 }
 
@@ -337,8 +353,7 @@ func (l *loader) Close() error {
 func (l *loader) Abort(reason error) {
 	if c := l.copy; c != nil {
 		l.copy = nil
-		c.pw.CloseWithError(reason)
-		<-c.done
+		c.abort(reason)
 	}
 	l.fail(reason)
 }

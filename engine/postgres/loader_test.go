@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 
 	"github.com/envsync/envsync/internal/pgserver"
 	"github.com/envsync/envsync/internal/testenv"
@@ -60,11 +61,26 @@ func loadInto(t *testing.T, srv *pgserver.Server, name string, sql []byte, chunk
 // loadCounting is loadInto, also returning the rows the loader counted.
 func loadCounting(t *testing.T, srv *pgserver.Server, name string, sql []byte, chunk int) (*pgx.Conn, map[string]int64, error) {
 	t.Helper()
+	conn, l, err := loadLanes(t, srv, name, sql, chunk, 1)
+	return conn, l.loaded, err
+}
+
+// loadLanes is loadInto over up to lanes connections a table, returning
+// the loader (its counts, and the lanes each table took).
+func loadLanes(t *testing.T, srv *pgserver.Server, name string, sql []byte, chunk, lanes int) (*pgx.Conn, *loader, error) {
+	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	conn := newDatabase(t, srv, name)
 	var err error
-	l := newLoader(ctx, conn.PgConn())
+	l := newLoader(ctx, conn.PgConn()).withLanes(lanes, func() (*pgconn.PgConn, error) {
+		c, err := srv.Connect(ctx, name)
+		if err != nil {
+			return nil, err
+		}
+		return c.PgConn(), nil
+	})
+	defer l.closeLanes()
 	for p := sql; len(p) > 0 && err == nil; {
 		n := min(chunk, len(p))
 		if _, err = l.Write(p[:n]); err != nil {
@@ -82,7 +98,7 @@ func loadCounting(t *testing.T, srv *pgserver.Server, name string, sql []byte, c
 		t.Fatal(cerr)
 	}
 	t.Cleanup(func() { fresh.Close(context.Background()) })
-	return fresh, l.loaded, err
+	return fresh, l, err
 }
 
 // The rows the loader counts from the server's replies to COPY are what a

@@ -43,6 +43,10 @@ type Options struct {
 	DumpPriority engine.Priority
 	// Count asks Dump to count the rows it dumps (engine.Spec.Count).
 	Count bool
+	// CopyLanes is how many connections a restore loads one large table
+	// over (lanes.go): 0 or 1 leaves restores without sanitising to
+	// pg_restore, one connection a table.
+	CopyLanes int
 }
 
 // Engine is one database on one server.
@@ -52,6 +56,9 @@ type Engine struct {
 	// loaded is what the last restore's loader counted (Loaded); nil when
 	// pg_restore loaded the server itself.
 	loaded map[string]int64
+	// laneNote says which tables that loader spread over several
+	// connections, for the run's notes.
+	laneNote string
 }
 
 // New returns the engine for target.
@@ -418,7 +425,7 @@ func (e *Engine) RestorePlan(ctx context.Context, r io.Reader, staging string, o
 // restore runs pg_restore on r, or on the archive at path with jobs
 // parallel jobs; with a plan, through it (restoreText).
 func (e *Engine) restore(ctx context.Context, r io.Reader, path, staging string, origin dump.Origin, jobs int, plan *sanitise.Plan) ([]string, error) {
-	e.loaded = nil // counts of this restore's loader only
+	e.loaded, e.laneNote = nil, "" // of this restore's loader only
 	admin, err := e.adminFor(ctx, staging)
 	if err != nil {
 		return nil, err
@@ -452,11 +459,17 @@ func (e *Engine) restore(ctx context.Context, r io.Reader, path, staging string,
 		// SQL dump (a sanitised one), loaded as it is.
 		br := bufio.NewReaderSize(r, 1<<20)
 		head, _ := br.Peek(5)
-		if archive := string(head) == "PGDMP"; plan != nil || !archive {
+		// Without a plan the loader still takes an archive when it may
+		// spread large tables over several connections, which
+		// pg_restore cannot do from a stream.
+		if archive := string(head) == "PGDMP"; plan != nil || !archive || e.opts.CopyLanes > 1 {
 			err = e.restoreText(ctx, br, staging, major, archive, plan)
 		} else {
 			err = e.pgRestore(ctx, br, "", staging, major, 1)
 		}
+	}
+	if err == nil && e.laneNote != "" {
+		notes = append(notes, e.laneNote)
 	}
 	if err != nil {
 		if _, derr := admin.Exec(context.WithoutCancel(ctx), "DROP DATABASE IF EXISTS "+ident(staging)+" WITH (FORCE)"); derr != nil {
@@ -547,7 +560,14 @@ func (e *Engine) restoreText(ctx context.Context, r io.Reader, staging string, m
 		return err
 	}
 	defer conn.Close(context.WithoutCancel(ctx))
-	l := newLoader(ctx, conn.PgConn())
+	l := newLoader(ctx, conn.PgConn()).withLanes(e.opts.CopyLanes, func() (*pgconn.PgConn, error) {
+		c, err := e.connect(ctx, staging)
+		if err != nil {
+			return nil, err
+		}
+		return c.PgConn(), nil
+	})
+	defer l.closeLanes()
 	var runErr, closeErr error
 	if plan != nil {
 		runErr = newSanitiser(plan, l).run(src)
@@ -557,7 +577,7 @@ func (e *Engine) restoreText(ctx context.Context, r io.Reader, staging string, m
 	serverErr := l.err // the server's own failure, before Abort records runErr
 	if runErr == nil {
 		if closeErr = l.Close(); closeErr == nil {
-			e.loaded = l.loaded
+			e.loaded, e.laneNote = l.loaded, l.laneNote()
 		}
 	} else {
 		l.Abort(runErr)
