@@ -3,10 +3,12 @@
 // S3-protocol server (versitygw) on loopback, a generated database, a
 // Temporal dev server and a separate `envsync worker` process whose memory
 // is sampled. It prints medians of several rounds, ratios to the floors,
-// the worker's peak anonymous memory and the temp disk used.
+// the busy core-seconds of the whole machine meanwhile, the worker's peak
+// anonymous memory and the temp disk used.
 //
 //	go run ./bench/datapath                  # about 2 GB, 3 rounds
 //	go run ./bench/datapath -rows 800000     # about 200 MB
+//	go run ./bench/datapath -rows 4000000 -pull-only -rounds 5   # pulls only
 //	go run ./bench/datapath -sanitise -rows 2000000   # sanitising: about 600 MB of personal data
 //
 // Run by hand, not in CI: it takes minutes and wants the machine to itself.
@@ -63,6 +65,7 @@ func main() {
 	rounds := flag.Int("rounds", 3, "rounds of every measurement; medians are printed")
 	keep := flag.Bool("keep", false, "keep the work directory")
 	pushOnly := flag.Bool("push-only", false, "measure pushes only")
+	pullOnly := flag.Bool("pull-only", false, "measure pulls only (of dumps pushed once before the first round)")
 	sanitise := flag.Bool("sanitise", false, "measure sanitising instead: a pull through rules transforming four columns against the same pull without rules, a before_upload push against a plain push, on a table of personal data")
 	workerFlags := flag.String("worker-flags", "", "more flags for the worker under test, e.g. \"--dump-nice 0 --dump-ionice none\" to measure what the dump priority costs")
 	profile := flag.Bool("profile", false, "after the rounds, run each envsync measurement once more with a CPU profile of the worker, and print where its time goes")
@@ -83,7 +86,7 @@ func main() {
 	if *sanitise {
 		b.runSanitise(*rounds, *pushOnly)
 	} else {
-		b.run(*rounds, *pushOnly)
+		b.run(*rounds, *pushOnly, *pullOnly)
 	}
 	if *profile {
 		b.profileRuns()
@@ -164,6 +167,7 @@ type bench struct {
 
 type sample struct {
 	secs     float64
+	cpu      float64 // the whole machine's busy core-seconds meanwhile
 	anonPeak int64 // bytes; -1 when not sampled
 	tempPeak int64
 }
@@ -472,22 +476,24 @@ func (b *bench) measure(name, line string, watchWorker bool) {
 	time.Sleep(500 * time.Millisecond)
 	cmd := exec.Command("sh", "-c", line)
 	cmd.Env = b.env
+	busy := busyCPU()
 	start := time.Now()
 	out, err := cmd.CombinedOutput()
 	secs := time.Since(start).Seconds()
+	cpu := busyCPU() - busy
 	close(done)
 	if err != nil {
 		log.Fatalf("%s: %v\n%s", name, err, out)
 	}
-	b.results[name] = append(b.results[name], sample{secs: secs, anonPeak: anonPeak.Load(), tempPeak: tempPeak.Load()})
+	b.results[name] = append(b.results[name], sample{secs: secs, cpu: cpu, anonPeak: anonPeak.Load(), tempPeak: tempPeak.Load()})
 	if f, err := os.OpenFile(filepath.Join(b.dir, "commands.log"), os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o644); err == nil {
 		fmt.Fprintf(f, "== %s (%.1fs)\n%s\n", name, secs, out)
 		f.Close()
 	}
-	log.Printf("%-34s %6.1fs", name, secs)
+	log.Printf("%-34s %6.1fs %6.1f core-s", name, secs, cpu)
 }
 
-func (b *bench) run(rounds int, pushOnly bool) {
+func (b *bench) run(rounds int, pushOnly, pullOnly bool) {
 	pg := func(tool string) string { return filepath.Join(b.pg.BinDir, tool) }
 	conn := fmt.Sprintf("-h %s -p %d -U %s", b.pg.Host, b.pg.Port, b.pg.User)
 	archive := filepath.Join(b.dir, "bench.Z0.dump")
@@ -506,8 +512,22 @@ func (b *bench) run(rounds int, pushOnly bool) {
 	stageLine := func(name string, args ...string) string {
 		return b.self + " stage " + name + " " + strings.Join(args, " ")
 	}
+	if pullOnly {
+		// The dumps the pulls restore, pushed once.
+		for _, task := range []string{"push_s3_none", "push_file"} {
+			cmd := exec.Command("sh", "-c", envsync("push --task "+task))
+			cmd.Env = b.env
+			if out, err := cmd.CombinedOutput(); err != nil {
+				log.Fatalf("%s: %v: %s", task, err, out)
+			}
+		}
+	}
 	for r := 1; r <= rounds; r++ {
 		log.Printf("round %d of %d", r, rounds)
+		if pullOnly {
+			b.pulls(pg, conn, archive, envsync)
+			continue
+		}
 		b.measure("pg_dump -Fc -Z0 > /dev/null (push floor)", fmt.Sprintf("%s -Fc -Z0 %s -d bench > /dev/null", pg("pg_dump"), conn), false)
 		b.measure("stage: read the archive (page cache)", "cat "+archive+" > /dev/null", false)
 		b.measure("stage: zstd + sha256 of its output", stageLine("zstd", archive), false)
@@ -524,16 +544,20 @@ func (b *bench) run(rounds int, pushOnly bool) {
 		b.measure("envsync push, file store, verify: none", envsync("push --task push_file_nv"), true)
 		b.measure("count(*) of every table (what counting reads)", fmt.Sprintf("%s %s -d bench -c 'SELECT count(*) FROM items'", pg("psql"), conn), false)
 		b.measure("envsync push, s3, compression: none", envsync("push --task push_s3_raw"), true)
-		if pushOnly {
-			continue
+		if !pushOnly {
+			b.pulls(pg, conn, archive, envsync)
 		}
-		b.measure("pg_restore of a local file (pull floor)", fmt.Sprintf("%s %s -d postgres -c 'DROP DATABASE IF EXISTS floor' -c 'CREATE DATABASE floor' && %s --exit-on-error %s -d floor %s",
-			pg("psql"), conn, pg("pg_restore"), conn, archive), false)
-		b.measure("envsync pull, s3", envsync("pull --task pull_s3"), true)
-		b.measure("envsync pull, file store", envsync("pull --task pull_file"), true)
-		b.measure("envsync pull, file store, verify: none", envsync("pull --task pull_file_nv"), true)
 	}
 	b.report(rounds)
+}
+
+// pulls measures the pull floor and envsync's pulls, once.
+func (b *bench) pulls(pg func(string) string, conn, archive string, envsync func(string) string) {
+	b.measure("pg_restore of a local file (pull floor)", fmt.Sprintf("%s %s -d postgres -c 'DROP DATABASE IF EXISTS floor' -c 'CREATE DATABASE floor' && %s --exit-on-error %s -d floor %s",
+		pg("psql"), conn, pg("pg_restore"), conn, archive), false)
+	b.measure("envsync pull, s3", envsync("pull --task pull_s3"), true)
+	b.measure("envsync pull, file store", envsync("pull --task pull_file"), true)
+	b.measure("envsync pull, file store, verify: none", envsync("pull --task pull_file_nv"), true)
 }
 
 func (b *bench) report(rounds int) {
@@ -549,15 +573,18 @@ func (b *bench) report(rounds int) {
 		return median(xs)
 	}
 	secs := func(s sample) float64 { return s.secs }
-	pushFloor := of(b.pushFloor, secs)
+	pushFloor := 1.0
+	if len(b.results[b.pushFloor]) > 0 {
+		pushFloor = of(b.pushFloor, secs)
+	}
 	pullFloor := 1.0
 	if len(b.results[b.pullFloor]) > 0 {
 		pullFloor = of(b.pullFloor, secs)
 	}
 	fmt.Printf("\ndatabase %s on disk, medians of %d rounds, 2 cores\n\n", human(b.dbBytes), rounds)
 	w := tabwriter.NewWriter(os.Stdout, 0, 0, 2, ' ', 0)
-	fmt.Fprintln(w, "| run\t| wall\t| vs floor\t| worker anon RSS peak\t| temp disk peak\t|")
-	fmt.Fprintln(w, "| ---\t| ---\t| ---\t| ---\t| ---\t|")
+	fmt.Fprintln(w, "| run\t| wall\t| vs floor\t| machine CPU\t| worker anon RSS peak\t| temp disk peak\t|")
+	fmt.Fprintln(w, "| ---\t| ---\t| ---\t| ---\t| ---\t| ---\t|")
 	for _, name := range b.order {
 		floor := pushFloor
 		if strings.Contains(name, "pull") {
@@ -567,7 +594,8 @@ func (b *bench) report(rounds int) {
 		if a := of(name, func(s sample) float64 { return float64(s.anonPeak) }); a >= 0 {
 			rss = human(int64(a))
 		}
-		fmt.Fprintf(w, "| %s\t| %.1f s\t| %.2f\t| %s\t| %s\t|\n", name, of(name, secs), of(name, secs)/floor, rss,
+		fmt.Fprintf(w, "| %s\t| %.1f s\t| %.2f\t| %.1f core-s\t| %s\t| %s\t|\n", name, of(name, secs), of(name, secs)/floor,
+			of(name, func(s sample) float64 { return s.cpu }), rss,
 			human(int64(of(name, func(s sample) float64 { return float64(s.tempPeak) }))))
 	}
 	w.Flush()
@@ -614,6 +642,27 @@ func (b *bench) runSanitise(rounds int, pushOnly bool) {
 		b.measure(pullRules, envsync("pull --task pull_rules"), true)
 	}
 	b.report(rounds)
+}
+
+// busyCPU is the core-seconds this machine has spent busy since boot
+// (/proc/stat: user, nice, system, irq and softirq; not idle, I/O wait or
+// time the hypervisor stole): what a run costs the whole host, every
+// process of it, which on two shared cores decides its wall time.
+func busyCPU() float64 {
+	data, err := os.ReadFile("/proc/stat")
+	if err != nil {
+		return 0
+	}
+	line, _, _ := strings.Cut(string(data), "\n")
+	f := strings.Fields(line) // cpu user nice system idle iowait irq softirq steal ...
+	var ticks float64
+	for _, i := range []int{1, 2, 3, 6, 7} {
+		if i < len(f) {
+			v, _ := strconv.ParseFloat(f[i], 64)
+			ticks += v
+		}
+	}
+	return ticks / 100 // USER_HZ
 }
 
 func anonRSS(pid int) int64 {
