@@ -147,6 +147,7 @@ func (b *bench) profileRuns() {
 
 type bench struct {
 	dir, bin, self string
+	dev            *exec.Cmd
 	pg             *pgserver.Server
 	env            []string
 	s3URL          string
@@ -167,8 +168,9 @@ type bench struct {
 
 type sample struct {
 	secs     float64
-	cpu      float64 // the whole machine's busy core-seconds meanwhile
-	anonPeak int64 // bytes; -1 when not sampled
+	cpu      float64            // the whole machine's busy core-seconds meanwhile
+	by       map[string]float64 // CPU seconds meanwhile by process group (cpuBy)
+	anonPeak int64              // bytes; -1 when not sampled
 	tempPeak int64
 }
 
@@ -209,6 +211,7 @@ func setup(rows int, workerFlags []string, personal bool) (*bench, error) {
 	}
 	log.Printf("starting Temporal (envsync dev) and the worker under test")
 	dev := exec.Command(b.bin, "dev", "--dir", filepath.Join(dir, "dev"), "--port", strconv.Itoa(temporalPort), "--ui-port", strconv.Itoa(uiPort), "--host", "central")
+	b.dev = dev
 	if err := b.start(dev); err != nil {
 		return nil, err
 	}
@@ -476,21 +479,24 @@ func (b *bench) measure(name, line string, watchWorker bool) {
 	time.Sleep(500 * time.Millisecond)
 	cmd := exec.Command("sh", "-c", line)
 	cmd.Env = b.env
-	busy := busyCPU()
+	busy, by := busyCPU(), b.cpuBy()
 	start := time.Now()
 	out, err := cmd.CombinedOutput()
 	secs := time.Since(start).Seconds()
 	cpu := busyCPU() - busy
+	for g, v := range b.cpuBy() {
+		by[g] = v - by[g]
+	}
 	close(done)
 	if err != nil {
 		log.Fatalf("%s: %v\n%s", name, err, out)
 	}
-	b.results[name] = append(b.results[name], sample{secs: secs, cpu: cpu, anonPeak: anonPeak.Load(), tempPeak: tempPeak.Load()})
+	b.results[name] = append(b.results[name], sample{secs: secs, cpu: cpu, by: by, anonPeak: anonPeak.Load(), tempPeak: tempPeak.Load()})
 	if f, err := os.OpenFile(filepath.Join(b.dir, "commands.log"), os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o644); err == nil {
 		fmt.Fprintf(f, "== %s (%.1fs)\n%s\n", name, secs, out)
 		f.Close()
 	}
-	log.Printf("%-34s %6.1fs %6.1f core-s", name, secs, cpu)
+	log.Printf("%-34s %6.1fs %6.1f core-s (%s)", name, secs, cpu, groupLine(by))
 }
 
 func (b *bench) run(rounds int, pushOnly, pullOnly bool) {
@@ -599,6 +605,17 @@ func (b *bench) report(rounds int) {
 			human(int64(of(name, func(s sample) float64 { return float64(s.tempPeak) }))))
 	}
 	w.Flush()
+	fmt.Printf("\nwhere the CPU went (core-seconds, medians by group)\n\n")
+	w = tabwriter.NewWriter(os.Stdout, 0, 0, 2, ' ', 0)
+	fmt.Fprintf(w, "| run\t| %s\t|\n| ---\t|%s\n", strings.Join(cpuGroups, "\t| "), strings.Repeat(" ---\t|", len(cpuGroups)))
+	for _, name := range b.order {
+		fmt.Fprintf(w, "| %s\t", name)
+		for _, g := range cpuGroups {
+			fmt.Fprintf(w, "| %.1f\t", of(name, func(s sample) float64 { return s.by[g] }))
+		}
+		fmt.Fprintln(w, "|")
+	}
+	w.Flush()
 	for _, r := range b.ratios {
 		fmt.Printf("%s / %s: %.2f (medians)\n", r[0], r[1], of(r[0], secs)/of(r[1], secs))
 	}
@@ -663,6 +680,73 @@ func busyCPU() float64 {
 		}
 	}
 	return ticks / 100 // USER_HZ
+}
+
+// cpuGroups are the processes cpuBy tells apart, in the order printed.
+var cpuGroups = []string{"postgres", "worker", "worker's tools", "command", "versitygw", "temporal", "other"}
+
+// cpuBy is the CPU seconds (user and system) every process on the machine
+// has used, by group: the PostgreSQL server (all its processes, and the
+// backends that have exited), the worker itself, the tools it ran
+// (pg_restore, pg_dump: its reaped children), the measured command (the
+// envsync CLI, or a floor's tools: this program's reaped children),
+// versitygw, the Temporal dev server and the rest. A difference of two is
+// what each used in between.
+func (b *bench) cpuBy() map[string]float64 {
+	out := map[string]float64{}
+	for _, g := range cpuGroups {
+		out[g] = 0
+	}
+	entries, _ := os.ReadDir("/proc")
+	for _, e := range entries {
+		pid, err := strconv.Atoi(e.Name())
+		if err != nil {
+			continue
+		}
+		data, err := os.ReadFile("/proc/" + e.Name() + "/stat")
+		if err != nil {
+			continue
+		}
+		open, end := strings.IndexByte(string(data), '('), strings.LastIndexByte(string(data), ')')
+		if open < 0 || end < open {
+			continue
+		}
+		comm := string(data[open+1 : end])
+		f := strings.Fields(string(data[end+1:])) // from the state, field 3
+		if len(f) < 15 {
+			continue
+		}
+		t := func(i int) float64 { v, _ := strconv.ParseFloat(f[i-3], 64); return v / 100 }
+		own, reaped := t(14)+t(15), t(16)+t(17)
+		switch {
+		case b.worker != nil && pid == b.worker.Process.Pid:
+			out["worker"] += own
+			out["worker's tools"] += reaped
+		case pid == os.Getpid():
+			out["command"] += reaped
+		case b.dev != nil && pid == b.dev.Process.Pid:
+			out["temporal"] += own + reaped
+		case comm == "postgres":
+			out["postgres"] += own + reaped
+		case comm == "pg_restore" || comm == "pg_dump":
+			out["worker's tools"] += own + reaped
+		case comm == "versitygw":
+			out["versitygw"] += own + reaped
+		default:
+			out["other"] += own + reaped
+		}
+	}
+	return out
+}
+
+func groupLine(by map[string]float64) string {
+	var parts []string
+	for _, g := range cpuGroups {
+		if v := by[g]; v >= 0.05 {
+			parts = append(parts, fmt.Sprintf("%s %.1f", g, v))
+		}
+	}
+	return strings.Join(parts, ", ")
 }
 
 func anonRSS(pid int) int64 {
