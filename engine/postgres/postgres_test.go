@@ -3,6 +3,7 @@ package postgres_test
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -74,5 +75,56 @@ func TestGuards(t *testing.T) {
 	sys := postgres.New(engine.Target{Database: "template1", Host: "127.0.0.1", Port: 1}, postgres.Options{})
 	if err := sys.Swap(ctx, "template1_envsync_x", "l"); err == nil || !strings.Contains(err.Error(), "system database") {
 		t.Errorf("swap into template1: %v", err)
+	}
+}
+
+// A pull without rules restores through envsync's loader when it may use
+// several connections: a large table spread over them, a large object and
+// the indexes come back as pg_restore would make them, the rows the server
+// took are kept for the check (no count of the copy), and a note says the
+// table's rows were spread. With one lane pg_restore loads it, as before.
+func TestRestoreOverLanes(t *testing.T) {
+	srv := testenv.StartPostgres(t)
+	ctx := context.Background()
+	src := createDB(t, srv, "lanes_src")
+	if _, err := src.Exec(ctx, `
+		CREATE TABLE docs (id int PRIMARY KEY, body jsonb NOT NULL);
+		INSERT INTO docs SELECT i, jsonb_build_object('n', i, 'text', repeat(md5(i::text), 3)) FROM generate_series(1, 150000) i;
+		CREATE INDEX docs_n ON docs ((body->>'n'));
+		SELECT lo_from_bytea(0, convert_to('a large object', 'UTF8'));`); err != nil {
+		t.Fatal(err)
+	}
+	const digest = `SELECT count(*) || ':' || md5(string_agg(body::text, ',' ORDER BY id)) || ':' ||
+		(SELECT count(*) FROM pg_indexes WHERE tablename = 'docs') || ':' ||
+		(SELECT convert_from(lo_get(oid), 'UTF8') FROM pg_largeobject_metadata) FROM docs`
+	var want string
+	if err := src.QueryRow(ctx, digest).Scan(&want); err != nil {
+		t.Fatal(err)
+	}
+	data := dumpOf(t, srv, "lanes_src")
+	for _, lanes := range []int{2, 1} {
+		e := postgres.New(engine.Target{Database: "lanes", Host: srv.Host, Port: srv.Port}, postgres.Options{CopyLanes: lanes})
+		staging := fmt.Sprintf("lanes%s%d", engine.StagingMarker, lanes)
+		notes, err := e.Restore(ctx, bytes.NewReader(data), staging, dump.Origin{})
+		if err != nil {
+			t.Fatalf("%d lanes: %v", lanes, err)
+		}
+		conn, err := srv.Connect(ctx, staging)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var got string
+		err = conn.QueryRow(ctx, digest).Scan(&got)
+		conn.Close(ctx)
+		if err != nil || got != want {
+			t.Errorf("%d lanes: restored %q (%v), want %q", lanes, got, err, want)
+		}
+		spread := strings.Contains(strings.Join(notes, "\n"), "public.docs loaded over up to 2 connections")
+		switch loaded := e.Loaded(); {
+		case lanes == 2 && (loaded["public.docs"] != 150000 || !spread):
+			t.Errorf("2 lanes: loaded %v, notes %q; want the rows counted as loaded and a note of the spread", loaded, notes)
+		case lanes == 1 && (loaded != nil || spread):
+			t.Errorf("1 lane: loaded %v, notes %q; want pg_restore to have loaded it", loaded, notes)
+		}
 	}
 }
