@@ -48,7 +48,12 @@ func (v *verifyHook) ExecuteActivity(ctx context.Context, in *interceptor.Execut
 // target as it was; verify: none on either side skips the check, visibly.
 func TestPullVerifiesCountsAgainstTheSource(t *testing.T) {
 	hook := &beforeVerify{}
-	e := newEnvWith(t, false, worker.Options{Interceptors: []interceptor.WorkerInterceptor{hook}})
+	// One connection a table: pg_restore loads the copy, so the check
+	// counts it (what a row lost after the load shows). A copy envsync's
+	// loader fed is checked against the server's replies to its COPYs
+	// (TestSanitisePullPostgresAndMariaDB, activities' TestVerifyChecksTheRowsTheServerLoaded).
+	e := newEnvWith(t, false, worker.Options{Interceptors: []interceptor.WorkerInterceptor{hook},
+		Activities: activities.Config{Engines: map[string]string{"pg-copy-lanes": "1"}}})
 	e.createShop("shop")
 	ctx := context.Background()
 	// What the push must count, by another route: e.rows counts each
