@@ -2,6 +2,8 @@ package postgres
 
 import (
 	"bytes"
+	"context"
+	"errors"
 	"fmt"
 	"io"
 	"slices"
@@ -72,14 +74,21 @@ type copyIn struct {
 	chunks chan chunk
 	rest   chan chunk
 	// quit closes on the first failure (why): a lane's COPY refused by
-	// the server, or the stream aborted. Every lane then stops, so the
-	// server discards every lane's rows.
+	// the server, or the stream aborted. Every lane still in its COPY
+	// then stops, and the server discards its rows; a lane that had
+	// already finished keeps them, in a table of a restore that fails
+	// (its staging database is dropped).
 	quit    chan struct{}
 	stop    sync.Once
 	why     error
 	results chan laneResult
 	lanes   int  // COPYs started
+	took    int  // of them, those that took rows
 	spread  bool // the other lanes have been asked to join
+	// conns are the connections opened for this table's other lanes,
+	// closed when its COPY ends: a connection left idle between two
+	// large tables could be ended by the server meanwhile.
+	conns []*pgconn.PgConn
 	// buf gathers rows until a chunk's worth ends at a row's end;
 	// cutting says a chunk ending inside a row went out, and buf holds
 	// more of that row.
@@ -95,8 +104,14 @@ type copyIn struct {
 
 type laneResult struct {
 	rows int64
+	took bool
 	err  error
 }
+
+// errLaneStopped is what a lane's COPY is failed with when another lane or
+// the stream failed: the first failure is reported, never repeated into
+// the server's log.
+var errLaneStopped = errors.New("envsync stopped this COPY: another part of the restore failed")
 
 func (l *loader) newCopy(header string) *copyIn {
 	c := &copyIn{l: l, table: copyTable(header), header: header, chunks: make(chan chunk, 2), rest: make(chan chunk),
@@ -109,11 +124,12 @@ func (l *loader) newCopy(header string) *copyIn {
 func (c *copyIn) start(conn *pgconn.PgConn) {
 	c.lanes++
 	go func() {
-		tag, err := conn.CopyFrom(c.l.ctx, &laneReader{c: c}, c.header)
+		r := &laneReader{c: c}
+		tag, err := conn.CopyFrom(c.l.ctx, r, c.header)
 		if err != nil {
 			c.fail(err)
 		}
-		c.results <- laneResult{rows: tag.RowsAffected(), err: err}
+		c.results <- laneResult{rows: tag.RowsAffected(), took: r.took, err: err}
 	}()
 }
 
@@ -196,7 +212,11 @@ func (c *copyIn) end() error {
 	for range c.lanes {
 		r := <-c.results
 		c.rows += r.rows
+		if r.took {
+			c.took++
+		}
 	}
+	c.closeConns()
 	if c.why != nil {
 		return c.why
 	}
@@ -210,6 +230,14 @@ func (c *copyIn) abort(reason error) {
 	for range c.lanes {
 		<-c.results
 	}
+	c.closeConns()
+}
+
+func (c *copyIn) closeConns() {
+	for _, conn := range c.conns {
+		conn.Close(context.WithoutCancel(c.l.ctx))
+	}
+	c.conns = nil
 }
 
 // laneReader is one lane's COPY input: the chunks it takes.
@@ -218,6 +246,7 @@ type laneReader struct {
 	cur   []byte // what is left of the chunk taken
 	buf   []byte // that chunk's buffer, back to the pool once read
 	inRow bool
+	took  bool
 }
 
 func (r *laneReader) Read(p []byte) (int, error) {
@@ -235,9 +264,9 @@ func (r *laneReader) Read(p []byte) (int, error) {
 			if !ok {
 				return 0, io.EOF
 			}
-			r.buf, r.cur, r.inRow = ch.b, ch.b, ch.cut
+			r.buf, r.cur, r.inRow, r.took = ch.b, ch.b, ch.cut, true
 		case <-r.c.quit:
-			return 0, r.c.why
+			return 0, errLaneStopped
 		}
 	}
 	n := copy(p, r.cur)
@@ -245,30 +274,22 @@ func (r *laneReader) Read(p []byte) (int, error) {
 	return n, nil
 }
 
-// join starts c's COPY on the loader's other lanes, opening them the
-// first time. A lane that cannot be opened is left out, with a note: the
-// table still loads, on fewer.
+// join starts c's COPY on the loader's other lanes, each on a connection
+// of its own. A lane whose connection cannot be opened is left out, with
+// a note, and no more are tried: the table still loads, on fewer.
 func (l *loader) join(c *copyIn) {
 	if !l.idle {
 		// The dump opened a transaction of its own (BEGIN): the table
 		// may not exist for any other session yet.
 		return
 	}
-	for c.lanes < l.lanes {
-		if i := c.lanes - 1; i < len(l.extra) {
-			c.start(l.extra[i])
-			continue
-		}
-		if l.dial == nil || l.dialErr != nil {
-			return
-		}
+	for c.lanes < l.lanes && l.dial != nil && l.dialErr == nil {
 		conn, err := l.dial()
 		if err == nil && len(l.settings) > 0 {
 			// The dump's own session settings (client_encoding,
 			// xmloption, row_security...) decide how COPY reads the rows:
 			// every lane runs under them.
-			err = conn.Exec(l.ctx, string(bytes.Join(l.settings, nil))).Close()
-			if err != nil {
+			if err = conn.Exec(l.ctx, string(bytes.Join(l.settings, nil))).Close(); err != nil {
 				conn.Close(l.ctx)
 			}
 		}
@@ -276,7 +297,8 @@ func (l *loader) join(c *copyIn) {
 			l.dialErr = err
 			return
 		}
-		l.extra = append(l.extra, conn)
+		c.conns = append(c.conns, conn)
+		c.start(conn)
 	}
 }
 
@@ -306,12 +328,4 @@ func (l *loader) laneNote() string {
 		fmt.Fprintf(&b, "large tables loaded over fewer connections than the %d --pg-copy-lanes allows: opening another failed: %v", l.lanes, l.dialErr)
 	}
 	return b.String()
-}
-
-// closeLanes closes the connections join opened.
-func (l *loader) closeLanes() {
-	for _, conn := range l.extra {
-		conn.Close(l.ctx)
-	}
-	l.extra = nil
 }

@@ -16,7 +16,8 @@ import (
 
 // A table larger than spreadAfter loads over every lane, whole: the same
 // rows, a row longer than a chunk among them, the rows each lane took
-// summed in the counts, its index built after; a small table stays on one.
+// summed in the counts, its index built after; the next large table gets
+// lanes of its own; a small table stays on one.
 func TestLoaderSpreadsALargeTable(t *testing.T) {
 	srv := testenv.StartPostgres(t)
 	ctx := context.Background()
@@ -26,6 +27,7 @@ func TestLoaderSpreadsALargeTable(t *testing.T) {
 		`INSERT INTO big SELECT i, repeat(md5(i::text), 2) || E'\t\\x' FROM generate_series(1, 300000) i`,
 		`INSERT INTO big VALUES (0, repeat('long row ', 400000))`, // 3.6 MB, past the spread
 		`INSERT INTO big SELECT i, md5(i::text) FROM generate_series(300001, 400000) i`,
+		`CREATE TABLE big2 AS SELECT i AS id, md5(i::text) AS v FROM generate_series(1, 500000) i`,
 		`CREATE TABLE small (id int)`,
 		`INSERT INTO small SELECT generate_series(1, 50)`,
 	} {
@@ -45,10 +47,12 @@ func TestLoaderSpreadsALargeTable(t *testing.T) {
 		if err != nil {
 			t.Fatalf("writes of %d: %v", chunk, err)
 		}
-		if l.spreadTo["public.big"] != 3 || l.spreadTo["public.small"] != 1 {
-			t.Errorf("writes of %d: lanes taken %v, want big over 3 and small over 1", chunk, l.spreadTo)
+		// Which lanes take the chunks after the spread is the
+		// scheduler's choice: more than one, not necessarily all three.
+		if l.spreadTo["public.big"] < 2 || l.spreadTo["public.big2"] < 2 || l.spreadTo["public.small"] != 1 {
+			t.Errorf("writes of %d: lanes taken %v, want big and big2 over 2 or 3 and small over 1", chunk, l.spreadTo)
 		}
-		if l.loaded["public.big"] != 400001 || l.loaded["public.small"] != 50 {
+		if l.loaded["public.big"] != 400001 || l.loaded["public.big2"] != 500000 || l.loaded["public.small"] != 50 {
 			t.Errorf("writes of %d: counted %v", chunk, l.loaded)
 		}
 		var got string
@@ -62,7 +66,7 @@ func TestLoaderSpreadsALargeTable(t *testing.T) {
 		if err := conn.QueryRow(ctx, `SELECT EXISTS (SELECT FROM pg_indexes WHERE indexname = 'big_pkey')`).Scan(&pkey); err != nil || !pkey {
 			t.Errorf("writes of %d: the primary key was not built after the rows (%v)", chunk, err)
 		}
-		if note := l.laneNote(); !strings.Contains(note, "public.big loaded over up to 3 connections") {
+		if note := l.laneNote(); !strings.Contains(note, "public.big, public.big2 loaded over up to ") {
 			t.Errorf("note %q does not say the table was spread", note)
 		}
 	}
@@ -101,8 +105,8 @@ func TestLanesRunTheDumpsSettings(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if l.spreadTo["public.words"] != 3 {
-		t.Fatalf("lanes taken %v, want 3", l.spreadTo)
+	if l.spreadTo["public.words"] < 2 {
+		t.Fatalf("lanes taken %v, want 2 or 3", l.spreadTo)
 	}
 	var right int64
 	if err := conn.QueryRow(ctx, `SELECT count(*) FROM words WHERE w = `+word).Scan(&right); err != nil {
@@ -157,7 +161,6 @@ func TestLanesStopTogether(t *testing.T) {
 				}
 				return c.PgConn(), nil
 			})
-			defer l.closeLanes()
 			if _, err := l.Write([]byte(head + rows.String())); err != nil {
 				return err
 			}

@@ -48,13 +48,12 @@ type loader struct {
 	loaded map[string]int64
 
 	// lanes is how many connections one table's rows may load over
-	// (lanes.go); dial opens those beyond conn, kept in extra. dialErr
-	// is why one could not be opened: the restore goes on over fewer.
+	// (lanes.go); dial opens those beyond conn. dialErr is why one could
+	// not be opened: the restore goes on over fewer.
 	lanes   int
 	dial    func() (*pgconn.PgConn, error)
-	extra   []*pgconn.PgConn
 	dialErr error
-	// spreadTo is the lanes each table's rows went over.
+	// spreadTo is the lanes that took rows of each table.
 	spreadTo map[string]int
 	// settings are the SET statements of the dump's preamble (before its
 	// first object), which every lane runs first; entered says the
@@ -75,6 +74,19 @@ const batchEntries = 50
 var entryHeads = [][]byte{[]byte("-- Name: "), []byte("-- Data for Name: ")}
 
 var loCreate = []byte("SELECT pg_catalog.lo_create(")
+
+// loWrite starts the statements pg_restore writes a large object's bytes
+// with, one a line.
+var loWrite = []byte("SELECT pg_catalog.lowrite(0, ")
+
+// loBatchBytes is the size past which a batch of lowrite statements is
+// sent.
+const loBatchBytes = 32 << 20
+
+// isLOWrite says line is one whole lowrite statement.
+func isLOWrite(line []byte) bool {
+	return bytes.HasPrefix(line, loWrite) && bytes.HasSuffix(bytes.TrimRight(line, "\r\n"), []byte(");"))
+}
 
 // copyEndLine ends a COPY block's rows; in the text format a data line cannot
 // start with a backslash and a dot (a backslash is written \\).
@@ -159,6 +171,15 @@ func (l *loader) endLine() error {
 			l.sql = append(l.sql, head...)
 		}
 		l.entries++
+	case len(l.sql) >= loBatchBytes && isLOWrite(line):
+		// A large object's bytes come as one lowrite statement a line,
+		// all of them in one object of the dump: sent in batches of
+		// about loBatchBytes, not as one string the server would refuse
+		// past 1 GB. The dump's own BEGIN holds the object open across
+		// them.
+		if err := l.flush(); err != nil {
+			return err
+		}
 	case bytes.HasPrefix(line, loCreate):
 		// pg_dump 17 puts up to 1000 large objects in one object of its
 		// own; each takes a lock, so each counts.
@@ -239,6 +260,9 @@ func statementAt(sql []byte, err error) string {
 		end = len(sql) - at
 	}
 	line := strings.TrimSpace(string(sql[start : at+end]))
+	if bytes.HasPrefix([]byte(line), loWrite) {
+		return " (at: a lowrite of a large object's bytes)" // the bytes are data
+	}
 	if len(line) > 160 {
 		line = line[:160] + "..."
 	}
@@ -324,7 +348,7 @@ func (l *loader) endCopy() error {
 		return l.fail(err)
 	}
 	l.loaded[c.table] += c.rows
-	l.spreadTo[c.table] = max(l.spreadTo[c.table], c.lanes)
+	l.spreadTo[c.table] = max(l.spreadTo[c.table], c.took)
 	return nil
 }
 

@@ -80,7 +80,6 @@ func loadLanes(t *testing.T, srv *pgserver.Server, name string, sql []byte, chun
 		}
 		return c.PgConn(), nil
 	})
-	defer l.closeLanes()
 	for p := sql; len(p) > 0 && err == nil; {
 		n := min(chunk, len(p))
 		if _, err = l.Write(p[:n]); err != nil {

@@ -567,7 +567,6 @@ func (e *Engine) restoreText(ctx context.Context, r io.Reader, staging string, m
 		}
 		return c.PgConn(), nil
 	})
-	defer l.closeLanes()
 	var runErr, closeErr error
 	if plan != nil {
 		runErr = newSanitiser(plan, l).run(src)

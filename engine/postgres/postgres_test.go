@@ -79,8 +79,9 @@ func TestGuards(t *testing.T) {
 }
 
 // A pull without rules restores through envsync's loader when it may use
-// several connections: a large table spread over them, a large object and
-// the indexes come back as pg_restore would make them, the rows the server
+// several connections: a large table spread over them, large objects (one
+// of 24 MB, whose 48 MB of SQL the loader sends in parts) and the indexes
+// come back as pg_restore would make them, the rows the server
 // took are kept for the check (no count of the copy), and a note says the
 // table's rows were spread. With one lane pg_restore loads it, as before.
 func TestRestoreOverLanes(t *testing.T) {
@@ -89,14 +90,15 @@ func TestRestoreOverLanes(t *testing.T) {
 	src := createDB(t, srv, "lanes_src")
 	if _, err := src.Exec(ctx, `
 		CREATE TABLE docs (id int PRIMARY KEY, body jsonb NOT NULL);
-		INSERT INTO docs SELECT i, jsonb_build_object('n', i, 'text', repeat(md5(i::text), 3)) FROM generate_series(1, 150000) i;
+		INSERT INTO docs SELECT i, jsonb_build_object('n', i, 'text', repeat(md5(i::text), 3)) FROM generate_series(1, 300000) i;
 		CREATE INDEX docs_n ON docs ((body->>'n'));
-		SELECT lo_from_bytea(0, convert_to('a large object', 'UTF8'));`); err != nil {
+		SELECT lo_from_bytea(0, convert_to('a large object', 'UTF8'));
+		SELECT lo_from_bytea(0, convert_to((SELECT string_agg(md5(i::text), '') FROM generate_series(1, 750000) i), 'UTF8'));`); err != nil {
 		t.Fatal(err)
 	}
 	const digest = `SELECT count(*) || ':' || md5(string_agg(body::text, ',' ORDER BY id)) || ':' ||
 		(SELECT count(*) FROM pg_indexes WHERE tablename = 'docs') || ':' ||
-		(SELECT convert_from(lo_get(oid), 'UTF8') FROM pg_largeobject_metadata) FROM docs`
+		(SELECT string_agg(md5(lo_get(oid)), ',' ORDER BY oid) FROM pg_largeobject_metadata) FROM docs`
 	var want string
 	if err := src.QueryRow(ctx, digest).Scan(&want); err != nil {
 		t.Fatal(err)
@@ -121,7 +123,7 @@ func TestRestoreOverLanes(t *testing.T) {
 		}
 		spread := strings.Contains(strings.Join(notes, "\n"), "public.docs loaded over up to 2 connections")
 		switch loaded := e.Loaded(); {
-		case lanes == 2 && (loaded["public.docs"] != 150000 || !spread):
+		case lanes == 2 && (loaded["public.docs"] != 300000 || !spread):
 			t.Errorf("2 lanes: loaded %v, notes %q; want the rows counted as loaded and a note of the spread", loaded, notes)
 		case lanes == 1 && (loaded != nil || spread):
 			t.Errorf("1 lane: loaded %v, notes %q; want pg_restore to have loaded it", loaded, notes)
