@@ -127,3 +127,19 @@ func TestControlCharacterInAPathIsBadInput(t *testing.T) {
 		t.Errorf("exit %d, stderr %q; want 2 naming temppath and the character", code, stderr)
 	}
 }
+
+// A worker setting an engine cannot use stops the worker before it dials
+// Temporal, exit 2, naming the flag, its variable and the value: given as
+// a flag or in the environment.
+func TestBadEngineSettingIsBadInput(t *testing.T) {
+	t.Setenv("TEMPORAL_ADDRESS", "127.0.0.1:1") // a run that dialed would wait, then exit 1
+	code, _, stderr := runCaptured(t, "worker", "--pg-copy-lanes", "0", "--wait-at-start", "0")
+	if code != 2 || !strings.Contains(stderr, "-pg-copy-lanes") || !strings.Contains(stderr, "want a number of connections, 1-64") {
+		t.Errorf("flag: exit %d, stderr %q; want 2 naming --pg-copy-lanes and what it takes", code, stderr)
+	}
+	t.Setenv("ENVSYNC_PG_COPY_LANES", "many")
+	code, _, stderr = runCaptured(t, "worker", "--wait-at-start", "0")
+	if code != 2 || !strings.Contains(stderr, `--pg-copy-lanes (or $ENVSYNC_PG_COPY_LANES) "many": want a number of connections, 1-64`) {
+		t.Errorf("environment: exit %d, stderr %q; want 2 naming the flag, the variable and the value", code, stderr)
+	}
+}
