@@ -14,10 +14,10 @@ import (
 )
 
 // loader runs a plain SQL dump (pg_dump's plain format, or what
-// pg_restore -f - writes of a custom archive) over one connection, in
-// place of psql. It is an io.Writer: the SQL between two COPY blocks goes
-// to the server as one batch of statements, and each COPY block's rows go
-// straight into COPY ... FROM STDIN. It does psql's work without psql's
+// pg_restore -f - writes of a custom archive) in place of psql. It is an
+// io.Writer: the SQL between two COPY blocks goes to the server as one
+// batch of statements, and each COPY block's rows go straight into COPY
+// ... FROM STDIN, a large table's over several connections (lanes.go). It does psql's work without psql's
 // process and pipe, which on a two-core host competes with the server's
 // COPY and the sanitiser for the second core.
 //
