@@ -197,3 +197,31 @@ func TestLanesWaitOutADumpsTransaction(t *testing.T) {
 		t.Errorf("count %d (%v), want 2500000", n, err)
 	}
 }
+
+// A lane that cannot be opened (the server's max_connections, say) leaves
+// the table to the lanes there are, and the note says why.
+func TestLanesThatCannotOpenLeaveTheTableToFewer(t *testing.T) {
+	srv := testenv.StartPostgres(t)
+	var rows bytes.Buffer
+	for i := range 2500000 {
+		rows.WriteString(strconv.Itoa(i) + "\n")
+	}
+	sql := "CREATE TABLE t (id int);\nCOPY public.t (id) FROM stdin;\n" + rows.String() + "\\.\n"
+	ctx := context.Background()
+	conn := newDatabase(t, srv, "nolanes")
+	refused := errors.New("FATAL: sorry, too many clients already")
+	l := newLoader(ctx, conn.PgConn()).withLanes(3, func() (*pgconn.PgConn, error) { return nil, refused })
+	if _, err := l.Write([]byte(sql)); err != nil {
+		t.Fatal(err)
+	}
+	if err := l.Close(); err != nil {
+		t.Fatal(err)
+	}
+	var n int64
+	if err := conn.QueryRow(ctx, `SELECT count(*) FROM t`).Scan(&n); err != nil || n != 2500000 || l.loaded["public.t"] != 2500000 {
+		t.Errorf("count %d (%v), loaded %v; want 2500000", n, err, l.loaded)
+	}
+	if note := l.laneNote(); !strings.Contains(note, "fewer connections than the 3 --pg-copy-lanes allows") || !strings.Contains(note, "too many clients") {
+		t.Errorf("note %q does not say why the table loaded on fewer connections", note)
+	}
+}
