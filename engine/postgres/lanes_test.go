@@ -225,3 +225,51 @@ func TestLanesThatCannotOpenLeaveTheTableToFewer(t *testing.T) {
 		t.Errorf("note %q does not say why the table loaded on fewer connections", note)
 	}
 }
+
+// A restore stopped (its context cancelled) while a table loads over
+// several lanes stops every lane and returns, with an error.
+func TestLanesStopWithTheirContext(t *testing.T) {
+	srv := testenv.StartPostgres(t)
+	var rows bytes.Buffer
+	for i := range 2500000 {
+		rows.WriteString(strconv.Itoa(i) + "\n")
+	}
+	conn := newDatabase(t, srv, "cancelled")
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	l := newLoader(ctx, conn.PgConn()).withLanes(3, func() (*pgconn.PgConn, error) {
+		c, err := srv.Connect(ctx, "cancelled")
+		if err != nil {
+			return nil, err
+		}
+		return c.PgConn(), nil
+	})
+	if _, err := l.Write([]byte("CREATE TABLE t (id int);\nCOPY public.t (id) FROM stdin;\n" + rows.String())); err != nil {
+		t.Fatal(err)
+	}
+	if c := l.copy; c == nil || c.lanes != 3 {
+		t.Fatal("the COPY was not on 3 lanes")
+	}
+	done := make(chan error, 1)
+	go func() {
+		cancel()
+		var err error
+		for i := 0; i < 100 && err == nil; i++ { // the lanes notice within a few chunks
+			_, err = l.Write(rows.Bytes())
+		}
+		if err == nil {
+			err = l.Close()
+		} else {
+			l.Abort(err)
+		}
+		done <- err
+	}()
+	select {
+	case err := <-done:
+		if err == nil {
+			t.Fatal("a cancelled load succeeded")
+		}
+	case <-time.After(2 * time.Minute):
+		t.Fatal("the loader hung after its context was cancelled")
+	}
+}
