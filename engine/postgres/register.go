@@ -39,7 +39,8 @@ func init() {
 // copyLanes reads --pg-copy-lanes. By default a pull loads a large table
 // over as many connections as this host has cores, up to 4: the server
 // parses each COPY on one core, and the worker runs on the database's
-// host. More than 4 rarely helps: every lane writes the one WAL.
+// host. The cap of 4 is a guess, not measured (this machine has 2 cores):
+// every lane still writes into the one WAL, and each takes a connection.
 func copyLanes(v string) (int, error) {
 	if v == "" {
 		return min(runtime.NumCPU(), 4), nil
