@@ -20,19 +20,15 @@ func TestCountArchiveMatchesTheTables(t *testing.T) {
 	srv := testenv.StartPostgres(t)
 	ctx := context.Background()
 	db := newDatabase(t, srv, "archived")
-	for _, s := range []string{
+	execAll(t, db,
 		`CREATE TABLE notes (id int, body text)`,
 		`INSERT INTO notes SELECT i, 'line one' || chr(10) || 'line two' || chr(9) || '\tab' || chr(13) FROM generate_series(1, 30000) i`,
 		`CREATE SCHEMA "Odd ""Schema"""`,
 		`CREATE TABLE "Odd ""Schema""".empty (id int)`,
-		`CREATE TABLE "Odd ""Schema"""."new` + "\n" + `line" (id int)`,
-		`INSERT INTO "Odd ""Schema"""."new` + "\n" + `line" VALUES (1), (2)`,
+		`CREATE TABLE "Odd ""Schema"""."new`+"\n"+`line" (id int)`,
+		`INSERT INTO "Odd ""Schema"""."new`+"\n"+`line" VALUES (1), (2)`,
 		`SELECT lo_from_bytea(0, convert_to(repeat('blob' || chr(10), 5000), 'UTF8'))`,
-	} {
-		if _, err := db.Exec(ctx, s); err != nil {
-			t.Fatalf("%s: %v", s, err)
-		}
-	}
+	)
 	archive := func(compress int) []byte {
 		return pgDump(t, srv, "archived", "--format=custom", "--compress="+strconv.Itoa(compress))
 	}

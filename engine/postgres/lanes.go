@@ -55,8 +55,8 @@ func getChunk() []byte {
 }
 
 func putChunk(b []byte) {
-	if cap(b) > 4*chunkSize {
-		return // grown around one long row: let it go
+	if cap(b) == 0 || cap(b) > 4*chunkSize {
+		return // none, or grown around one long row: let it go
 	}
 	select {
 	case chunkPool <- b:
@@ -233,7 +233,10 @@ func (c *copyIn) abort(reason error) {
 	c.closeConns()
 }
 
+// closeConns closes this table's extra lanes and gives back its buffer.
 func (c *copyIn) closeConns() {
+	putChunk(c.buf)
+	c.buf = nil
 	for _, conn := range c.conns {
 		conn.Close(context.WithoutCancel(c.l.ctx))
 	}

@@ -22,7 +22,7 @@ func TestLoaderSpreadsALargeTable(t *testing.T) {
 	srv := testenv.StartPostgres(t)
 	ctx := context.Background()
 	origin := newDatabase(t, srv, "origin")
-	for _, s := range []string{
+	execAll(t, origin,
 		`CREATE TABLE big (id int PRIMARY KEY, v text)`,
 		`INSERT INTO big SELECT i, repeat(md5(i::text), 2) || E'\t\\x' FROM generate_series(1, 300000) i`,
 		`INSERT INTO big VALUES (0, repeat('long row ', 400000))`, // 3.6 MB, past the spread
@@ -30,11 +30,7 @@ func TestLoaderSpreadsALargeTable(t *testing.T) {
 		`CREATE TABLE big2 AS SELECT i AS id, md5(i::text) AS v FROM generate_series(1, 500000) i`,
 		`CREATE TABLE small (id int)`,
 		`INSERT INTO small SELECT generate_series(1, 50)`,
-	} {
-		if _, err := origin.Exec(ctx, s); err != nil {
-			t.Fatalf("%s: %v", s, err)
-		}
-	}
+	)
 	const digest = `SELECT count(*) || ':' || sum(id) || ':' || md5(string_agg(v, ',' ORDER BY id)) FROM big`
 	var want string
 	if err := origin.QueryRow(ctx, digest).Scan(&want); err != nil {
@@ -122,10 +118,7 @@ func TestLanesRunTheDumpsSettings(t *testing.T) {
 // stops them too. Neither hangs.
 func TestLanesStopTogether(t *testing.T) {
 	srv := testenv.StartPostgres(t)
-	var rows bytes.Buffer
-	for i := range 2500000 { // 20 MB: past the spread
-		rows.WriteString(strconv.Itoa(10000000+i) + "\n")
-	}
+	rows := idRows(2500000, 10000000) // 20 MB: past the spread
 	head := "CREATE TABLE t (id int);\nCOPY public.t (id) FROM stdin;\n"
 	within := func(t *testing.T, f func() error) error {
 		t.Helper()
@@ -140,7 +133,7 @@ func TestLanesStopTogether(t *testing.T) {
 		}
 	}
 	t.Run("badrow", func(t *testing.T) {
-		sql := head + rows.String() + "not a number\n" + rows.String() + "\\.\n"
+		sql := head + rows + "not a number\n" + rows + "\\.\n"
 		err := within(t, func() error {
 			_, _, err := loadLanes(t, srv, "badrow", []byte(sql), 64<<10, 3)
 			return err
@@ -154,14 +147,8 @@ func TestLanesStopTogether(t *testing.T) {
 		err := within(t, func() error {
 			ctx := context.Background()
 			conn := newDatabase(t, srv, "broken")
-			l := newLoader(ctx, conn.PgConn()).withLanes(3, func() (*pgconn.PgConn, error) {
-				c, err := srv.Connect(ctx, "broken")
-				if err != nil {
-					return nil, err
-				}
-				return c.PgConn(), nil
-			})
-			if _, err := l.Write([]byte(head + rows.String())); err != nil {
+			l := newLoader(ctx, conn.PgConn()).withLanes(3, dialer(ctx, srv, "broken"))
+			if _, err := l.Write([]byte(head + rows)); err != nil {
 				return err
 			}
 			if c := l.copy; c == nil || c.lanes != 3 {
@@ -180,11 +167,8 @@ func TestLanesStopTogether(t *testing.T) {
 // no other session could see a table created inside it.
 func TestLanesWaitOutADumpsTransaction(t *testing.T) {
 	srv := testenv.StartPostgres(t)
-	var rows bytes.Buffer
-	for i := range 2500000 {
-		rows.WriteString(strconv.Itoa(i) + "\n")
-	}
-	sql := "BEGIN;\nCREATE TABLE t (id int);\nCOPY public.t (id) FROM stdin;\n" + rows.String() + "\\.\nCOMMIT;\n"
+	rows := idRows(2500000, 0)
+	sql := "BEGIN;\nCREATE TABLE t (id int);\nCOPY public.t (id) FROM stdin;\n" + rows + "\\.\nCOMMIT;\n"
 	conn, l, err := loadLanes(t, srv, "intx", []byte(sql), 64<<10, 3)
 	if err != nil {
 		t.Fatal(err)
@@ -202,11 +186,8 @@ func TestLanesWaitOutADumpsTransaction(t *testing.T) {
 // the table to the lanes there are, and the note says why.
 func TestLanesThatCannotOpenLeaveTheTableToFewer(t *testing.T) {
 	srv := testenv.StartPostgres(t)
-	var rows bytes.Buffer
-	for i := range 2500000 {
-		rows.WriteString(strconv.Itoa(i) + "\n")
-	}
-	sql := "CREATE TABLE t (id int);\nCOPY public.t (id) FROM stdin;\n" + rows.String() + "\\.\n"
+	rows := idRows(2500000, 0)
+	sql := "CREATE TABLE t (id int);\nCOPY public.t (id) FROM stdin;\n" + rows + "\\.\n"
 	ctx := context.Background()
 	conn := newDatabase(t, srv, "nolanes")
 	refused := errors.New("FATAL: sorry, too many clients already")
@@ -230,21 +211,12 @@ func TestLanesThatCannotOpenLeaveTheTableToFewer(t *testing.T) {
 // several lanes stops every lane and returns, with an error.
 func TestLanesStopWithTheirContext(t *testing.T) {
 	srv := testenv.StartPostgres(t)
-	var rows bytes.Buffer
-	for i := range 2500000 {
-		rows.WriteString(strconv.Itoa(i) + "\n")
-	}
+	rows := idRows(2500000, 0)
 	conn := newDatabase(t, srv, "cancelled")
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	l := newLoader(ctx, conn.PgConn()).withLanes(3, func() (*pgconn.PgConn, error) {
-		c, err := srv.Connect(ctx, "cancelled")
-		if err != nil {
-			return nil, err
-		}
-		return c.PgConn(), nil
-	})
-	if _, err := l.Write([]byte("CREATE TABLE t (id int);\nCOPY public.t (id) FROM stdin;\n" + rows.String())); err != nil {
+	l := newLoader(ctx, conn.PgConn()).withLanes(3, dialer(ctx, srv, "cancelled"))
+	if _, err := l.Write([]byte("CREATE TABLE t (id int);\nCOPY public.t (id) FROM stdin;\n" + rows)); err != nil {
 		t.Fatal(err)
 	}
 	if c := l.copy; c == nil || c.lanes != 3 {
@@ -255,7 +227,7 @@ func TestLanesStopWithTheirContext(t *testing.T) {
 		cancel()
 		var err error
 		for i := 0; i < 100 && err == nil; i++ { // the lanes notice within a few chunks
-			_, err = l.Write(rows.Bytes())
+			_, err = l.Write([]byte(rows))
 		}
 		if err == nil {
 			err = l.Close()

@@ -1,7 +1,6 @@
 package postgres
 
 import (
-	"bytes"
 	"context"
 	"fmt"
 	"os/exec"
@@ -73,13 +72,7 @@ func loadLanes(t *testing.T, srv *pgserver.Server, name string, sql []byte, chun
 	defer cancel()
 	conn := newDatabase(t, srv, name)
 	var err error
-	l := newLoader(ctx, conn.PgConn()).withLanes(lanes, func() (*pgconn.PgConn, error) {
-		c, err := srv.Connect(ctx, name)
-		if err != nil {
-			return nil, err
-		}
-		return c.PgConn(), nil
-	})
+	l := newLoader(ctx, conn.PgConn()).withLanes(lanes, dialer(ctx, srv, name))
 	for p := sql; len(p) > 0 && err == nil; {
 		n := min(chunk, len(p))
 		if _, err = l.Write(p[:n]); err != nil {
@@ -100,6 +93,37 @@ func loadLanes(t *testing.T, srv *pgserver.Server, name string, sql []byte, chun
 	return fresh, l, err
 }
 
+// execAll runs each statement on conn, failing the test at the first
+// that fails.
+func execAll(t *testing.T, conn *pgx.Conn, stmts ...string) {
+	t.Helper()
+	for _, s := range stmts {
+		if _, err := conn.Exec(context.Background(), s); err != nil {
+			t.Fatalf("%s: %v", s, err)
+		}
+	}
+}
+
+// dialer opens the extra lanes of a loader into database name.
+func dialer(ctx context.Context, srv *pgserver.Server, name string) func() (*pgconn.PgConn, error) {
+	return func() (*pgconn.PgConn, error) {
+		c, err := srv.Connect(ctx, name)
+		if err != nil {
+			return nil, err
+		}
+		return c.PgConn(), nil
+	}
+}
+
+// idRows is n rows of COPY text of one integer column, from, from+1, ...
+func idRows(n, from int) string {
+	var b strings.Builder
+	for i := range n {
+		b.WriteString(strconv.Itoa(from+i) + "\n")
+	}
+	return b.String()
+}
+
 // The rows the loader counts from the server's replies to COPY are what a
 // count of the copy finds, table by table, under the names the dump's
 // counts use: quoted names with spaces and brackets, an empty table, a
@@ -108,18 +132,14 @@ func TestLoaderCountsTheRowsTheServerTook(t *testing.T) {
 	srv := testenv.StartPostgres(t)
 	ctx := context.Background()
 	origin := newDatabase(t, srv, "origin")
-	for _, s := range []string{
+	execAll(t, origin,
 		`CREATE TABLE plain (id int)`,
 		`INSERT INTO plain SELECT generate_series(1, 1500)`,
 		`CREATE SCHEMA "My Schema"`,
 		`CREATE TABLE "My Schema"."odd (name)" (id int, "a b" text)`,
 		`INSERT INTO "My Schema"."odd (name)" SELECT i, 'x' FROM generate_series(1, 37) i`,
 		`CREATE TABLE empty (id int)`,
-	} {
-		if _, err := origin.Exec(ctx, s); err != nil {
-			t.Fatalf("%s: %v", s, err)
-		}
-	}
+	)
 	conn, loaded, err := loadCounting(t, srv, "copy", pgDump(t, srv, "origin"), 4096)
 	if err != nil {
 		t.Fatal(err)
@@ -148,9 +168,8 @@ func TestLoaderCountsTheRowsTheServerTook(t *testing.T) {
 // table, a function body and a sequence come out as they went in.
 func TestLoaderRestoresAPlainDump(t *testing.T) {
 	srv := testenv.StartPostgres(t)
-	ctx := context.Background()
 	origin := newDatabase(t, srv, "origin")
-	for _, s := range []string{
+	execAll(t, origin,
 		`CREATE TABLE notes (id serial PRIMARY KEY, body text)`,
 		`INSERT INTO notes (body) SELECT '\.' || chr(10) || '\.' || chr(9) || i || chr(92) FROM generate_series(1, 2000) i`,
 		`INSERT INTO notes (body) VALUES (NULL), (''), ('\.')`,
@@ -161,11 +180,7 @@ BEGIN
 END;
 $$`,
 		`COMMENT ON TABLE notes IS E'a comment\n\\unrestrict abc'`,
-	} {
-		if _, err := origin.Exec(ctx, s); err != nil {
-			t.Fatalf("%s: %v", s, err)
-		}
-	}
+	)
 	sql := pgDump(t, srv, "origin")
 	want := snapshotOf(t, origin)
 	for _, chunk := range []int{1, 2, 3, 7, 4096, len(sql)} {
@@ -208,15 +223,12 @@ func snapshotOf(t *testing.T, conn *pgx.Conn) string {
 // that fails are errors too, a syntax error naming its line.
 func TestLoaderStopsAtTheFirstError(t *testing.T) {
 	srv := testenv.StartPostgres(t)
-	var rows bytes.Buffer
-	for i := range 200000 {
-		rows.WriteString(strconv.Itoa(i) + "\n")
-	}
+	rows := idRows(200000, 0)
 	for _, c := range []struct {
 		name, sql, want string
 	}{
-		{"badrow", "CREATE TABLE t (id int);\nCOPY public.t (id) FROM stdin;\n1\nnot a number\n" + rows.String() + "\\.\n", "invalid input syntax for type integer"},
-		{"badlate", "CREATE TABLE t (id int);\nCOPY public.t (id) FROM stdin;\n" + rows.String() + "x\n\\.\nCREATE INDEX ON t (id);\n", "invalid input syntax for type integer"},
+		{"badrow", "CREATE TABLE t (id int);\nCOPY public.t (id) FROM stdin;\n1\nnot a number\n" + rows + "\\.\n", "invalid input syntax for type integer"},
+		{"badlate", "CREATE TABLE t (id int);\nCOPY public.t (id) FROM stdin;\n" + rows + "x\n\\.\nCREATE INDEX ON t (id);\n", "invalid input syntax for type integer"},
 		{"cut", "CREATE TABLE t (id int);\nCOPY public.t (id) FROM stdin;\n1\n2\n", "ended inside a COPY"},
 		{"schema", "CREATE TABLE t (id int);\nCREATE INDEX ON nosuch (id);\n", `relation "nosuch" does not exist`},
 		{"syntax", "CREATE TABLE t (id int);\nCREATE TABEL u (id int);\n", "(at: CREATE TABEL u (id int);)"},
