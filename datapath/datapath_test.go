@@ -186,6 +186,18 @@ func TestStoreFailingMidWay(t *testing.T) {
 	roundTrip(t, eng, good, p)
 }
 
+// A store that breaks while the last megabyte goes up, gathered for the
+// upload until the compressor closes (dump.Writer), fails the push as the
+// upload's failure too, not as the dump's.
+func TestStoreFailingAtTheEnd(t *testing.T) {
+	_, err := datapath.Push(context.Background(), newRows(1<<20), &failing{Store: fileStore(t), after: 1 << 10},
+		datapath.PushOptions{Key: key, Compression: dump.Zstd})
+	if err == nil || !strings.HasPrefix(err.Error(), "upload ") || !strings.Contains(err.Error(), "connection reset") ||
+		!strings.Contains(err.Error(), "spool: none") {
+		t.Fatalf("push of a small dump to a store that breaks: %v; want the upload's failure", err)
+	}
+}
+
 // A store that refuses for good says so (store.ErrRefused), so the caller
 // does not retry a dump per attempt.
 func TestStoreRefusing(t *testing.T) {

@@ -121,9 +121,12 @@ func Push(ctx context.Context, eng Dumper, st store.Store, o PushOptions) (Pushe
 		uploadFailed = sink.upFailed.Load()
 	}
 	// Close always: the encoder's goroutines may still be writing into
-	// the spool and the pipe.
+	// the spool and the pipe. Its last writes, a megabyte gathered for the
+	// upload (dump.Writer), may be the ones the upload refuses: asked
+	// again once they are out.
 	if cerr := w.Close(); derr == nil {
 		derr = cerr
+		uploadFailed = sink.upFailed.Load()
 	}
 	uerr := cmp.Or(up.wait(), sink.upErr)
 	if derr == nil && sink.file != nil && (st == nil || uerr != nil) {
