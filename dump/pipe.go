@@ -12,74 +12,48 @@ import (
 // run ahead while its reader works, and Gather can let it fill.
 const PipeSize = 1 << 20
 
-// gatherWait and maxGatherWait bound how long Gather lets a pipe fill
-// between reads. The shortest is the wait of a reader that knows nothing
-// of the tool's rate yet: at pg_dump's 200 MB/s on the test machine it
-// lets about 200 KB in. The longest keeps a slow trickle flowing.
-const (
-	gatherWait    = time.Millisecond
-	maxGatherWait = 10 * time.Millisecond
-)
+// gatherWait is how long Gather lets a pipe fill after a short read. At
+// pg_dump's 200 MB/s on the test machine that is about 200 KB; a pipe of
+// PipeSize fills in it only from a tool writing over 1 GB/s, and then
+// the next read is a long one and nothing waits.
+const gatherWait = time.Millisecond
 
 // Gather reads the pipe a database tool writes (r) in large pieces. The
 // tools write a few KiB at a time (pg_dump 4 KiB), and a reader faster
 // than the tool wakes for each write: about 200,000 reads of a 1.3 GB
 // dump, 1.6-1.9 s of CPU on the test machine, taken on a busy host from
 // the tool and the database server behind it. After a read that found the
-// pipe less than three quarters full, Gather lets it fill to about half
-// at the rate the tool wrote since the read before (gatherWait to
-// maxGatherWait, less the time the caller spent in between) before
-// reading again. Each wait is a wake-up of the worker: waiting a fixed
-// millisecond took about 4,500 reads of a 900 MB dump, and the scheduler's
-// waits between them (epoll_wait) an eighth of the worker's CPU; filling
-// to half takes about 1,800. The other half is the margin for a tool that
-// speeds up: it has to double its rate to fill the pipe and wait. A pipe
-// that holds less than PipeSize (the kernel refused to grow it) would fill
-// meanwhile and stop the tool, so it is read as it is.
+// pipe less than a quarter full, Gather lets it fill for gatherWait
+// before reading again (less the time the caller spent in between): about
+// 5,000 reads, 0.6 s. A pipe that holds less than PipeSize (the kernel
+// refused to grow it) would fill meanwhile and stop the tool, so it is
+// read as it is.
 func Gather(r io.Reader) io.Reader {
 	if pipeSize(r) < PipeSize {
 		return r
 	}
-	return &gatherer{r: r, short: PipeSize * 3 / 4}
+	return &gatherer{r: r, short: PipeSize / 4}
 }
 
 type gatherer struct {
 	r     io.Reader
 	short int
-	// last is when the last read returned, leaving the pipe empty; next
-	// is when the next read is to start (zero: at once).
-	last, next time.Time
+	// shortAt is when the last read came back short; zero when it did not.
+	shortAt time.Time
 }
 
 func (g *gatherer) Read(p []byte) (int, error) {
-	if !g.next.IsZero() {
-		if d := time.Until(g.next); d > 0 {
+	if !g.shortAt.IsZero() {
+		if d := gatherWait - time.Since(g.shortAt); d > 0 {
 			time.Sleep(d)
 		}
-		g.next = time.Time{}
+		g.shortAt = time.Time{}
 	}
 	n, err := g.r.Read(p)
-	now := time.Now()
 	if err == nil && n < g.short && n < len(p) {
-		var since time.Duration
-		if !g.last.IsZero() {
-			since = now.Sub(g.last)
-		}
-		g.next = now.Add(fillWait(n, since))
+		g.shortAt = time.Now()
 	}
-	g.last = now
 	return n, err
-}
-
-// fillWait is how long a pipe that took since to fill with n bytes takes
-// to fill to half of PipeSize, within gatherWait and maxGatherWait;
-// gatherWait when there is no rate to go by.
-func fillWait(n int, since time.Duration) time.Duration {
-	if n <= 0 || since <= 0 {
-		return gatherWait
-	}
-	d := time.Duration(float64(since) * float64(PipeSize/2) / float64(n))
-	return min(max(d, gatherWait), maxGatherWait)
 }
 
 // growPipe asks the kernel to let the pipe r reads hold PipeSize. Best
