@@ -65,7 +65,11 @@ func countArchive(r *bufio.Reader) (map[string]int64, error) {
 			var tail []byte // the data's last bytes
 			if err := c.chunks(func(b []byte) {
 				n += int64(bytes.Count(b, []byte{'\n'}))
-				tail = append(tail, b[max(0, len(b)-len(copyEnd)):]...)
+				if len(b) >= len(copyEnd) { // a row: no appending
+					tail = append(tail[:0], b[len(b)-len(copyEnd):]...)
+					return
+				}
+				tail = append(tail, b...)
 				tail = tail[max(0, len(tail)-len(copyEnd)):]
 			}); err != nil {
 				return nil, err
@@ -223,6 +227,9 @@ func (c *rowCounter) toc() error {
 // length, handing each to f (nil: skipped) without copying it.
 func (c *rowCounter) chunks(f func([]byte)) error {
 	for {
+		if f != nil {
+			c.buffered(f)
+		}
 		n, err := c.int()
 		if err != nil {
 			return err
@@ -248,6 +255,33 @@ func (c *rowCounter) chunks(f func([]byte)) error {
 			n -= len(b)
 		}
 	}
+}
+
+// buffered hands f the whole chunks already in the reader's buffer,
+// walking them in place: pg_dump writes a chunk per row, and the calls
+// into bufio for each (Peek and Discard of its length, then of its data)
+// cost more than counting its newline. It stops before the end of the
+// block (a zero length), anything odd, and a chunk the buffer does not
+// hold whole, all of which chunks reads as before.
+func (c *rowCounter) buffered(f func([]byte)) {
+	buf, _ := c.r.Peek(c.r.Buffered())
+	used := 0
+	for hdr := 1 + c.intSize; len(buf)-used >= hdr; {
+		h := buf[used : used+hdr]
+		if h[0] != 0 {
+			break // a negative length: chunks says it is wrong
+		}
+		n := 0
+		for i := c.intSize; i >= 1; i-- {
+			n = n<<8 | int(h[i])
+		}
+		if n == 0 || len(buf)-used-hdr < n {
+			break
+		}
+		f(buf[used+hdr : used+hdr+n])
+		used += hdr + n
+	}
+	c.r.Discard(used)
 }
 
 // int reads pg_dump's integer: a sign byte, then intSize bytes, least

@@ -19,7 +19,7 @@ import (
 
 // newDatabase creates database name on srv and connects to it, closed
 // when the test ends.
-func newDatabase(t *testing.T, srv *pgserver.Server, name string) *pgx.Conn {
+func newDatabase(t testing.TB, srv *pgserver.Server, name string) *pgx.Conn {
 	t.Helper()
 	ctx := context.Background()
 	admin, err := srv.Connect(ctx, "postgres")
@@ -39,7 +39,7 @@ func newDatabase(t *testing.T, srv *pgserver.Server, name string) *pgx.Conn {
 }
 
 // pgDump runs srv's pg_dump of db with args and returns what it wrote.
-func pgDump(t *testing.T, srv *pgserver.Server, db string, args ...string) []byte {
+func pgDump(t testing.TB, srv *pgserver.Server, db string, args ...string) []byte {
 	t.Helper()
 	args = append(args, "-h", srv.Host, "-p", strconv.Itoa(srv.Port), "-U", srv.User, db)
 	out, err := exec.Command(filepath.Join(srv.BinDir, "pg_dump"), args...).Output()
@@ -95,7 +95,7 @@ func loadLanes(t *testing.T, srv *pgserver.Server, name string, sql []byte, chun
 
 // execAll runs each statement on conn, failing the test at the first
 // that fails.
-func execAll(t *testing.T, conn *pgx.Conn, stmts ...string) {
+func execAll(t testing.TB, conn *pgx.Conn, stmts ...string) {
 	t.Helper()
 	for _, s := range stmts {
 		if _, err := conn.Exec(context.Background(), s); err != nil {

@@ -82,7 +82,7 @@ func (tp *Temporal) StartWorkerWith(t *testing.T, o worker.Options) activities.C
 
 // StartPostgres starts a throwaway PostgreSQL server and points libpq's
 // environment (PGUSER) at its superuser, as an operator would on a host.
-func StartPostgres(t *testing.T) *pgserver.Server {
+func StartPostgres(t testing.TB) *pgserver.Server {
 	t.Helper()
 	s, err := pgserver.Start(context.Background())
 	if err != nil {
