@@ -65,7 +65,7 @@ func countArchive(r *bufio.Reader) (map[string]int64, error) {
 			var tail []byte // the data's last bytes
 			if err := c.chunks(func(b []byte) {
 				n += int64(bytes.Count(b, []byte{'\n'}))
-				if len(b) >= len(copyEnd) { // a row: no appending
+				if len(b) >= len(copyEnd) { // holds the whole tail: nothing to append to
 					tail = append(tail[:0], b[len(b)-len(copyEnd):]...)
 					return
 				}
