@@ -275,7 +275,7 @@ func (c *rowCounter) buffered(f func([]byte)) {
 		for i := c.intSize; i >= 1; i-- {
 			n = n<<8 | int(h[i])
 		}
-		if n == 0 || len(buf)-used-hdr < n {
+		if n <= 0 || len(buf)-used-hdr < n { // below 0: a length too long for an int
 			break
 		}
 		f(buf[used+hdr : used+hdr+n])

@@ -91,3 +91,14 @@ func BenchmarkCountArchive(b *testing.B) {
 		}
 	}
 }
+
+// A chunk length too long for an int (damage, or an archive of another
+// kind) is an error the push falls back from, never a crash of the worker.
+func TestCountArchiveRefusesAnOverlongChunk(t *testing.T) {
+	data := append([]byte{0, 0, 0, 0, 0, 0, 0, 0, 0x80}, bytes.Repeat([]byte("x"), 64)...)
+	c := &rowCounter{r: bufio.NewReader(bytes.NewReader(data)), intSize: 8}
+	c.r.Peek(1) // fill the buffer, as a reader mid-archive has it
+	if err := c.chunks(func([]byte) {}); err == nil || !strings.Contains(err.Error(), "archive chunk of length") {
+		t.Fatalf("chunks of an overlong length: %v; want it named as wrong", err)
+	}
+}
