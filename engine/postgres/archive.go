@@ -267,15 +267,9 @@ func (c *rowCounter) buffered(f func([]byte)) {
 	buf, _ := c.r.Peek(c.r.Buffered())
 	used := 0
 	for hdr := 1 + c.intSize; len(buf)-used >= hdr; {
-		h := buf[used : used+hdr]
-		if h[0] != 0 {
-			break // a negative length: chunks says it is wrong
-		}
-		n := 0
-		for i := c.intSize; i >= 1; i-- {
-			n = n<<8 | int(h[i])
-		}
-		if n <= 0 || len(buf)-used-hdr < n { // below 0: a length too long for an int
+		// Below 0: a negative length, or one too long for an int.
+		n := c.decode(buf[used : used+hdr])
+		if n <= 0 || len(buf)-used-hdr < n {
 			break
 		}
 		f(buf[used+hdr : used+hdr+n])
@@ -296,6 +290,13 @@ func (c *rowCounter) int() (int, error) {
 		}
 		return 0, err
 	}
+	v := c.decode(b)
+	c.r.Discard(1 + c.intSize) // b is read: Discard may now move the buffer
+	return v, nil
+}
+
+// decode is the integer whose sign byte and intSize bytes begin b.
+func (c *rowCounter) decode(b []byte) int {
 	v := 0
 	for i := c.intSize; i >= 1; i-- {
 		v = v<<8 | int(b[i])
@@ -303,8 +304,7 @@ func (c *rowCounter) int() (int, error) {
 	if b[0] != 0 {
 		v = -v
 	}
-	c.r.Discard(1 + c.intSize) // b is read: Discard may now move the buffer
-	return v, nil
+	return v
 }
 
 // str reads a length-prefixed string; a negative length is a null.
