@@ -21,17 +21,37 @@ import (
 // with it 64 KiB at a time.
 const pipeSize = dump.PipeSize
 
-// Pipe is an operating-system pipe between a database tool and the
-// sanitiser in front of (or behind) it, with a 1 MiB buffer where the
-// kernel allows it. An io.Pipe would make each side wait for the other on
-// every write; a tool given an *os.File reads or writes it directly.
+// Pipe is an operating-system pipe from a database tool (given w) to the
+// sanitiser or counter that reads r, with a 1 MiB buffer where the kernel
+// allows it. An io.Pipe would make each side wait for the other on every
+// write; a tool given an *os.File writes it directly.
+//
+// Both ends block and neither is watched by Go's poller. A watched pipe
+// wakes the poller's thread on every write into it, and pg_dump writes 4
+// KiB at a time: tens of thousands of wake-ups in a push, each a task
+// switch that the worker pays for while Gather lets the pipe fill and
+// nobody waits to read. A blocking read cannot be cut short by closing r
+// from another goroutine, so only its reader closes it; it reads end of
+// file once the tool, the other holder of w, exits.
 func Pipe() (r, w *os.File, err error) {
+	var fds [2]int
+	if err := unix.Pipe2(fds[:], unix.O_CLOEXEC); err != nil {
+		return nil, nil, fmt.Errorf("make a pipe: %w", err)
+	}
+	// Above the unprivileged limit (/proc/sys/fs/pipe-max-size) the kernel
+	// refuses; the default 64 KiB still works, only slower.
+	_, _ = unix.FcntlInt(uintptr(fds[1]), unix.F_SETPIPE_SZ, pipeSize)
+	return os.NewFile(uintptr(fds[0]), "|0"), os.NewFile(uintptr(fds[1]), "|1"), nil
+}
+
+// feedPipe is a pipe into a tool's input: w is written by the worker,
+// through Go's poller, so a write that finds the pipe full parks a
+// goroutine, not a thread.
+func feedPipe() (r, w *os.File, err error) {
 	r, w, err = os.Pipe()
 	if err != nil {
 		return nil, nil, err
 	}
-	// Above the unprivileged limit (/proc/sys/fs/pipe-max-size) the kernel
-	// refuses; the default 64 KiB still works, only slower.
 	_, _ = unix.FcntlInt(w.Fd(), unix.F_SETPIPE_SZ, pipeSize)
 	return r, w, nil
 }
@@ -141,14 +161,14 @@ func (b *behind) wait() error {
 	return b.err
 }
 
-// Feed runs cmd with what write writes as its input, through a Pipe. If
+// Feed runs cmd with what write writes as its input, through a pipe. If
 // cmd stops reading, its error is the one returned. If write fails, cmd is
 // stopped (cancel: the context cmd was made with)
 // before it can read the end of its input, so a restore tool never commits
 // what came before the failure as if it were all. It returns write's error
 // and cmd's (which names cmd if it did not start).
 func Feed(cmd *exec.Cmd, cancel func(), write func(io.Writer) error) (werr, cmdErr error) {
-	pr, pw, err := Pipe()
+	pr, pw, err := feedPipe()
 	if err != nil {
 		return err, nil
 	}

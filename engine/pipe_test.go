@@ -94,3 +94,36 @@ func TestBehindFailsWritesOnceWFails(t *testing.T) {
 type failAfter struct{ err error }
 
 func (f failAfter) Write([]byte) (int, error) { return 0, f.err }
+
+// A dump tool run with a writer (not a file) as its Stdout hands every
+// byte to it, and a writer that fails stops the tool instead of leaving
+// Run waiting on a tool that writes forever; the tool's exit is what Run
+// reports, as exec would.
+func TestRunCopiesAToolsOutputAndStopsItWhenTheWriterFails(t *testing.T) {
+	var out bytes.Buffer
+	cmd := exec.Command("sh", "-c", "seq 1 300000")
+	cmd.Stdout = &out
+	if err := (Priority{}).Run(cmd); err != nil {
+		t.Fatalf("run seq: %v", err)
+	}
+	want, _ := exec.Command("seq", "1", "300000").Output()
+	if !bytes.Equal(out.Bytes(), want) {
+		t.Errorf("got %d bytes of seq's output, want %d", out.Len(), len(want))
+	}
+
+	cmd = exec.Command("yes", "a row")
+	full := errors.New("upload: bucket full")
+	cmd.Stdout = failAfter{err: full}
+	done := make(chan error, 1)
+	go func() { done <- (Priority{}).Run(cmd) }()
+	select {
+	case err := <-done:
+		var exit *exec.ExitError
+		if !errors.As(err, &exit) {
+			t.Errorf("writer failed: Run returned %v, want yes's exit status", err)
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatal("writer failed, but Run still waits on the tool after 30 s")
+	}
+}
+

@@ -1,13 +1,17 @@
 package engine
 
 import (
+	"cmp"
 	"fmt"
+	"os"
 	"os/exec"
 	"runtime"
 	"strconv"
 	"strings"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/envsync/envsync/dump"
 )
 
 // Priority is the CPU and I/O priority a database tool runs at on the
@@ -140,10 +144,36 @@ func ioLower(class, level, cur, nice int) bool {
 	return class > curClass || class == curClass && level > curLevel
 }
 
-// Run is Start at priority p, then Wait.
+// Run is Start at priority p, then Wait. A tool whose Stdout is not a file
+// writes into a Pipe that Run reads in large pieces (dump.CopyPipe), not
+// into the pipe exec would make: exec's is watched by Go's poller, which
+// then wakes for each of the tool's small writes (see Pipe). As with exec,
+// the tool's own failure is returned before Stdout's.
 func (p Priority) Run(cmd *exec.Cmd) error {
-	if err := p.Start(cmd); err != nil {
+	out := cmd.Stdout
+	if _, isFile := out.(*os.File); out == nil || isFile {
+		if err := p.Start(cmd); err != nil {
+			return err
+		}
+		return cmd.Wait()
+	}
+	pr, pw, err := Pipe()
+	if err != nil {
 		return err
 	}
-	return cmd.Wait()
+	cmd.Stdout = pw
+	err = p.Start(cmd)
+	pw.Close() // the tool's now
+	if err != nil {
+		pr.Close()
+		return err
+	}
+	copied := make(chan error, 1)
+	go func() {
+		_, err := dump.CopyPipe(out, pr)
+		pr.Close() // a tool still writing fails and stops
+		copied <- err
+	}()
+	err = cmd.Wait()
+	return cmp.Or(err, <-copied)
 }
