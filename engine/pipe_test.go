@@ -126,4 +126,3 @@ func TestRunCopiesAToolsOutputAndStopsItWhenTheWriterFails(t *testing.T) {
 		t.Fatal("writer failed, but Run still waits on the tool after 30 s")
 	}
 }
-
