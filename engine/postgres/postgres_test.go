@@ -30,6 +30,16 @@ func TestOldClientRefused(t *testing.T) {
 		!strings.Contains(err.Error(), "postgresql-client-15") {
 		t.Fatalf("error = %v", err)
 	}
+
+	// The operator upgrades the client: the worker, which remembers each
+	// tool's version, sees the new binary without a restart.
+	script = "#!/bin/sh\necho 'pg_dump (PostgreSQL) 15.10'\n"
+	if err := os.WriteFile(filepath.Join(bin, "pg_dump"), []byte(script), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if _, err = e.Dump(context.Background(), &bytes.Buffer{}); err != nil && strings.Contains(err.Error(), "is version") {
+		t.Fatalf("after the upgrade: %v", err)
+	}
 }
 
 // A swap retried after it already happened (its reply was lost) succeeds;
