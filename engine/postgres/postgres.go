@@ -603,7 +603,9 @@ func (e *Engine) restoreText(ctx context.Context, r io.Reader, staging string, m
 	if plan != nil {
 		runErr = newSanitiser(plan, l).run(src)
 	} else {
-		_, runErr = io.Copy(l, src)
+		// In large reads: pg_restore writes 4 KiB at a time and io.Copy
+		// reads 32 KiB, a wake-up of one or the other for each.
+		_, runErr = dump.CopyPipe(l, src)
 	}
 	serverErr := l.err // the server's own failure, before Abort records runErr
 	if runErr == nil {
