@@ -206,7 +206,7 @@ func (e *Engine) dump(ctx context.Context, w io.Writer) (engine.DumpInfo, error)
 	}
 	stderr := &engine.Tail{}
 	cmd := exec.CommandContext(ctx, bin, args...)
-	cmd.Stdout, cmd.Stderr = w, stderr
+	cmd.Env, cmd.Stdout, cmd.Stderr = engine.BufferStdio(nil), w, stderr
 	if err := e.opts.DumpPriority.Run(cmd); err != nil {
 		return engine.DumpInfo{}, fmt.Errorf("mysql: mysqldump of %s failed: %w: %s", e.t.Database, err, stderr)
 	}

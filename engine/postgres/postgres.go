@@ -115,9 +115,10 @@ func (e *Engine) where() string {
 }
 
 // toolEnv is the environment of pg_dump/pg_restore: the worker's own (for
-// credentials), with host and port pinned to the target.
+// credentials), with host and port pinned to the target, and the archive
+// read and written 1 MiB at a time (engine.BufferStdio).
 func (e *Engine) toolEnv() []string {
-	env := os.Environ()
+	env := engine.BufferStdio(os.Environ())
 	if e.t.Host != "" {
 		env = append(env, "PGHOST="+e.t.Host)
 	}
