@@ -56,10 +56,10 @@ func (g *gatherer) Read(p []byte) (int, error) {
 	return n, err
 }
 
-// growPipe asks the kernel to let the pipe r reads hold PipeSize. Best
+// growPipe asks the kernel to let the pipe r (either end) hold PipeSize. Best
 // effort: it fails on anything but a pipe, or above
 // /proc/sys/fs/pipe-max-size, and the pipe works regardless, only slower.
-func growPipe(r io.Reader) {
+func growPipe(r any) {
 	control(r, func(fd uintptr) { _, _ = unix.FcntlInt(fd, unix.F_SETPIPE_SZ, PipeSize) })
 }
 
@@ -106,7 +106,7 @@ func pipeSize(r io.Reader) int {
 // stdout over wrapped (os.File's WriteTo fallback), so the descriptor is
 // reached through SyscallConn, which does not switch it to blocking mode
 // as Fd would.
-func control(r io.Reader, f func(fd uintptr)) {
+func control(r any, f func(fd uintptr)) {
 	if sc, ok := r.(syscall.Conn); ok {
 		if rc, err := sc.SyscallConn(); err == nil {
 			_ = rc.Control(f)

@@ -3,8 +3,12 @@ package dump
 import (
 	"bytes"
 	"io"
+	"math"
 	"math/rand/v2"
 	"os"
+	"os/exec"
+	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -99,5 +103,37 @@ func TestGatherLeavesSmallPipesAndFilesAlone(t *testing.T) {
 	br := bytes.NewReader(nil)
 	if g := Gather(br); g != io.Reader(br) {
 		t.Errorf("Gather of a reader without a descriptor is %T, want the reader itself", g)
+	}
+}
+
+// A Reader given to a tool as its Stdin (exec then calls its WriteTo)
+// feeds it every byte, and finds no damage in a whole stream.
+func TestReaderFeedsAToolWhole(t *testing.T) {
+	payload := make([]byte, 8<<20)
+	rng := rand.New(rand.NewPCG(1, 2))
+	for i := range payload {
+		payload[i] = byte('a' + rng.IntN(4)) // compressible, not trivially
+	}
+	var stored bytes.Buffer
+	w, err := NewWriter(&stored, Zstd, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	w.Write(payload)
+	if err := w.Close(); err != nil {
+		t.Fatal(err)
+	}
+	r, err := NewReader(bytes.NewReader(stored.Bytes()), Zstd)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command("wc", "-c")
+	cmd.Stdin = r
+	out, err := cmd.Output()
+	if err != nil {
+		t.Fatalf("wc: %v", err)
+	}
+	if got := strings.TrimSpace(string(out)); got != strconv.Itoa(len(payload)) || r.Finish(math.MaxInt64) != nil {
+		t.Errorf("the tool read %s bytes, want %d (damage: %v)", got, len(payload), r.Damage())
 	}
 }

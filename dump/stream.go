@@ -266,6 +266,18 @@ func (d *Reader) Read(p []byte) (int, error) {
 	return n, err
 }
 
+// WriteTo feeds what the Reader reads to w 1 MiB at a time: exec hands
+// a tool's input pipe to it when the Reader is the tool's Stdin, and
+// would otherwise copy 32 KiB at a time into a 64 KiB pipe, each write
+// that finds it full parking until pg_restore reads a little. The pipe is
+// grown to PipeSize first.
+func (d *Reader) WriteTo(w io.Writer) (int64, error) {
+	growPipe(w)
+	// Neither side's own ReadFrom/WriteTo: an *os.File's ReadFrom would
+	// come back here.
+	return io.CopyBuffer(struct{ io.Writer }{w}, struct{ io.Reader }{d}, make([]byte, PipeSize))
+}
+
 // Finish reads up to limit bytes the consumer left unread (all of them
 // for a restore that succeeded, so damage in the last bytes and a
 // trailer's checksum are found even when the tool stopped reading early;
