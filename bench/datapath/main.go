@@ -252,6 +252,17 @@ CREATE INDEX people_email ON people (email);`, rows)
 	if err := b.psql("bench", gen); err != nil {
 		return nil, err
 	}
+	// No autovacuum: it would vacuum and analyze each restored copy (the
+	// floor's, a pull's) during the measurement after it, which is then
+	// slower for work not its own; the pull measured right after the
+	// floor's pg_restore carried that every round. The source is settled
+	// once instead (hint bits and visibility map set, statistics taken),
+	// so that the first pg_dump does not write them.
+	for _, sql := range []string{"ALTER SYSTEM SET autovacuum = off", "SELECT pg_reload_conf()", "VACUUM (FREEZE, ANALYZE)", "CHECKPOINT"} {
+		if err := b.psql("bench", sql); err != nil {
+			return nil, err
+		}
+	}
 	out, err := b.psqlOut("bench", "SELECT pg_database_size('bench')")
 	if err != nil {
 		return nil, err
@@ -472,9 +483,13 @@ func (b *bench) measure(name, line string, watchWorker bool) {
 		}
 	}()
 	// Each measurement starts on a quiet machine: what the one before
-	// wrote (a store's objects, a spool) is flushed to disk first, so its
-	// writeback does not land on this one's time. Floors and envsync
-	// alike.
+	// wrote (a store's objects, a spool, the server's buffers) is flushed
+	// to disk first, so its writeback does not land on this one's time.
+	// Floors and envsync alike.
+	// The server's own dirty buffers too.
+	if err := b.psql("postgres", "CHECKPOINT"); err != nil {
+		log.Fatalf("before %s: %v", name, err)
+	}
 	syscall.Sync()
 	time.Sleep(500 * time.Millisecond)
 	cmd := exec.Command("sh", "-c", line)
