@@ -486,7 +486,6 @@ func (b *bench) measure(name, line string, watchWorker bool) {
 	// wrote (a store's objects, a spool, the server's buffers) is flushed
 	// to disk first, so its writeback does not land on this one's time.
 	// Floors and envsync alike.
-	// The server's own dirty buffers too.
 	if err := b.psql("postgres", "CHECKPOINT"); err != nil {
 		log.Fatalf("before %s: %v", name, err)
 	}
