@@ -400,3 +400,59 @@ func TestDumpFailingMidWay(t *testing.T) {
 		}
 	}
 }
+
+// The same push through the zstd tool (the worker's default where the tool
+// is installed), which takes the dump straight into its pipe: it streams
+// and restores, a store breaking half way or at the end fails it as the
+// upload's failure (with a spool, the dump completes there), and a dump
+// failing half way stores nothing.
+func TestPushThroughTheZstdTool(t *testing.T) {
+	z, note, err := engine.FindZstd(context.Background(), "auto")
+	if err != nil || z.Path == "" {
+		t.Fatalf("the zstd tool is needed (apt-get install zstd): %v %s", err, note)
+	}
+	opts := func(spool string) datapath.PushOptions {
+		return datapath.PushOptions{Key: key, Compression: dump.Zstd, Spool: spool, Zstd: z, Priority: engine.DefaultPriority}
+	}
+	for _, spool := range []string{"", filepath.Join(t.TempDir(), "spool", "d.dump")} {
+		eng, st := newRows(3<<20), fileStore(t)
+		p, err := datapath.Push(context.Background(), eng, st, opts(spool))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !p.Uploaded || p.RawBytes != eng.size || p.Size >= eng.size {
+			t.Fatalf("pushed %+v; want uploaded, %d raw bytes, compressed", p, eng.size)
+		}
+		roundTrip(t, eng, st, p)
+	}
+
+	eng := newRows(4 << 20)
+	broken := &failing{Store: fileStore(t), after: 256 << 10}
+	if _, err := datapath.Push(context.Background(), eng, broken, opts("")); err == nil || !strings.Contains(err.Error(), "connection reset") || !strings.Contains(err.Error(), "spool: none") {
+		t.Fatalf("push without a spool to a breaking store: %v", err)
+	}
+	if _, err := datapath.Push(context.Background(), newRows(1<<20), &failing{Store: fileStore(t), after: 1 << 10}, opts("")); err == nil || !strings.HasPrefix(err.Error(), "upload ") {
+		t.Fatalf("push to a store that breaks at the end: %v; want the upload's failure", err)
+	}
+	spool := filepath.Join(t.TempDir(), "d.dump")
+	p, err := datapath.Push(context.Background(), eng, broken, opts(spool))
+	if err != nil || p.UploadErr == nil {
+		t.Fatalf("push with a spool to a breaking store: %+v %v; want the dump kept and the upload's failure reported", p, err)
+	}
+	good := fileStore(t)
+	if err := datapath.UploadFile(context.Background(), good, key, spool, p.Size, 0, nil); err != nil {
+		t.Fatal(err)
+	}
+	roundTrip(t, eng, good, p)
+
+	st := fileStore(t)
+	if _, err := datapath.Push(context.Background(), brokenDump{newRows(8 << 20)}, st, opts(spool)); err == nil || !strings.Contains(err.Error(), "dump: pg_dump: server closed the connection") {
+		t.Fatalf("push of a dump that fails: %v; want the dump's error", err)
+	}
+	if objs, err := st.List(context.Background(), ""); err != nil || len(objs) != 0 {
+		t.Errorf("the failed push left %v in the store (%v)", objs, err)
+	}
+	if _, err := os.Stat(spool); !os.IsNotExist(err) {
+		t.Error("the failed push left its spool")
+	}
+}
