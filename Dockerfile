@@ -17,7 +17,6 @@ FROM debian:bookworm-slim
 #   mariadb-client         mysqldump, mysql           engine/mysql
 #   rsync, openssh-client  rsync, ssh                 store/rsyncstore
 #   nsca-client            send_nsca                  notify (--nsca-server)
-#   zstd                   zstd                       a push's compressor (engine/zstd.go)
 #   ca-certificates        TLS to S3, Icinga's API and Temporal
 # The MongoDB, Elasticsearch and files engines and the S3 store are Go
 # clients and need nothing here.
@@ -28,7 +27,6 @@ RUN apt-get update \
         mariadb-client \
         rsync openssh-client \
         nsca-client \
-        zstd \
     && rm -rf /var/lib/apt/lists/*
 # pg_dump refuses a server newer than itself (rightly: it cannot read the
 # newer catalogs), and bookworm ships only PostgreSQL 15's client. For newer

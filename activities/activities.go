@@ -56,9 +56,6 @@ type Config struct {
 	// DumpPriority is the CPU and I/O priority of dump tools (pg_dump,
 	// mysqldump); zero leaves them at the worker's.
 	DumpPriority engine.Priority
-	// Zstd is the zstd tool pushes compress with (engine.FindZstd), at
-	// DumpPriority; zero: the built-in encoder.
-	Zstd engine.Zstd
 	// UploadLimit caps uploads to a store, in bytes a second (0: none).
 	UploadLimit int64
 	// AgeIdentities decrypt encrypted dumps on pull; they stay on this

@@ -228,7 +228,7 @@ func (a *Activities) dumpTo(ctx context.Context, t config.Task, plan *sanitise.P
 	res := DumpResult{Key: dump.Key(t.Path, t.Database, start, comp), Compression: comp, StartedAt: start.UTC(),
 		Location: store.Describe(t.StorageBackend, t.URL, t.Path)}
 	o := datapath.PushOptions{Key: res.Key, Compression: comp, Level: t.CompressionLevel, Expect: expect,
-		UploadLimit: a.cfg.UploadLimit, Meter: m.Meter, Priority: a.cfg.DumpPriority, Zstd: a.cfg.Zstd}
+		UploadLimit: a.cfg.UploadLimit, Meter: m.Meter, Priority: a.cfg.DumpPriority}
 	if o.Recipients, err = ageRecipients(t); err != nil {
 		return DumpResult{}, err
 	}

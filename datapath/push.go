@@ -47,10 +47,7 @@ type PushOptions struct {
 	// for zstd where it encodes on the writer's goroutine (two cores or
 	// fewer, dump.NewWriter); above that its own goroutines are not lowered.
 	Priority engine.Priority
-	// Zstd compresses with the zstd tool (engine.FindZstd), at Priority,
-	// instead of the built-in encoder; its zero value is the built-in one.
-	Zstd  engine.Zstd
-	Meter *Meter
+	Meter    *Meter
 }
 
 // Pushed describes a finished dump: what the manifest needs.
@@ -94,7 +91,7 @@ func Push(ctx context.Context, eng Dumper, st store.Store, o PushOptions) (Pushe
 		sink.file = f
 	}
 	up := startUpload(ctx, st, o.Key, o.UploadLimit, sink)
-	w, err := dump.NewWriterWith(sink, cmp.Or(o.Compression, dump.Zstd), o.Level, o.Zstd.Encoder(ctx, o.Priority), o.Recipients...)
+	w, err := dump.NewWriter(sink, cmp.Or(o.Compression, dump.Zstd), o.Level, o.Recipients...)
 	if err != nil {
 		up.abort(err)
 		return Pushed{}, o.failed(err)
@@ -104,14 +101,8 @@ func Push(ctx context.Context, eng Dumper, st store.Store, o PushOptions) (Pushe
 	// reading the dump tool: that one also counts the rows, and with the
 	// compressor on it too it was the push's slowest stage, a core to
 	// itself while pg_dump waited. It runs at the dump tool's priority:
-	// above it, it took the CPU of the tool it waits for. The zstd tool
-	// is a process of its own already: the dump goes straight into its
-	// pipe.
-	var bw io.Writer = w
-	wait := func() error { return nil }
-	if !w.Outside() {
-		bw, wait = engine.BehindAt(w, o.Priority)
-	}
+	// above it, it took the CPU of the tool it waits for.
+	bw, wait := engine.BehindAt(w, o.Priority)
 	info, derr := eng.Dump(ctx, bw)
 	var uploadFailed bool
 	if derr != nil {

@@ -36,7 +36,6 @@ var packages = map[string]string{
 	"rsync":      "rsync",          // store/rsyncstore
 	"ssh":        "openssh-client", // store/rsyncstore
 	"send_nsca":  "nsca-client",    // notify, --nsca-server
-	"zstd":       "zstd",           // engine/zstd.go: a push's compressor (--zstd auto)
 }
 
 // notPrograms are the values reaching os/exec that name no program of
@@ -45,8 +44,6 @@ var packages = map[string]string{
 var notPrograms = map[string]string{
 	"activities/hooks.go: in.Name": "the operator's own hook executables in --hooks-dir",
 	"notify/nsca.go: n.Binary":     "the operator's override of send_nsca's path; the default is the literal",
-	"engine/zstd.go: setting":      "the operator's --zstd path; the default finds the literal zstd on PATH",
-	"engine/zstd.go: z.Path":       "the zstd FindZstd found (the literal on PATH) or the operator's --zstd path",
 }
 
 // skipDirs are not part of a worker in the image: the throwaway PostgreSQL

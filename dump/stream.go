@@ -83,8 +83,6 @@ type Writer struct {
 	sum    hash.Hash
 	n      Counter
 	in     atomic.Int64
-	// outside: enc is a process of its own (a ZstdTool).
-	outside bool
 }
 
 // NewWriter returns a Writer that sends data compressed with c at level
@@ -92,18 +90,6 @@ type Writer struct {
 // any. zstd encodes on one goroutine on two cores, more on more
 // (encoderConcurrency).
 func NewWriter(w io.Writer, c string, level int, recipients ...age.Recipient) (*Writer, error) {
-	return NewWriterWith(w, c, level, nil, recipients...)
-}
-
-// ZstdTool starts a zstd encoder outside the worker, the zstd command-line
-// tool, that compresses what is written to it at level (1-22) into out;
-// Close ends the stream and returns once all of it is in out.
-type ZstdTool func(out io.Writer, level int) (io.WriteCloser, error)
-
-// NewWriterWith is NewWriter with zstd encoded by tool when it is not nil
-// (engine.Zstd): the same frames, which any zstd decoder reads, at about
-// two thirds of the built-in encoder's CPU on the test machine.
-func NewWriterWith(w io.Writer, c string, level int, tool ZstdTool, recipients ...age.Recipient) (*Writer, error) {
 	d := &Writer{sum: sha256.New(), out: bufio.NewWriterSize(w, PipeSize)}
 	var out io.Writer = io.MultiWriter(d.out, d.sum, &d.n)
 	if len(recipients) > 0 {
@@ -124,14 +110,6 @@ func NewWriterWith(w io.Writer, c string, level int, tool ZstdTool, recipients .
 		// (xxhash of the whole dump) was 1.4 % of a push's worker CPU in
 		// perf, within the noise of a timed run. What it alone would catch,
 		// a fault inside the encoder, the row counts still do.
-		if tool != nil {
-			enc, err := tool(out, level)
-			if err != nil {
-				return nil, err
-			}
-			d.enc, d.outside = enc, true
-			break
-		}
 		enc, err := zstd.NewWriter(out, zstd.WithEncoderLevel(zstd.EncoderLevelFromZstd(level)),
 			zstd.WithEncoderConcurrency(encoderConcurrency()), zstd.WithEncoderCRC(false))
 		if err != nil {
@@ -185,11 +163,6 @@ func (d *Writer) Close() error {
 	}
 	return d.out.Flush()
 }
-
-// Outside says the stream is compressed by a process of its own (a
-// ZstdTool), not on the writer's goroutine: it needs no goroutine of its
-// own in the worker to keep up with the dump tool.
-func (d *Writer) Outside() bool { return d.outside }
 
 // Size is the number of compressed bytes written.
 func (d *Writer) Size() int64 { return int64(d.n) }

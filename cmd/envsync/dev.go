@@ -6,6 +6,7 @@ import (
 	"context"
 	"flag"
 	"fmt"
+	"github.com/envsync/envsync/engine"
 	"github.com/envsync/envsync/starter"
 	"io"
 	"maps"
@@ -23,11 +24,11 @@ func devCommand(fs *flag.FlagSet) func(context.Context, io.Writer, io.Writer) er
 	port := fs.Int("port", 7233, "gRPC `port`")
 	uiPort := fs.Int("ui-port", 8233, "Web UI `port`")
 	tlsOn := fs.Bool("tls", false, "serve Temporal over TLS and require client certificates (mTLS), with a CA, server and client certificate made in DIR/tls; the Web UI stays plain HTTP on 127.0.0.1 and reaches Temporal with the client certificate")
-	cfg, host, checkWorker := workerFlags(fs)
+	cfg, host := workerFlags(fs)
 	mon := monitoringFlags(fs)
 	return func(ctx context.Context, stdout, _ io.Writer) error {
-		if err := checkWorker(ctx); err != nil {
-			return err
+		if err := engine.CheckSettings(cfg.Engines); err != nil {
+			return &starter.InputError{Err: err}
 		}
 		notifier, err := mon.activities()
 		if err != nil {

@@ -29,14 +29,14 @@ func workerCommand(fs *flag.FlagSet) func(context.Context, io.Writer, io.Writer)
 	temporal := temporalFlags(fs)
 	central := fs.Bool("central", false, "also run the workflows (the central queue)")
 	noHost := fs.Bool("no-host", false, "run no host activities (a central-only worker, with --central)")
-	cfg, host, checkWorker := workerFlags(fs)
+	cfg, host := workerFlags(fs)
 	mon := monitoringFlags(fs)
 	listen := fs.String("metrics-listen", "", "serve Prometheus metrics on `addr`ess host:port at /metrics (default: off)")
 	wait := fs.Duration("wait-at-start", 5*time.Minute, "how long to keep trying at start while Temporal cannot be reached yet (0: fail at once)")
 	profile := fs.Bool("pprof", false, "also serve Go's profiles at /debug/pprof/ on the --metrics-listen address (CPU profiles of a run: stacks and timings, no data)")
 	return func(ctx context.Context, _, _ io.Writer) error {
-		if err := checkWorker(ctx); err != nil {
-			return err
+		if err := engine.CheckSettings(cfg.Engines); err != nil {
+			return &starter.InputError{Err: err} // from the environment: flags are checked as they are read
 		}
 		if *profile && *listen == "" {
 			return &starter.InputError{Err: errors.New("--pprof serves on the --metrics-listen address: give that too")}
@@ -84,10 +84,8 @@ func workerCommand(fs *flag.FlagSet) func(context.Context, io.Writer, io.Writer)
 	}
 }
 
-// workerFlags are the flags of a command that runs host activities; check
-// reads what can only be checked once all are parsed.
-func workerFlags(fs *flag.FlagSet) (cfg *activities.Config, hostName *string, check func(context.Context) error) {
-	cfg = &activities.Config{}
+func workerFlags(fs *flag.FlagSet) (*activities.Config, *string) {
+	cfg := &activities.Config{}
 	host, _ := os.Hostname()
 	h := fs.String("host", host, "this database host's `name`: serves task queue envsync-host-NAME")
 	fs.StringVar(&cfg.LockDir, "lock-dir", activities.DefaultLockDir, "`directory` of reboot-lock files")
@@ -132,21 +130,7 @@ func workerFlags(fs *flag.FlagSet) (cfg *activities.Config, hostName *string, ch
 	fs.StringVar(&cfg.SSHIdentity, "ssh-identity", "", "ssh private key `file` for rsync stores (default: ssh's)")
 	fs.StringVar(&cfg.SSHKnownHosts, "ssh-known-hosts", "", "known_hosts `file` for rsync stores (default: ssh's)")
 	fs.StringVar(&cfg.HooksDir, "hooks-dir", "", "`directory` of the executables tasks name as before/after hooks")
-	zstd := fs.String("zstd", "auto", "zstd `tool` pushes compress with: auto (zstd on PATH if there is one), builtin (the worker's own encoder), or a path")
-	return cfg, h, func(ctx context.Context) error {
-		if err := engine.CheckSettings(cfg.Engines); err != nil {
-			return &starter.InputError{Err: err} // from the environment: flags are checked as they are read
-		}
-		z, note, err := engine.FindZstd(ctx, *zstd)
-		if err != nil {
-			return &starter.InputError{Err: err}
-		}
-		if note != "" {
-			slog.Warn(note)
-		}
-		cfg.Zstd = z
-		return nil
-	}
+	return cfg, h
 }
 
 // engineSetting is a flag that sets one engine setting of the worker.

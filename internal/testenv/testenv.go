@@ -24,7 +24,6 @@ import (
 	"go.temporal.io/server/temporaltest"
 
 	"github.com/envsync/envsync/activities"
-	"github.com/envsync/envsync/engine"
 	"github.com/envsync/envsync/internal/pgserver"
 	"github.com/envsync/envsync/internal/testenv/mysqlserver"
 	"github.com/envsync/envsync/searchattr"
@@ -71,14 +70,6 @@ func (tp *Temporal) StartWorkerWith(t *testing.T, o worker.Options) activities.C
 	}
 	if cfg.TempDir == "" {
 		cfg.TempDir = filepath.Join(t.TempDir(), "tmp")
-	}
-	if cfg.Zstd == (engine.Zstd{}) {
-		// As `envsync worker` (--zstd auto) on a host with the tool.
-		z, note, err := engine.FindZstd(context.Background(), "auto")
-		if err != nil || z.Path == "" {
-			t.Fatalf("the zstd tool is needed (apt-get install zstd): %v %s", err, note)
-		}
-		cfg.Zstd = z
 	}
 	o.Central, o.Host, o.Activities = true, Host, cfg
 	stop, err := worker.Start(tp.Client, o)
