@@ -16,6 +16,7 @@ import (
 	"net/http"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -119,10 +120,11 @@ func New(ctx context.Context, o Options) (*Store, error) {
 		}
 		// envsync hashes every dump once, in the stream, and checks it
 		// on every pull: no checksum the SDK computes of each part on
-		// the way up (a part carries its own CRC32C, see upload.run),
-		// and none of an object on the way down, where the server's stored CRC64 cost
-		// a pull from S3 0.3 s of CPU per 200 MB on the test machine,
-		// beside the sha256 that already decides whether it is damaged.
+		// the way up (a part carries its own CRC32C, see crc32c), and
+		// none of an object on the way down, where the server's stored
+		// CRC64 cost a pull from S3 0.3 s of CPU per 200 MB on the test
+		// machine, beside the sha256 that already decides whether it is
+		// damaged.
 		so.RequestChecksumCalculation = aws.RequestChecksumCalculationWhenRequired
 		so.ResponseChecksumValidation = aws.ResponseChecksumValidationWhenRequired
 		// A stalled request fails the step at once: the SDK's own
@@ -131,6 +133,12 @@ func New(ctx context.Context, o Options) (*Store, error) {
 			ro.Retryables = append([]retry.IsErrorRetryable{retry.IsErrorRetryableFunc(func(err error) aws.Ternary {
 				if errors.Is(err, errStalled) {
 					return aws.FalseTernary
+				}
+				// A part damaged on its way (its CRC did not match) is
+				// sent again from memory, not dumped again.
+				var api smithy.APIError
+				if errors.As(err, &api) && api.ErrorCode() == "BadDigest" {
+					return aws.TrueTernary
 				}
 				return aws.UnknownTernary
 			})}, ro.Retryables...)
@@ -232,10 +240,13 @@ type upload struct {
 	// free holds part buffers whose upload is done, for the next parts:
 	// a fresh buffer per part would leave the garbage collector a
 	// multiple of the parts in flight to grow the heap into.
-	free  chan []byte
-	mu    sync.Mutex
-	parts []types.CompletedPart
-	err   error
+	free chan []byte
+	// signed: the server does not check part checksums, so parts go up
+	// with their payload signed (upload.part).
+	signed atomic.Bool
+	mu     sync.Mutex
+	parts  []types.CompletedPart
+	err    error
 }
 
 // run reads r part by part, starting with first, and uploads up to
@@ -265,9 +276,7 @@ func (u *upload) run(ctx context.Context, r io.Reader, first []byte, partSize in
 			defer wg.Done()
 			defer func() { <-u.sem }()
 			sum := crc32c(body)
-			out, err := u.s.client.UploadPart(ctx, &s3.UploadPartInput{Bucket: &u.s.opts.Bucket, Key: &u.key, UploadId: u.id,
-				PartNumber: aws.Int32(num), Body: bytes.NewReader(body), ContentLength: aws.Int64(int64(len(body))),
-				ChecksumCRC32C: sum}, s3.WithAPIOptions(v4.SwapComputePayloadSHA256ForUnsignedPayloadMiddleware))
+			out, err := u.part(ctx, num, body, sum)
 			if err != nil {
 				u.fail(fmt.Errorf("part %d: %w", num, explain(err)))
 				cancel()
@@ -304,19 +313,40 @@ func (u *upload) run(ctx context.Context, r io.Reader, first []byte, partSize in
 	return total, ctx.Err()
 }
 
+// part uploads one part with its CRC32C sum. A server that answers
+// without the sum did not check it (S3-compatible servers from before
+// S3's checksums ignore the header): the part goes again with its payload
+// signed, as every part did before, and so do the upload's later parts.
+func (u *upload) part(ctx context.Context, num int32, body []byte, sum *string) (*s3.UploadPartOutput, error) {
+	in := &s3.UploadPartInput{Bucket: &u.s.opts.Bucket, Key: &u.key, UploadId: u.id, PartNumber: aws.Int32(num),
+		Body: bytes.NewReader(body), ContentLength: aws.Int64(int64(len(body))), ChecksumCRC32C: sum}
+	if u.signed.Load() {
+		return u.s.client.UploadPart(ctx, in)
+	}
+	out, err := u.s.client.UploadPart(ctx, in, s3.WithAPIOptions(v4.SwapComputePayloadSHA256ForUnsignedPayloadMiddleware))
+	if err != nil || aws.ToString(out.ChecksumCRC32C) == *sum {
+		return out, err
+	}
+	u.signed.Store(true)
+	in.Body = bytes.NewReader(body)
+	return u.s.client.UploadPart(ctx, in)
+}
+
 // castagnoli is CRC32C's table; hash/crc32 computes it with the CPU's
 // CRC instruction where there is one.
 var castagnoli = crc32.MakeTable(crc32.Castagnoli)
 
 // crc32c is a part's checksum as S3 wants it (base64 of the big-endian
-// CRC32C). A part goes up with it and an unsigned payload: signing the
-// payload hashed every part with sha256 (0.16 s of the worker's CPU per
+// CRC32C). A part goes up with it and an unsigned payload, which the
+// server checks before it keeps the part (S3 answers BadDigest, and the
+// SDK sends the part again). Before, over plain HTTP, the SDK signed each
+// part's payload with its sha256 (about 0.14 s of the worker's CPU per
 // 200 MB on the test machine, and as much again on a server that checks
-// it), where a CRC the server checks before it keeps the part (S3 answers
-// BadDigest) guards the bytes on their way for a fifteenth of that
-// (hash/crc32 runs at 23 GB/s there, sha256 at 1.6). The dump's own
-// sha256, taken in the stream, still decides on every pull whether what
-// came back is what went up.
+// it), for a fifteenth of which the CRC guards the same bytes (hash/crc32
+// runs at 23 GB/s there, sha256 at 1.6); over HTTPS the SDK already sent
+// parts unsigned and, without a CRC, unchecked. The dump's own sha256,
+// taken in the stream, still decides on every pull whether what came back
+// is what went up.
 func crc32c(b []byte) *string {
 	var sum [4]byte
 	binary.BigEndian.PutUint32(sum[:], crc32.Checksum(b, castagnoli))
