@@ -186,7 +186,7 @@ func (s *Store) Put(ctx context.Context, key string, r io.Reader, size int64) er
 		return fmt.Errorf("s3: upload %s: read: %w", s.where(key), err)
 	}
 	// Each part carries its CRC32C, which the server checks before it
-	// keeps the part (see upload.run).
+	// keeps the part (see crc32c and upload.part).
 	in := &s3.CreateMultipartUploadInput{Bucket: &s.opts.Bucket, Key: &key, ChecksumAlgorithm: types.ChecksumAlgorithmCrc32c}
 	if !s.opts.NoEncryption {
 		in.ServerSideEncryption = types.ServerSideEncryptionAes256
