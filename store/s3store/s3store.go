@@ -108,7 +108,7 @@ func New(ctx context.Context, o Options) (*Store, error) {
 		return nil, fmt.Errorf("s3: load AWS configuration: %w", err)
 	}
 	if o.transport != nil {
-		cfg.HTTPClient = &http.Client{Transport: o.transport}
+		cfg.HTTPClient = &http.Client{Transport: o.transport} // tests only
 	}
 	// Wrap the client the configuration built (with its CA bundle,
 	// proxies and timeouts) rather than replace it.
@@ -315,8 +315,10 @@ func (u *upload) run(ctx context.Context, r io.Reader, first []byte, partSize in
 
 // part uploads one part with its CRC32C sum. A server that answers
 // without the sum did not check it (S3-compatible servers from before
-// S3's checksums ignore the header): the part goes again with its payload
-// signed, as every part did before, and so do the upload's later parts.
+// S3's checksums ignore the header): the part goes again as every part
+// did before, and so do the upload's later parts: over plain HTTP with
+// its payload signed, which such a server checks; over HTTPS the SDK
+// leaves it unsigned, guarded by TLS.
 func (u *upload) part(ctx context.Context, num int32, body []byte, sum *string) (*s3.UploadPartOutput, error) {
 	in := &s3.UploadPartInput{Bucket: &u.s.opts.Bucket, Key: &u.key, UploadId: u.id, PartNumber: aws.Int32(num),
 		Body: bytes.NewReader(body), ContentLength: aws.Int64(int64(len(body))), ChecksumCRC32C: sum}
