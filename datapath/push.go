@@ -44,8 +44,9 @@ type PushOptions struct {
 	UploadLimit int64
 	// Priority is what the compressor runs at: the dump tool's, so the
 	// dump yields to production's queries (engine.Priority.Hold). It holds
-	// for zstd where it encodes on the writer's goroutine (two cores or
-	// fewer, dump.NewWriter); above that its own goroutines are not lowered.
+	// for zstd where it encodes on the writer's goroutine: libzstd always
+	// (a cgo build), Go's encoder on two cores or fewer (dump/zstd.go);
+	// above that Go's own goroutines are not lowered.
 	Priority engine.Priority
 	Meter    *Meter
 }

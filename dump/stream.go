@@ -9,7 +9,6 @@ import (
 	"fmt"
 	"hash"
 	"io"
-	"runtime"
 	"strings"
 	"sync/atomic"
 
@@ -46,24 +45,6 @@ func LevelRange(c string) (lo, hi int) { r := levels[c]; return r[0], r[1] }
 // the slowest stage of the stream.
 const DefaultZstdLevel = 1
 
-// encoderConcurrency is how many goroutines zstd encodes a stream with.
-// Its streaming encoder runs more than one as a pipeline (one finds the
-// matches of a block, the next encodes it, two new goroutines a block),
-// which buys at most twice one goroutine's speed and costs about a fifth
-// more CPU in hand-offs. On two cores the database server's COPY and the
-// dump tool already hold one of them, and that fifth is taken from them:
-// there one goroutine, at 330 MB/s on the test machine (pg_dump's stream
-// comes at about 200 MB/s), made `pg_dump | compress` faster in every
-// round (docs/benchmarks.md). That goroutine is the writer's caller: a
-// push gives it one of its own (datapath.Push), apart from the one that
-// reads and counts the dump. With more cores the pipeline has room.
-func encoderConcurrency() int {
-	if n := runtime.GOMAXPROCS(0); n > 2 {
-		return n
-	}
-	return 1
-}
-
 // Writer compresses what an engine dumps and measures the compressed bytes
 // on their way to w, so the manifest's size and sha256 describe exactly the
 // object stored, without a second pass over the data.
@@ -87,8 +68,8 @@ type Writer struct {
 
 // NewWriter returns a Writer that sends data compressed with c at level
 // (0: the default) to w, encrypted with age to recipients when there are
-// any. zstd encodes on one goroutine on two cores, more on more
-// (encoderConcurrency).
+// any. zstd is libzstd's encoder where the build has cgo, Go's otherwise
+// (zstd.go).
 func NewWriter(w io.Writer, c string, level int, recipients ...age.Recipient) (*Writer, error) {
 	d := &Writer{sum: sha256.New(), out: bufio.NewWriterSize(w, PipeSize)}
 	var out io.Writer = io.MultiWriter(d.out, d.sum, &d.n)
@@ -104,14 +85,7 @@ func NewWriter(w io.Writer, c string, level int, recipients ...age.Recipient) (*
 		if level == 0 {
 			level = DefaultZstdLevel
 		}
-		// No content checksum in the frame: the manifest's sha256 covers
-		// every stored byte and a pull checks it before the restore goes
-		// live, and the row counts check what was restored. The checksum
-		// (xxhash of the whole dump) was 1.4 % of a push's worker CPU in
-		// perf, within the noise of a timed run. What it alone would catch,
-		// a fault inside the encoder, the row counts still do.
-		enc, err := zstd.NewWriter(out, zstd.WithEncoderLevel(zstd.EncoderLevelFromZstd(level)),
-			zstd.WithEncoderConcurrency(encoderConcurrency()), zstd.WithEncoderCRC(false))
+		enc, err := newZstdEncoder(out, level)
 		if err != nil {
 			return nil, err
 		}

@@ -23,6 +23,7 @@ import (
 	"go.temporal.io/sdk/client"
 
 	"github.com/envsync/envsync/buildinfo"
+	"github.com/envsync/envsync/dump"
 	_ "github.com/envsync/envsync/engine/all" // every engine and store, registered
 	"github.com/envsync/envsync/starter"
 	"github.com/envsync/envsync/temporalconn"
@@ -252,7 +253,9 @@ func dial(ctx context.Context, r *temporalconn.Request) (client.Client, temporal
 
 func versionCommand(*flag.FlagSet) func(context.Context, io.Writer, io.Writer) error {
 	return func(_ context.Context, stdout, _ io.Writer) error {
-		_, err := fmt.Fprintln(stdout, "envsync", buildinfo.Version)
+		// The encoder decides a push's CPU: a build without cgo spends
+		// more on it (dump/zstd.go).
+		_, err := fmt.Fprintf(stdout, "envsync %s\nzstd encoder: %s\n", buildinfo.Version, dump.ZstdEncoder())
 		return err
 	}
 }

@@ -1,0 +1,72 @@
+package dump
+
+import (
+	"io"
+	"runtime"
+
+	"github.com/klauspost/compress/zstd"
+)
+
+// A push compresses with libzstd, zstd's own C library, wherever envsync
+// is built with cgo (the default where a C compiler is, and the Docker
+// image): on the 2-core test machine it took 1.7-1.9 s of CPU for the
+// benchmark's 916 MB archive at level 1 where Go's encoder at its fastest
+// level took 3.1-3.3 s, and stored 195 MB against 199 MB
+// (docs/benchmarks.md). On two cores that CPU comes out of what the
+// database server's COPY and the dump tool have, so it is a push's wall
+// time. A build without cgo (CGO_ENABLED=0) compresses with Go's encoder:
+// the same format, so pulls read either, at about 1.7 times the CPU.
+// Pulls decode with Go's decoder in every build: it is within 0.25 s of
+// the C one on the same archive, next to a restore of 15 s or more.
+
+// useGoZstd makes a cgo build compress with Go's encoder too; tests set
+// it (SetGoZstd) to cover the encoder of builds without cgo.
+var useGoZstd bool
+
+// ZstdEncoder says which zstd encoder this build's pushes use: `envsync
+// version` prints it, since it decides how much CPU a push takes.
+func ZstdEncoder() string {
+	if useGoZstd || !haveCZstd {
+		return "Go (github.com/klauspost/compress; built without cgo, a push spends about 1.7 times the CPU compressing)"
+	}
+	return "libzstd (C, through cgo)"
+}
+
+// newZstdEncoder compresses to w at zstd's level (1 to 22), without a
+// content checksum in the frame: the manifest's sha256 covers every stored
+// byte and a pull checks it before the restore goes live, and the row
+// counts check what was restored. The checksum (xxhash of the whole dump)
+// was 1.4 % of a push's worker CPU in perf, within the noise of a timed
+// run; what it alone would catch, a fault inside the encoder, the row
+// counts still do.
+func newZstdEncoder(w io.Writer, level int) (io.WriteCloser, error) {
+	if haveCZstd && !useGoZstd {
+		return newCZstd(w, level)
+	}
+	return newGoZstd(w, level)
+}
+
+// newGoZstd is Go's encoder at the nearest of its four speeds to level
+// (all of 1 is its fastest, 10 and above its best).
+func newGoZstd(w io.Writer, level int) (io.WriteCloser, error) {
+	return zstd.NewWriter(w, zstd.WithEncoderLevel(zstd.EncoderLevelFromZstd(level)),
+		zstd.WithEncoderConcurrency(encoderConcurrency()), zstd.WithEncoderCRC(false))
+}
+
+// encoderConcurrency is how many goroutines Go's zstd encodes a stream
+// with. Its streaming encoder runs more than one as a pipeline (one finds
+// the matches of a block, the next encodes it, two new goroutines a
+// block), which buys at most twice one goroutine's speed and costs about a
+// fifth more CPU in hand-offs. On two cores the database server's COPY and
+// the dump tool already hold one of them, and that fifth is taken from
+// them: there one goroutine, at 330 MB/s on the test machine (pg_dump's
+// stream comes at about 200 MB/s), made `pg_dump | compress` faster in
+// every round (docs/benchmarks.md). That goroutine is the writer's caller:
+// a push gives it one of its own (datapath.Push), apart from the one that
+// reads and counts the dump. With more cores the pipeline has room.
+func encoderConcurrency() int {
+	if n := runtime.GOMAXPROCS(0); n > 2 {
+		return n
+	}
+	return 1
+}

@@ -1,0 +1,91 @@
+package dump
+
+import (
+	"bytes"
+	"fmt"
+	"io"
+	"math"
+	"os"
+	"os/exec"
+	"strings"
+	"testing"
+)
+
+// rows is about size bytes of what pg_dump's COPY data looks like: ids,
+// json and hex, compressible as a real table is, not as one repeated line.
+func rows(size int) []byte {
+	var b bytes.Buffer
+	for i := 1; b.Len() < size; i++ {
+		fmt.Fprintf(&b, "%d\t{\"n\": %d, \"name\": \"item %d\", \"price\": %d.%02d}\t%x %x\n", i, i, i, i%10000/100, i%100, i*2654435761, i*40503)
+	}
+	return b.Bytes()
+}
+
+// Both zstd encoders, libzstd's (a cgo build's) and Go's (a build without
+// cgo), write dumps that a pull reads back exactly, and both honour the
+// level: a higher one stores less.
+func TestZstdEncodersWriteWhatPullsRead(t *testing.T) {
+	payload := rows(3 << 20)
+	encoders := []bool{true} // useGoZstd
+	if haveCZstd {
+		encoders = append(encoders, false)
+	}
+	for _, goZstd := range encoders {
+		useGoZstd = goZstd
+		t.Cleanup(func() { useGoZstd = false })
+		sizes := map[int]int{}
+		for _, level := range []int{1, 19} {
+			var stored bytes.Buffer
+			w, err := NewWriter(&stored, Zstd, level)
+			if err != nil {
+				t.Fatal(err)
+			}
+			// As a push writes: the dump in pieces of 1 MiB and less.
+			for p := payload; len(p) > 0; {
+				n := min(len(p), 1<<20-17)
+				if _, err := w.Write(p[:n]); err != nil {
+					t.Fatal(err)
+				}
+				p = p[n:]
+			}
+			if err := w.Close(); err != nil {
+				t.Fatal(err)
+			}
+			r, err := NewReader(bytes.NewReader(stored.Bytes()), Zstd)
+			if err != nil {
+				t.Fatal(err)
+			}
+			back, _ := io.ReadAll(r)
+			if !bytes.Equal(back, payload) || r.Finish(math.MaxInt64) != nil {
+				t.Fatalf("%s, level %d: the pull read back %d bytes of %d, or different ones", ZstdEncoder(), level, len(back), len(payload))
+			}
+			if stored.Len() > len(payload)/3 {
+				t.Errorf("%s, level %d: stored %d bytes of %d", ZstdEncoder(), level, stored.Len(), len(payload))
+			}
+			sizes[level] = stored.Len()
+		}
+		if sizes[19] >= sizes[1] {
+			t.Errorf("%s: level 19 stored %d bytes, level 1 %d: the level is not applied", ZstdEncoder(), sizes[19], sizes[1])
+		}
+		t.Logf("%s: level 1 %d bytes, level 19 %d, of %d", ZstdEncoder(), sizes[1], sizes[19], len(payload))
+	}
+}
+
+// A build without cgo (CGO_ENABLED=0) compiles, with Go's encoder in
+// place of libzstd's.
+func TestBuildsWithoutCgo(t *testing.T) {
+	cmd := exec.Command("go", "list", "-f", "{{join .GoFiles \" \"}}", ".")
+	cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
+	out, err := cmd.Output()
+	if err != nil {
+		t.Fatalf("CGO_ENABLED=0 go list ./dump: %v", err)
+	}
+	if files := strings.Fields(string(out)); !strings.Contains(string(out), "zstd_nocgo.go") || strings.Contains(string(out), "zstd_cgo.go") {
+		t.Fatalf("CGO_ENABLED=0 go list ./dump: files %v; want zstd_nocgo.go and not zstd_cgo.go", files)
+	}
+	cmd = exec.Command("go", "build", "-o", os.DevNull, ".")
+	cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("CGO_ENABLED=0 go build ./dump: %v\n%s", err, out)
+	}
+}
