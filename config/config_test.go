@@ -77,6 +77,8 @@ func TestTasksFileErrorsNameFileTaskFieldAndValue(t *testing.T) {
 		"excluded not mysql": {"action: push\n    excluded_tables: a,b", []string{`excluded_tables "a,b": only mysql dumps leave tables out`}},
 		"not a recipient":    {"action: push\n    encrypt_to: [age1nope]", []string{`encrypt_to "age1nope": not an age recipient (a public key, age1...)`}},
 		"verify":             {"action: push\n    verify: rows", []string{`verify "rows": must be counts (default) or none`}},
+		"zstd ultra level":   {"action: push\n    compression_level: 20", []string{`compression_level "20": zstd takes levels 1-19`}},
+		"gzip level":         {"action: push\n    compression: gzip\n    compression_level: 10", []string{`compression_level "10": gzip takes levels 1-9`}},
 		"secret key":         {"action: push\n    encrypt_to: [AGE-SECRET-KEY-1QQQ]", []string{`encrypt_to "AGE-SECRET-KEY-…": this is a secret key`}},
 		"profile and address": {"action: pull\n    temporal_profile: staging\n    temporal_address: staging:7233",
 			[]string{`temporal_profile "staging": give temporal_address (a plain-text cluster) or temporal_profile`}},

@@ -121,10 +121,12 @@ func Push(ctx context.Context, eng Dumper, st store.Store, o PushOptions) (Pushe
 		derr = wait()
 		uploadFailed = sink.upFailed.Load()
 	}
-	// Close always: the encoder's goroutines may still be writing into
-	// the spool and the pipe. Its last writes, a megabyte gathered for the
-	// upload (dump.Writer), may be the ones the upload refuses: asked
-	// again once they are out.
+	// Close always: it frees the encoder's memory (libzstd's is C memory,
+	// which no garbage collector frees), and Go's encoder, in a build
+	// without cgo, may still have goroutines writing into the spool and
+	// the pipe. Its last writes, a megabyte gathered for the upload
+	// (dump.Writer), may be the ones the upload refuses: asked again once
+	// they are out.
 	if cerr := w.Close(); derr == nil {
 		derr = cerr
 		uploadFailed = sink.upFailed.Load()

@@ -33,8 +33,12 @@ var Compressions = []string{Zstd, Gzip, None}
 // name.
 var suffixes = map[string]string{Zstd: ".zst", Gzip: ".gz", None: ".raw"}
 
-// Level ranges: zstd's 1 (fastest) to 22, gzip's 1 to 9.
-var levels = map[string][2]int{Zstd: {1, 22}, Gzip: {1, 9}, None: {0, 0}}
+// Level ranges: zstd's 1 (fastest) to 19, gzip's 1 to 9. zstd's 20-22
+// ("ultra", which its own tool refuses without --ultra) take a window of
+// 32 to 128 MiB and some hundreds of MiB of C memory a push in libzstd,
+// on one thread, for a little less stored; 19 is already many times
+// level 1's CPU.
+var levels = map[string][2]int{Zstd: {1, 19}, Gzip: {1, 9}, None: {0, 0}}
 
 // LevelRange says which compression levels c takes; 0 always means the
 // default.
@@ -51,12 +55,13 @@ const DefaultZstdLevel = 1
 type Writer struct {
 	enc io.WriteCloser
 	// out gathers the compressed (and encrypted) stream into large writes
-	// to w: zstd hands on each 64 KiB block as it is encoded, about 10
-	// KiB, and w is an upload pipe, where each write waits for the
-	// uploader's goroutine to take it. On two cores those hand-offs, about
-	// 14,000 for a 900 MB dump, cost the worker half a core-second in the
-	// scheduler (docs/benchmarks.md); in 1 MiB pieces they cost nothing
-	// to speak of.
+	// to w, which is an upload pipe, where each write waits for the
+	// uploader's goroutine to take it. Go's zstd encoder hands on each 64
+	// KiB block as it is encoded, about 10 KiB; on two cores those
+	// hand-offs, about 14,000 for a 900 MB dump, cost the worker half a
+	// core-second in the scheduler (docs/benchmarks.md); in 1 MiB pieces
+	// they cost nothing to speak of. libzstd hands on about a fifth of
+	// each 1 MiB written, and gzip and age write small pieces too.
 	out *bufio.Writer
 	// sealed encrypts the compressed stream (nil: not encrypted); the
 	// size and sha256 are of what it writes, the object stored.
@@ -64,6 +69,9 @@ type Writer struct {
 	sum    hash.Hash
 	n      Counter
 	in     atomic.Int64
+	// closed says Close ran, with closeErr its result.
+	closed   bool
+	closeErr error
 }
 
 // NewWriter returns a Writer that sends data compressed with c at level
@@ -125,8 +133,18 @@ func (d *Writer) ReadFrom(r io.Reader) (int64, error) {
 }
 
 // Close flushes the compressed (and encrypted) stream; Size and SHA256 are
-// final after it.
+// final after it. It frees the encoder's memory (libzstd's is C memory,
+// which the garbage collector does not see), so every Writer must be
+// closed; closing again returns the first Close's error and does nothing
+// else, as libzstd's encoder must not be closed twice.
 func (d *Writer) Close() error {
+	if !d.closed {
+		d.closed, d.closeErr = true, d.close()
+	}
+	return d.closeErr
+}
+
+func (d *Writer) close() error {
 	if err := d.enc.Close(); err != nil {
 		return err
 	}

@@ -19,8 +19,8 @@ import (
 // Pulls decode with Go's decoder in every build: it is within 0.25 s of
 // the C one on the same archive, next to a restore of 15 s or more.
 
-// useGoZstd makes a cgo build compress with Go's encoder too; tests set
-// it (SetGoZstd) to cover the encoder of builds without cgo.
+// useGoZstd makes a cgo build compress with Go's encoder too: tests set
+// it to cover the encoder of builds without cgo.
 var useGoZstd bool
 
 // ZstdEncoder says which zstd encoder this build's pushes use: `envsync
@@ -32,22 +32,16 @@ func ZstdEncoder() string {
 	return "libzstd (C, through cgo)"
 }
 
-// newZstdEncoder compresses to w at zstd's level (1 to 22), without a
-// content checksum in the frame: the manifest's sha256 covers every stored
-// byte and a pull checks it before the restore goes live, and the row
-// counts check what was restored. The checksum (xxhash of the whole dump)
-// was 1.4 % of a push's worker CPU in perf, within the noise of a timed
-// run; what it alone would catch, a fault inside the encoder, the row
-// counts still do.
-func newZstdEncoder(w io.Writer, level int) (io.WriteCloser, error) {
-	if haveCZstd && !useGoZstd {
-		return newCZstd(w, level)
-	}
-	return newGoZstd(w, level)
-}
+// Both encoders (newZstdEncoder, in zstd_cgo.go and zstd_nocgo.go) write
+// no content checksum in the frame: the manifest's sha256 covers every
+// stored byte and a pull checks it before the restore goes live, and the
+// row counts check what was restored. The checksum (xxhash of the whole
+// dump) was 1.4 % of a push's worker CPU in perf, within the noise of a
+// timed run; what it alone would catch, a fault inside the encoder, the
+// row counts still do.
 
-// newGoZstd is Go's encoder at the nearest of its four speeds to level
-// (all of 1 is its fastest, 10 and above its best).
+// newGoZstd is Go's encoder at the nearest of its four speeds to zstd's
+// level: 1-2 its fastest, 3-5 its default, 6-9 better, 10 and up its best.
 func newGoZstd(w io.Writer, level int) (io.WriteCloser, error) {
 	return zstd.NewWriter(w, zstd.WithEncoderLevel(zstd.EncoderLevelFromZstd(level)),
 		zstd.WithEncoderConcurrency(encoderConcurrency()), zstd.WithEncoderCRC(false))

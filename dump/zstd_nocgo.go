@@ -6,6 +6,5 @@ import "io"
 
 const haveCZstd = false
 
-// newCZstd is never called in a build without cgo (haveCZstd); it is
-// here so that newZstdEncoder compiles in both.
-func newCZstd(w io.Writer, level int) (io.WriteCloser, error) { return newGoZstd(w, level) }
+// newZstdEncoder is Go's encoder in a build without cgo (zstd.go).
+func newZstdEncoder(w io.Writer, level int) (io.WriteCloser, error) { return newGoZstd(w, level) }

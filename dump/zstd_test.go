@@ -7,6 +7,7 @@ import (
 	"math"
 	"os"
 	"os/exec"
+	"slices"
 	"strings"
 	"testing"
 )
@@ -74,8 +75,10 @@ func TestZstdEncodersWriteWhatPullsRead(t *testing.T) {
 // A build without cgo (CGO_ENABLED=0) compiles, with Go's encoder in
 // place of libzstd's.
 func TestBuildsWithoutCgo(t *testing.T) {
+	// GOFLAGS could ask for what needs cgo (-race).
+	env := append(os.Environ(), "CGO_ENABLED=0", "GOFLAGS=")
 	cmd := exec.Command("go", "list", "-f", "{{join .GoFiles \" \"}}", ".")
-	cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
+	cmd.Env = env
 	out, err := cmd.Output()
 	if err != nil {
 		t.Fatalf("CGO_ENABLED=0 go list ./dump: %v", err)
@@ -84,7 +87,7 @@ func TestBuildsWithoutCgo(t *testing.T) {
 		t.Fatalf("CGO_ENABLED=0 go list ./dump: files %v; want zstd_nocgo.go and not zstd_cgo.go", files)
 	}
 	cmd = exec.Command("go", "build", "-o", os.DevNull, ".")
-	cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
+	cmd.Env = env
 	if out, err := cmd.CombinedOutput(); err != nil {
 		t.Fatalf("CGO_ENABLED=0 go build ./dump: %v\n%s", err, out)
 	}
@@ -92,11 +95,12 @@ func TestBuildsWithoutCgo(t *testing.T) {
 
 // A cgo build's pushes compress with libzstd, not Go's encoder: the
 // stream NewWriter stores is the one libzstd writes, byte for byte, and
-// not Go's, and `envsync version` says so. Go builds without cgo when it
-// finds no C compiler; that fails here unless asked for (CGO_ENABLED=0).
+// not Go's, and ZstdEncoder, which `envsync version` prints, says so. Go
+// builds without cgo when it finds no C compiler; that fails here unless
+// asked for (CGO_ENABLED=0, in the environment or `go env -w`).
 func TestCgoBuildsCompressWithLibzstd(t *testing.T) {
 	if !haveCZstd {
-		if os.Getenv("CGO_ENABLED") == "0" {
+		if cgoTurnedOff() {
 			t.Skip("CGO_ENABLED=0: this build compresses with Go's encoder, as asked")
 		}
 		t.Fatal("built without cgo, so pushes compress with Go's slower encoder: Go found no C compiler; install gcc (bash .ci/deps does)")
@@ -110,7 +114,9 @@ func TestCgoBuildsCompressWithLibzstd(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		w.Write(payload)
+		if _, err := w.Write(payload); err != nil {
+			t.Fatal(err)
+		}
 		if err := w.Close(); err != nil {
 			t.Fatal(err)
 		}
@@ -118,8 +124,10 @@ func TestCgoBuildsCompressWithLibzstd(t *testing.T) {
 	}
 	byDefault, goZstd := compress(false), compress(true)
 	var c bytes.Buffer
-	enc, _ := newCZstd(&c, DefaultZstdLevel)
-	enc.Write(payload)
+	enc := newLibzstd(&c)
+	if _, err := enc.Write(payload); err != nil {
+		t.Fatal(err)
+	}
 	if err := enc.Close(); err != nil {
 		t.Fatal(err)
 	}
@@ -128,5 +136,39 @@ func TestCgoBuildsCompressWithLibzstd(t *testing.T) {
 	}
 	if !strings.HasPrefix(ZstdEncoder(), "libzstd") {
 		t.Errorf("ZstdEncoder() = %q in a cgo build", ZstdEncoder())
+	}
+}
+
+// cgoTurnedOff says whether cgo was turned off on purpose: CGO_ENABLED=0
+// in the environment or in go's own settings (`go env -w`), not by Go
+// finding no C compiler (`go env CGO_ENABLED` says 0 for both).
+func cgoTurnedOff() bool {
+	if os.Getenv("CGO_ENABLED") == "0" {
+		return true
+	}
+	out, err := exec.Command("go", "env", "GOENV").Output()
+	if err != nil {
+		return false
+	}
+	settings, err := os.ReadFile(strings.TrimSpace(string(out)))
+	return err == nil && slices.Contains(strings.Fields(string(settings)), "CGO_ENABLED=0")
+}
+
+// Closing a Writer twice does nothing the second time and says what the
+// first said: libzstd's encoder must not be closed twice.
+func TestWriterClosesOnce(t *testing.T) {
+	for _, c := range Compressions {
+		var stored bytes.Buffer
+		w, err := NewWriter(&stored, c, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := w.Write(rows(1 << 20)); err != nil {
+			t.Fatal(err)
+		}
+		first, second := w.Close(), w.Close()
+		if first != nil || second != nil || int64(stored.Len()) != w.Size() {
+			t.Errorf("%s: Close %v, again %v; stored %d of %d", c, first, second, stored.Len(), w.Size())
+		}
 	}
 }

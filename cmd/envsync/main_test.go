@@ -9,6 +9,8 @@ import (
 	"regexp"
 	"strings"
 	"testing"
+
+	"github.com/envsync/envsync/dump"
 )
 
 func runCaptured(t *testing.T, args ...string) (code int, stdout, stderr string) {
@@ -141,5 +143,14 @@ func TestBadEngineSettingIsBadInput(t *testing.T) {
 	code, _, stderr = runCaptured(t, "worker", "--wait-at-start", "0")
 	if code != 2 || !strings.Contains(stderr, `--pg-copy-lanes (or $ENVSYNC_PG_COPY_LANES) "many": want a number of connections, 1-64`) {
 		t.Errorf("environment: exit %d, stderr %q; want 2 naming the flag, the variable and the value", code, stderr)
+	}
+}
+
+// `envsync version` names the zstd encoder the build compresses pushes
+// with, which decides how much CPU a push takes (dump/zstd.go).
+func TestVersionNamesTheZstdEncoder(t *testing.T) {
+	code, stdout, _ := runCaptured(t, "version")
+	if code != 0 || !strings.HasPrefix(stdout, "envsync ") || !strings.Contains(stdout, "\nzstd encoder: "+dump.ZstdEncoder()+"\n") {
+		t.Errorf("exit %d, stdout %q; want the version and the line zstd encoder: %s", code, stdout, dump.ZstdEncoder())
 	}
 }
