@@ -22,37 +22,49 @@ func rows(size int) []byte {
 	return b.Bytes()
 }
 
+// encoders are the values of useGoZstd that cover this build's zstd
+// encoders: Go's always, libzstd's in a cgo build.
+func encoders() []bool {
+	if haveCZstd {
+		return []bool{true, false}
+	}
+	return []bool{true}
+}
+
+// stored is payload as NewWriter stores it with zstd at level, written as
+// a push writes: in pieces of 1 MiB and less.
+func stored(t *testing.T, payload []byte, level int) []byte {
+	t.Helper()
+	var out bytes.Buffer
+	w, err := NewWriter(&out, Zstd, level)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for p := payload; len(p) > 0; {
+		n := min(len(p), 1<<20-17)
+		if _, err := w.Write(p[:n]); err != nil {
+			t.Fatal(err)
+		}
+		p = p[n:]
+	}
+	if err := w.Close(); err != nil {
+		t.Fatal(err)
+	}
+	return out.Bytes()
+}
+
 // Both zstd encoders, libzstd's (a cgo build's) and Go's (a build without
 // cgo), write dumps that a pull reads back exactly, and both honour the
 // level: a higher one stores less.
 func TestZstdEncodersWriteWhatPullsRead(t *testing.T) {
 	payload := rows(3 << 20)
-	encoders := []bool{true} // useGoZstd
-	if haveCZstd {
-		encoders = append(encoders, false)
-	}
-	for _, goZstd := range encoders {
+	t.Cleanup(func() { useGoZstd = false })
+	for _, goZstd := range encoders() {
 		useGoZstd = goZstd
-		t.Cleanup(func() { useGoZstd = false })
 		sizes := map[int]int{}
 		for _, level := range []int{1, 19} {
-			var stored bytes.Buffer
-			w, err := NewWriter(&stored, Zstd, level)
-			if err != nil {
-				t.Fatal(err)
-			}
-			// As a push writes: the dump in pieces of 1 MiB and less.
-			for p := payload; len(p) > 0; {
-				n := min(len(p), 1<<20-17)
-				if _, err := w.Write(p[:n]); err != nil {
-					t.Fatal(err)
-				}
-				p = p[n:]
-			}
-			if err := w.Close(); err != nil {
-				t.Fatal(err)
-			}
-			r, err := NewReader(bytes.NewReader(stored.Bytes()), Zstd)
+			stored := stored(t, payload, level)
+			r, err := NewReader(bytes.NewReader(stored), Zstd)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -60,10 +72,10 @@ func TestZstdEncodersWriteWhatPullsRead(t *testing.T) {
 			if !bytes.Equal(back, payload) || r.Finish(math.MaxInt64) != nil {
 				t.Fatalf("%s, level %d: the pull read back %d bytes of %d, or different ones", ZstdEncoder(), level, len(back), len(payload))
 			}
-			if stored.Len() > len(payload)/3 {
-				t.Errorf("%s, level %d: stored %d bytes of %d", ZstdEncoder(), level, stored.Len(), len(payload))
+			if len(stored) > len(payload)/3 {
+				t.Errorf("%s, level %d: stored %d bytes of %d", ZstdEncoder(), level, len(stored), len(payload))
 			}
-			sizes[level] = stored.Len()
+			sizes[level] = len(stored)
 		}
 		if sizes[19] >= sizes[1] {
 			t.Errorf("%s: level 19 stored %d bytes, level 1 %d: the level is not applied", ZstdEncoder(), sizes[19], sizes[1])
@@ -109,18 +121,7 @@ func TestCgoBuildsCompressWithLibzstd(t *testing.T) {
 	compress := func(goZstd bool) []byte {
 		useGoZstd = goZstd
 		defer func() { useGoZstd = false }()
-		var stored bytes.Buffer
-		w, err := NewWriter(&stored, Zstd, 0)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if _, err := w.Write(payload); err != nil {
-			t.Fatal(err)
-		}
-		if err := w.Close(); err != nil {
-			t.Fatal(err)
-		}
-		return stored.Bytes()
+		return stored(t, payload, 0)
 	}
 	byDefault, goZstd := compress(false), compress(true)
 	var c bytes.Buffer
@@ -183,34 +184,20 @@ func TestDamageInsideTheFrameIsFound(t *testing.T) {
 	if err != nil {
 		t.Fatal("the zstd tool is not installed: bash .ci/deps installs it (apt-get install zstd)")
 	}
-	encoders := []bool{true}
-	if haveCZstd {
-		encoders = append(encoders, false)
-	}
-	for _, goZstd := range encoders {
+	t.Cleanup(func() { useGoZstd = false })
+	for _, goZstd := range encoders() {
 		useGoZstd = goZstd
-		t.Cleanup(func() { useGoZstd = false })
 		for _, size := range []int{3000, 40000, 300000} {
 			payload := rows(size)
-			var stored bytes.Buffer
-			w, err := NewWriter(&stored, Zstd, 0)
-			if err != nil {
-				t.Fatal(err)
-			}
-			if _, err := w.Write(payload); err != nil {
-				t.Fatal(err)
-			}
-			if err := w.Close(); err != nil {
-				t.Fatal(err)
-			}
+			stored := stored(t, payload, 0)
 			check := exec.Command(zstdTool, "-t", "-q")
-			check.Stdin = bytes.NewReader(stored.Bytes())
+			check.Stdin = bytes.NewReader(stored)
 			if out, err := check.CombinedOutput(); err != nil {
 				t.Fatalf("%s, %d bytes: zstd -t refuses the frame: %v %s", ZstdEncoder(), size, err, out)
 			}
 			missed := 0
-			for i := 0; i < stored.Len(); i += max(1, stored.Len()/97) {
-				damaged := bytes.Clone(stored.Bytes())
+			for i := 0; i < len(stored); i += max(1, len(stored)/97) {
+				damaged := bytes.Clone(stored)
 				damaged[i] ^= 0x55
 				r, err := NewReader(bytes.NewReader(damaged), Zstd)
 				if err == nil {
